@@ -1,0 +1,52 @@
+//! Elementwise ops: residual add, scaling, and the tanh-approximated GELU
+//! ("gelu_new" in transformers: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))).
+
+use super::real::Real;
+use rayon::prelude::*;
+
+const CHUNK: usize = 1 << 14;
+
+pub fn add<T: Real>(out: &mut [T], a: &[T], b: &[T]) {
+    out.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK)).zip(b.par_chunks(CHUNK)).for_each(|((o, a), b)| {
+        for i in 0..o.len() {
+            o[i] = a[i] + b[i];
+        }
+    });
+}
+
+pub fn add_assign<T: Real>(dst: &mut [T], src: &[T]) {
+    dst.par_chunks_mut(CHUNK).zip(src.par_chunks(CHUNK)).for_each(|(d, s)| d.iter_mut().zip(s).for_each(|(d, &s)| *d += s));
+}
+
+pub fn scale<T: Real>(v: &mut [T], s: T) {
+    v.par_chunks_mut(CHUNK).for_each(|c| c.iter_mut().for_each(|x| *x *= s));
+}
+
+const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
+const GELU_CUBIC: f64 = 0.044715;
+
+#[inline]
+fn gelu<T: Real>(x: T) -> T {
+    let u = T::of(SQRT_2_OVER_PI) * (x + T::of(GELU_CUBIC) * x * x * x);
+    T::of(0.5) * x * (T::ONE + u.tanh())
+}
+
+#[inline]
+fn gelu_grad<T: Real>(x: T) -> T {
+    let u = T::of(SQRT_2_OVER_PI) * (x + T::of(GELU_CUBIC) * x * x * x);
+    let t = u.tanh();
+    let du = T::of(SQRT_2_OVER_PI) * (T::ONE + T::of(3.0 * GELU_CUBIC) * x * x);
+    T::of(0.5) * (T::ONE + t) + T::of(0.5) * x * (T::ONE - t * t) * du
+}
+
+pub fn gelu_forward<T: Real>(out: &mut [T], inp: &[T]) {
+    out.par_chunks_mut(CHUNK).zip(inp.par_chunks(CHUNK)).for_each(|(o, x)| o.iter_mut().zip(x).for_each(|(o, &x)| *o = gelu(x)));
+}
+
+pub fn gelu_backward<T: Real>(dinp: &mut [T], inp: &[T], dout: &[T]) {
+    dinp.par_chunks_mut(CHUNK).zip(inp.par_chunks(CHUNK)).zip(dout.par_chunks(CHUNK)).for_each(|((d, x), g)| {
+        for i in 0..d.len() {
+            d[i] += gelu_grad(x[i]) * g[i];
+        }
+    });
+}

@@ -1,0 +1,131 @@
+//! The CPU backend: the numerical reference. Every kernel is generic over the
+//! float type (f32 here, f64 in the finite-difference checks) and runs on the
+//! rayon thread pool; matrix products go through faer.
+
+pub mod adamw;
+pub mod attention;
+pub mod elementwise;
+pub mod embedding;
+pub mod layernorm;
+pub mod loss;
+pub mod matmul;
+pub mod real;
+
+use super::{AdamW, AttnShape, Backend, DecaySegment, Gemm};
+use crate::Result;
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Cpu;
+
+impl Backend for Cpu {
+    type Buf = Vec<f32>;
+    type View<'a> = &'a [f32];
+    type ViewMut<'a> = &'a mut [f32];
+    type Ids = Vec<i32>;
+
+    fn name(&self) -> String {
+        format!("cpu ({} threads)", rayon::current_num_threads())
+    }
+
+    fn zeros(&self, n: usize) -> Result<Vec<f32>> {
+        Ok(vec![0.0; n])
+    }
+    fn upload(&self, host: &[f32]) -> Result<Vec<f32>> {
+        Ok(host.to_vec())
+    }
+    fn download(&self, v: &[f32]) -> Result<Vec<f32>> {
+        Ok(v.to_vec())
+    }
+    fn upload_ids(&self, host: &[i32]) -> Result<Vec<i32>> {
+        Ok(host.to_vec())
+    }
+    fn fill(&self, v: &mut [f32], value: f32) {
+        v.fill(value)
+    }
+    fn copy(&self, dst: &mut [f32], src: &[f32]) {
+        dst.copy_from_slice(src)
+    }
+
+    fn copy_rows(&self, dst: &mut [f32], dst_stride: usize, src: &[f32], src_stride: usize, rows: usize, width: usize) {
+        for r in 0..rows {
+            dst[r * dst_stride..][..width].copy_from_slice(&src[r * src_stride..][..width]);
+        }
+    }
+
+    fn view(b: &Vec<f32>) -> &[f32] {
+        b
+    }
+    fn view_mut(b: &mut Vec<f32>) -> &mut [f32] {
+        b
+    }
+    fn slice<'a>(v: Self::View<'a>, offset: usize, len: usize) -> Self::View<'a> {
+        &v[offset..offset + len]
+    }
+    fn split_mut<'a>(v: Self::ViewMut<'a>, at: usize) -> (Self::ViewMut<'a>, Self::ViewMut<'a>) {
+        v.split_at_mut(at)
+    }
+    fn reborrow<'a, 'b>(v: &'b mut &'a mut [f32]) -> &'b mut [f32] {
+        v
+    }
+    fn as_view<'a, 'b>(v: &'b &'a mut [f32]) -> &'b [f32] {
+        v
+    }
+    fn len(v: &[f32]) -> usize {
+        v.len()
+    }
+
+    fn matmul(&self, out: &mut [f32], a: &[f32], b: &[f32], bias: Option<&[f32]>, g: Gemm) {
+        matmul::matmul(out, a, b, bias, g)
+    }
+    fn bias_backward(&self, dbias: &mut [f32], dout: &[f32], rows: usize, n: usize) {
+        matmul::bias_backward(dbias, dout, rows, n)
+    }
+
+    fn add(&self, out: &mut [f32], a: &[f32], b: &[f32]) {
+        elementwise::add(out, a, b)
+    }
+    fn add_assign(&self, dst: &mut [f32], src: &[f32]) {
+        elementwise::add_assign(dst, src)
+    }
+    fn scale(&self, v: &mut [f32], s: f32) {
+        elementwise::scale(v, s)
+    }
+    fn gelu_forward(&self, out: &mut [f32], inp: &[f32]) {
+        elementwise::gelu_forward(out, inp)
+    }
+    fn gelu_backward(&self, dinp: &mut [f32], inp: &[f32], dout: &[f32]) {
+        elementwise::gelu_backward(dinp, inp, dout)
+    }
+
+    fn layernorm_forward(&self, out: &mut [f32], mean: &mut [f32], rstd: &mut [f32], inp: &[f32], w: &[f32], b: &[f32], rows: usize, c: usize, eps: f32) {
+        layernorm::layernorm_forward(out, mean, rstd, inp, w, b, rows, c, eps)
+    }
+    fn layernorm_backward(&self, dinp: &mut [f32], dw: &mut [f32], db: &mut [f32], dout: &[f32], inp: &[f32], w: &[f32], mean: &[f32], rstd: &[f32], rows: usize, c: usize) {
+        layernorm::layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, rows, c)
+    }
+
+    fn embedding_forward(&self, out: &mut [f32], ids: &Vec<i32>, pos: &Vec<i32>, wte: &[f32], wpe: &[f32], c: usize) {
+        embedding::embedding_forward(out, ids, pos, wte, wpe, c)
+    }
+    fn embedding_backward(&self, dwte: &mut [f32], dwpe: &mut [f32], dout: &[f32], ids: &Vec<i32>, pos: &Vec<i32>, c: usize) {
+        embedding::embedding_backward(dwte, dwpe, dout, ids, pos, c)
+    }
+
+    fn attention_forward(&self, out: &mut [f32], lse: &mut [f32], q: &[f32], k: &[f32], v: &[f32], key_mask: Option<&[f32]>, s: &AttnShape) {
+        attention::attention_forward(out, lse, q, k, v, key_mask, s)
+    }
+    fn attention_backward(&self, dqkv: &mut [f32], dout: &[f32], qkv: &[f32], out: &[f32], lse: &[f32], key_mask: Option<&[f32]>, s: &AttnShape) {
+        attention::attention_backward(dqkv, dout, qkv, out, lse, key_mask, s)
+    }
+
+    fn softmax_cross_entropy(&self, losses: &mut [f32], logits: &mut [f32], targets: &Vec<i32>, rows: usize, vocab: usize, grad_scale: Option<f32>) {
+        loss::softmax_cross_entropy(losses, logits, targets, rows, vocab, grad_scale)
+    }
+
+    fn sum_squares(&self, v: &[f32]) -> f32 {
+        adamw::sum_squares(v)
+    }
+    fn adamw(&self, params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32], segments: &[DecaySegment], h: &AdamW, step: u64) {
+        adamw::adamw(params, grads, m, v, segments, h, step)
+    }
+}

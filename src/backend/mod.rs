@@ -1,0 +1,125 @@
+//! The op set: every operation the models need, as fused forward/backward pairs
+//! over flat f32 buffers, behind one trait so that a model never knows which
+//! backend runs it. The CPU backend (`cpu`) is the numerical reference; the
+//! CUDA backend implements the same trait.
+//!
+//! Conventions (as in llm.c):
+//! - buffers are contiguous row-major; a "row" is the last dimension;
+//! - forward ops overwrite their outputs;
+//! - backward ops *accumulate* (`+=`) into parameter gradients and into the
+//!   input gradient, so residual branches and tied weights need no extra adds;
+//!   callers zero gradient buffers once per step;
+//! - anything a backward needs beyond the forward inputs (LayerNorm mean/rstd,
+//!   attention log-sum-exp) is an explicit output of the forward.
+
+pub mod cpu;
+mod device;
+mod spec;
+
+pub use device::Device;
+pub use spec::{AdamW, AttnShape, DecaySegment, Gemm};
+
+use crate::Result;
+
+/// A compute backend: memory, views into it, and the op set.
+pub trait Backend: Send + Sync {
+    /// An owned buffer of f32 on the device.
+    type Buf: Send + Sync;
+    /// A read-only range of a buffer.
+    type View<'a>: Copy + Send + Sync
+    where
+        Self: 'a;
+    /// A writable range of a buffer.
+    type ViewMut<'a>: Send
+    where
+        Self: 'a;
+    /// An owned buffer of i32 token ids / targets / positions on the device.
+    type Ids: Send + Sync;
+
+    fn name(&self) -> String;
+
+    // ---- memory -------------------------------------------------------------
+    fn zeros(&self, n: usize) -> Result<Self::Buf>;
+    fn upload(&self, host: &[f32]) -> Result<Self::Buf>;
+    fn download(&self, v: Self::View<'_>) -> Result<Vec<f32>>;
+    fn upload_ids(&self, host: &[i32]) -> Result<Self::Ids>;
+    fn fill(&self, v: Self::ViewMut<'_>, value: f32);
+    fn copy(&self, dst: Self::ViewMut<'_>, src: Self::View<'_>);
+    /// Copies `rows` rows of `width` floats between strided row sets (KV-cache
+    /// appends, gathering the last position of each sequence).
+    fn copy_rows(&self, dst: Self::ViewMut<'_>, dst_stride: usize, src: Self::View<'_>, src_stride: usize, rows: usize, width: usize);
+
+    // ---- views ----------------------------------------------------------------
+    fn view(b: &Self::Buf) -> Self::View<'_>;
+    fn view_mut(b: &mut Self::Buf) -> Self::ViewMut<'_>;
+    fn slice<'a>(v: Self::View<'a>, offset: usize, len: usize) -> Self::View<'a>;
+    fn split_mut<'a>(v: Self::ViewMut<'a>, at: usize) -> (Self::ViewMut<'a>, Self::ViewMut<'a>);
+    fn slice_mut<'a>(v: Self::ViewMut<'a>, offset: usize, len: usize) -> Self::ViewMut<'a> {
+        let (_, rest) = Self::split_mut(v, offset);
+        Self::split_mut(rest, len).0
+    }
+    fn reborrow<'a, 'b>(v: &'b mut Self::ViewMut<'a>) -> Self::ViewMut<'b>;
+    fn as_view<'a, 'b>(v: &'b Self::ViewMut<'a>) -> Self::View<'b>;
+    fn len(v: Self::View<'_>) -> usize;
+
+    // ---- linear algebra -------------------------------------------------------
+    /// `out[m,n] (=|+=) op(a)[m,k] · op(b)[k,n] (+ bias[n])`, where `op` transposes
+    /// when the flag says so (`a` is stored [k,m] then, `b` [n,k]).
+    fn matmul(&self, out: Self::ViewMut<'_>, a: Self::View<'_>, b: Self::View<'_>, bias: Option<Self::View<'_>>, g: Gemm);
+    /// `dbias[n] += Σ_rows dout[rows,n]`.
+    fn bias_backward(&self, dbias: Self::ViewMut<'_>, dout: Self::View<'_>, rows: usize, n: usize);
+
+    // ---- elementwise ----------------------------------------------------------
+    /// `out = a + b`.
+    fn add(&self, out: Self::ViewMut<'_>, a: Self::View<'_>, b: Self::View<'_>);
+    /// `dst += src`.
+    fn add_assign(&self, dst: Self::ViewMut<'_>, src: Self::View<'_>);
+    /// `v *= s`.
+    fn scale(&self, v: Self::ViewMut<'_>, s: f32);
+    /// `out = gelu_tanh(inp)` ("gelu_new").
+    fn gelu_forward(&self, out: Self::ViewMut<'_>, inp: Self::View<'_>);
+    /// `dinp += gelu_tanh'(inp) · dout`.
+    fn gelu_backward(&self, dinp: Self::ViewMut<'_>, inp: Self::View<'_>, dout: Self::View<'_>);
+
+    // ---- normalisation --------------------------------------------------------
+    /// LayerNorm over rows of length `c`; saves `mean[rows]` and `rstd[rows]`.
+    #[allow(clippy::too_many_arguments)]
+    fn layernorm_forward(&self, out: Self::ViewMut<'_>, mean: Self::ViewMut<'_>, rstd: Self::ViewMut<'_>, inp: Self::View<'_>, w: Self::View<'_>, b: Self::View<'_>, rows: usize, c: usize, eps: f32);
+    #[allow(clippy::too_many_arguments)]
+    fn layernorm_backward(&self, dinp: Self::ViewMut<'_>, dw: Self::ViewMut<'_>, db: Self::ViewMut<'_>, dout: Self::View<'_>, inp: Self::View<'_>, w: Self::View<'_>, mean: Self::View<'_>, rstd: Self::View<'_>, rows: usize, c: usize);
+
+    // ---- embeddings -----------------------------------------------------------
+    /// `out[r] = wte[ids[r]] + wpe[pos[r]]` for rows of width `c`.
+    fn embedding_forward(&self, out: Self::ViewMut<'_>, ids: &Self::Ids, pos: &Self::Ids, wte: Self::View<'_>, wpe: Self::View<'_>, c: usize);
+    /// Scatter-adds `dout` rows into `dwte[ids[r]]` and `dwpe[pos[r]]`.
+    fn embedding_backward(&self, dwte: Self::ViewMut<'_>, dwpe: Self::ViewMut<'_>, dout: Self::View<'_>, ids: &Self::Ids, pos: &Self::Ids, c: usize);
+
+    // ---- attention ------------------------------------------------------------
+    /// Scaled dot-product attention over heads, without a T×T matrix in
+    /// memory: `out[b,i,h·d..] = Σ_j softmax_j(scale·q·k_j + mask) v_j`; saves
+    /// the log-sum-exp `lse[b,h,i]` for the backward. Rows of `q` (stride
+    /// `q_stride`) and of `k`/`v` (stride `kv_stride`, `kv_cap` rows per batch)
+    /// may interleave, so a fused QKV buffer or a KV cache is passed as is.
+    /// `key_mask[b, j]` (1 keep, 0 drop) masks padding; a query with no
+    /// visible key gets a zero output.
+    #[allow(clippy::too_many_arguments)]
+    fn attention_forward(&self, out: Self::ViewMut<'_>, lse: Self::ViewMut<'_>, q: Self::View<'_>, k: Self::View<'_>, v: Self::View<'_>, key_mask: Option<Self::View<'_>>, s: &AttnShape);
+    /// Backward of self-attention on a fused QKV buffer `[b, t, 3, heads·d]`:
+    /// accumulates into `dqkv` (same layout). Recomputes probabilities from `lse`.
+    #[allow(clippy::too_many_arguments)]
+    fn attention_backward(&self, dqkv: Self::ViewMut<'_>, dout: Self::View<'_>, qkv: Self::View<'_>, out: Self::View<'_>, lse: Self::View<'_>, key_mask: Option<Self::View<'_>>, s: &AttnShape);
+
+    // ---- loss -----------------------------------------------------------------
+    /// Fused softmax + cross-entropy over `rows` rows of `vocab` logits.
+    /// Writes the per-row loss (0 for ignored targets, i.e. negative ones).
+    /// With `grad_scale = Some(g)` it overwrites `logits` in place with
+    /// `g · (softmax − onehot)` (zero rows for ignored targets).
+    fn softmax_cross_entropy(&self, losses: Self::ViewMut<'_>, logits: Self::ViewMut<'_>, targets: &Self::Ids, rows: usize, vocab: usize, grad_scale: Option<f32>);
+
+    // ---- optimiser ------------------------------------------------------------
+    /// Σ x² over the buffer (for global-norm clipping).
+    fn sum_squares(&self, v: Self::View<'_>) -> f32;
+    /// One AdamW step over the flat parameter buffer (`step` counts from 1).
+    #[allow(clippy::too_many_arguments)]
+    fn adamw(&self, params: Self::ViewMut<'_>, grads: Self::View<'_>, m: Self::ViewMut<'_>, v: Self::ViewMut<'_>, segments: &[DecaySegment], h: &AdamW, step: u64);
+}

@@ -1,0 +1,58 @@
+//! Subcommands, one file each: argument parsing → library call → output.
+
+mod bench;
+mod generate;
+mod parity;
+mod tokenizer;
+mod train_lm;
+
+use clap::{Parser, Subcommand};
+use hhi::backend::Device;
+use hhi::Result;
+
+#[derive(Parser)]
+#[command(name = "hhi", version, about = "Learning human-human interactions in images from weak textual supervision (ICCV 2023), on a from-scratch Rust engine.")]
+pub struct Cli {
+    /// Worker threads for the CPU backend (default: all cores).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate text from a prompt with a GPT-2 model folder.
+    Generate(generate::Args),
+    /// Train (or fine-tune) a GPT-2 language model on text or JSONL.
+    TrainLm(train_lm::Args),
+    /// Check the engine against a transformers fixture folder (PARITY.md).
+    Parity(parity::Args),
+    /// Throughput benchmarks that print one JSON line.
+    #[command(subcommand)]
+    Bench(bench::Command),
+    /// Tokenizer utilities.
+    #[command(subcommand)]
+    Tokenizer(tokenizer::Command),
+}
+
+/// The `--device` flag shared by every command that computes.
+#[derive(clap::Args, Clone, Debug)]
+pub struct DeviceArg {
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: Device,
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    if let Some(n) = cli.threads {
+        rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global().map_err(|e| hhi::Error::Invalid(format!("--threads: {e}")))?;
+    }
+    match cli.command {
+        Command::Generate(a) => generate::run(a),
+        Command::TrainLm(a) => train_lm::run(a),
+        Command::Parity(a) => parity::run(a),
+        Command::Bench(c) => bench::run(c),
+        Command::Tokenizer(c) => tokenizer::run(c),
+    }
+}

@@ -1,0 +1,78 @@
+//! Autoregressive generation with the KV cache: batched prompts of different
+//! lengths, greedy or sampled decoding (temperature, top-k, top-p), repetition
+//! penalty, no-repeat-ngram, EOS and stop strings, seeded and reproducible.
+
+pub mod sampling;
+
+use crate::backend::Backend;
+use crate::models::gpt2::{Gpt2, KvCache};
+use crate::rng::Rng;
+use crate::{invalid, Result};
+pub use sampling::SamplingConfig;
+
+#[derive(Clone, Debug)]
+pub struct GenerateConfig {
+    pub max_new_tokens: usize,
+    pub sampling: SamplingConfig,
+    /// Stop a row when it emits this token (the token is kept).
+    pub eos_token_id: Option<u32>,
+    pub seed: u64,
+}
+
+/// Why a row stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Finish {
+    Length,
+    Eos,
+    Stop,
+}
+
+/// Generates for every prompt; returns the new tokens of each row and why it
+/// stopped. `stop(row, new_tokens)` is asked after every token (stop strings).
+pub fn generate<B: Backend>(be: &B, model: &Gpt2<B>, prompts: &[Vec<u32>], cfg: &GenerateConfig, stop: &dyn Fn(usize, &[u32]) -> bool) -> Result<Vec<(Vec<u32>, Finish)>> {
+    let nb = prompts.len();
+    let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
+    if nb == 0 || prompts.iter().any(Vec::is_empty) {
+        return invalid!("every prompt needs at least one token");
+    }
+    let cap = longest + cfg.max_new_tokens;
+    let mut cache = KvCache::new(be, model, nb, cap, longest)?;
+    // Left-pad: row b's real tokens sit at the end of the prompt block.
+    let (mut ids, mut pos, mut keep) = (vec![0i32; nb * longest], vec![0i32; nb * longest], vec![0f32; nb * longest]);
+    for (b, p) in prompts.iter().enumerate() {
+        let pad = longest - p.len();
+        for (j, &tok) in p.iter().enumerate() {
+            ids[b * longest + pad + j] = tok as i32;
+            pos[b * longest + pad + j] = j as i32;
+            keep[b * longest + pad + j] = 1.0;
+        }
+    }
+    let mut history: Vec<Vec<u32>> = prompts.to_vec();
+    let mut out: Vec<(Vec<u32>, Option<Finish>)> = vec![(Vec::new(), None); nb];
+    let mut rng = Rng::new(cfg.seed);
+    let mut logits = if cfg.max_new_tokens > 0 { model.decode(be, &mut cache, &ids, &pos, &keep)? } else { Vec::new() };
+    let vocab = model.cfg.vocab_size;
+    for step in 0..cfg.max_new_tokens {
+        let mut next = vec![0i32; nb];
+        for b in 0..nb {
+            if out[b].1.is_some() {
+                continue;
+            }
+            let tok = sampling::next_token(&mut logits[b * vocab..(b + 1) * vocab], &history[b], &cfg.sampling, &mut rng);
+            history[b].push(tok);
+            out[b].0.push(tok);
+            next[b] = tok as i32;
+            if cfg.eos_token_id == Some(tok) {
+                out[b].1 = Some(Finish::Eos);
+            } else if stop(b, &out[b].0) {
+                out[b].1 = Some(Finish::Stop);
+            }
+        }
+        if step + 1 == cfg.max_new_tokens || out.iter().all(|o| o.1.is_some()) {
+            break;
+        }
+        let pos: Vec<i32> = history.iter().map(|h| h.len() as i32 - 1).collect();
+        logits = model.decode(be, &mut cache, &next, &pos, &vec![1.0; nb])?;
+    }
+    Ok(out.into_iter().map(|(t, f)| (t, f.unwrap_or(Finish::Length))).collect())
+}

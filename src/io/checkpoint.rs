@@ -1,0 +1,99 @@
+//! Hugging Face model folders (`config.json` + `model.safetensors`): loading
+//! weights by their HF names into the flat parameter buffer, and saving them
+//! back so that `from_pretrained` loads the result.
+
+use super::safetensors::{self as st, TensorMap};
+use crate::backend::Backend;
+use crate::models::gpt2::{Gpt2, Gpt2Config};
+use crate::models::{read_model_type, ModelType};
+use crate::nn::Layout;
+use crate::tensor::Tensor;
+use crate::{Error, Result};
+use std::path::{Path, PathBuf};
+
+pub const CONFIG: &str = "config.json";
+pub const WEIGHTS: &str = "model.safetensors";
+pub const TOKENIZER: &str = "tokenizer.json";
+
+/// A model folder's config, read and typed.
+pub struct ModelDir {
+    pub dir: PathBuf,
+    pub json: serde_json::Value,
+    pub model_type: ModelType,
+}
+
+impl ModelDir {
+    pub fn open(dir: &Path) -> Result<Self> {
+        if !dir.is_dir() {
+            return Err(Error::io(dir, std::io::Error::new(std::io::ErrorKind::NotFound, "model folder not found")));
+        }
+        let (json, model_type) = read_model_type(&dir.join(CONFIG))?;
+        Ok(ModelDir { dir: dir.to_path_buf(), json, model_type })
+    }
+
+    pub fn weights_path(&self) -> PathBuf {
+        self.dir.join(WEIGHTS)
+    }
+
+    pub fn has_weights(&self) -> bool {
+        self.weights_path().exists()
+    }
+
+    pub fn gpt2_config(&self) -> Result<Gpt2Config> {
+        Gpt2Config::from_json(&self.dir.join(CONFIG), &self.json)
+    }
+
+    /// Loads GPT-2 weights; a folder with only `config.json` gets a seeded
+    /// random initialisation when `random_if_missing` is set.
+    pub fn load_gpt2<B: Backend>(&self, be: &B, random_if_missing: Option<u64>) -> Result<Gpt2<B>> {
+        let cfg = self.gpt2_config()?;
+        match random_if_missing {
+            Some(seed) if !self.has_weights() => Gpt2::init_random(be, cfg, seed),
+            _ => {
+                let path = self.weights_path();
+                let tensors = st::load(&path)?;
+                let flat = flatten(&Gpt2::<B>::layout(&cfg), &tensors, &path)?;
+                Gpt2::from_flat(be, cfg, &flat)
+            }
+        }
+    }
+}
+
+/// Looks a parameter up by its HF name, also under the bare names of the
+/// published `gpt2` checkpoints (no `transformer.` prefix).
+pub fn find<'a>(tensors: &'a TensorMap, name: &str) -> Option<&'a Tensor> {
+    tensors.get(name).or_else(|| name.strip_prefix("transformer.").and_then(|bare| tensors.get(bare)))
+}
+
+/// Gathers every tensor of `layout` from `tensors` into one flat f32 buffer,
+/// checking names and shapes.
+pub fn flatten(layout: &Layout, tensors: &TensorMap, path: &Path) -> Result<Vec<f32>> {
+    let mut flat = vec![0f32; layout.total];
+    for spec in &layout.specs {
+        let t = find(tensors, &spec.name).ok_or_else(|| Error::MissingTensor { path: path.into(), name: spec.name.clone() })?;
+        if t.shape != spec.shape {
+            return Err(Error::Shape { path: path.into(), name: spec.name.clone(), expected: spec.shape.clone(), got: t.shape.clone() });
+        }
+        if !t.dtype().is_float() {
+            return Err(Error::Tensor { path: path.into(), name: spec.name.clone(), msg: format!("dtype {} is not a float type", t.dtype()) });
+        }
+        flat[spec.offset..spec.offset + spec.numel()].copy_from_slice(&t.to_f32());
+    }
+    Ok(flat)
+}
+
+/// Splits a flat buffer back into named host tensors (prefix `prefix` on names).
+pub fn unflatten(layout: &Layout, flat: &[f32], prefix: &str) -> TensorMap {
+    layout.specs.iter().map(|s| (format!("{prefix}{}", s.name), Tensor::f32(s.shape.clone(), flat[s.offset..s.offset + s.numel()].to_vec()))).collect()
+}
+
+/// Saves a GPT-2 as `config.json` + `model.safetensors` (f32, HF names; a
+/// tied head is stored once, as `save_pretrained` does).
+pub fn save_gpt2<B: Backend>(be: &B, model: &Gpt2<B>, dir: &Path, original_config: Option<&serde_json::Value>) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let flat = be.download(B::view(&model.params))?;
+    st::save(&dir.join(WEIGHTS), &unflatten(&model.layout, &flat, ""))?;
+    let json = model.cfg.to_json(original_config);
+    let text = serde_json::to_string_pretty(&json).expect("config serialises");
+    super::atomic::write_atomic(&dir.join(CONFIG), text.as_bytes())
+}

@@ -1,0 +1,8 @@
+//! Files in and out: safetensors, Hugging Face model folders, tokenizers,
+//! datasets, and atomic writes (temporary file, then rename).
+
+pub mod atomic;
+pub mod checkpoint;
+pub mod dataset;
+pub mod safetensors;
+pub mod tokenizer;

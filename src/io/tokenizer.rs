@@ -1,0 +1,80 @@
+//! Tokenizers: `tokenizer.json` through the `tokenizers` crate, and training a
+//! byte-level BPE (GPT-2 style) on text files, since no pretrained vocabulary
+//! can be downloaded here.
+
+use crate::{Error, Result};
+use std::path::{Path, PathBuf};
+use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::models::TrainerWrapper;
+use tokenizers::{AddedToken, Tokenizer as HfTokenizer};
+
+pub const END_OF_TEXT: &str = "<|endoftext|>";
+
+pub struct Tokenizer {
+    inner: HfTokenizer,
+    path: PathBuf,
+}
+
+impl Tokenizer {
+    pub fn load(path: &Path) -> Result<Self> {
+        let inner = HfTokenizer::from_file(path).map_err(|e| Error::Tokenizer { path: path.into(), msg: e.to_string() })?;
+        Ok(Tokenizer { inner, path: path.into() })
+    }
+
+    fn err(&self, e: impl std::fmt::Display) -> Error {
+        Error::Tokenizer { path: self.path.clone(), msg: e.to_string() }
+    }
+
+    /// Token ids without special tokens added.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        Ok(self.inner.encode(text, false).map_err(|e| self.err(e))?.get_ids().to_vec())
+    }
+
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        self.inner.decode(ids, true).map_err(|e| self.err(e))
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    pub fn token_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let json = self.inner.to_string(true).map_err(|e| self.err(e))?;
+        super::atomic::write_atomic(path, json.as_bytes())
+    }
+
+    /// Trains a byte-level BPE with `<|endoftext|>` as its first (id 0) token.
+    pub fn train_bpe(files: &[PathBuf], vocab_size: usize) -> Result<Self> {
+        let first = files.first().cloned().unwrap_or_default();
+        let terr = |e: tokenizers::Error| Error::Tokenizer { path: first.clone(), msg: e.to_string() };
+        if vocab_size < 257 {
+            return Err(Error::Invalid(format!("--vocab-size {vocab_size} is too small for byte-level BPE (at least 257)")));
+        }
+        for f in files {
+            let bytes = std::fs::read(f).map_err(|e| Error::io(f, e))?;
+            if let Err(e) = std::str::from_utf8(&bytes) {
+                return Err(Error::data(f, format!("invalid UTF-8 at byte {}", e.valid_up_to())));
+            }
+        }
+        let mut trainer: TrainerWrapper = BpeTrainerBuilder::new()
+            .vocab_size(vocab_size)
+            .min_frequency(2)
+            .show_progress(false)
+            .special_tokens(vec![AddedToken::from(END_OF_TEXT, true)])
+            .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
+            .build()
+            .into();
+        let mut inner = HfTokenizer::new(BPE::default());
+        inner.with_pre_tokenizer(Some(ByteLevel::default().add_prefix_space(false)));
+        inner.with_decoder(Some(ByteLevel::default()));
+        inner.with_post_processor(Some(ByteLevel::default().trim_offsets(false)));
+        let names: Vec<String> = files.iter().map(|f| f.to_string_lossy().into_owned()).collect();
+        inner.train_from_files(&mut trainer, names).map_err(terr)?;
+        Ok(Tokenizer { inner: inner.into(), path: first })
+    }
+}

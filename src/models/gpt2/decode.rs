@@ -1,0 +1,134 @@
+//! The GPT-2 inference graph with a KV cache: a prefill of the prompts, then
+//! one token per step. Prompts of different lengths are left-padded; padded
+//! keys are masked and positions count real tokens only, so each row decodes
+//! as if it were alone.
+
+use super::Gpt2;
+use crate::backend::{AttnShape, Backend};
+use crate::nn::Linear;
+use crate::{invalid, Result};
+
+/// Keys and values of every layer for `batch` sequences of up to `cap` tokens.
+pub struct KvCache<B: Backend> {
+    pub batch: usize,
+    pub cap: usize,
+    /// Positions filled so far (the same for every row; padding is masked).
+    pub len: usize,
+    k: Vec<B::Buf>, // per layer [batch, cap, C]
+    v: Vec<B::Buf>, // per layer [batch, cap, C]
+    /// Host copy of the key mask [batch, cap]: 1 for real tokens.
+    mask_host: Vec<f32>,
+    mask: B::Buf,
+    scratch: Scratch<B>,
+}
+
+/// Per-step buffers sized for `batch · max_q` query rows.
+struct Scratch<B: Backend> {
+    max_q: usize,
+    x: B::Buf,    // [rows, C] residual stream
+    ln: B::Buf,   // [rows, C]
+    mean: B::Buf, // [rows]
+    rstd: B::Buf, // [rows]
+    qkv: B::Buf,  // [rows, 3C]
+    att: B::Buf,  // [rows, C]
+    lse: B::Buf,  // [batch, NH, max_q]
+    proj: B::Buf, // [rows, C]
+    fch: B::Buf,  // [rows, I]
+    gelu: B::Buf, // [rows, I]
+    last: B::Buf, // [batch, C]
+    logits: B::Buf, // [batch, V]
+}
+
+impl<B: Backend> KvCache<B> {
+    pub fn new(be: &B, model: &Gpt2<B>, batch: usize, cap: usize, max_q: usize) -> Result<Self> {
+        let cfg = &model.cfg;
+        if cap > cfg.n_positions {
+            return invalid!("prompt plus new tokens ({cap}) exceed the model's n_positions ({})", cfg.n_positions);
+        }
+        let (c, rows) = (cfg.n_embd, batch * max_q);
+        let layer = || be.zeros(batch * cap * c);
+        let scratch = Scratch {
+            max_q,
+            x: be.zeros(rows * c)?,
+            ln: be.zeros(rows * c)?,
+            mean: be.zeros(rows)?,
+            rstd: be.zeros(rows)?,
+            qkv: be.zeros(rows * 3 * c)?,
+            att: be.zeros(rows * c)?,
+            lse: be.zeros(rows * cfg.n_head)?,
+            proj: be.zeros(rows * c)?,
+            fch: be.zeros(rows * cfg.inner())?,
+            gelu: be.zeros(rows * cfg.inner())?,
+            last: be.zeros(batch * c)?,
+            logits: be.zeros(batch * cfg.vocab_size)?,
+        };
+        Ok(KvCache {
+            batch,
+            cap,
+            len: 0,
+            k: (0..cfg.n_layer).map(|_| layer()).collect::<Result<_>>()?,
+            v: (0..cfg.n_layer).map(|_| layer()).collect::<Result<_>>()?,
+            mask_host: vec![0.0; batch * cap],
+            mask: be.zeros(batch * cap)?,
+            scratch,
+        })
+    }
+}
+
+impl<B: Backend> Gpt2<B> {
+    /// Appends `tq` tokens per row (`ids`, `pos`, `keep` all [batch, tq];
+    /// `keep` is 0 for left padding) and returns the logits of each row's last
+    /// appended position, [batch, vocab].
+    pub fn decode(&self, be: &B, cache: &mut KvCache<B>, ids: &[i32], pos: &[i32], keep: &[f32]) -> Result<Vec<f32>> {
+        let cfg = &self.cfg;
+        let (nb, c, i, v) = (cache.batch, cfg.n_embd, cfg.inner(), cfg.vocab_size);
+        let tq = ids.len() / nb.max(1);
+        if tq == 0 || tq > cache.scratch.max_q || ids.len() != nb * tq || cache.len + tq > cache.cap {
+            return invalid!("decode: {} tokens do not fit the cache ({} rows, {} of {} filled)", ids.len(), nb, cache.len, cache.cap);
+        }
+        if let Some(&bad) = ids.iter().find(|&&x| x < 0 || x as usize >= v) {
+            return invalid!("token id {bad} is outside the vocabulary (size {v})");
+        }
+        let rows = nb * tq;
+        for b in 0..nb {
+            cache.mask_host[b * cache.cap + cache.len..][..tq].copy_from_slice(&keep[b * tq..(b + 1) * tq]);
+        }
+        cache.mask = be.upload(&cache.mask_host)?;
+        let (ids_d, pos_d) = (be.upload_ids(ids)?, be.upload_ids(pos)?);
+        let w = self.weights();
+        let s = &mut cache.scratch;
+        let eps = cfg.layer_norm_epsilon;
+        be.embedding_forward(B::slice_mut(B::view_mut(&mut s.x), 0, rows * c), &ids_d, &pos_d, w.wte, w.wpe, c);
+        let kv_len = cache.len + tq;
+        for (l, bw) in w.blocks.iter().enumerate() {
+            be.layernorm_forward(B::view_mut(&mut s.ln), B::view_mut(&mut s.mean), B::view_mut(&mut s.rstd), sl::<B>(&s.x, rows * c), bw.ln_1_w, bw.ln_1_b, rows, c, eps);
+            Linear::conv1d(c, 3 * c).forward(be, B::view_mut(&mut s.qkv), sl::<B>(&s.ln, rows * c), bw.c_attn_w, Some(bw.c_attn_b), rows);
+            let qkv = B::view(&s.qkv);
+            for b in 0..nb {
+                let at = (b * cache.cap + cache.len) * c;
+                be.copy_rows(B::slice_mut(B::view_mut(&mut cache.k[l]), at, tq * c), c, B::slice(qkv, b * tq * 3 * c + c, tq * 3 * c - c), 3 * c, tq, c);
+                be.copy_rows(B::slice_mut(B::view_mut(&mut cache.v[l]), at, tq * c), c, B::slice(qkv, b * tq * 3 * c + 2 * c, tq * 3 * c - 2 * c), 3 * c, tq, c);
+            }
+            let shape = AttnShape { batch: nb, heads: cfg.n_head, head_dim: cfg.head_dim(), q_len: tq, kv_len, kv_cap: cache.cap, q_stride: 3 * c, kv_stride: c, causal: true, scale: cfg.attn_scale(l) };
+            be.attention_forward(B::view_mut(&mut s.att), B::view_mut(&mut s.lse), qkv, B::view(&cache.k[l]), B::view(&cache.v[l]), Some(B::view(&cache.mask)), &shape);
+            Linear::conv1d(c, c).forward(be, B::view_mut(&mut s.proj), sl::<B>(&s.att, rows * c), bw.attn_proj_w, Some(bw.attn_proj_b), rows);
+            be.add_assign(B::slice_mut(B::view_mut(&mut s.x), 0, rows * c), sl::<B>(&s.proj, rows * c));
+            be.layernorm_forward(B::view_mut(&mut s.ln), B::view_mut(&mut s.mean), B::view_mut(&mut s.rstd), sl::<B>(&s.x, rows * c), bw.ln_2_w, bw.ln_2_b, rows, c, eps);
+            Linear::conv1d(c, i).forward(be, B::view_mut(&mut s.fch), sl::<B>(&s.ln, rows * c), bw.c_fc_w, Some(bw.c_fc_b), rows);
+            be.gelu_forward(B::slice_mut(B::view_mut(&mut s.gelu), 0, rows * i), sl::<B>(&s.fch, rows * i));
+            Linear::conv1d(i, c).forward(be, B::view_mut(&mut s.proj), sl::<B>(&s.gelu, rows * i), bw.mlp_proj_w, Some(bw.mlp_proj_b), rows);
+            be.add_assign(B::slice_mut(B::view_mut(&mut s.x), 0, rows * c), sl::<B>(&s.proj, rows * c));
+        }
+        cache.len = kv_len;
+        // Only each row's last position needs the final norm and the head.
+        be.copy_rows(B::view_mut(&mut s.last), c, B::slice(B::view(&s.x), (tq - 1) * c, rows * c - (tq - 1) * c), tq * c, nb, c);
+        be.layernorm_forward(B::view_mut(&mut s.ln), B::view_mut(&mut s.mean), B::view_mut(&mut s.rstd), B::view(&s.last), w.ln_f_w, w.ln_f_b, nb, c, eps);
+        Linear::linear(c, v).forward(be, B::view_mut(&mut s.logits), sl::<B>(&s.ln, nb * c), *w.head(), None, nb);
+        be.download(B::view(&s.logits))
+    }
+}
+
+/// The first `n` floats of a buffer.
+fn sl<B: Backend>(buf: &B::Buf, n: usize) -> B::View<'_> {
+    B::slice(B::view(buf), 0, n)
+}

@@ -1,0 +1,55 @@
+//! A linear layer `y = x·W (+ b)` as backend GEMM calls, for both weight
+//! layouts found in checkpoints: GPT-2's `Conv1D` stores W as [in, out],
+//! `nn.Linear` as [out, in].
+
+use crate::backend::{Backend, Gemm};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum WeightLayout {
+    /// W stored [in, out] (GPT-2 `Conv1D`).
+    InOut,
+    /// W stored [out, in] (`nn.Linear`).
+    OutIn,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Linear {
+    pub inp: usize,
+    pub out: usize,
+    pub layout: WeightLayout,
+}
+
+impl Linear {
+    pub fn conv1d(inp: usize, out: usize) -> Self {
+        Linear { inp, out, layout: WeightLayout::InOut }
+    }
+    pub fn linear(inp: usize, out: usize) -> Self {
+        Linear { inp, out, layout: WeightLayout::OutIn }
+    }
+
+    /// `y[rows, out] = x[rows, inp] · W (+ b)`.
+    pub fn forward<B: Backend>(&self, be: &B, y: B::ViewMut<'_>, x: B::View<'_>, w: B::View<'_>, b: Option<B::View<'_>>, rows: usize) {
+        let g = Gemm::new(rows, self.out, self.inp);
+        be.matmul(y, x, w, b, if self.layout == WeightLayout::OutIn { g.tb() } else { g });
+    }
+
+    /// `dx (=|+=) dy · Wᵀ` (accumulates when `acc_dx`), `dW += xᵀ·dy` in W's
+    /// layout, `db += Σ_rows dy`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward<B: Backend>(&self, be: &B, dx: Option<B::ViewMut<'_>>, dw: B::ViewMut<'_>, db: Option<B::ViewMut<'_>>, dy: B::View<'_>, x: B::View<'_>, w: B::View<'_>, rows: usize, acc_dx: bool) {
+        if let Some(dx) = dx {
+            let g = Gemm::new(rows, self.inp, self.out);
+            let g = if self.layout == WeightLayout::OutIn { g } else { g.tb() };
+            be.matmul(dx, dy, w, None, if acc_dx { g.acc() } else { g });
+        }
+        match self.layout {
+            // dW[in,out] += xᵀ[in,rows] · dy[rows,out]
+            WeightLayout::InOut => be.matmul(dw, x, dy, None, Gemm::new(self.inp, self.out, rows).ta().acc()),
+            // dW[out,in] += dyᵀ[out,rows] · x[rows,in]
+            WeightLayout::OutIn => be.matmul(dw, dy, x, None, Gemm::new(self.out, self.inp, rows).ta().acc()),
+        }
+        if let Some(db) = db {
+            be.bias_backward(db, dy, rows, self.out);
+        }
+    }
+}

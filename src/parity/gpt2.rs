@@ -1,0 +1,129 @@
+//! Parity checks of the GPT-2 graph against a transformers fixture.
+
+use super::{tolerance::Tolerances, Reference, Report};
+use crate::backend::{AdamW, Backend};
+use crate::generate::{generate, GenerateConfig, SamplingConfig};
+use crate::io::checkpoint::{find, ModelDir};
+use crate::models::gpt2::{Activations, Batch, Gpt2, Mode};
+use crate::train::Optimizer;
+use crate::{Error, Result};
+
+pub fn check<B: Backend>(be: &B, dir: &ModelDir, r: &Reference, tol: &Tolerances, report: &mut Report) -> Result<()> {
+    let mut model = dir.load_gpt2(be, None)?;
+    if r.has("input_ids") {
+        let batch = batch(r, model.cfg.vocab_size)?;
+        forward_and_loss(be, &model, r, &batch, tol, report)?;
+        if batch.targets.is_some() && r.tensors.keys().any(|k| k.starts_with("grad.")) {
+            backward(be, &model, r, &batch, tol, report)?;
+        }
+        if r.has("adamw.lr") {
+            optimizer(be, &mut model, r, &batch, tol, report)?;
+        }
+    }
+    if r.has("generate.input_ids") {
+        let model = dir.load_gpt2(be, None)?;
+        greedy(be, &model, r, tol, report)?;
+    }
+    Ok(())
+}
+
+fn batch(r: &Reference, vocab: usize) -> Result<Batch> {
+    let (b, t) = r.dims2("input_ids")?;
+    let ids: Vec<i32> = r.ints("input_ids")?.iter().map(|&x| x as i32).collect();
+    if let Some(&bad) = ids.iter().find(|&&x| x < 0 || x as usize >= vocab) {
+        return Err(Error::Tensor { path: r.path.clone(), name: "input_ids".into(), msg: format!("id {bad} is outside the vocabulary ({vocab})") });
+    }
+    let mask = r.has("attention_mask").then(|| r.ints("attention_mask")).transpose()?.map(|m| m.iter().map(|&x| x as f32).collect());
+    let targets = r.has("labels").then(|| r.ints("labels")).transpose()?.map(|l| Batch::shift_labels(&l, b, t));
+    Ok(Batch { b, t, ids, targets, mask })
+}
+
+fn max_abs(x: &[f32]) -> f64 {
+    x.iter().fold(0.0f64, |m, &v| m.max(v.abs() as f64))
+}
+
+fn forward_and_loss<B: Backend>(be: &B, model: &Gpt2<B>, r: &Reference, batch: &Batch, tol: &Tolerances, report: &mut Report) -> Result<()> {
+    let mut acts = Activations::new(be, model, batch.b, batch.t)?;
+    let loss = model.forward(be, &mut acts, batch, Mode::Eval)?;
+    if let Some(want) = r.get("logits") {
+        let want = want.to_f32();
+        let got = be.download(B::view(&acts.logits))?;
+        report.floats("forward", "logits", &got, &want, max_abs(&want), tol.forward);
+    }
+    if let (Some(loss), true) = (loss, r.has("loss")) {
+        let want = r.scalar("loss")? as f32;
+        report.floats("loss", "loss", &[loss], &[want], want.abs() as f64, tol.forward);
+    }
+    Ok(())
+}
+
+/// Gradients of the loss for every parameter: flat, in layout order.
+fn gradients<B: Backend>(be: &B, model: &Gpt2<B>, acts: &mut Activations<B>, batch: &Batch, grads: &mut B::Buf) -> Result<()> {
+    be.fill(B::view_mut(grads), 0.0);
+    model.forward(be, acts, batch, Mode::Train)?;
+    model.backward(be, acts, B::view_mut(grads));
+    Ok(())
+}
+
+fn backward<B: Backend>(be: &B, model: &Gpt2<B>, r: &Reference, batch: &Batch, tol: &Tolerances, report: &mut Report) -> Result<()> {
+    let mut acts = Activations::new(be, model, batch.b, batch.t)?;
+    let mut grads = be.zeros(model.layout.total)?;
+    gradients(be, model, &mut acts, batch, &mut grads)?;
+    let got = be.download(B::view(&grads))?;
+    let mut pairs = Vec::new();
+    for spec in &model.layout.specs {
+        let key = format!("grad.{}", spec.name);
+        let want = find(&r.tensors, &key).or_else(|| spec.name.strip_prefix("transformer.").and_then(|bare| r.get(&format!("grad.{bare}"))));
+        let want = want.ok_or_else(|| Error::MissingTensor { path: r.path.clone(), name: key.clone() })?.to_f32();
+        pairs.push((key, got[spec.offset..spec.offset + spec.numel()].to_vec(), want));
+    }
+    let largest = pairs.iter().map(|(_, _, w)| max_abs(w)).fold(0.0, f64::max);
+    for (key, got, want) in pairs {
+        let denom = max_abs(&want).max(super::tolerance::BACKWARD_FLOOR * largest);
+        report.floats("backward", &key, &got, &want, denom, tol.backward);
+    }
+    Ok(())
+}
+
+fn optimizer<B: Backend>(be: &B, model: &mut Gpt2<B>, r: &Reference, batch: &Batch, tol: &Tolerances, report: &mut Report) -> Result<()> {
+    let h = AdamW {
+        lr: r.scalar("adamw.lr")? as f32,
+        beta1: r.scalar("adamw.beta1")? as f32,
+        beta2: r.scalar("adamw.beta2")? as f32,
+        eps: r.scalar("adamw.eps")? as f32,
+        weight_decay: r.scalar("adamw.weight_decay")? as f32,
+    };
+    let steps = r.scalar("adamw.steps")? as u64;
+    let mut opt = Optimizer::new(be, &model.layout, h, |_| true)?;
+    let mut acts = Activations::new(be, model, batch.b, batch.t)?;
+    let mut grads = be.zeros(model.layout.total)?;
+    for _ in 0..steps {
+        gradients(be, model, &mut acts, batch, &mut grads)?;
+        opt.update(be, &mut model.params, &grads, h.lr);
+    }
+    let got = be.download(B::view(&model.params))?;
+    let denom = h.lr as f64 * steps as f64;
+    for spec in &model.layout.specs {
+        let key = format!("after.{}", spec.name);
+        let want = find(&r.tensors, &key).or_else(|| spec.name.strip_prefix("transformer.").and_then(|bare| r.get(&format!("after.{bare}"))));
+        let want = want.ok_or_else(|| Error::MissingTensor { path: r.path.clone(), name: key.clone() })?.to_f32();
+        report.floats("optimizer", &key, &got[spec.offset..spec.offset + spec.numel()], &want, denom, tol.optimizer);
+    }
+    Ok(())
+}
+
+fn greedy<B: Backend>(be: &B, model: &Gpt2<B>, r: &Reference, tol: &Tolerances, report: &mut Report) -> Result<()> {
+    let (b, t0) = r.dims2("generate.input_ids")?;
+    let ids = r.ints("generate.input_ids")?;
+    let new = r.scalar("generate.max_new_tokens")? as usize;
+    let want = r.ints("generate.output_ids")?;
+    let prompts: Vec<Vec<u32>> = ids.chunks(t0).map(|p| p.iter().map(|&x| x as u32).collect()).collect();
+    let cfg = GenerateConfig { max_new_tokens: new, sampling: SamplingConfig::default(), eos_token_id: None, seed: 0 };
+    let out = generate(be, model, &prompts, &cfg, &|_, _| false)?;
+    let mut got = Vec::with_capacity(b * (t0 + new));
+    for (p, (toks, _)) in prompts.iter().zip(&out) {
+        got.extend(p.iter().chain(toks).map(|&x| x as i64));
+    }
+    report.ids("generation", "generate.output_ids", &got, &want, tol.ids_match);
+    Ok(())
+}
