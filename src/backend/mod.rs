@@ -14,6 +14,7 @@
 
 pub mod cpu;
 mod device;
+pub mod profile;
 mod spec;
 
 pub use device::Device;
@@ -119,7 +120,8 @@ pub trait Backend: Send + Sync {
     // ---- optimiser ------------------------------------------------------------
     /// Σ x² over the buffer (for global-norm clipping).
     fn sum_squares(&self, v: Self::View<'_>) -> f32;
-    /// One AdamW step over the flat parameter buffer (`step` counts from 1).
+    /// One AdamW step over the flat parameter buffer (`step` counts from 1),
+    /// on gradients multiplied by `grad_scale` (the clipping factor, fused).
     #[allow(clippy::too_many_arguments)]
-    fn adamw(&self, params: Self::ViewMut<'_>, grads: Self::View<'_>, m: Self::ViewMut<'_>, v: Self::ViewMut<'_>, segments: &[DecaySegment], h: &AdamW, step: u64);
+    fn adamw(&self, params: Self::ViewMut<'_>, grads: Self::View<'_>, m: Self::ViewMut<'_>, v: Self::ViewMut<'_>, segments: &[DecaySegment], h: &AdamW, step: u64, grad_scale: f32);
 }

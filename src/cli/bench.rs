@@ -1,5 +1,143 @@
-//! placeholder
-use hhi::Result;
+//! `hhi bench`: training and generation throughput on a model folder (a folder
+//! with only config.json gets a random initialisation). Progress goes to
+//! stderr; the last stdout line is one JSON object.
+
+use super::DeviceArg;
+use hhi::backend::cpu::Cpu;
+use hhi::backend::profile::Profiled;
+use hhi::backend::Backend;
+use hhi::generate::{generate, GenerateConfig, SamplingConfig};
+use hhi::io::checkpoint::ModelDir;
+use hhi::rng::Rng;
+use hhi::train::lm::{TrainConfig, Trainer};
+use hhi::{Error, Result};
+use std::path::PathBuf;
+use std::time::Instant;
+
 #[derive(clap::Subcommand)]
-pub enum Command { Train }
-pub fn run(_c: Command) -> Result<()> { Ok(()) }
+pub enum Command {
+    /// Time full training steps (forward, backward, clip, AdamW) on random tokens.
+    Train {
+        model: PathBuf,
+        #[arg(long, default_value_t = 4)]
+        batch: usize,
+        #[arg(long, default_value_t = 128)]
+        seq: usize,
+        #[arg(long, default_value_t = 10)]
+        steps: usize,
+        /// Untimed steps first.
+        #[arg(long, default_value_t = 1)]
+        warmup: usize,
+        /// Also print the time spent in each op (timed steps only).
+        #[arg(long)]
+        profile: bool,
+        #[command(flatten)]
+        device: DeviceArg,
+    },
+    /// Time batched greedy generation with the KV cache.
+    Generate {
+        model: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
+        #[arg(long, default_value_t = 16)]
+        prompt_len: usize,
+        #[arg(long, default_value_t = 64)]
+        new_tokens: usize,
+        /// Timed repetitions (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        #[command(flatten)]
+        device: DeviceArg,
+    },
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+/// Peak resident memory of this process (VmHWM), in MiB.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+pub fn run(c: Command) -> Result<()> {
+    let be = Cpu;
+    match c {
+        Command::Train { model, batch, seq, steps, warmup, profile, device } => {
+            device.device.require_cpu()?;
+            if batch == 0 || seq == 0 || steps == 0 {
+                return Err(Error::Invalid("--batch, --seq and --steps must be positive".into()));
+            }
+            let dir = ModelDir::open(&model)?;
+            let json = if profile {
+                let be = Profiled::new(Cpu);
+                let json = bench_train(&be, &dir, batch, seq, steps, warmup, &|| be.reset())?;
+                eprintln!("{:<24} {:>10} {:>8} {:>7}", "op", "total ms", "calls", "share");
+                let report = be.report();
+                let total: f64 = report.iter().map(|r| r.1).sum();
+                for (op, secs, calls) in report {
+                    eprintln!("{op:<24} {:>10.1} {calls:>8} {:>6.1}%", secs * 1e3 / steps as f64, 100.0 * secs / total);
+                }
+                json
+            } else {
+                bench_train(&be, &dir, batch, seq, steps, warmup, &|| ())?
+            };
+            println!("{json}");
+        }
+        Command::Generate { model, batch, prompt_len, new_tokens, repeats, device } => {
+            device.device.require_cpu()?;
+            if batch == 0 || prompt_len == 0 || new_tokens == 0 || repeats == 0 {
+                return Err(Error::Invalid("--batch, --prompt-len, --new-tokens and --repeats must be positive".into()));
+            }
+            let model = ModelDir::open(&model)?.load_gpt2(&be, Some(0))?;
+            eprintln!("bench generate: {} parameters, batch {batch}, prompt {prompt_len}, {new_tokens} new tokens, {}", model.num_params(), be.name());
+            let mut rng = Rng::new(1);
+            let prompts: Vec<Vec<u32>> = (0..batch).map(|_| (0..prompt_len).map(|_| rng.below(model.cfg.vocab_size) as u32).collect()).collect();
+            let cfg = GenerateConfig { max_new_tokens: new_tokens, sampling: SamplingConfig::default(), eos_token_id: None, seed: 0 };
+            let mut times = Vec::new();
+            for i in 0..repeats + 1 {
+                let start = Instant::now();
+                generate(&be, &model, &prompts, &cfg, &|_, _| false)?;
+                let s = start.elapsed().as_secs_f64();
+                eprintln!("run {i}: {:.1} ms{}", s * 1e3, if i == 0 { "  (warmup)" } else { "" });
+                if i > 0 {
+                    times.push(s);
+                }
+            }
+            let s = median(times);
+            let json = serde_json::json!({"tokens_per_s": (batch * new_tokens) as f64 / s, "ms_per_token": s * 1e3 / new_tokens as f64, "peak_rss_mb": peak_rss_mb()});
+            println!("{json}");
+        }
+    }
+    Ok(())
+}
+
+/// Times full training steps; the profile (if any) covers timed steps only.
+fn bench_train<B: Backend>(be: &B, dir: &ModelDir, batch: usize, seq: usize, steps: usize, warmup: usize, on_warmup_done: &dyn Fn()) -> Result<serde_json::Value> {
+    let model = dir.load_gpt2(be, Some(0))?;
+    let vocab = model.cfg.vocab_size;
+    eprintln!("bench train: {} parameters, batch {batch} × {seq}, {}", model.num_params(), be.name());
+    let cfg = TrainConfig { steps: u64::MAX, batch, seq, lr: 1e-4, warmup: 0, weight_decay: 0.1, clip: 1.0, eval_every: 0, eval_batches: 0, seed: 0 };
+    let mut trainer = Trainer::new(be, model, cfg)?;
+    let mut rng = Rng::new(1);
+    let tokens: Vec<u32> = (0..batch * (seq + 1) * 4).map(|_| rng.below(vocab) as u32).collect();
+    let mut times = Vec::new();
+    for i in 0..warmup + steps {
+        if i == warmup {
+            on_warmup_done();
+        }
+        let start = Instant::now();
+        let (loss, _, _) = trainer.step(&tokens)?;
+        let ms = start.elapsed().as_secs_f64() * 1e3;
+        eprintln!("step {i:>3}  {ms:8.1} ms  loss {loss:.4}{}", if i < warmup { "  (warmup)" } else { "" });
+        if i >= warmup {
+            times.push(ms);
+        }
+    }
+    let step_ms = median(times);
+    Ok(serde_json::json!({"tokens_per_s": (batch * seq) as f64 / (step_ms / 1e3), "step_ms": step_ms, "peak_rss_mb": peak_rss_mb()}))
+}

@@ -99,7 +99,7 @@ fn optimizer<B: Backend>(be: &B, model: &mut Gpt2<B>, r: &Reference, batch: &Bat
     let mut grads = be.zeros(model.layout.total)?;
     for _ in 0..steps {
         gradients(be, model, &mut acts, batch, &mut grads)?;
-        opt.update(be, &mut model.params, &grads, h.lr);
+        opt.update(be, &mut model.params, &grads, h.lr, 1.0);
     }
     let got = be.download(B::view(&model.params))?;
     let denom = h.lr as f64 * steps as f64;

@@ -25,22 +25,21 @@ impl<B: Backend> Optimizer<B> {
         Ok(Optimizer { hyper, m: be.zeros(layout.total)?, v: be.zeros(layout.total)?, step: 0, segments: layout.decay_segments(decay) })
     }
 
-    /// One AdamW step at learning rate `lr`.
-    pub fn update(&mut self, be: &B, params: &mut B::Buf, grads: &B::Buf, lr: f32) {
+    /// One AdamW step at learning rate `lr` on `grad_scale · grads`.
+    pub fn update(&mut self, be: &B, params: &mut B::Buf, grads: &B::Buf, lr: f32, grad_scale: f32) {
         self.step += 1;
         let h = AdamW { lr, ..self.hyper };
-        be.adamw(B::view_mut(params), B::view(grads), B::view_mut(&mut self.m), B::view_mut(&mut self.v), &self.segments, &h, self.step);
+        be.adamw(B::view_mut(params), B::view(grads), B::view_mut(&mut self.m), B::view_mut(&mut self.v), &self.segments, &h, self.step, grad_scale);
     }
 }
 
-/// Scales gradients so their global L2 norm is at most `max_norm`; returns the
-/// norm before clipping.
-pub fn clip_grad_norm<B: Backend>(be: &B, grads: &mut B::Buf, max_norm: f32) -> f32 {
+/// Global-norm clipping as `torch.nn.utils.clip_grad_norm_`: returns the norm
+/// and the factor, min(1, max_norm / (norm + 1e-6)), that AdamW applies to
+/// the gradients (fused, instead of rescaling the buffer).
+pub fn clip_grad_norm<B: Backend>(be: &B, grads: &B::Buf, max_norm: f32) -> (f32, f32) {
     let norm = be.sum_squares(B::view(grads)).sqrt();
-    if max_norm > 0.0 && norm > max_norm {
-        be.scale(B::view_mut(grads), max_norm / (norm + 1e-6));
-    }
-    norm
+    let factor = if max_norm > 0.0 { (max_norm / (norm + 1e-6)).min(1.0) } else { 1.0 };
+    (norm, factor)
 }
 
 /// Linear warmup to `peak` over `warmup` steps, then cosine decay to 10% of it.

@@ -1,1 +1,62 @@
-//! placeholder
+//! The resumable training state: parameters, AdamW moments, step count and
+//! the data generator's state, in one safetensors file written atomically, so
+//! a kill at any moment leaves either the previous or the new state.
+
+use crate::io::safetensors::{self as st, TensorMap};
+use crate::rng::Rng;
+use crate::tensor::Tensor;
+use crate::{Error, Result};
+use std::path::Path;
+
+pub const TRAIN_STATE: &str = "train_state.safetensors";
+
+pub struct TrainState {
+    pub params: Vec<f32>,
+    pub m: Vec<f32>,
+    pub v: Vec<f32>,
+    pub step: u64,
+    pub rng: Rng,
+}
+
+impl TrainState {
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let n = self.params.len();
+        let rng: Vec<i64> = self.rng.state().iter().map(|&x| x as i64).collect();
+        let map: TensorMap = [
+            ("params".to_string(), Tensor::f32(vec![n], self.params.clone())),
+            ("adamw.m".to_string(), Tensor::f32(vec![n], self.m.clone())),
+            ("adamw.v".to_string(), Tensor::f32(vec![n], self.v.clone())),
+            ("step".to_string(), Tensor::i64(vec![], vec![self.step as i64])),
+            ("rng".to_string(), Tensor::i64(vec![4], rng)),
+        ]
+        .into_iter()
+        .collect();
+        st::save(path, &map)
+    }
+
+    pub fn load(path: &Path, expected_params: usize) -> Result<Self> {
+        let map = st::load(path)?;
+        let get = |name: &str| map.get(name).ok_or_else(|| Error::MissingTensor { path: path.into(), name: name.into() });
+        let floats = |name: &str| -> Result<Vec<f32>> {
+            let t = get(name)?;
+            if t.numel() != expected_params {
+                return Err(Error::Shape { path: path.into(), name: name.into(), expected: vec![expected_params], got: t.shape.clone() });
+            }
+            Ok(t.to_f32())
+        };
+        let ints = |name: &str, n: usize| -> Result<Vec<i64>> {
+            match get(name)?.to_i64() {
+                Some(v) if v.len() == n => Ok(v),
+                _ => Err(Error::Tensor { path: path.into(), name: name.into(), msg: format!("expected {n} integer(s)") }),
+            }
+        };
+        let r = ints("rng", 4)?;
+        Ok(TrainState {
+            params: floats("params")?,
+            m: floats("adamw.m")?,
+            v: floats("adamw.v")?,
+            step: ints("step", 1)?[0] as u64,
+            rng: Rng::from_state([r[0] as u64, r[1] as u64, r[2] as u64, r[3] as u64]),
+        })
+    }
+}

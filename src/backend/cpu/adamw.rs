@@ -9,7 +9,7 @@ use rayon::prelude::*;
 const CHUNK: usize = 1 << 14;
 
 #[allow(clippy::too_many_arguments)]
-pub fn adamw<T: Real>(params: &mut [T], grads: &[T], m: &mut [T], v: &mut [T], segments: &[DecaySegment], h: &AdamW, step: u64) {
+pub fn adamw<T: Real>(params: &mut [T], grads: &[T], m: &mut [T], v: &mut [T], segments: &[DecaySegment], h: &AdamW, step: u64, grad_scale: T) {
     let (b1, b2) = (h.beta1 as f64, h.beta2 as f64);
     let bc1 = 1.0 - b1.powi(step as i32);
     let bc2_sqrt = (1.0 - b2.powi(step as i32)).sqrt();
@@ -25,7 +25,7 @@ pub fn adamw<T: Real>(params: &mut [T], grads: &[T], m: &mut [T], v: &mut [T], s
             .zip(m[range.clone()].par_chunks_mut(CHUNK).zip(v[range].par_chunks_mut(CHUNK)))
             .for_each(|((p, g), (m, v))| {
                 for i in 0..p.len() {
-                    let gi = g[i];
+                    let gi = g[i] * grad_scale;
                     p[i] *= shrink;
                     m[i] += one_minus_b1 * (gi - m[i]);
                     v[i] = b2t * v[i] + one_minus_b2 * gi * gi;

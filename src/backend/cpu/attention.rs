@@ -1,13 +1,19 @@
 //! Multi-head attention, flash-style: the forward keeps only the output and
-//! the per-query log-sum-exp, the backward recomputes probabilities from them.
-//! No T×T matrix is stored. Work is split over (batch, head) pairs; each pair
-//! computes into private buffers that are then scattered into place.
+//! the per-query log-sum-exp, the backward recomputes probabilities from them;
+//! no T×T matrix outlives a call. Work is split over (batch, head) pairs and,
+//! within a pair, over blocks of `QUERY_BLOCK` queries whose score tile
+//! [block, keys] is built with matrix products. Each pair computes into
+//! private buffers that are then scattered into place.
 
-use super::real::{axpy, dot, Real};
+use super::real::Real;
 use crate::backend::AttnShape;
+use faer::linalg::matmul::matmul;
+use faer::{Accum, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
-/// Keys visible to query `i`: `0..end`, minus masked ones.
+const QUERY_BLOCK: usize = 64;
+
+/// Keys visible to query `i` (before the padding mask): `0..end`.
 fn visible_end(s: &AttnShape, i: usize) -> usize {
     if s.causal {
         (s.kv_len - s.q_len + i + 1).min(s.kv_len)
@@ -16,47 +22,99 @@ fn visible_end(s: &AttnShape, i: usize) -> usize {
     }
 }
 
-fn key_kept<T: Real>(mask: Option<&[T]>, s: &AttnShape, b: usize, j: usize) -> bool {
-    mask.is_none_or(|m| m[b * s.kv_cap + j] != T::ZERO)
+/// `rows` rows of `d` floats starting at `data[0]`, `stride` apart.
+fn rows<T: Real>(data: &[T], rows: usize, d: usize, stride: usize) -> MatRef<'_, T> {
+    MatRef::from_row_major_slice_with_stride(&data[..(rows - 1) * stride + d], rows, d, stride)
+}
+
+fn gemm<T: Real>(dst: MatMut<'_, T>, acc: bool, a: MatRef<'_, T>, b: MatRef<'_, T>, alpha: T) {
+    matmul(dst, if acc { Accum::Add } else { Accum::Replace }, a, b, alpha, Par::Seq);
+}
+
+/// The geometry of one (batch, head) pair: where its rows start in each buffer.
+struct Pair<'s> {
+    s: &'s AttnShape,
+    b: usize,
+    h: usize,
+}
+
+impl Pair<'_> {
+    fn q_at(&self, i: usize) -> usize {
+        (self.b * self.s.q_len + i) * self.s.q_stride + self.h * self.s.head_dim
+    }
+    fn kv_at(&self, j: usize) -> usize {
+        (self.b * self.s.kv_cap + j) * self.s.kv_stride + self.h * self.s.head_dim
+    }
+    /// Scores of queries `i0..i0+n` against keys `0..end`, scaled and masked
+    /// (masked entries are −∞), into `tile` [n, end].
+    fn scores<T: Real>(&self, tile: &mut [T], q: &[T], k: &[T], mask: Option<&[T]>, i0: usize, n: usize, end: usize) {
+        let (s, d) = (self.s, self.s.head_dim);
+        let qm = rows(&q[self.q_at(i0)..], n, d, s.q_stride);
+        let km = rows(&k[self.kv_at(0)..], end, d, s.kv_stride);
+        gemm(MatMut::from_row_major_slice_mut(&mut tile[..n * end], n, end), false, qm, km.transpose(), T::of(s.scale as f64));
+        for (r, row) in tile[..n * end].chunks_exact_mut(end).enumerate() {
+            let vis = visible_end(s, i0 + r);
+            row[vis..].fill(T::NEG_INFINITY);
+            if let Some(m) = mask {
+                for (j, x) in row[..vis].iter_mut().enumerate() {
+                    if m[self.b * s.kv_cap + j] == T::ZERO {
+                        *x = T::NEG_INFINITY;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `p = exp(x − shift)`, with exact zeros for −∞ scores.
+#[inline(always)]
+fn prob<T: Real>(x: T, shift: T) -> T {
+    if x == T::NEG_INFINITY {
+        T::ZERO
+    } else {
+        (x - shift).fast_exp()
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
 pub fn attention_forward<T: Real>(out: &mut [T], lse: &mut [T], q: &[T], k: &[T], v: &[T], mask: Option<&[T]>, s: &AttnShape) {
     let (nh, d, tq) = (s.heads, s.head_dim, s.q_len);
     let c = nh * d;
-    let scale = T::of(s.scale as f64);
     let per_head: Vec<(Vec<T>, Vec<T>)> = (0..s.batch * nh)
         .into_par_iter()
         .map(|bh| {
-            let (b, h) = (bh / nh, bh % nh);
+            let pair = Pair { s, b: bh / nh, h: bh % nh };
             let mut o = vec![T::ZERO; tq * d];
             let mut l = vec![T::NEG_INFINITY; tq];
-            let mut scores = vec![T::NEG_INFINITY; s.kv_len];
-            let key = |j: usize| &k[(b * s.kv_cap + j) * s.kv_stride + h * d..][..d];
-            let val = |j: usize| &v[(b * s.kv_cap + j) * s.kv_stride + h * d..][..d];
-            for i in 0..tq {
-                let qi = &q[(b * tq + i) * s.q_stride + h * d..][..d];
-                let end = visible_end(s, i);
-                let mut max = T::NEG_INFINITY;
-                for (j, sj) in scores[..end].iter_mut().enumerate() {
-                    *sj = if key_kept(mask, s, b, j) { scale * dot(qi, key(j)) } else { T::NEG_INFINITY };
-                    max = max.max(*sj);
+            let mut tile = vec![T::ZERO; QUERY_BLOCK.min(tq) * s.kv_len];
+            for i0 in (0..tq).step_by(QUERY_BLOCK) {
+                let n = QUERY_BLOCK.min(tq - i0);
+                let end = visible_end(s, i0 + n - 1);
+                if end == 0 {
+                    continue;
                 }
-                if max == T::NEG_INFINITY {
-                    continue; // nothing visible: zero output, lse = -inf
-                }
-                let oi = &mut o[i * d..(i + 1) * d];
-                let mut sum = T::ZERO;
-                for (j, &sj) in scores[..end].iter().enumerate() {
-                    if sj != T::NEG_INFINITY {
-                        let p = (sj - max).exp();
-                        sum += p;
-                        axpy(oi, p, val(j));
+                pair.scores(&mut tile, q, k, mask, i0, n, end);
+                let mut inv_sums = vec![T::ZERO; n];
+                for (r, row) in tile[..n * end].chunks_exact_mut(end).enumerate() {
+                    let max = row.iter().copied().fold(T::NEG_INFINITY, T::max);
+                    if max == T::NEG_INFINITY {
+                        row.fill(T::ZERO); // nothing visible: zero output, lse = −∞
+                        continue;
                     }
+                    let mut sum = T::ZERO;
+                    for x in row.iter_mut() {
+                        *x = prob(*x, max);
+                        sum += *x;
+                    }
+                    inv_sums[r] = T::ONE / sum;
+                    l[i0 + r] = max + sum.ln();
                 }
-                let inv = T::ONE / sum;
-                oi.iter_mut().for_each(|x| *x *= inv);
-                l[i] = max + sum.ln();
+                let vm = rows(&v[pair.kv_at(0)..], end, d, s.kv_stride);
+                let mut om = MatMut::from_row_major_slice_mut(&mut o[i0 * d..(i0 + n) * d], n, d);
+                gemm(om.as_mut(), false, MatRef::from_row_major_slice(&tile[..n * end], n, end), vm, T::ONE);
+                for (r, row) in o[i0 * d..(i0 + n) * d].chunks_exact_mut(d).enumerate() {
+                    row.iter_mut().for_each(|x| *x *= inv_sums[r]);
+                }
             }
             (o, l)
         })
@@ -78,35 +136,44 @@ pub fn attention_backward<T: Real>(dqkv: &mut [T], dout: &[T], qkv: &[T], out: &
     assert!(s.q_len == s.kv_len && s.kv_len == s.kv_cap, "attention_backward expects fused self-attention");
     let (nh, d, t) = (s.heads, s.head_dim, s.q_len);
     let c = nh * d;
-    let stride = s.q_stride;
+    let (k, v) = (&qkv[c..], &qkv[2 * c..]);
     let scale = T::of(s.scale as f64);
     let per_head: Vec<[Vec<T>; 3]> = (0..s.batch * nh)
         .into_par_iter()
         .map(|bh| {
-            let (b, h) = (bh / nh, bh % nh);
+            let pair = Pair { s, b: bh / nh, h: bh % nh };
             let (mut dq, mut dk, mut dv) = (vec![T::ZERO; t * d], vec![T::ZERO; t * d], vec![T::ZERO; t * d]);
-            let row = |i: usize, part: usize| &qkv[(b * t + i) * stride + part * c + h * d..][..d];
-            for i in 0..t {
-                let l = lse[bh * t + i];
-                if l == T::NEG_INFINITY {
-                    continue;
-                }
-                let doi = &dout[(b * t + i) * c + h * d..][..d];
-                let oi = &out[(b * t + i) * c + h * d..][..d];
-                let big_d = dot(doi, oi);
-                let qi = row(i, 0);
-                for j in 0..visible_end(s, i) {
-                    if !key_kept(mask, s, b, j) {
+            let mut p = vec![T::ZERO; QUERY_BLOCK.min(t) * t];
+            let mut dp = vec![T::ZERO; QUERY_BLOCK.min(t) * t];
+            for i0 in (0..t).step_by(QUERY_BLOCK) {
+                let n = QUERY_BLOCK.min(t - i0);
+                let end = visible_end(s, i0 + n - 1);
+                pair.scores(&mut p, qkv, k, mask, i0, n, end);
+                let o_at = (pair.b * t + i0) * c + pair.h * d;
+                let dom = rows(&dout[o_at..], n, d, c);
+                let km = rows(&k[pair.kv_at(0)..], end, d, s.kv_stride);
+                let vm = rows(&v[pair.kv_at(0)..], end, d, s.kv_stride);
+                let qm = rows(&qkv[pair.q_at(i0)..], n, d, s.q_stride);
+                gemm(MatMut::from_row_major_slice_mut(&mut dp[..n * end], n, end), false, dom, vm.transpose(), T::ONE);
+                for r in 0..n {
+                    let l = lse[bh * t + i0 + r];
+                    let (prow, dprow) = (&mut p[r * end..(r + 1) * end], &mut dp[r * end..(r + 1) * end]);
+                    if l == T::NEG_INFINITY {
+                        prow.fill(T::ZERO);
+                        dprow.fill(T::ZERO);
                         continue;
                     }
-                    let kj = row(j, 1);
-                    let p = (scale * dot(qi, kj) - l).exp();
-                    let dp = dot(doi, row(j, 2));
-                    let ds = p * (dp - big_d) * scale;
-                    axpy(&mut dq[i * d..(i + 1) * d], ds, kj);
-                    axpy(&mut dk[j * d..(j + 1) * d], ds, qi);
-                    axpy(&mut dv[j * d..(j + 1) * d], p, doi);
+                    let at = o_at + r * c;
+                    let big_d: T = dout[at..at + d].iter().zip(&out[at..at + d]).map(|(&a, &b)| a * b).sum();
+                    for (x, g) in prow.iter_mut().zip(dprow.iter_mut()) {
+                        *x = prob(*x, l);
+                        *g = *x * (*g - big_d) * scale; // dS
+                    }
                 }
+                let (pm, dsm) = (MatRef::from_row_major_slice(&p[..n * end], n, end), MatRef::from_row_major_slice(&dp[..n * end], n, end));
+                gemm(MatMut::from_row_major_slice_mut(&mut dq[i0 * d..(i0 + n) * d], n, d), true, dsm, km, T::ONE);
+                gemm(MatMut::from_row_major_slice_mut(&mut dk[..end * d], end, d), true, dsm.transpose(), qm, T::ONE);
+                gemm(MatMut::from_row_major_slice_mut(&mut dv[..end * d], end, d), true, pm.transpose(), dom, T::ONE);
             }
             [dq, dk, dv]
         })
@@ -115,7 +182,7 @@ pub fn attention_backward<T: Real>(dqkv: &mut [T], dout: &[T], qkv: &[T], out: &
         let (b, h) = (bh / nh, bh % nh);
         for (part, grad) in parts.iter().enumerate() {
             for i in 0..t {
-                let dst = &mut dqkv[(b * t + i) * stride + part * c + h * d..][..d];
+                let dst = &mut dqkv[(b * t + i) * s.q_stride + part * c + h * d..][..d];
                 dst.iter_mut().zip(&grad[i * d..(i + 1) * d]).for_each(|(a, &g)| *a += g);
             }
         }

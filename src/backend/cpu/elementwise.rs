@@ -2,6 +2,7 @@
 //! ("gelu_new" in transformers: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))).
 
 use super::real::Real;
+use super::simd::simd_kernel;
 use rayon::prelude::*;
 
 const CHUNK: usize = 1 << 14;
@@ -25,28 +26,40 @@ pub fn scale<T: Real>(v: &mut [T], s: T) {
 const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
 const GELU_CUBIC: f64 = 0.044715;
 
-#[inline]
+#[inline(always)]
 fn gelu<T: Real>(x: T) -> T {
     let u = T::of(SQRT_2_OVER_PI) * (x + T::of(GELU_CUBIC) * x * x * x);
-    T::of(0.5) * x * (T::ONE + u.tanh())
+    T::of(0.5) * x * (T::ONE + u.fast_tanh())
 }
 
-#[inline]
+#[inline(always)]
 fn gelu_grad<T: Real>(x: T) -> T {
     let u = T::of(SQRT_2_OVER_PI) * (x + T::of(GELU_CUBIC) * x * x * x);
-    let t = u.tanh();
+    let t = u.fast_tanh();
     let du = T::of(SQRT_2_OVER_PI) * (T::ONE + T::of(3.0 * GELU_CUBIC) * x * x);
     T::of(0.5) * (T::ONE + t) + T::of(0.5) * x * (T::ONE - t * t) * du
 }
 
+simd_kernel! {
+    fn gelu_chunk<T: Real>(out: &mut [T], inp: &[T]) {
+        for (o, &x) in out.iter_mut().zip(inp) {
+            *o = gelu(x);
+        }
+    }
+}
+
+simd_kernel! {
+    fn gelu_grad_chunk<T: Real>(dinp: &mut [T], inp: &[T], dout: &[T]) {
+        for ((d, &x), &g) in dinp.iter_mut().zip(inp).zip(dout) {
+            *d += gelu_grad(x) * g;
+        }
+    }
+}
+
 pub fn gelu_forward<T: Real>(out: &mut [T], inp: &[T]) {
-    out.par_chunks_mut(CHUNK).zip(inp.par_chunks(CHUNK)).for_each(|(o, x)| o.iter_mut().zip(x).for_each(|(o, &x)| *o = gelu(x)));
+    out.par_chunks_mut(CHUNK).zip(inp.par_chunks(CHUNK)).for_each(|(o, x)| gelu_chunk(o, x));
 }
 
 pub fn gelu_backward<T: Real>(dinp: &mut [T], inp: &[T], dout: &[T]) {
-    dinp.par_chunks_mut(CHUNK).zip(inp.par_chunks(CHUNK)).zip(dout.par_chunks(CHUNK)).for_each(|((d, x), g)| {
-        for i in 0..d.len() {
-            d[i] += gelu_grad(x[i]) * g[i];
-        }
-    });
+    dinp.par_chunks_mut(CHUNK).zip(inp.par_chunks(CHUNK)).zip(dout.par_chunks(CHUNK)).for_each(|((d, x), g)| gelu_grad_chunk(d, x, g));
 }

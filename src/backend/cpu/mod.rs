@@ -10,6 +10,7 @@ pub mod layernorm;
 pub mod loss;
 pub mod matmul;
 pub mod real;
+mod simd;
 
 use super::{AdamW, AttnShape, Backend, DecaySegment, Gemm};
 use crate::Result;
@@ -125,7 +126,7 @@ impl Backend for Cpu {
     fn sum_squares(&self, v: &[f32]) -> f32 {
         adamw::sum_squares(v)
     }
-    fn adamw(&self, params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32], segments: &[DecaySegment], h: &AdamW, step: u64) {
-        adamw::adamw(params, grads, m, v, segments, h, step)
+    fn adamw(&self, params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32], segments: &[DecaySegment], h: &AdamW, step: u64, grad_scale: f32) {
+        adamw::adamw(params, grads, m, v, segments, h, step, grad_scale)
     }
 }

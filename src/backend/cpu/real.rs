@@ -35,10 +35,20 @@ pub trait Real:
     fn sqrt(self) -> Self;
     fn powi(self, n: i32) -> Self;
     fn max(self, o: Self) -> Self;
+    /// exp that vectorises (f32: polynomial, ~1 ulp; f64: libm).
+    fn fast_exp(self) -> Self;
+    /// tanh through `fast_exp`: sign(u)·(1 − e)/(1 + e), e = exp(−2|u|).
+    #[inline(always)]
+    fn fast_tanh(self) -> Self {
+        let a = if self < Self::ZERO { -self } else { self };
+        let e = (Self::of(-2.0) * a).fast_exp();
+        let t = (Self::ONE - e) / (Self::ONE + e);
+        if self < Self::ZERO { -t } else { t }
+    }
 }
 
 macro_rules! impl_real {
-    ($t:ty) => {
+    ($t:ty, $fast_exp:expr) => {
         impl Real for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -75,11 +85,15 @@ macro_rules! impl_real {
             fn max(self, o: Self) -> Self {
                 <$t>::max(self, o)
             }
+            #[inline(always)]
+            fn fast_exp(self) -> Self {
+                $fast_exp(self)
+            }
         }
     };
 }
-impl_real!(f32);
-impl_real!(f64);
+impl_real!(f32, super::simd::exp_f32);
+impl_real!(f64, f64::exp);
 
 /// Dot product with four independent accumulators (lets the compiler vectorise).
 #[inline]

@@ -1,0 +1,148 @@
+//! A backend wrapper that times every op (wall clock, summed per op name),
+//! for `hhi bench train --profile`. On the CPU every op is synchronous, so the
+//! times are exact; a GPU backend would need to synchronise per op.
+
+use super::{AdamW, AttnShape, Backend, DecaySegment, Gemm};
+use crate::Result;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+pub struct Profiled<B: Backend> {
+    pub inner: B,
+    times: Mutex<BTreeMap<&'static str, (f64, u64)>>,
+}
+
+impl<B: Backend> Profiled<B> {
+    pub fn new(inner: B) -> Self {
+        Profiled { inner, times: Mutex::new(BTreeMap::new()) }
+    }
+
+    fn time<R>(&self, name: &'static str, f: impl FnOnce() -> R) -> R {
+        let start = Instant::now();
+        let r = f();
+        let mut t = self.times.lock().expect("profile lock");
+        let e = t.entry(name).or_default();
+        e.0 += start.elapsed().as_secs_f64();
+        e.1 += 1;
+        r
+    }
+
+    /// (op, total seconds, calls), slowest first.
+    pub fn report(&self) -> Vec<(&'static str, f64, u64)> {
+        let mut v: Vec<_> = self.times.lock().expect("profile lock").iter().map(|(k, (s, n))| (*k, *s, *n)).collect();
+        v.sort_by(|a, b| b.1.total_cmp(&a.1));
+        v
+    }
+
+    pub fn reset(&self) {
+        self.times.lock().expect("profile lock").clear();
+    }
+}
+
+impl<B: Backend> Backend for Profiled<B> {
+    type Buf = B::Buf;
+    type View<'a> = B::View<'a> where Self: 'a;
+    type ViewMut<'a> = B::ViewMut<'a> where Self: 'a;
+    type Ids = B::Ids;
+
+    fn name(&self) -> String {
+        format!("{} (profiled)", self.inner.name())
+    }
+    fn zeros(&self, n: usize) -> Result<Self::Buf> {
+        self.inner.zeros(n)
+    }
+    fn upload(&self, host: &[f32]) -> Result<Self::Buf> {
+        self.inner.upload(host)
+    }
+    fn download(&self, v: Self::View<'_>) -> Result<Vec<f32>> {
+        self.inner.download(v)
+    }
+    fn upload_ids(&self, host: &[i32]) -> Result<Self::Ids> {
+        self.inner.upload_ids(host)
+    }
+    fn fill(&self, v: Self::ViewMut<'_>, value: f32) {
+        self.time("fill", || self.inner.fill(v, value))
+    }
+    fn copy(&self, dst: Self::ViewMut<'_>, src: Self::View<'_>) {
+        self.time("copy", || self.inner.copy(dst, src))
+    }
+    fn copy_rows(&self, dst: Self::ViewMut<'_>, dst_stride: usize, src: Self::View<'_>, src_stride: usize, rows: usize, width: usize) {
+        self.time("copy_rows", || self.inner.copy_rows(dst, dst_stride, src, src_stride, rows, width))
+    }
+    fn view(b: &Self::Buf) -> Self::View<'_> {
+        B::view(b)
+    }
+    fn view_mut(b: &mut Self::Buf) -> Self::ViewMut<'_> {
+        B::view_mut(b)
+    }
+    fn slice<'a>(v: Self::View<'a>, offset: usize, len: usize) -> Self::View<'a> {
+        B::slice(v, offset, len)
+    }
+    fn split_mut<'a>(v: Self::ViewMut<'a>, at: usize) -> (Self::ViewMut<'a>, Self::ViewMut<'a>) {
+        B::split_mut(v, at)
+    }
+    fn reborrow<'a, 'b>(v: &'b mut Self::ViewMut<'a>) -> Self::ViewMut<'b> {
+        B::reborrow(v)
+    }
+    fn as_view<'a, 'b>(v: &'b Self::ViewMut<'a>) -> Self::View<'b> {
+        B::as_view(v)
+    }
+    fn len(v: Self::View<'_>) -> usize {
+        B::len(v)
+    }
+    fn matmul(&self, out: Self::ViewMut<'_>, a: Self::View<'_>, b: Self::View<'_>, bias: Option<Self::View<'_>>, g: Gemm) {
+        let name = match (g.trans_a, g.trans_b) {
+            (false, false) => "matmul_nn",
+            (false, true) => "matmul_nt",
+            (true, false) => "matmul_tn",
+            (true, true) => "matmul_tt",
+        };
+        self.time(name, || self.inner.matmul(out, a, b, bias, g))
+    }
+    fn bias_backward(&self, dbias: Self::ViewMut<'_>, dout: Self::View<'_>, rows: usize, n: usize) {
+        self.time("bias_backward", || self.inner.bias_backward(dbias, dout, rows, n))
+    }
+    fn add(&self, out: Self::ViewMut<'_>, a: Self::View<'_>, b: Self::View<'_>) {
+        self.time("add", || self.inner.add(out, a, b))
+    }
+    fn add_assign(&self, dst: Self::ViewMut<'_>, src: Self::View<'_>) {
+        self.time("add_assign", || self.inner.add_assign(dst, src))
+    }
+    fn scale(&self, v: Self::ViewMut<'_>, s: f32) {
+        self.time("scale", || self.inner.scale(v, s))
+    }
+    fn gelu_forward(&self, out: Self::ViewMut<'_>, inp: Self::View<'_>) {
+        self.time("gelu_forward", || self.inner.gelu_forward(out, inp))
+    }
+    fn gelu_backward(&self, dinp: Self::ViewMut<'_>, inp: Self::View<'_>, dout: Self::View<'_>) {
+        self.time("gelu_backward", || self.inner.gelu_backward(dinp, inp, dout))
+    }
+    fn layernorm_forward(&self, out: Self::ViewMut<'_>, mean: Self::ViewMut<'_>, rstd: Self::ViewMut<'_>, inp: Self::View<'_>, w: Self::View<'_>, b: Self::View<'_>, rows: usize, c: usize, eps: f32) {
+        self.time("layernorm_forward", || self.inner.layernorm_forward(out, mean, rstd, inp, w, b, rows, c, eps))
+    }
+    fn layernorm_backward(&self, dinp: Self::ViewMut<'_>, dw: Self::ViewMut<'_>, db: Self::ViewMut<'_>, dout: Self::View<'_>, inp: Self::View<'_>, w: Self::View<'_>, mean: Self::View<'_>, rstd: Self::View<'_>, rows: usize, c: usize) {
+        self.time("layernorm_backward", || self.inner.layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, rows, c))
+    }
+    fn embedding_forward(&self, out: Self::ViewMut<'_>, ids: &Self::Ids, pos: &Self::Ids, wte: Self::View<'_>, wpe: Self::View<'_>, c: usize) {
+        self.time("embedding_forward", || self.inner.embedding_forward(out, ids, pos, wte, wpe, c))
+    }
+    fn embedding_backward(&self, dwte: Self::ViewMut<'_>, dwpe: Self::ViewMut<'_>, dout: Self::View<'_>, ids: &Self::Ids, pos: &Self::Ids, c: usize) {
+        self.time("embedding_backward", || self.inner.embedding_backward(dwte, dwpe, dout, ids, pos, c))
+    }
+    fn attention_forward(&self, out: Self::ViewMut<'_>, lse: Self::ViewMut<'_>, q: Self::View<'_>, k: Self::View<'_>, v: Self::View<'_>, key_mask: Option<Self::View<'_>>, s: &AttnShape) {
+        self.time("attention_forward", || self.inner.attention_forward(out, lse, q, k, v, key_mask, s))
+    }
+    fn attention_backward(&self, dqkv: Self::ViewMut<'_>, dout: Self::View<'_>, qkv: Self::View<'_>, out: Self::View<'_>, lse: Self::View<'_>, key_mask: Option<Self::View<'_>>, s: &AttnShape) {
+        self.time("attention_backward", || self.inner.attention_backward(dqkv, dout, qkv, out, lse, key_mask, s))
+    }
+    fn softmax_cross_entropy(&self, losses: Self::ViewMut<'_>, logits: Self::ViewMut<'_>, targets: &Self::Ids, rows: usize, vocab: usize, grad_scale: Option<f32>) {
+        self.time("softmax_cross_entropy", || self.inner.softmax_cross_entropy(losses, logits, targets, rows, vocab, grad_scale))
+    }
+    fn sum_squares(&self, v: Self::View<'_>) -> f32 {
+        self.time("sum_squares", || self.inner.sum_squares(v))
+    }
+    fn adamw(&self, params: Self::ViewMut<'_>, grads: Self::View<'_>, m: Self::ViewMut<'_>, v: Self::ViewMut<'_>, segments: &[DecaySegment], h: &AdamW, step: u64, grad_scale: f32) {
+        self.time("adamw", || self.inner.adamw(params, grads, m, v, segments, h, step, grad_scale))
+    }
+}
