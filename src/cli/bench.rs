@@ -121,7 +121,7 @@ fn bench_train<B: Backend>(be: &B, dir: &ModelDir, batch: usize, seq: usize, ste
     let model = dir.load_gpt2(be, Some(0))?;
     let vocab = model.cfg.vocab_size;
     eprintln!("bench train: {} parameters, batch {batch} × {seq}, {}", model.num_params(), be.name());
-    let cfg = TrainConfig { steps: u64::MAX, batch, seq, lr: 1e-4, warmup: 0, weight_decay: 0.1, clip: 1.0, eval_every: 0, eval_batches: 0, seed: 0 };
+    let cfg = TrainConfig { steps: u64::MAX, batch, seq, lr: 1e-4, warmup: 0, weight_decay: 0.1, clip: 1.0, eval_every: 0, eval_batches: 0, seed: 0, stop_at: None };
     let mut trainer = Trainer::new(be, model, cfg)?;
     let mut rng = Rng::new(1);
     let tokens: Vec<u32> = (0..batch * (seq + 1) * 4).map(|_| rng.below(vocab) as u32).collect();

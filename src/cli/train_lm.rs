@@ -60,6 +60,10 @@ pub struct Args {
     eval_every: u64,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// End this invocation after N more steps, checkpointed; `--resume` goes on
+    /// (for time-boxed or preemptible runs).
+    #[arg(long)]
+    stop_after: Option<u64>,
     #[command(flatten)]
     device: DeviceArg,
 }
@@ -106,7 +110,7 @@ pub fn run(a: Args) -> Result<()> {
     let data = TokenData::new(docs, eot, 0.05, a.seq).map_err(|e| Error::data(&a.data, e.to_string()))?;
     eprintln!("{} parameters, {} training tokens, {} held out, on {}", model.num_params(), data.train.len(), data.eval.len(), hhi::backend::Backend::name(&be));
 
-    let cfg = TrainConfig { steps: a.steps, batch: a.batch, seq: a.seq, lr: a.lr, warmup: a.warmup, weight_decay: a.weight_decay, clip: a.clip, eval_every: a.eval_every, eval_batches: 4, seed: a.seed };
+    let cfg = TrainConfig { steps: a.steps, batch: a.batch, seq: a.seq, lr: a.lr, warmup: a.warmup, weight_decay: a.weight_decay, clip: a.clip, eval_every: a.eval_every, eval_batches: 4, seed: a.seed, stop_at: None };
     let mut trainer = Trainer::new(&be, model, cfg)?;
     if a.resume {
         let state = TrainState::load(&a.out.join(TRAIN_STATE), trainer.model.num_params())?;
@@ -116,6 +120,7 @@ pub fn run(a: Args) -> Result<()> {
     } else {
         tokenizer.save(&a.out.join(TOKENIZER))?;
     }
+    trainer.set_stop_at(a.stop_after.map(|n| trainer.opt.step + n));
     let bar = ProgressBar::new(a.steps).with_position(trainer.opt.step);
     bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}").expect("valid template"));
     train(&mut trainer, &data, &a.out, original.as_ref(), |s| {

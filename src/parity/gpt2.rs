@@ -33,6 +33,11 @@ fn batch(r: &Reference, vocab: usize) -> Result<Batch> {
     if let Some(&bad) = ids.iter().find(|&&x| x < 0 || x as usize >= vocab) {
         return Err(Error::Tensor { path: r.path.clone(), name: "input_ids".into(), msg: format!("id {bad} is outside the vocabulary ({vocab})") });
     }
+    for name in ["attention_mask", "labels"] {
+        if r.has(name) && r.dims2(name)? != (b, t) {
+            return Err(Error::Tensor { path: r.path.clone(), name: name.into(), msg: format!("expected shape [{b}, {t}] like input_ids") });
+        }
+    }
     let mask = r.has("attention_mask").then(|| r.ints("attention_mask")).transpose()?.map(|m| m.iter().map(|&x| x as f32).collect());
     let targets = r.has("labels").then(|| r.ints("labels")).transpose()?.map(|l| Batch::shift_labels(&l, b, t));
     Ok(Batch { b, t, ids, targets, mask })

@@ -25,6 +25,9 @@ pub struct TrainConfig {
     pub eval_every: u64,
     pub eval_batches: usize,
     pub seed: u64,
+    /// End this invocation at this step (checkpointed, resumable) even if
+    /// `steps` is further away.
+    pub stop_at: Option<u64>,
 }
 
 /// What one step reports to the caller (progress bars, logs).
@@ -56,6 +59,10 @@ impl<'a, B: Backend> Trainer<'a, B> {
         let hyper = AdamW { lr: cfg.lr, beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: cfg.weight_decay };
         let opt = Optimizer::new(be, &model.layout, hyper, default_decay)?;
         Ok(Trainer { grads: be.zeros(model.layout.total)?, acts: Activations::new(be, &model, cfg.batch, cfg.seq)?, rng: Rng::new(cfg.seed), be, model, opt, cfg })
+    }
+
+    pub fn set_stop_at(&mut self, step: Option<u64>) {
+        self.cfg.stop_at = step;
     }
 
     /// Continues from a saved state (parameters, moments, step, data order).
@@ -110,7 +117,8 @@ pub fn train<B: Backend>(t: &mut Trainer<B>, data: &TokenData, out: &Path, origi
     let log_path: PathBuf = out.join("log.jsonl");
     let mut log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).map_err(|e| Error::io(&log_path, e))?;
     let tokens_per_step = (t.cfg.batch * t.cfg.seq) as f64;
-    while t.opt.step < t.cfg.steps {
+    let last = t.cfg.stop_at.unwrap_or(t.cfg.steps).min(t.cfg.steps);
+    while t.opt.step < last {
         let start = std::time::Instant::now();
         let (loss, grad_norm, lr) = t.step(&data.train)?;
         let tokens_per_s = tokens_per_step / start.elapsed().as_secs_f64();
@@ -120,7 +128,7 @@ pub fn train<B: Backend>(t: &mut Trainer<B>, data: &TokenData, out: &Path, origi
         let entry = StepLog { step, loss, lr, grad_norm, eval_loss, tokens_per_s };
         let json = serde_json::json!({"step": step, "loss": loss, "lr": lr, "grad_norm": grad_norm, "eval_loss": eval_loss, "tokens_per_s": tokens_per_s});
         writeln!(log, "{json}").map_err(|e| Error::io(&log_path, e))?;
-        if at_eval || step == t.cfg.steps {
+        if at_eval || step == last {
             checkpoint(t, out, original_config)?;
         }
         on_step(&entry);

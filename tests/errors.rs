@@ -1,0 +1,138 @@
+//! Bad input must give a one-line error that names the file or tensor and a
+//! non-zero exit, never a panic. Each case runs the real `hhi` binary.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hhi-err-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A copy of a fixture model folder, to damage.
+fn model_copy(name: &str) -> PathBuf {
+    let dir = tempdir(name);
+    for f in ["config.json", "model.safetensors", "reference.safetensors", "tokenizer.json"] {
+        std::fs::copy(fixture("gpt2_tiny").join(f), dir.join(f)).unwrap();
+    }
+    dir
+}
+
+/// Runs hhi and returns its stderr, asserting a clean failure.
+fn fails(args: &[&str], must_mention: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_hhi")).args(args).output().expect("run hhi");
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "hhi {args:?} succeeded");
+    assert!(!stderr.contains("panicked"), "hhi {args:?} panicked:\n{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected a one-line error, got:\n{stderr}");
+    for m in must_mention {
+        assert!(stderr.contains(m), "error does not mention `{m}`: {stderr}");
+    }
+    stderr
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn truncated_safetensors() {
+    let dir = model_copy("truncated");
+    let w = dir.join("model.safetensors");
+    let bytes = std::fs::read(&w).unwrap();
+    std::fs::write(&w, &bytes[..bytes.len() / 2]).unwrap();
+    fails(&["parity", p(&dir)], &["model.safetensors"]);
+}
+
+#[test]
+fn corrupt_safetensors_header() {
+    let dir = model_copy("corrupt");
+    std::fs::write(dir.join("model.safetensors"), b"\xff\xff\xff\xff\xff\xff\xff\x7fgarbage").unwrap();
+    fails(&["parity", p(&dir)], &["model.safetensors"]);
+}
+
+#[test]
+fn missing_tensor() {
+    let dir = model_copy("missing");
+    let w = dir.join("model.safetensors");
+    let mut map = hhi::io::safetensors::load(&w).unwrap();
+    map.remove("transformer.h.1.mlp.c_fc.bias");
+    hhi::io::safetensors::save(&w, &map).unwrap();
+    fails(&["parity", p(&dir)], &["model.safetensors", "transformer.h.1.mlp.c_fc.bias"]);
+}
+
+#[test]
+fn wrong_shape() {
+    let dir = model_copy("shape");
+    let w = dir.join("model.safetensors");
+    let mut map = hhi::io::safetensors::load(&w).unwrap();
+    map.insert("transformer.ln_f.weight".into(), hhi::tensor::Tensor::f32(vec![31], vec![1.0; 31]));
+    hhi::io::safetensors::save(&w, &map).unwrap();
+    fails(&["parity", p(&dir)], &["model.safetensors", "transformer.ln_f.weight", "[31]"]);
+}
+
+#[test]
+fn malformed_config() {
+    let dir = model_copy("malformed");
+    std::fs::write(dir.join("config.json"), "{\"model_type\": \"gpt2\", ").unwrap();
+    fails(&["parity", p(&dir)], &["config.json", "malformed JSON"]);
+}
+
+#[test]
+fn unknown_model_type() {
+    let dir = model_copy("unknown");
+    std::fs::write(dir.join("config.json"), "{\"model_type\": \"llama\"}").unwrap();
+    fails(&["parity", p(&dir)], &["config.json", "llama"]);
+}
+
+#[test]
+fn invalid_config_values() {
+    let dir = model_copy("badcfg");
+    std::fs::write(dir.join("config.json"), "{\"model_type\": \"gpt2\", \"n_embd\": 30, \"n_head\": 4}").unwrap();
+    fails(&["generate", "--model", p(&dir), "--prompt", "hi"], &["config.json", "divisible"]);
+}
+
+#[test]
+fn empty_dataset() {
+    let dir = tempdir("empty");
+    let data = dir.join("data.txt");
+    std::fs::write(&data, "\n\n  \n").unwrap();
+    fails(&["train-lm", "--model", p(&fixture("gpt2_tiny")), "--data", p(&data), "--out", p(&dir.join("out"))], &["data.txt", "empty"]);
+}
+
+#[test]
+fn invalid_utf8_dataset() {
+    let dir = tempdir("utf8");
+    let data = dir.join("data.txt");
+    std::fs::write(&data, b"hello\nwor\xffld\n").unwrap();
+    fails(&["train-lm", "--model", p(&fixture("gpt2_tiny")), "--data", p(&data), "--out", p(&dir.join("out"))], &["data.txt", "UTF-8"]);
+    fails(&["tokenizer", "train", p(&data), "--out", p(&dir.join("tok.json"))], &["data.txt", "UTF-8"]);
+}
+
+#[test]
+fn malformed_jsonl_dataset_names_the_line() {
+    let dir = tempdir("jsonl");
+    let data = dir.join("data.jsonl");
+    std::fs::write(&data, "{\"text\": \"ok\"}\n{\"txt\": \"no\"}\n").unwrap();
+    fails(&["train-lm", "--model", p(&fixture("gpt2_tiny")), "--data", p(&data), "--out", p(&dir.join("out"))], &["data.jsonl", "line 2"]);
+}
+
+#[test]
+fn missing_model_folder_and_cuda_without_kernels() {
+    fails(&["generate", "--model", "/nonexistent/model", "--prompt", "hi"], &["/nonexistent/model"]);
+    fails(&["parity", p(&fixture("gpt2_tiny")), "--device", "cuda"], &["CUDA"]);
+}
+
+#[test]
+fn corrupt_tokenizer() {
+    let dir = model_copy("tok");
+    std::fs::write(dir.join("tokenizer.json"), "{not json").unwrap();
+    fails(&["generate", "--model", p(&dir), "--prompt", "hi"], &["tokenizer.json"]);
+}

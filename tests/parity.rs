@@ -1,0 +1,69 @@
+//! Runs the parity harness on every committed fixture (tests/fixtures/*/ with a
+//! reference.safetensors, made by transformers: see make_fixtures.py there).
+
+use hhi::backend::cpu::Cpu;
+use hhi::tensor::DType;
+use std::path::PathBuf;
+
+fn fixtures() -> Vec<PathBuf> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root).expect("tests/fixtures").filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.join("reference.safetensors").exists()).collect();
+    dirs.sort();
+    dirs
+}
+
+#[test]
+fn every_fixture_passes_on_cpu() {
+    let dirs = fixtures();
+    assert!(dirs.len() >= 4, "expected the committed fixtures, found {dirs:?}");
+    let mut failed = Vec::new();
+    for dir in &dirs {
+        let report = hhi::parity::run(&Cpu, dir, DType::F32).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        println!("== {}\n{report}", dir.display());
+        if !report.ok() {
+            failed.push(dir.clone());
+        }
+    }
+    assert!(failed.is_empty(), "parity failed for {failed:?}");
+}
+
+#[test]
+fn fixtures_cover_every_group() {
+    // Guards against a fixture script change that silently drops a group.
+    let groups = ["forward", "loss", "backward", "optimizer", "generation", "tokens"];
+    let mut seen = std::collections::BTreeSet::new();
+    for dir in fixtures() {
+        for c in hhi::parity::run(&Cpu, &dir, DType::F32).expect("parity runs").checks {
+            seen.insert(c.group);
+        }
+    }
+    for g in groups {
+        assert!(seen.contains(g), "no fixture checks the `{g}` group");
+    }
+}
+
+#[test]
+fn a_corrupted_reference_fails_the_check() {
+    // The harness must be able to fail: perturb one expected logit.
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gpt2_heads5_odd");
+    let tmp = tempdir("corrupt_ref");
+    for f in ["config.json", "model.safetensors"] {
+        std::fs::copy(src.join(f), tmp.join(f)).unwrap();
+    }
+    let mut reference = hhi::io::safetensors::load(&src.join("reference.safetensors")).unwrap();
+    let logits = reference.get_mut("logits").unwrap();
+    if let hhi::tensor::Data::F32(v) = &mut logits.data {
+        v[7] += 1e-2;
+    }
+    hhi::io::safetensors::save(&tmp.join("reference.safetensors"), &reference).unwrap();
+    let report = hhi::parity::run(&Cpu, &tmp, DType::F32).unwrap();
+    assert!(!report.ok());
+    assert_eq!(report.checks.iter().filter(|c| !c.passed).map(|c| c.name.as_str()).collect::<Vec<_>>(), vec!["logits"]);
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hhi-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
