@@ -67,3 +67,26 @@ fn tempdir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+#[test]
+fn half_precision_and_bare_name_checkpoints_load() {
+    // bf16/f16 weights widen to f32 on load; bare `gpt2`-style names (no
+    // `transformer.` prefix) resolve to the same parameters.
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gpt2_heads5_odd");
+    let original = hhi::io::checkpoint::ModelDir::open(&src).unwrap().load_gpt2(&Cpu, None).unwrap();
+    let tensors = hhi::io::safetensors::load(&src.join("model.safetensors")).unwrap();
+    for (dtype, bare) in [(DType::BF16, false), (DType::F16, true)] {
+        let tmp = tempdir(&format!("half-{dtype}"));
+        std::fs::copy(src.join("config.json"), tmp.join("config.json")).unwrap();
+        let cast: hhi::io::safetensors::TensorMap = tensors
+            .iter()
+            .map(|(k, t)| (if bare { k.trim_start_matches("transformer.").to_string() } else { k.clone() }, t.cast_float(dtype).unwrap()))
+            .collect();
+        hhi::io::safetensors::save(&tmp.join("model.safetensors"), &cast).unwrap();
+        let loaded = hhi::io::checkpoint::ModelDir::open(&tmp).unwrap().load_gpt2(&Cpu, None).unwrap();
+        let rel = if dtype == DType::BF16 { 1.0 / 128.0 } else { 1.0 / 1024.0 };
+        for (a, b) in loaded.params.iter().zip(&original.params) {
+            assert!((a - b).abs() <= rel * b.abs() + 1e-6, "{dtype}: {a} vs {b}");
+        }
+    }
+}
