@@ -75,6 +75,6 @@ impl Tokenizer {
         inner.with_post_processor(Some(ByteLevel::default().trim_offsets(false)));
         let names: Vec<String> = files.iter().map(|f| f.to_string_lossy().into_owned()).collect();
         inner.train_from_files(&mut trainer, names).map_err(terr)?;
-        Ok(Tokenizer { inner: inner.into(), path: first })
+        Ok(Tokenizer { inner, path: first })
     }
 }

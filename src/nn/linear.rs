@@ -23,7 +23,7 @@ impl Linear {
     pub fn conv1d(inp: usize, out: usize) -> Self {
         Linear { inp, out, layout: WeightLayout::InOut }
     }
-    pub fn linear(inp: usize, out: usize) -> Self {
+    pub fn nn_linear(inp: usize, out: usize) -> Self {
         Linear { inp, out, layout: WeightLayout::OutIn }
     }
 

@@ -25,7 +25,7 @@ impl TokenData {
             return invalid!("the dataset has {} tokens, fewer than one window of --seq {} + 1", stream.len(), seq);
         }
         let held = ((stream.len() as f64 * eval_share) as usize).min(stream.len() - (seq + 1));
-        let eval = if held >= seq + 1 { stream.split_off(stream.len() - held) } else { Vec::new() };
+        let eval = if held > seq { stream.split_off(stream.len() - held) } else { Vec::new() };
         Ok(TokenData { train: stream, eval })
     }
 

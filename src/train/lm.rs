@@ -123,7 +123,7 @@ pub fn train<B: Backend>(t: &mut Trainer<B>, data: &TokenData, out: &Path, origi
         let (loss, grad_norm, lr) = t.step(&data.train)?;
         let tokens_per_s = tokens_per_step / start.elapsed().as_secs_f64();
         let step = t.opt.step;
-        let at_eval = t.cfg.eval_every > 0 && (step % t.cfg.eval_every == 0 || step == t.cfg.steps);
+        let at_eval = t.cfg.eval_every > 0 && (step.is_multiple_of(t.cfg.eval_every) || step == t.cfg.steps);
         let eval_loss = if at_eval && !data.eval.is_empty() { Some(t.eval_loss(&data.eval)?) } else { None };
         let entry = StepLog { step, loss, lr, grad_norm, eval_loss, tokens_per_s };
         let json = serde_json::json!({"step": step, "loss": loss, "lr": lr, "grad_norm": grad_norm, "eval_loss": eval_loss, "tokens_per_s": tokens_per_s});

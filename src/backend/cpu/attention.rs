@@ -47,6 +47,7 @@ impl Pair<'_> {
     }
     /// Scores of queries `i0..i0+n` against keys `0..end`, scaled and masked
     /// (masked entries are −∞), into `tile` [n, end].
+    #[allow(clippy::too_many_arguments)]
     fn scores<T: Real>(&self, tile: &mut [T], q: &[T], k: &[T], mask: Option<&[T]>, i0: usize, n: usize, end: usize) {
         let (s, d) = (self.s, self.s.head_dim);
         let qm = rows(&q[self.q_at(i0)..], n, d, s.q_stride);

@@ -49,8 +49,8 @@ pub fn layernorm_backward<T: Real>(dinp: &mut [T], dw: &mut [T], db: &mut [T], d
                     dnorm_norm_mean += dnorm * norm;
                 }
                 let n = T::of(c as f64);
-                dnorm_mean = dnorm_mean / n;
-                dnorm_norm_mean = dnorm_norm_mean / n;
+                dnorm_mean /= n;
+                dnorm_norm_mean /= n;
                 for i in 0..c {
                     let norm = (x[i] - mu) * rs;
                     let dnorm = w[i] * dy[i];

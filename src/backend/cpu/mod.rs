@@ -65,10 +65,10 @@ impl Backend for Cpu {
     fn split_mut<'a>(v: Self::ViewMut<'a>, at: usize) -> (Self::ViewMut<'a>, Self::ViewMut<'a>) {
         v.split_at_mut(at)
     }
-    fn reborrow<'a, 'b>(v: &'b mut &'a mut [f32]) -> &'b mut [f32] {
+    fn reborrow<'b>(v: &'b mut &mut [f32]) -> &'b mut [f32] {
         v
     }
-    fn as_view<'a, 'b>(v: &'b &'a mut [f32]) -> &'b [f32] {
+    fn as_view<'b>(v: &'b &mut [f32]) -> &'b [f32] {
         v
     }
     fn len(v: &[f32]) -> usize {

@@ -123,7 +123,7 @@ impl<B: Backend> Gpt2<B> {
         // Only each row's last position needs the final norm and the head.
         be.copy_rows(B::view_mut(&mut s.last), c, B::slice(B::view(&s.x), (tq - 1) * c, rows * c - (tq - 1) * c), tq * c, nb, c);
         be.layernorm_forward(B::view_mut(&mut s.ln), B::view_mut(&mut s.mean), B::view_mut(&mut s.rstd), B::view(&s.last), w.ln_f_w, w.ln_f_b, nb, c, eps);
-        Linear::linear(c, v).forward(be, B::view_mut(&mut s.logits), sl::<B>(&s.ln, nb * c), *w.head(), None, nb);
+        Linear::nn_linear(c, v).forward(be, B::view_mut(&mut s.logits), sl::<B>(&s.ln, nb * c), *w.head(), None, nb);
         be.download(B::view(&s.logits))
     }
 }

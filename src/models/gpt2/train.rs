@@ -193,7 +193,7 @@ impl<B: Backend> Gpt2<B> {
         }
         let last = B::view(&acts.layers[cfg.n_layer - 1].out);
         be.layernorm_forward(B::view_mut(&mut acts.lnf), B::view_mut(&mut acts.lnf_mean), B::view_mut(&mut acts.lnf_rstd), last, w.ln_f_w, w.ln_f_b, bt, c, cfg.layer_norm_epsilon);
-        Linear::linear(c, v).forward(be, B::view_mut(&mut acts.logits), B::view(&acts.lnf), *w.head(), None, bt);
+        Linear::nn_linear(c, v).forward(be, B::view_mut(&mut acts.logits), B::view(&acts.lnf), *w.head(), None, bt);
 
         let Some(targets) = &acts.targets else { return Ok(None) };
         let n = acts.n_targets.max(1);
@@ -217,7 +217,7 @@ impl<B: Backend> Gpt2<B> {
 
         // LM head and final LayerNorm. The head gradient goes to lm_head, or to wte when tied.
         let dhead = g.lm_head.as_mut().unwrap_or(&mut g.wte);
-        Linear::linear(c, v).backward(be, Some(B::view_mut(dln)), B::reborrow(dhead), None, B::view(logits), B::view(lnf), *w.head(), bt, false);
+        Linear::nn_linear(c, v).backward(be, Some(B::view_mut(dln)), B::reborrow(dhead), None, B::view(logits), B::view(lnf), *w.head(), bt, false);
         be.fill(B::view_mut(dres), 0.0);
         let last = B::view(&layers[cfg.n_layer - 1].out);
         be.layernorm_backward(B::view_mut(dres), B::reborrow(&mut g.ln_f_w), B::reborrow(&mut g.ln_f_b), B::view(dln), last, w.ln_f_w, B::view(lnf_mean), B::view(lnf_rstd), bt, c);
