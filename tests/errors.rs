@@ -1,19 +1,16 @@
 //! Bad input must give a one-line error that names the file or tensor and a
 //! non-zero exit, never a panic. Each case runs the real `hhi` binary.
 
+mod common;
+use common::{repo, tempdir};
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    repo("tests/fixtures").join(name)
 }
 
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("hhi-err-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// A copy of a fixture model folder, to damage.
 fn model_copy(name: &str) -> PathBuf {

@@ -1,12 +1,15 @@
 //! Runs the parity harness on every committed fixture (tests/fixtures/*/ with a
 //! reference.safetensors, made by transformers: see make_fixtures.py there).
 
+mod common;
+use common::{repo, tempdir};
+
 use hhi::backend::cpu::Cpu;
 use hhi::tensor::DType;
 use std::path::PathBuf;
 
 fn fixtures() -> Vec<PathBuf> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let root = repo("tests/fixtures");
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root).expect("tests/fixtures").filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.join("reference.safetensors").exists()).collect();
     dirs.sort();
     dirs
@@ -45,7 +48,7 @@ fn fixtures_cover_every_group() {
 #[test]
 fn a_corrupted_reference_fails_the_check() {
     // The harness must be able to fail: perturb one expected logit.
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gpt2_heads5_odd");
+    let src = repo("tests/fixtures/gpt2_heads5_odd");
     let tmp = tempdir("corrupt_ref");
     for f in ["config.json", "model.safetensors"] {
         std::fs::copy(src.join(f), tmp.join(f)).unwrap();
@@ -61,18 +64,12 @@ fn a_corrupted_reference_fails_the_check() {
     assert_eq!(report.checks.iter().filter(|c| !c.passed).map(|c| c.name.as_str()).collect::<Vec<_>>(), vec!["logits"]);
 }
 
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("hhi-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 #[test]
 fn half_precision_and_bare_name_checkpoints_load() {
     // bf16/f16 weights widen to f32 on load; bare `gpt2`-style names (no
     // `transformer.` prefix) resolve to the same parameters.
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gpt2_heads5_odd");
+    let src = repo("tests/fixtures/gpt2_heads5_odd");
     let original = hhi::io::checkpoint::ModelDir::open(&src).unwrap().load_gpt2(&Cpu, None).unwrap();
     let tensors = hhi::io::safetensors::load(&src.join("model.safetensors")).unwrap();
     for (dtype, bare) in [(DType::BF16, false), (DType::F16, true)] {

@@ -3,7 +3,10 @@
 //! `--resume` ends bit for bit where an uninterrupted one does, and batched
 //! generation with left padding decodes each prompt as if it were alone.
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::{repo, tempdir};
+
+use std::path::Path;
 use std::process::Command;
 
 fn hhi(args: &[&str]) -> String {
@@ -12,12 +15,6 @@ fn hhi(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("hhi-train-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn s(p: &Path) -> String {
     p.to_string_lossy().into_owned()
@@ -27,7 +24,7 @@ fn s(p: &Path) -> String {
 fn train(dir: &Path, out: &Path, extra: &[&str]) {
     let cfg = dir.join("config.json");
     std::fs::write(&cfg, r#"{"model_type": "gpt2", "vocab_size": 300, "n_positions": 32, "n_embd": 32, "n_layer": 2, "n_head": 2}"#).unwrap();
-    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/interactions.txt");
+    let data = repo("examples/interactions.txt");
     let (cfg, data, out) = (s(&cfg), s(&data), s(out));
     let mut args = vec!["train-lm", "--data", &data, "--out", &out, "--steps", "12", "--batch", "4", "--seq", "16", "--warmup", "2", "--eval-every", "4", "--lr", "3e-3"];
     if !extra.contains(&"--resume") {
@@ -70,7 +67,7 @@ fn training_learns_and_resume_is_exact() {
 
 #[test]
 fn batched_generation_matches_single_prompts() {
-    let model = s(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gpt2_tiny"));
+    let model = s(&repo("tests/fixtures/gpt2_tiny"));
     let prompts = ["Alex hands a trophy", "Two", "The mayor interviews"];
     let gen = |ps: &[&str]| {
         let mut args = vec!["generate", "--model", &model, "--greedy", "--max-new-tokens", "6", "--ignore-eos"];
@@ -86,7 +83,7 @@ fn batched_generation_matches_single_prompts() {
 
 #[test]
 fn sampling_is_seeded() {
-    let model = s(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gpt2_tiny"));
+    let model = s(&repo("tests/fixtures/gpt2_tiny"));
     let run = |seed: &str| hhi(&["generate", "--model", &model, "--prompt", "Alex", "--max-new-tokens", "12", "--top-k", "50", "--top-p", "0.95", "--temperature", "1.5", "--ignore-eos", "--seed", seed]);
     assert_eq!(run("7"), run("7"));
     assert_ne!(run("7"), run("8"));

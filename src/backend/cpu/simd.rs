@@ -3,8 +3,9 @@
 //! body twice, once for AVX2+FMA and once for the baseline, and picks at run
 //! time, so binaries stay portable.
 
-/// exp(x) for f32 with ~1 ulp error on [-87.3, 88] (inputs are clamped there) (Cephes' polynomial after a
-/// Cody-Waite reduction x = n·ln2 + r); written branch-free to vectorise.
+/// exp(x) for f32 with ~1 ulp error on [-87.3, 88], where inputs are clamped
+/// (Cephes' polynomial after a Cody-Waite reduction x = n·ln2 + r); written
+/// branch-free to vectorise.
 #[inline(always)]
 pub fn exp_f32(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
