@@ -86,7 +86,7 @@ pub fn run(c: Command) -> Result<()> {
             } else {
                 bench_train(&be, &dir, batch, seq, steps, warmup, &|| ())?
             };
-            println!("{json}");
+            say!("{json}");
         }
         Command::Generate { model, batch, prompt_len, new_tokens, repeats, device } => {
             device.device.require_cpu()?;
@@ -110,7 +110,7 @@ pub fn run(c: Command) -> Result<()> {
             }
             let s = median(times);
             let json = serde_json::json!({"tokens_per_s": (batch * new_tokens) as f64 / s, "ms_per_token": s * 1e3 / new_tokens as f64, "peak_rss_mb": peak_rss_mb()});
-            println!("{json}");
+            say!("{json}");
         }
     }
     Ok(())

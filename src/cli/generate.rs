@@ -77,7 +77,7 @@ pub fn run(a: Args) -> Result<()> {
                 text.truncate(cut);
             }
         }
-        println!("{prompt}{text}");
+        say!("{prompt}{text}");
     }
     Ok(())
 }

@@ -1,5 +1,11 @@
 //! Subcommands, one file each: argument parsing → library call → output.
 
+/// `println!` for command output; a closed pipe (`hhi … | head`) ends the
+/// process quietly instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => { $crate::hhi_cli::say_line(format_args!($($arg)*)) };
+}
+
 mod bench;
 mod generate;
 mod parity;
@@ -42,6 +48,15 @@ pub struct DeviceArg {
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: Device,
+}
+
+pub fn say_line(line: std::fmt::Arguments) {
+    use std::io::Write;
+    if let Err(e) = writeln!(std::io::stdout(), "{line}") {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+    }
 }
 
 pub fn run(cli: Cli) -> Result<()> {

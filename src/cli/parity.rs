@@ -27,7 +27,7 @@ pub fn run(a: Args) -> Result<()> {
         return Err(Error::Invalid(format!("--dtype {} needs the CUDA backend; the CPU backend computes in f32", a.dtype)));
     }
     let report = hhi::parity::run(&Cpu, &a.dir, a.dtype)?;
-    println!("{report}");
+    say!("{report}");
     if report.ok() {
         Ok(())
     } else if report.checks.is_empty() {

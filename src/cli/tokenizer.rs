@@ -31,11 +31,11 @@ pub fn run(c: Command) -> Result<()> {
         Command::Train { files, vocab_size, out } => {
             let tok = Tokenizer::train_bpe(&files, vocab_size)?;
             tok.save(&out)?;
-            println!("wrote {} ({} tokens)", out.display(), tok.vocab_size());
+            say!("wrote {} ({} tokens)", out.display(), tok.vocab_size());
         }
         Command::Encode { tokenizer, text } => {
             let ids = Tokenizer::load(&tokenizer)?.encode(&text)?;
-            println!("{}", ids.iter().map(u32::to_string).collect::<Vec<_>>().join(" "));
+            say!("{}", ids.iter().map(u32::to_string).collect::<Vec<_>>().join(" "));
         }
     }
     Ok(())

@@ -38,8 +38,10 @@ pub struct Args {
     /// Continue the run saved in --out (same data order and optimizer state).
     #[arg(long)]
     resume: bool,
+    /// Optimisation steps in the whole run.
     #[arg(long, default_value_t = 1000)]
     steps: u64,
+    /// Sequences per step.
     #[arg(long, default_value_t = 8)]
     batch: usize,
     /// Tokens per training window.
@@ -48,8 +50,10 @@ pub struct Args {
     /// Peak learning rate (linear warmup, then cosine decay to 10%).
     #[arg(long, default_value_t = 1e-3)]
     lr: f32,
+    /// Linear warmup steps.
     #[arg(long, default_value_t = 100)]
     warmup: u64,
+    /// AdamW decoupled weight decay, on 2-D weights only.
     #[arg(long, default_value_t = 0.1)]
     weight_decay: f32,
     /// Global gradient-norm clip (0 disables).
@@ -58,6 +62,7 @@ pub struct Args {
     /// Held-out loss and checkpoint every N steps (0: only at the end).
     #[arg(long, default_value_t = 100)]
     eval_every: u64,
+    /// Seed of the initialisation and the data order.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// End this invocation after N more steps, checkpointed; `--resume` goes on
