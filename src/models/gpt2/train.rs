@@ -158,6 +158,9 @@ impl<B: Backend> Gpt2<B> {
     /// then holds d loss / d logits, ready for [`Gpt2::backward`].
     pub fn forward(&self, be: &B, acts: &mut Activations<B>, batch: &Batch, mode: Mode) -> Result<Option<f32>> {
         self.check_batch(batch, acts)?;
+        if mode == Mode::Train && batch.targets.is_none() {
+            return invalid!("a training forward needs targets");
+        }
         let cfg = &self.cfg;
         let (b, t, c, i, v) = (batch.b, batch.t, cfg.n_embd, cfg.inner(), cfg.vocab_size);
         let bt = b * t;
