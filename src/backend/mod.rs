@@ -45,7 +45,6 @@ pub trait Backend: Send + Sync {
     fn download(&self, v: Self::View<'_>) -> Result<Vec<f32>>;
     fn upload_ids(&self, host: &[i32]) -> Result<Self::Ids>;
     fn fill(&self, v: Self::ViewMut<'_>, value: f32);
-    fn copy(&self, dst: Self::ViewMut<'_>, src: Self::View<'_>);
     /// Copies `rows` rows of `width` floats between strided row sets (KV-cache
     /// appends, gathering the last position of each sequence).
     fn copy_rows(&self, dst: Self::ViewMut<'_>, dst_stride: usize, src: Self::View<'_>, src_stride: usize, rows: usize, width: usize);
@@ -60,8 +59,6 @@ pub trait Backend: Send + Sync {
         Self::split_mut(rest, len).0
     }
     fn reborrow<'a, 'b>(v: &'b mut Self::ViewMut<'a>) -> Self::ViewMut<'b>;
-    fn as_view<'a, 'b>(v: &'b Self::ViewMut<'a>) -> Self::View<'b>;
-    fn len(v: Self::View<'_>) -> usize;
 
     // ---- linear algebra -------------------------------------------------------
     /// `out[m,n] (=|+=) op(a)[m,k] · op(b)[k,n] (+ bias[n])`, where `op` transposes
@@ -75,8 +72,6 @@ pub trait Backend: Send + Sync {
     fn add(&self, out: Self::ViewMut<'_>, a: Self::View<'_>, b: Self::View<'_>);
     /// `dst += src`.
     fn add_assign(&self, dst: Self::ViewMut<'_>, src: Self::View<'_>);
-    /// `v *= s`.
-    fn scale(&self, v: Self::ViewMut<'_>, s: f32);
     /// `out = gelu_tanh(inp)` ("gelu_new").
     fn gelu_forward(&self, out: Self::ViewMut<'_>, inp: Self::View<'_>);
     /// `dinp += gelu_tanh'(inp) · dout`.

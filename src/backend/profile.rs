@@ -64,9 +64,6 @@ impl<B: Backend> Backend for Profiled<B> {
     fn fill(&self, v: Self::ViewMut<'_>, value: f32) {
         self.time("fill", || self.inner.fill(v, value))
     }
-    fn copy(&self, dst: Self::ViewMut<'_>, src: Self::View<'_>) {
-        self.time("copy", || self.inner.copy(dst, src))
-    }
     fn copy_rows(&self, dst: Self::ViewMut<'_>, dst_stride: usize, src: Self::View<'_>, src_stride: usize, rows: usize, width: usize) {
         self.time("copy_rows", || self.inner.copy_rows(dst, dst_stride, src, src_stride, rows, width))
     }
@@ -85,12 +82,6 @@ impl<B: Backend> Backend for Profiled<B> {
     fn reborrow<'a, 'b>(v: &'b mut Self::ViewMut<'a>) -> Self::ViewMut<'b> {
         B::reborrow(v)
     }
-    fn as_view<'a, 'b>(v: &'b Self::ViewMut<'a>) -> Self::View<'b> {
-        B::as_view(v)
-    }
-    fn len(v: Self::View<'_>) -> usize {
-        B::len(v)
-    }
     fn matmul(&self, out: Self::ViewMut<'_>, a: Self::View<'_>, b: Self::View<'_>, bias: Option<Self::View<'_>>, g: Gemm) {
         let name = match (g.trans_a, g.trans_b) {
             (false, false) => "matmul_nn",
@@ -108,9 +99,6 @@ impl<B: Backend> Backend for Profiled<B> {
     }
     fn add_assign(&self, dst: Self::ViewMut<'_>, src: Self::View<'_>) {
         self.time("add_assign", || self.inner.add_assign(dst, src))
-    }
-    fn scale(&self, v: Self::ViewMut<'_>, s: f32) {
-        self.time("scale", || self.inner.scale(v, s))
     }
     fn gelu_forward(&self, out: Self::ViewMut<'_>, inp: Self::View<'_>) {
         self.time("gelu_forward", || self.inner.gelu_forward(out, inp))

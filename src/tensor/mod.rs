@@ -36,9 +36,6 @@ impl Tensor {
         Tensor { shape, data: Data::I64(data) }
     }
 
-    pub fn scalar_f32(x: f32) -> Self {
-        Tensor::f32(vec![], vec![x])
-    }
 
     pub fn numel(&self) -> usize {
         self.shape.iter().product()

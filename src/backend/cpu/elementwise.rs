@@ -1,4 +1,4 @@
-//! Elementwise ops: residual add, scaling, and the tanh-approximated GELU
+//! Elementwise ops: residual add and the tanh-approximated GELU
 //! ("gelu_new" in transformers: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))).
 
 use super::real::Real;
@@ -17,10 +17,6 @@ pub fn add<T: Real>(out: &mut [T], a: &[T], b: &[T]) {
 
 pub fn add_assign<T: Real>(dst: &mut [T], src: &[T]) {
     dst.par_chunks_mut(CHUNK).zip(src.par_chunks(CHUNK)).for_each(|(d, s)| d.iter_mut().zip(s).for_each(|(d, &s)| *d += s));
-}
-
-pub fn scale<T: Real>(v: &mut [T], s: T) {
-    v.par_chunks_mut(CHUNK).for_each(|c| c.iter_mut().for_each(|x| *x *= s));
 }
 
 const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;

@@ -43,9 +43,6 @@ impl Backend for Cpu {
     fn fill(&self, v: &mut [f32], value: f32) {
         v.fill(value)
     }
-    fn copy(&self, dst: &mut [f32], src: &[f32]) {
-        dst.copy_from_slice(src)
-    }
 
     fn copy_rows(&self, dst: &mut [f32], dst_stride: usize, src: &[f32], src_stride: usize, rows: usize, width: usize) {
         for r in 0..rows {
@@ -68,12 +65,6 @@ impl Backend for Cpu {
     fn reborrow<'b>(v: &'b mut &mut [f32]) -> &'b mut [f32] {
         v
     }
-    fn as_view<'b>(v: &'b &mut [f32]) -> &'b [f32] {
-        v
-    }
-    fn len(v: &[f32]) -> usize {
-        v.len()
-    }
 
     fn matmul(&self, out: &mut [f32], a: &[f32], b: &[f32], bias: Option<&[f32]>, g: Gemm) {
         matmul::matmul(out, a, b, bias, g)
@@ -87,9 +78,6 @@ impl Backend for Cpu {
     }
     fn add_assign(&self, dst: &mut [f32], src: &[f32]) {
         elementwise::add_assign(dst, src)
-    }
-    fn scale(&self, v: &mut [f32], s: f32) {
-        elementwise::scale(v, s)
     }
     fn gelu_forward(&self, out: &mut [f32], inp: &[f32]) {
         elementwise::gelu_forward(out, inp)
