@@ -11,7 +11,6 @@ fn fixture(name: &str) -> PathBuf {
     repo("tests/fixtures").join(name)
 }
 
-
 /// A copy of a fixture model folder, to damage.
 fn model_copy(name: &str) -> PathBuf {
     let dir = tempdir(name);

@@ -156,10 +156,8 @@ fn naive_attention(q: &[f64], k: &[f64], v: &[f64], mask: Option<&[f64]>, s: &At
         for h in 0..s.heads {
             for i in 0..s.q_len {
                 let qi = &q[(b * s.q_len + i) * s.q_stride + h * d..][..d];
-                let visible: Vec<usize> = (0..s.kv_len)
-                    .filter(|&j| !s.causal || j <= s.kv_len - s.q_len + i)
-                    .filter(|&j| mask.is_none_or(|m| m[b * s.kv_cap + j] != 0.0))
-                    .collect();
+                let visible: Vec<usize> =
+                    (0..s.kv_len).filter(|&j| !s.causal || j <= s.kv_len - s.q_len + i).filter(|&j| mask.is_none_or(|m| m[b * s.kv_cap + j] != 0.0)).collect();
                 let scores: Vec<f64> = visible.iter().map(|&j| s.scale as f64 * dot(qi, &k[(b * s.kv_cap + j) * s.kv_stride + h * d..][..d])).collect();
                 let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 let z: f64 = scores.iter().map(|x| (x - max).exp()).sum();

@@ -10,7 +10,8 @@ use std::path::PathBuf;
 
 fn fixtures() -> Vec<PathBuf> {
     let root = repo("tests/fixtures");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root).expect("tests/fixtures").filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.join("reference.safetensors").exists()).collect();
+    let mut dirs: Vec<PathBuf> =
+        std::fs::read_dir(&root).expect("tests/fixtures").filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.join("reference.safetensors").exists()).collect();
     dirs.sort();
     dirs
 }
@@ -64,7 +65,6 @@ fn a_corrupted_reference_fails_the_check() {
     assert_eq!(report.checks.iter().filter(|c| !c.passed).map(|c| c.name.as_str()).collect::<Vec<_>>(), vec!["logits"]);
 }
 
-
 #[test]
 fn half_precision_and_bare_name_checkpoints_load() {
     // bf16/f16 weights widen to f32 on load; bare `gpt2`-style names (no
@@ -75,10 +75,8 @@ fn half_precision_and_bare_name_checkpoints_load() {
     for (dtype, bare) in [(DType::BF16, false), (DType::F16, true)] {
         let tmp = tempdir(&format!("half-{dtype}"));
         std::fs::copy(src.join("config.json"), tmp.join("config.json")).unwrap();
-        let cast: hhi::io::safetensors::TensorMap = tensors
-            .iter()
-            .map(|(k, t)| (if bare { k.trim_start_matches("transformer.").to_string() } else { k.clone() }, t.cast_float(dtype).unwrap()))
-            .collect();
+        let cast: hhi::io::safetensors::TensorMap =
+            tensors.iter().map(|(k, t)| (if bare { k.trim_start_matches("transformer.").to_string() } else { k.clone() }, t.cast_float(dtype).unwrap())).collect();
         hhi::io::safetensors::save(&tmp.join("model.safetensors"), &cast).unwrap();
         let loaded = hhi::io::checkpoint::ModelDir::open(&tmp).unwrap().load_gpt2(&Cpu, None).unwrap();
         let rel = if dtype == DType::BF16 { 1.0 / 128.0 } else { 1.0 / 1024.0 };

@@ -15,7 +15,6 @@ fn hhi(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-
 fn s(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
@@ -84,7 +83,26 @@ fn batched_generation_matches_single_prompts() {
 #[test]
 fn sampling_is_seeded() {
     let model = s(&repo("tests/fixtures/gpt2_tiny"));
-    let run = |seed: &str| hhi(&["generate", "--model", &model, "--prompt", "Alex", "--max-new-tokens", "12", "--top-k", "50", "--top-p", "0.95", "--temperature", "1.5", "--ignore-eos", "--seed", seed]);
+    let run = |seed: &str| {
+        hhi(&[
+            "generate",
+            "--model",
+            &model,
+            "--prompt",
+            "Alex",
+            "--max-new-tokens",
+            "12",
+            "--top-k",
+            "50",
+            "--top-p",
+            "0.95",
+            "--temperature",
+            "1.5",
+            "--ignore-eos",
+            "--seed",
+            seed,
+        ])
+    };
     assert_eq!(run("7"), run("7"));
     assert_ne!(run("7"), run("8"));
 }

@@ -80,9 +80,32 @@ pub trait Backend: Send + Sync {
     // ---- normalisation --------------------------------------------------------
     /// LayerNorm over rows of length `c`; saves `mean[rows]` and `rstd[rows]`.
     #[allow(clippy::too_many_arguments)]
-    fn layernorm_forward(&self, out: Self::ViewMut<'_>, mean: Self::ViewMut<'_>, rstd: Self::ViewMut<'_>, inp: Self::View<'_>, w: Self::View<'_>, b: Self::View<'_>, rows: usize, c: usize, eps: f32);
+    fn layernorm_forward(
+        &self,
+        out: Self::ViewMut<'_>,
+        mean: Self::ViewMut<'_>,
+        rstd: Self::ViewMut<'_>,
+        inp: Self::View<'_>,
+        w: Self::View<'_>,
+        b: Self::View<'_>,
+        rows: usize,
+        c: usize,
+        eps: f32,
+    );
     #[allow(clippy::too_many_arguments)]
-    fn layernorm_backward(&self, dinp: Self::ViewMut<'_>, dw: Self::ViewMut<'_>, db: Self::ViewMut<'_>, dout: Self::View<'_>, inp: Self::View<'_>, w: Self::View<'_>, mean: Self::View<'_>, rstd: Self::View<'_>, rows: usize, c: usize);
+    fn layernorm_backward(
+        &self,
+        dinp: Self::ViewMut<'_>,
+        dw: Self::ViewMut<'_>,
+        db: Self::ViewMut<'_>,
+        dout: Self::View<'_>,
+        inp: Self::View<'_>,
+        w: Self::View<'_>,
+        mean: Self::View<'_>,
+        rstd: Self::View<'_>,
+        rows: usize,
+        c: usize,
+    );
 
     // ---- embeddings -----------------------------------------------------------
     /// `out[r] = wte[ids[r]] + wpe[pos[r]]` for rows of width `c`.
@@ -99,11 +122,29 @@ pub trait Backend: Send + Sync {
     /// `key_mask[b, j]` (1 keep, 0 drop) masks padding; a query with no
     /// visible key gets a zero output.
     #[allow(clippy::too_many_arguments)]
-    fn attention_forward(&self, out: Self::ViewMut<'_>, lse: Self::ViewMut<'_>, q: Self::View<'_>, k: Self::View<'_>, v: Self::View<'_>, key_mask: Option<Self::View<'_>>, s: &AttnShape);
+    fn attention_forward(
+        &self,
+        out: Self::ViewMut<'_>,
+        lse: Self::ViewMut<'_>,
+        q: Self::View<'_>,
+        k: Self::View<'_>,
+        v: Self::View<'_>,
+        key_mask: Option<Self::View<'_>>,
+        s: &AttnShape,
+    );
     /// Backward of self-attention on a fused QKV buffer `[b, t, 3, heads·d]`:
     /// accumulates into `dqkv` (same layout). Recomputes probabilities from `lse`.
     #[allow(clippy::too_many_arguments)]
-    fn attention_backward(&self, dqkv: Self::ViewMut<'_>, dout: Self::View<'_>, qkv: Self::View<'_>, out: Self::View<'_>, lse: Self::View<'_>, key_mask: Option<Self::View<'_>>, s: &AttnShape);
+    fn attention_backward(
+        &self,
+        dqkv: Self::ViewMut<'_>,
+        dout: Self::View<'_>,
+        qkv: Self::View<'_>,
+        out: Self::View<'_>,
+        lse: Self::View<'_>,
+        key_mask: Option<Self::View<'_>>,
+        s: &AttnShape,
+    );
 
     // ---- loss -----------------------------------------------------------------
     /// Fused softmax + cross-entropy over `rows` rows of `vocab` logits.

@@ -42,8 +42,14 @@ impl<B: Backend> Profiled<B> {
 
 impl<B: Backend> Backend for Profiled<B> {
     type Buf = B::Buf;
-    type View<'a> = B::View<'a> where Self: 'a;
-    type ViewMut<'a> = B::ViewMut<'a> where Self: 'a;
+    type View<'a>
+        = B::View<'a>
+    where
+        Self: 'a;
+    type ViewMut<'a>
+        = B::ViewMut<'a>
+    where
+        Self: 'a;
     type Ids = B::Ids;
 
     fn name(&self) -> String {
@@ -106,10 +112,33 @@ impl<B: Backend> Backend for Profiled<B> {
     fn gelu_backward(&self, dinp: Self::ViewMut<'_>, inp: Self::View<'_>, dout: Self::View<'_>) {
         self.time("gelu_backward", || self.inner.gelu_backward(dinp, inp, dout))
     }
-    fn layernorm_forward(&self, out: Self::ViewMut<'_>, mean: Self::ViewMut<'_>, rstd: Self::ViewMut<'_>, inp: Self::View<'_>, w: Self::View<'_>, b: Self::View<'_>, rows: usize, c: usize, eps: f32) {
+    fn layernorm_forward(
+        &self,
+        out: Self::ViewMut<'_>,
+        mean: Self::ViewMut<'_>,
+        rstd: Self::ViewMut<'_>,
+        inp: Self::View<'_>,
+        w: Self::View<'_>,
+        b: Self::View<'_>,
+        rows: usize,
+        c: usize,
+        eps: f32,
+    ) {
         self.time("layernorm_forward", || self.inner.layernorm_forward(out, mean, rstd, inp, w, b, rows, c, eps))
     }
-    fn layernorm_backward(&self, dinp: Self::ViewMut<'_>, dw: Self::ViewMut<'_>, db: Self::ViewMut<'_>, dout: Self::View<'_>, inp: Self::View<'_>, w: Self::View<'_>, mean: Self::View<'_>, rstd: Self::View<'_>, rows: usize, c: usize) {
+    fn layernorm_backward(
+        &self,
+        dinp: Self::ViewMut<'_>,
+        dw: Self::ViewMut<'_>,
+        db: Self::ViewMut<'_>,
+        dout: Self::View<'_>,
+        inp: Self::View<'_>,
+        w: Self::View<'_>,
+        mean: Self::View<'_>,
+        rstd: Self::View<'_>,
+        rows: usize,
+        c: usize,
+    ) {
         self.time("layernorm_backward", || self.inner.layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, rows, c))
     }
     fn embedding_forward(&self, out: Self::ViewMut<'_>, ids: &Self::Ids, pos: &Self::Ids, wte: Self::View<'_>, wpe: Self::View<'_>, c: usize) {
@@ -118,10 +147,28 @@ impl<B: Backend> Backend for Profiled<B> {
     fn embedding_backward(&self, dwte: Self::ViewMut<'_>, dwpe: Self::ViewMut<'_>, dout: Self::View<'_>, ids: &Self::Ids, pos: &Self::Ids, c: usize) {
         self.time("embedding_backward", || self.inner.embedding_backward(dwte, dwpe, dout, ids, pos, c))
     }
-    fn attention_forward(&self, out: Self::ViewMut<'_>, lse: Self::ViewMut<'_>, q: Self::View<'_>, k: Self::View<'_>, v: Self::View<'_>, key_mask: Option<Self::View<'_>>, s: &AttnShape) {
+    fn attention_forward(
+        &self,
+        out: Self::ViewMut<'_>,
+        lse: Self::ViewMut<'_>,
+        q: Self::View<'_>,
+        k: Self::View<'_>,
+        v: Self::View<'_>,
+        key_mask: Option<Self::View<'_>>,
+        s: &AttnShape,
+    ) {
         self.time("attention_forward", || self.inner.attention_forward(out, lse, q, k, v, key_mask, s))
     }
-    fn attention_backward(&self, dqkv: Self::ViewMut<'_>, dout: Self::View<'_>, qkv: Self::View<'_>, out: Self::View<'_>, lse: Self::View<'_>, key_mask: Option<Self::View<'_>>, s: &AttnShape) {
+    fn attention_backward(
+        &self,
+        dqkv: Self::ViewMut<'_>,
+        dout: Self::View<'_>,
+        qkv: Self::View<'_>,
+        out: Self::View<'_>,
+        lse: Self::View<'_>,
+        key_mask: Option<Self::View<'_>>,
+        s: &AttnShape,
+    ) {
         self.time("attention_backward", || self.inner.attention_backward(dqkv, dout, qkv, out, lse, key_mask, s))
     }
     fn softmax_cross_entropy(&self, losses: Self::ViewMut<'_>, logits: Self::ViewMut<'_>, targets: &Self::Ids, rows: usize, vocab: usize, grad_scale: Option<f32>) {
@@ -130,7 +177,17 @@ impl<B: Backend> Backend for Profiled<B> {
     fn sum_squares(&self, v: Self::View<'_>) -> f32 {
         self.time("sum_squares", || self.inner.sum_squares(v))
     }
-    fn adamw(&self, params: Self::ViewMut<'_>, grads: Self::View<'_>, m: Self::ViewMut<'_>, v: Self::ViewMut<'_>, segments: &[DecaySegment], h: &AdamW, step: u64, grad_scale: f32) {
+    fn adamw(
+        &self,
+        params: Self::ViewMut<'_>,
+        grads: Self::View<'_>,
+        m: Self::ViewMut<'_>,
+        v: Self::ViewMut<'_>,
+        segments: &[DecaySegment],
+        h: &AdamW,
+        step: u64,
+        grad_scale: f32,
+    ) {
         self.time("adamw", || self.inner.adamw(params, grads, m, v, segments, h, step, grad_scale))
     }
 }

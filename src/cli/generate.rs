@@ -64,7 +64,14 @@ pub fn run(a: Args) -> Result<()> {
     let stops: Vec<String> = a.stop.iter().map(|s| s.replace("\\n", "\n")).collect();
     let cfg = GenerateConfig {
         max_new_tokens: a.max_new_tokens,
-        sampling: SamplingConfig { do_sample: !a.greedy, temperature: a.temperature, top_k: a.top_k, top_p: a.top_p, repetition_penalty: a.repetition_penalty, no_repeat_ngram_size: a.no_repeat_ngram },
+        sampling: SamplingConfig {
+            do_sample: !a.greedy,
+            temperature: a.temperature,
+            top_k: a.top_k,
+            top_p: a.top_p,
+            repetition_penalty: a.repetition_penalty,
+            no_repeat_ngram_size: a.no_repeat_ngram,
+        },
         eos_token_id: if a.ignore_eos { None } else { model.cfg.eos_token_id },
         seed: a.seed,
     };

@@ -115,7 +115,19 @@ pub fn run(a: Args) -> Result<()> {
     let data = TokenData::new(docs, eot, 0.05, a.seq).map_err(|e| Error::data(&a.data, e.to_string()))?;
     eprintln!("{} parameters, {} training tokens, {} held out, on {}", model.num_params(), data.train.len(), data.eval.len(), hhi::backend::Backend::name(&be));
 
-    let cfg = TrainConfig { steps: a.steps, batch: a.batch, seq: a.seq, lr: a.lr, warmup: a.warmup, weight_decay: a.weight_decay, clip: a.clip, eval_every: a.eval_every, eval_batches: 4, seed: a.seed, stop_at: None };
+    let cfg = TrainConfig {
+        steps: a.steps,
+        batch: a.batch,
+        seq: a.seq,
+        lr: a.lr,
+        warmup: a.warmup,
+        weight_decay: a.weight_decay,
+        clip: a.clip,
+        eval_every: a.eval_every,
+        eval_batches: 4,
+        seed: a.seed,
+        stop_at: None,
+    };
     let mut trainer = Trainer::new(&be, model, cfg)?;
     if a.resume {
         let state = TrainState::load(&a.out.join(TRAIN_STATE), trainer.model.num_params())?;
@@ -144,10 +156,7 @@ pub fn run(a: Args) -> Result<()> {
 /// Drops log entries past `step` (they are about to be recomputed).
 fn truncate_log(path: &Path, step: u64) -> Result<()> {
     let Ok(text) = std::fs::read_to_string(path) else { return Ok(()) };
-    let kept: String = text
-        .lines()
-        .filter(|l| serde_json::from_str::<serde_json::Value>(l).ok().and_then(|v| v["step"].as_u64()).is_some_and(|s| s <= step))
-        .map(|l| format!("{l}\n"))
-        .collect();
+    let kept: String =
+        text.lines().filter(|l| serde_json::from_str::<serde_json::Value>(l).ok().and_then(|v| v["step"].as_u64()).is_some_and(|s| s <= step)).map(|l| format!("{l}\n")).collect();
     hhi::io::atomic::write_atomic(path, kept.as_bytes())
 }

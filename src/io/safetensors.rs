@@ -18,9 +18,13 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<TensorMap> {
     let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| Error::Safetensors { path: path.into(), msg: e.to_string() })?;
     let mut out = TensorMap::new();
     for (name, view) in st.tensors() {
-        let dtype = DType::from_safetensors(view.dtype()).ok_or_else(|| Error::Tensor { path: path.into(), name: name.clone(), msg: format!("unsupported dtype {:?}", view.dtype()) })?;
-        let t = Tensor::from_le_bytes(dtype, view.shape().to_vec(), view.data())
-            .ok_or_else(|| Error::Tensor { path: path.into(), name: name.clone(), msg: "data length does not match shape".into() })?;
+        let dtype =
+            DType::from_safetensors(view.dtype()).ok_or_else(|| Error::Tensor { path: path.into(), name: name.clone(), msg: format!("unsupported dtype {:?}", view.dtype()) })?;
+        let t = Tensor::from_le_bytes(dtype, view.shape().to_vec(), view.data()).ok_or_else(|| Error::Tensor {
+            path: path.into(),
+            name: name.clone(),
+            msg: "data length does not match shape".into(),
+        })?;
         out.insert(name, t);
     }
     Ok(out)

@@ -36,7 +36,18 @@ impl Linear {
     /// `dx (=|+=) dy · Wᵀ` (accumulates when `acc_dx`), `dW += xᵀ·dy` in W's
     /// layout, `db += Σ_rows dy`.
     #[allow(clippy::too_many_arguments)]
-    pub fn backward<B: Backend>(&self, be: &B, dx: Option<B::ViewMut<'_>>, dw: B::ViewMut<'_>, db: Option<B::ViewMut<'_>>, dy: B::View<'_>, x: B::View<'_>, w: B::View<'_>, rows: usize, acc_dx: bool) {
+    pub fn backward<B: Backend>(
+        &self,
+        be: &B,
+        dx: Option<B::ViewMut<'_>>,
+        dw: B::ViewMut<'_>,
+        db: Option<B::ViewMut<'_>>,
+        dy: B::View<'_>,
+        x: B::View<'_>,
+        w: B::View<'_>,
+        rows: usize,
+        acc_dx: bool,
+    ) {
         if let Some(dx) = dx {
             let g = Gemm::new(rows, self.inp, self.out);
             let g = if self.layout == WeightLayout::OutIn { g } else { g.tb() };

@@ -36,7 +36,6 @@ impl Tensor {
         Tensor { shape, data: Data::I64(data) }
     }
 
-
     pub fn numel(&self) -> usize {
         self.shape.iter().product()
     }

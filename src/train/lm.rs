@@ -77,7 +77,13 @@ impl<'a, B: Backend> Trainer<'a, B> {
 
     pub fn state(&self) -> Result<TrainState> {
         let be = self.be;
-        Ok(TrainState { params: be.download(B::view(&self.model.params))?, m: be.download(B::view(&self.opt.m))?, v: be.download(B::view(&self.opt.v))?, step: self.opt.step, rng: self.rng.clone() })
+        Ok(TrainState {
+            params: be.download(B::view(&self.model.params))?,
+            m: be.download(B::view(&self.opt.m))?,
+            v: be.download(B::view(&self.opt.v))?,
+            step: self.opt.step,
+            rng: self.rng.clone(),
+        })
     }
 
     /// One optimisation step on a fresh batch; returns (loss, grad norm, lr).

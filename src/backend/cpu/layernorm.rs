@@ -6,21 +6,17 @@ use rayon::prelude::*;
 
 #[allow(clippy::too_many_arguments)]
 pub fn layernorm_forward<T: Real>(out: &mut [T], mean: &mut [T], rstd: &mut [T], inp: &[T], w: &[T], b: &[T], rows: usize, c: usize, eps: T) {
-    out[..rows * c]
-        .par_chunks_mut(c)
-        .zip(mean[..rows].par_iter_mut().zip(rstd[..rows].par_iter_mut()))
-        .zip(inp[..rows * c].par_chunks(c))
-        .for_each(|((o, (mu, rs)), x)| {
-            let n = T::of(c as f64);
-            let m = x.iter().copied().sum::<T>() / n;
-            let var = x.iter().map(|&xi| (xi - m) * (xi - m)).sum::<T>() / n;
-            let r = T::ONE / (var + eps).sqrt();
-            for i in 0..c {
-                o[i] = (x[i] - m) * r * w[i] + b[i];
-            }
-            *mu = m;
-            *rs = r;
-        });
+    out[..rows * c].par_chunks_mut(c).zip(mean[..rows].par_iter_mut().zip(rstd[..rows].par_iter_mut())).zip(inp[..rows * c].par_chunks(c)).for_each(|((o, (mu, rs)), x)| {
+        let n = T::of(c as f64);
+        let m = x.iter().copied().sum::<T>() / n;
+        let var = x.iter().map(|&xi| (xi - m) * (xi - m)).sum::<T>() / n;
+        let r = T::ONE / (var + eps).sqrt();
+        for i in 0..c {
+            o[i] = (x[i] - m) * r * w[i] + b[i];
+        }
+        *mu = m;
+        *rs = r;
+    });
 }
 
 /// dnorm = w·dout;  dinp += rstd·(dnorm − mean(dnorm) − norm·mean(dnorm·norm)).

@@ -43,7 +43,11 @@ pub trait Real:
         let a = if self < Self::ZERO { -self } else { self };
         let e = (Self::of(-2.0) * a).fast_exp();
         let t = (Self::ONE - e) / (Self::ONE + e);
-        if self < Self::ZERO { -t } else { t }
+        if self < Self::ZERO {
+            -t
+        } else {
+            t
+        }
     }
 }
 

@@ -5,15 +5,33 @@ use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-fn d_vocab() -> usize { 50257 }
-fn d_positions() -> usize { 1024 }
-fn d_embd() -> usize { 768 }
-fn d_layer() -> usize { 12 }
-fn d_head() -> usize { 12 }
-fn d_act() -> String { "gelu_new".into() }
-fn d_eps() -> f32 { 1e-5 }
-fn d_true() -> bool { true }
-fn d_token() -> Option<u32> { Some(50256) }
+fn d_vocab() -> usize {
+    50257
+}
+fn d_positions() -> usize {
+    1024
+}
+fn d_embd() -> usize {
+    768
+}
+fn d_layer() -> usize {
+    12
+}
+fn d_head() -> usize {
+    12
+}
+fn d_act() -> String {
+    "gelu_new".into()
+}
+fn d_eps() -> f32 {
+    1e-5
+}
+fn d_true() -> bool {
+    true
+}
+fn d_token() -> Option<u32> {
+    Some(50256)
+}
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Gpt2Config {

@@ -25,17 +25,17 @@ pub struct KvCache<B: Backend> {
 /// Per-step buffers sized for `batch · max_q` query rows.
 struct Scratch<B: Backend> {
     max_q: usize,
-    x: B::Buf,    // [rows, C] residual stream
-    ln: B::Buf,   // [rows, C]
-    mean: B::Buf, // [rows]
-    rstd: B::Buf, // [rows]
-    qkv: B::Buf,  // [rows, 3C]
-    att: B::Buf,  // [rows, C]
-    lse: B::Buf,  // [batch, NH, max_q]
-    proj: B::Buf, // [rows, C]
-    fch: B::Buf,  // [rows, I]
-    gelu: B::Buf, // [rows, I]
-    last: B::Buf, // [batch, C]
+    x: B::Buf,      // [rows, C] residual stream
+    ln: B::Buf,     // [rows, C]
+    mean: B::Buf,   // [rows]
+    rstd: B::Buf,   // [rows]
+    qkv: B::Buf,    // [rows, 3C]
+    att: B::Buf,    // [rows, C]
+    lse: B::Buf,    // [batch, NH, max_q]
+    proj: B::Buf,   // [rows, C]
+    fch: B::Buf,    // [rows, I]
+    gelu: B::Buf,   // [rows, I]
+    last: B::Buf,   // [batch, C]
     logits: B::Buf, // [batch, V]
 }
 
@@ -109,7 +109,18 @@ impl<B: Backend> Gpt2<B> {
                 be.copy_rows(B::slice_mut(B::view_mut(&mut cache.k[l]), at, tq * c), c, B::slice(qkv, b * tq * 3 * c + c, tq * 3 * c - c), 3 * c, tq, c);
                 be.copy_rows(B::slice_mut(B::view_mut(&mut cache.v[l]), at, tq * c), c, B::slice(qkv, b * tq * 3 * c + 2 * c, tq * 3 * c - 2 * c), 3 * c, tq, c);
             }
-            let shape = AttnShape { batch: nb, heads: cfg.n_head, head_dim: cfg.head_dim(), q_len: tq, kv_len, kv_cap: cache.cap, q_stride: 3 * c, kv_stride: c, causal: true, scale: cfg.attn_scale(l) };
+            let shape = AttnShape {
+                batch: nb,
+                heads: cfg.n_head,
+                head_dim: cfg.head_dim(),
+                q_len: tq,
+                kv_len,
+                kv_cap: cache.cap,
+                q_stride: 3 * c,
+                kv_stride: c,
+                causal: true,
+                scale: cfg.attn_scale(l),
+            };
             be.attention_forward(B::view_mut(&mut s.att), B::view_mut(&mut s.lse), qkv, B::view(&cache.k[l]), B::view(&cache.v[l]), Some(B::view(&cache.mask)), &shape);
             Linear::conv1d(c, c).forward(be, B::view_mut(&mut s.proj), sl::<B>(&s.att, rows * c), bw.attn_proj_w, Some(bw.attn_proj_b), rows);
             be.add_assign(B::slice_mut(B::view_mut(&mut s.x), 0, rows * c), sl::<B>(&s.proj, rows * c));

@@ -231,18 +231,70 @@ impl<B: Backend> Gpt2<B> {
             let x = if l == 0 { B::view(emb) } else { B::view(&layers[l - 1].out) };
             let (bw, gw) = (&w.blocks[l], &mut g.blocks[l]);
             // MLP: out = res2 + proj(gelu(fc(ln2(res2))))
-            fcp_lin.backward(be, Some(B::view_mut(dfch_gelu)), B::reborrow(&mut gw.mlp_proj_w), Some(B::reborrow(&mut gw.mlp_proj_b)), B::view(dres), B::view(&a.fch_gelu), bw.mlp_proj_w, bt, false);
+            fcp_lin.backward(
+                be,
+                Some(B::view_mut(dfch_gelu)),
+                B::reborrow(&mut gw.mlp_proj_w),
+                Some(B::reborrow(&mut gw.mlp_proj_b)),
+                B::view(dres),
+                B::view(&a.fch_gelu),
+                bw.mlp_proj_w,
+                bt,
+                false,
+            );
             be.fill(B::view_mut(dfch), 0.0);
             be.gelu_backward(B::view_mut(dfch), B::view(&a.fch), B::view(dfch_gelu));
             fc_lin.backward(be, Some(B::view_mut(dln)), B::reborrow(&mut gw.c_fc_w), Some(B::reborrow(&mut gw.c_fc_b)), B::view(dfch), B::view(&a.ln2), bw.c_fc_w, bt, false);
-            be.layernorm_backward(B::view_mut(dres), B::reborrow(&mut gw.ln_2_w), B::reborrow(&mut gw.ln_2_b), B::view(dln), B::view(&a.res2), bw.ln_2_w, B::view(&a.ln2_mean), B::view(&a.ln2_rstd), bt, c);
+            be.layernorm_backward(
+                B::view_mut(dres),
+                B::reborrow(&mut gw.ln_2_w),
+                B::reborrow(&mut gw.ln_2_b),
+                B::view(dln),
+                B::view(&a.res2),
+                bw.ln_2_w,
+                B::view(&a.ln2_mean),
+                B::view(&a.ln2_rstd),
+                bt,
+                c,
+            );
             // Attention: res2 = x + proj(attn(qkv(ln1(x))))
-            proj_lin.backward(be, Some(B::view_mut(datty)), B::reborrow(&mut gw.attn_proj_w), Some(B::reborrow(&mut gw.attn_proj_b)), B::view(dres), B::view(&a.atty), bw.attn_proj_w, bt, false);
+            proj_lin.backward(
+                be,
+                Some(B::view_mut(datty)),
+                B::reborrow(&mut gw.attn_proj_w),
+                Some(B::reborrow(&mut gw.attn_proj_b)),
+                B::view(dres),
+                B::view(&a.atty),
+                bw.attn_proj_w,
+                bt,
+                false,
+            );
             be.fill(B::view_mut(dqkv), 0.0);
             let s = AttnShape::fused_self(b, t, cfg.n_head, cfg.head_dim(), cfg.attn_scale(l));
             be.attention_backward(B::view_mut(dqkv), B::view(datty), B::view(&a.qkv), B::view(&a.atty), B::view(&a.lse), mask, &s);
-            qkv_lin.backward(be, Some(B::view_mut(dln)), B::reborrow(&mut gw.c_attn_w), Some(B::reborrow(&mut gw.c_attn_b)), B::view(dqkv), B::view(&a.ln1), bw.c_attn_w, bt, false);
-            be.layernorm_backward(B::view_mut(dres), B::reborrow(&mut gw.ln_1_w), B::reborrow(&mut gw.ln_1_b), B::view(dln), x, bw.ln_1_w, B::view(&a.ln1_mean), B::view(&a.ln1_rstd), bt, c);
+            qkv_lin.backward(
+                be,
+                Some(B::view_mut(dln)),
+                B::reborrow(&mut gw.c_attn_w),
+                Some(B::reborrow(&mut gw.c_attn_b)),
+                B::view(dqkv),
+                B::view(&a.ln1),
+                bw.c_attn_w,
+                bt,
+                false,
+            );
+            be.layernorm_backward(
+                B::view_mut(dres),
+                B::reborrow(&mut gw.ln_1_w),
+                B::reborrow(&mut gw.ln_1_b),
+                B::view(dln),
+                x,
+                bw.ln_1_w,
+                B::view(&a.ln1_mean),
+                B::view(&a.ln1_rstd),
+                bt,
+                c,
+            );
         }
         be.embedding_backward(B::reborrow(&mut g.wte), B::reborrow(&mut g.wpe), B::view(dres), ids, pos, c);
     }

@@ -6,18 +6,18 @@ use super::Gpt2Config;
 
 /// One transformer block. Conv1D weights are [in, out].
 pub struct Block<T> {
-    pub ln_1_w: T,       // [C]
-    pub ln_1_b: T,       // [C]
-    pub c_attn_w: T,     // [C, 3C]
-    pub c_attn_b: T,     // [3C]
-    pub attn_proj_w: T,  // [C, C]
-    pub attn_proj_b: T,  // [C]
-    pub ln_2_w: T,       // [C]
-    pub ln_2_b: T,       // [C]
-    pub c_fc_w: T,       // [C, I]
-    pub c_fc_b: T,       // [I]
-    pub mlp_proj_w: T,   // [I, C]
-    pub mlp_proj_b: T,   // [C]
+    pub ln_1_w: T,      // [C]
+    pub ln_1_b: T,      // [C]
+    pub c_attn_w: T,    // [C, 3C]
+    pub c_attn_b: T,    // [3C]
+    pub attn_proj_w: T, // [C, C]
+    pub attn_proj_b: T, // [C]
+    pub ln_2_w: T,      // [C]
+    pub ln_2_b: T,      // [C]
+    pub c_fc_w: T,      // [C, I]
+    pub c_fc_b: T,      // [I]
+    pub mlp_proj_w: T,  // [I, C]
+    pub mlp_proj_b: T,  // [C]
 }
 
 pub struct Weights<T> {
