@@ -132,3 +132,14 @@ fn corrupt_tokenizer() {
     std::fs::write(dir.join("tokenizer.json"), "{not json").unwrap();
     fails(&["generate", "--model", p(&dir), "--prompt", "hi"], &["tokenizer.json"]);
 }
+
+#[test]
+fn world_bad_options() {
+    let dir = tempdir("world-cli");
+    let out = dir.join("w");
+    fails(&["world", "--out", p(&out), "--image-size", "10"], &["--image-size"]);
+    fails(&["world", "--out", p(&out), "--weak", "0"], &["--weak"]);
+    fails(&["world", "--out", "/proc/hhi-world", "--weak", "3", "--test", "3", "--categorical", "3"], &["/proc"]);
+    std::fs::create_dir_all(&out).unwrap();
+    fails(&["world", "--out", p(&out), "--weak", "3", "--test", "3", "--categorical", "3"], &["already exists"]);
+}

@@ -34,6 +34,13 @@ pub enum Command {
         #[command(flatten)]
         device: DeviceArg,
     },
+    /// Time generating a synthetic world (into a temporary folder, removed after).
+    World {
+        #[arg(long, default_value_t = 10_000)]
+        weak: usize,
+        #[arg(long, default_value_t = 64)]
+        image_size: u32,
+    },
     /// Time batched greedy generation with the KV cache.
     Generate {
         model: PathBuf,
@@ -87,6 +94,16 @@ pub fn run(c: Command) -> Result<()> {
                 bench_train(&be, &dir, batch, seq, steps, warmup, &|| ())?
             };
             say!("{json}");
+        }
+        Command::World { weak, image_size } => {
+            let out = std::env::temp_dir().join(format!("hhi-bench-world-{}", std::process::id()));
+            let cfg = hhi::world::WorldConfig { seed: 0, inventory_seed: 0, weak, test: 1, categorical: 1, image_size, noise: 0.15, contact_sheet: false };
+            let start = Instant::now();
+            let result = hhi::world::generate(&cfg, &out, &|m| eprintln!("{m}"));
+            let seconds = start.elapsed().as_secs_f64();
+            let _ = std::fs::remove_dir_all(&out);
+            result?;
+            say!("{}", serde_json::json!({"seconds": seconds, "weak_items_per_s": weak as f64 / seconds, "threads": rayon::current_num_threads()}));
         }
         Command::Generate { model, batch, prompt_len, new_tokens, repeats, device } => {
             device.device.require_cpu()?;

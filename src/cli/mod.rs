@@ -11,6 +11,7 @@ mod generate;
 mod parity;
 mod tokenizer;
 mod train_lm;
+mod world;
 
 use clap::{Parser, Subcommand};
 use hhi::backend::Device;
@@ -40,6 +41,8 @@ enum Command {
     /// Tokenizer utilities.
     #[command(subcommand)]
     Tokenizer(tokenizer::Command),
+    /// Generate the synthetic HHI world: images, weak captions, seeds, test and categorical splits.
+    World(world::Args),
 }
 
 /// The `--device` flag shared by every command that computes.
@@ -69,5 +72,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Parity(a) => parity::run(a),
         Command::Bench(c) => bench::run(c),
         Command::Tokenizer(c) => tokenizer::run(c),
+        Command::World(a) => world::run(a),
     }
 }
