@@ -20,6 +20,8 @@ pub struct Interaction {
     pub paraphrases: Vec<String>,
     /// Text after the second name (`up` in `_ helping _ up`), often empty.
     pub tail: String,
+    /// Passive voice, "{B} is handed a trophy by {A}", where it reads naturally.
+    pub passive: Option<String>,
     pub signature: Signature,
     /// Relative frequency (sums to 1 over the inventory).
     pub weight: f64,
@@ -69,6 +71,29 @@ const PERSON_VERBS: &[Row] = &[
     ("holding", "holds hands with", "held hands with", &["walks hand in hand with"], ""),
 ];
 
+/// Passives of object frames: "{B} is handed {object} by {A}".
+const OBJECT_PASSIVES: &[(&str, &str)] = &[("handing", "is handed"), ("showing", "is shown"), ("passing", "is passed")];
+
+/// Passives of person verbs: "{B} is hugged by {A}" (the tail goes inside).
+const PERSON_PASSIVES: &[(&str, &str)] = &[
+    ("hugging", "is hugged by"),
+    ("carrying", "is carried by"),
+    ("chasing", "is chased by"),
+    ("interviewing", "is interviewed by"),
+    ("helping", "is helped up by"),
+    ("photographing", "is photographed by"),
+    ("kissing", "is kissed by"),
+    ("tackling", "is tackled by"),
+    ("pushing", "is pushed by"),
+    ("pulling", "is pulled by"),
+    ("comforting", "is comforted by"),
+    ("feeding", "is fed by"),
+    ("lifting", "is lifted by"),
+    ("teaching", "is taught by"),
+    ("congratulating", "is congratulated by"),
+    ("crowning", "is crowned by"),
+];
+
 /// Zipf exponent of the interaction frequencies.
 pub const ZIPF_S: f64 = 1.1;
 
@@ -84,6 +109,7 @@ pub fn inventory(seed: u64) -> Vec<Interaction> {
                 past: format!("{past} {object} {prep}"),
                 paraphrases: vec![format!("{present} {object} {prep}"), format!("gives {object} to")],
                 tail: String::new(),
+                passive: OBJECT_PASSIVES.iter().find(|(g, _)| *g == gerund).map(|(_, p)| format!("{p} {object} by")),
                 signature: Signature::for_object(gerund, prop),
                 weight: 0.0,
             });
@@ -97,6 +123,7 @@ pub fn inventory(seed: u64) -> Vec<Interaction> {
             past: format!("played {game} with"),
             paraphrases: vec![format!("plays {game} with"), format!("plays a game of {game} against")],
             tail: String::new(),
+            passive: None,
             signature: Signature::for_object("playing", prop),
             weight: 0.0,
         });
@@ -105,7 +132,8 @@ pub fn inventory(seed: u64) -> Vec<Interaction> {
         let label = if tail.is_empty() { format!("_ {gerund} {}_", object_words(present)) } else { format!("_ {gerund} _ {tail}") };
         let mut paraphrases = vec![present.to_string()];
         paraphrases.extend(extra.iter().map(|s| s.to_string()));
-        items.push(Interaction { label, gerund: gerund.into(), present: present.into(), past: past.into(), paraphrases, tail: tail.into(), signature: Signature::for_person(gerund), weight: 0.0 });
+        let passive = PERSON_PASSIVES.iter().find(|(g, _)| *g == gerund).map(|(_, p)| p.to_string());
+        items.push(Interaction { label, gerund: gerund.into(), present: present.into(), past: past.into(), paraphrases, tail: tail.into(), passive, signature: Signature::for_person(gerund), weight: 0.0 });
     }
     // Zipf weights over a seeded ranking.
     let mut rng = Rng::new(seed ^ 0x1_4E7E_4A77);

@@ -170,7 +170,8 @@ fn write_world(cfg: &WorldConfig, dir: &Path, progress: &dyn Fn(&str)) -> Result
             test_counts[it.interaction] += 1;
             let s = it.rng.below(3);
             source_counts[s] += 1;
-            let caption = text::caption(&inv[it.interaction], &inv[it.interaction], Source::ALL[s], false, false, &mut it.rng).text;
+            let d = decoy(it.interaction, &mut it.rng);
+            let caption = text::caption(&inv[it.interaction], &inv[d], Source::ALL[s], false, false, &mut it.rng).text;
             json!({"image": it.image, "caption": caption, "label": inv[it.interaction].label, "source": Source::ALL[s].name(), "scene": it.scene.name()}).to_string()
         })
         .collect();
@@ -201,7 +202,7 @@ fn write_world(cfg: &WorldConfig, dir: &Path, progress: &dyn Fn(&str)) -> Result
         &dir.join("fewshot.jsonl"),
         (0..FEWSHOT).map(|i| {
             let it = &inv[i % n];
-            let c = text::caption(it, it, Source::News, false, false, &mut rng);
+            let c = text::caption(it, &inv[decoy(i % n, &mut rng)], Source::News, false, false, &mut rng);
             let (a, b) = c.names.unwrap_or_default();
             json!({"caption": c.text, "interaction": text::named_label(it, &a, &b), "label": it.label}).to_string()
         }),

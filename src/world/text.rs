@@ -110,7 +110,9 @@ fn caption_text(it: &Interaction, decoy: &Interaction, source: Source, noisy: bo
                 },
                 Some(s) => {
                     let verb = &s.paraphrases[rng.below(s.paraphrases.len())];
-                    match rng.below(4) {
+                    let passive = s.passive.as_ref().filter(|_| rng.uniform() < 0.25);
+                    match passive.map_or(rng.below(4), |_| 4) {
+                        4 => format!("{b} {} {a} at {event} in {place}", passive.map_or("", |p| p.as_str())),
                         0 => format!("{} during {event} in {place}", clause(a, verb, b, s)),
                         1 => format!("{} at {event} on {}", clause(a, &s.past, b, s), date(rng)),
                         2 => format!("At {event} in {place}, {}", clause(a, verb, b, s)),
@@ -118,7 +120,12 @@ fn caption_text(it: &Interaction, decoy: &Interaction, source: Source, noisy: bo
                     }
                 }
             };
-            let second = if rng.uniform() < 0.15 { format!(", while {} looks on", name(rng)) } else { String::new() };
+            let second = match rng.below(10) {
+                0 => format!(", while {} looks on", name(rng)),
+                // A second event in the same caption (the image shows the first).
+                1 => format!("; earlier, {}", clause(&name(rng), &decoy.past, &name(rng), decoy)),
+                _ => String::new(),
+            };
             let credit = pick(CREDITS, rng);
             format!("{body}{second}. {credit}").trim_end().to_string()
         }
