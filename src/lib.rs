@@ -16,7 +16,7 @@ pub mod nn;
 pub mod parity;
 pub mod rng;
 pub mod tensor;
-pub mod world;
 pub mod train;
+pub mod world;
 
 pub use error::{Error, Result};

@@ -27,11 +27,14 @@ pub struct Interaction {
     pub weight: f64,
 }
 
-/// (gerund, present, past, extra paraphrases, tail, signature name)
+/// A person verb: (gerund, present, past, extra paraphrases, tail).
 type Row = (&'static str, &'static str, &'static str, &'static [&'static str], &'static str);
 
+/// A verb frame with objects: (gerund, present, past, preposition, objects with their props).
+type ObjectFrame = (&'static str, &'static str, &'static str, &'static str, &'static [(&'static str, Prop)]);
+
 /// Verbs taking an object (`{verb} {object} to`): frame × objects.
-const OBJECT_FRAMES: &[(&str, &str, &str, &str, &[(&str, Prop)])] = &[
+const OBJECT_FRAMES: &[ObjectFrame] = &[
     ("handing", "hands", "handed", "to", &[("a trophy", Prop::Trophy), ("flowers", Prop::Flowers), ("a microphone", Prop::Microphone), ("a document", Prop::Document)]),
     ("throwing", "throws", "threw", "to", &[("a ball", Prop::Ball), ("flowers", Prop::Flowers)]),
     ("showing", "shows", "showed", "to", &[("a trophy", Prop::Trophy), ("a document", Prop::Document), ("a camera", Prop::Camera)]),
@@ -133,7 +136,17 @@ pub fn inventory(seed: u64) -> Vec<Interaction> {
         let mut paraphrases = vec![present.to_string()];
         paraphrases.extend(extra.iter().map(|s| s.to_string()));
         let passive = PERSON_PASSIVES.iter().find(|(g, _)| *g == gerund).map(|(_, p)| p.to_string());
-        items.push(Interaction { label, gerund: gerund.into(), present: present.into(), past: past.into(), paraphrases, tail: tail.into(), passive, signature: Signature::for_person(gerund), weight: 0.0 });
+        items.push(Interaction {
+            label,
+            gerund: gerund.into(),
+            present: present.into(),
+            past: past.into(),
+            paraphrases,
+            tail: tail.into(),
+            passive,
+            signature: Signature::for_person(gerund),
+            weight: 0.0,
+        });
     }
     // Zipf weights over a seeded ranking.
     let mut rng = Rng::new(seed ^ 0x1_4E7E_4A77);

@@ -195,7 +195,11 @@ fn write_world(cfg: &WorldConfig, dir: &Path, progress: &dyn Fn(&str)) -> Result
         (0..SEED_LINES).map(|_| {
             let it = &inv[sample(&inv, &mut rng)];
             let verb = &it.paraphrases[rng.below(it.paraphrases.len())];
-            if it.tail.is_empty() { format!("[NAME] {verb} [NAME]") } else { format!("[NAME] {verb} [NAME] {}", it.tail) }
+            if it.tail.is_empty() {
+                format!("[NAME] {verb} [NAME]")
+            } else {
+                format!("[NAME] {verb} [NAME] {}", it.tail)
+            }
         }),
     )?;
     write_lines(

@@ -139,15 +139,49 @@ impl Signature {
         let reach = person(Posture::Stand, arm(80.0, 0.0), DOWN, 5.0);
         match gerund {
             "handing" => Self::new(reach, reach, 0.55, Some((prop, PropAt::Between)), scenes),
-            "throwing" => Self::new(person(Posture::Stand, arm(150.0, 20.0), arm(40.0, 0.0), -5.0), person(Posture::Stand, arm(120.0, 0.0), arm(120.0, 0.0), 0.0), 1.3, Some((prop, PropAt::Air)), scenes),
-            "showing" => Self::new(person(Posture::Stand, arm(135.0, -30.0), DOWN, 0.0), person(Posture::Stand, arm(30.0, 60.0), DOWN, 8.0), 0.7, Some((prop, PropAt::AgentHand)), scenes),
-            "passing" => Self::new(person(Posture::Run, arm(70.0, 10.0), arm(20.0, 0.0), 15.0), person(Posture::Run, arm(70.0, 10.0), arm(-20.0, 0.0), 10.0), 0.5, Some((prop, PropAt::Between)), scenes),
-            "kicking" => Self::new(person(Posture::Run, arm(40.0, 0.0), arm(-30.0, 0.0), -10.0), person(Posture::Stand, arm(45.0, 0.0), arm(45.0, 0.0), 0.0), 1.2, Some((prop, PropAt::Air)), scenes),
+            "throwing" => Self::new(
+                person(Posture::Stand, arm(150.0, 20.0), arm(40.0, 0.0), -5.0),
+                person(Posture::Stand, arm(120.0, 0.0), arm(120.0, 0.0), 0.0),
+                1.3,
+                Some((prop, PropAt::Air)),
+                scenes,
+            ),
+            "showing" => {
+                Self::new(person(Posture::Stand, arm(135.0, -30.0), DOWN, 0.0), person(Posture::Stand, arm(30.0, 60.0), DOWN, 8.0), 0.7, Some((prop, PropAt::AgentHand)), scenes)
+            }
+            "passing" => Self::new(
+                person(Posture::Run, arm(70.0, 10.0), arm(20.0, 0.0), 15.0),
+                person(Posture::Run, arm(70.0, 10.0), arm(-20.0, 0.0), 10.0),
+                0.5,
+                Some((prop, PropAt::Between)),
+                scenes,
+            ),
+            "kicking" => Self::new(
+                person(Posture::Run, arm(40.0, 0.0), arm(-30.0, 0.0), -10.0),
+                person(Posture::Stand, arm(45.0, 0.0), arm(45.0, 0.0), 0.0),
+                1.2,
+                Some((prop, PropAt::Air)),
+                scenes,
+            ),
             // playing
             _ => match prop {
-                Prop::Chessboard => Self::new(person(Posture::Kneel, arm(70.0, 40.0), DOWN, 10.0), person(Posture::Kneel, arm(60.0, 60.0), DOWN, 10.0), 0.8, Some((prop, PropAt::Table)), scenes),
-                Prop::Racket => Self::new(person(Posture::Run, arm(110.0, 0.0), arm(30.0, 0.0), 5.0), person(Posture::Run, arm(110.0, 0.0), arm(30.0, 0.0), 5.0), 1.6, Some((prop, PropAt::AgentHand)), scenes),
-                _ => Self::new(person(Posture::Run, arm(60.0, 30.0), arm(20.0, 0.0), 10.0), person(Posture::Stand, arm(160.0, 0.0), arm(160.0, 0.0), 0.0), 0.6, Some((prop, PropAt::AgentHand)), scenes),
+                Prop::Chessboard => {
+                    Self::new(person(Posture::Kneel, arm(70.0, 40.0), DOWN, 10.0), person(Posture::Kneel, arm(60.0, 60.0), DOWN, 10.0), 0.8, Some((prop, PropAt::Table)), scenes)
+                }
+                Prop::Racket => Self::new(
+                    person(Posture::Run, arm(110.0, 0.0), arm(30.0, 0.0), 5.0),
+                    person(Posture::Run, arm(110.0, 0.0), arm(30.0, 0.0), 5.0),
+                    1.6,
+                    Some((prop, PropAt::AgentHand)),
+                    scenes,
+                ),
+                _ => Self::new(
+                    person(Posture::Run, arm(60.0, 30.0), arm(20.0, 0.0), 10.0),
+                    person(Posture::Stand, arm(160.0, 0.0), arm(160.0, 0.0), 0.0),
+                    0.6,
+                    Some((prop, PropAt::AgentHand)),
+                    scenes,
+                ),
             },
         }
     }
@@ -161,10 +195,24 @@ impl Signature {
             "shaking" => Self::new(p(Stand, arm(60.0, 20.0), DOWN, 0.0), p(Stand, arm(60.0, 20.0), DOWN, 0.0), 0.45, None, &[Office, Stage, Gala]),
             "hugging" => Self::new(p(Stand, arm(95.0, 70.0), arm(95.0, 70.0), 10.0), p(Stand, arm(95.0, 70.0), arm(95.0, 70.0), 10.0), 0.3, None, &[Street, Park, Court]),
             "carrying" => Self::new(p(Stand, arm(90.0, 0.0), arm(90.0, 0.0), -5.0), p(Carried, arm(30.0, 0.0), arm(60.0, 0.0), 0.0), 0.3, None, &[Street, Park]),
-            "chasing" => Self::new(p(Run, arm(120.0, 0.0), arm(-40.0, 0.0), 25.0), PersonPose { away: true, ..p(Run, arm(50.0, 40.0), arm(-50.0, 30.0), 25.0) }, 1.4, None, &[Park, Street, Court]),
-            "interviewing" => Self::new(p(Stand, arm(75.0, 45.0), DOWN, 0.0), p(Stand, arm(20.0, 100.0), DOWN, 0.0), 0.6, Some((Prop::Microphone, PropAt::AgentHand)), &[Street, Stage]),
+            "chasing" => Self::new(
+                p(Run, arm(120.0, 0.0), arm(-40.0, 0.0), 25.0),
+                PersonPose { away: true, ..p(Run, arm(50.0, 40.0), arm(-50.0, 30.0), 25.0) },
+                1.4,
+                None,
+                &[Park, Street, Court],
+            ),
+            "interviewing" => {
+                Self::new(p(Stand, arm(75.0, 45.0), DOWN, 0.0), p(Stand, arm(20.0, 100.0), DOWN, 0.0), 0.6, Some((Prop::Microphone, PropAt::AgentHand)), &[Street, Stage])
+            }
             "helping" => Self::new(p(Stand, arm(45.0, 0.0), DOWN, 30.0), p(Lie, arm(150.0, 0.0), DOWN, 0.0), 0.35, None, &[Court, Street, Park]),
-            "photographing" => Self::new(p(Kneel, arm(60.0, 100.0), arm(70.0, 90.0), 0.0), p(Stand, arm(150.0, 0.0), arm(150.0, 0.0), 0.0), 1.3, Some((Prop::Camera, PropAt::AgentHand)), &[Street, Gala, Stage]),
+            "photographing" => Self::new(
+                p(Kneel, arm(60.0, 100.0), arm(70.0, 90.0), 0.0),
+                p(Stand, arm(150.0, 0.0), arm(150.0, 0.0), 0.0),
+                1.3,
+                Some((Prop::Camera, PropAt::AgentHand)),
+                &[Street, Gala, Stage],
+            ),
             "kissing" => Self::new(p(Stand, arm(40.0, 60.0), DOWN, 25.0), p(Stand, arm(30.0, 40.0), DOWN, 20.0), 0.32, None, &[Gala, Park]),
             "dancing" => Self::new(p(Stand, arm(130.0, 30.0), arm(60.0, 80.0), -5.0), p(Stand, arm(130.0, 30.0), arm(-60.0, 0.0), -5.0), 0.45, None, &[Gala, Stage]),
             "boxing" => Self::new(p(Stand, arm(90.0, 0.0), arm(70.0, 100.0), 15.0), p(Stand, arm(60.0, 110.0), arm(80.0, 100.0), -15.0), 0.55, None, &[Ring]),
@@ -178,7 +226,9 @@ impl Signature {
             "feeding" => Self::new(p(Stand, arm(80.0, 45.0), DOWN, 0.0), p(Kneel, DOWN, DOWN, 0.0), 0.4, Some((Prop::Food, PropAt::AgentHand)), &[Gala, Park]),
             "lifting" => Self::new(p(Stand, arm(150.0, 0.0), arm(150.0, 0.0), -10.0), p(Raised, arm(160.0, 0.0), arm(160.0, 0.0), 0.0), 0.2, None, &[Court, Stage]),
             "teaching" => Self::new(p(Stand, arm(120.0, 30.0), DOWN, 0.0), p(Kneel, DOWN, DOWN, 0.0), 0.9, Some((Prop::Document, PropAt::PatientHand)), &[Office]),
-            "congratulating" => Self::new(p(Stand, arm(100.0, 40.0), DOWN, 10.0), p(Stand, arm(165.0, 0.0), arm(165.0, 0.0), 0.0), 0.4, Some((Prop::Trophy, PropAt::PatientHand)), &[Stage, Court]),
+            "congratulating" => {
+                Self::new(p(Stand, arm(100.0, 40.0), DOWN, 10.0), p(Stand, arm(165.0, 0.0), arm(165.0, 0.0), 0.0), 0.4, Some((Prop::Trophy, PropAt::PatientHand)), &[Stage, Court])
+            }
             "pointing" => Self::new(p(Stand, arm(95.0, 0.0), DOWN, 0.0), p(Stand, DOWN, DOWN, 0.0), 1.5, None, &[Street, Office]),
             "waving" => Self::new(p(Stand, arm(165.0, -25.0), DOWN, 0.0), p(Stand, arm(165.0, -25.0), DOWN, 0.0), 1.6, None, &[Street, Park]),
             "crowning" => Self::new(p(Stand, arm(150.0, 20.0), arm(150.0, 20.0), 10.0), p(Kneel, DOWN, DOWN, 0.0), 0.35, Some((Prop::Crown, PropAt::AbovePatient)), &[Gala, Stage]),

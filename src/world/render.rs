@@ -36,7 +36,8 @@ fn draw_scene(cv: &mut Canvas, scene: Scene, ground: f32, rng: &mut Rng) {
         Scene::Stage => cv.circle(s * (0.3 + 0.4 * rng.uniform() as f32), s * 0.15, s * 0.12, [250, 240, 170]),
         Scene::Court => {
             cv.line((0.0, ground + s * 0.04), (s, ground + s * 0.04), s * 0.02, [240, 240, 240]);
-            cv.rect(s * 0.47, ground - s * 0.2, s * 0.53, ground, [230, 230, 230]); // net post
+            cv.rect(s * 0.47, ground - s * 0.2, s * 0.53, ground, [230, 230, 230]);
+            // net post
         }
         Scene::Ring => {
             for k in 1..4 {
@@ -46,7 +47,8 @@ fn draw_scene(cv: &mut Canvas, scene: Scene, ground: f32, rng: &mut Rng) {
         }
         Scene::Office => {
             cv.rect(s * 0.65, s * 0.1, s * 0.9, s * 0.35, [170, 210, 240]); // window
-            cv.rect(s * 0.05, ground - s * 0.12, s * 0.3, ground - s * 0.09, [100, 70, 40]); // desk
+            cv.rect(s * 0.05, ground - s * 0.12, s * 0.3, ground - s * 0.09, [100, 70, 40]);
+            // desk
         }
         Scene::Street => {
             cv.rect(s * 0.05, s * 0.05, s * 0.25, ground, [150, 140, 130]); // building

@@ -12,12 +12,45 @@ const FIRST: &[&str] = &[
     "Umar", "Vera", "Wen", "Ximena", "Yusuf", "Zoe", "Marco", "Priya", "Tomas", "Aisha",
 ];
 const LAST: &[&str] = &[
-    "Garcia", "Okafor", "Novak", "Tanaka", "Schmidt", "Haddad", "Kowalski", "Silva", "Nguyen", "Johansson", "Moreau", "Patel", "Rossi", "Kim", "Adeyemi", "Ivanova", "Lopez", "Fischer", "Cohen",
-    "Murphy", "Yilmaz", "Santos", "Dubois", "Larsen", "Mendes",
+    "Garcia",
+    "Okafor",
+    "Novak",
+    "Tanaka",
+    "Schmidt",
+    "Haddad",
+    "Kowalski",
+    "Silva",
+    "Nguyen",
+    "Johansson",
+    "Moreau",
+    "Patel",
+    "Rossi",
+    "Kim",
+    "Adeyemi",
+    "Ivanova",
+    "Lopez",
+    "Fischer",
+    "Cohen",
+    "Murphy",
+    "Yilmaz",
+    "Santos",
+    "Dubois",
+    "Larsen",
+    "Mendes",
 ];
 const PLACES: &[&str] = &["Geneva", "Lagos", "Lisbon", "Osaka", "Denver", "Nairobi", "Oslo", "Lima", "Seoul", "Madrid", "Toronto", "Cairo", "Perth", "Prague", "Austin"];
-const EVENTS: &[&str] =
-    &["the annual awards ceremony", "the final match", "a charity gala", "a press conference", "the opening night", "a community festival", "the championship", "a campaign rally", "the summit", "a fundraiser"];
+const EVENTS: &[&str] = &[
+    "the annual awards ceremony",
+    "the final match",
+    "a charity gala",
+    "a press conference",
+    "the opening night",
+    "a community festival",
+    "the championship",
+    "a campaign rally",
+    "the summit",
+    "a fundraiser",
+];
 const MONTHS: &[&str] = &["Jan.", "Feb.", "March", "April", "May", "June", "July", "Aug.", "Sept.", "Oct.", "Nov.", "Dec."];
 const CREDITS: &[&str] = &["Photo: AP", "(Reuters)", "Photo: staff", "(Getty Images)", "Photo by Lee Park/AFP", ""];
 const NOUNS: &[&str] = &["a man", "a woman", "a player", "an athlete", "a businessman", "a young woman", "an old man", "a girl", "a boy", "a coach", "a performer"];
@@ -98,7 +131,13 @@ pub fn caption(it: &Interaction, decoy: &Interaction, source: Source, noisy: boo
 #[allow(clippy::too_many_arguments)]
 fn caption_text(it: &Interaction, decoy: &Interaction, source: Source, noisy: bool, a: &str, b: &str, masked: bool, rng: &mut Rng) -> String {
     let name = |rng: &mut Rng| if masked { "[NAME]".to_string() } else { full_name(rng) };
-    let shown = if noisy && rng.uniform() < 0.5 { Some(decoy) } else if noisy { None } else { Some(it) };
+    let shown = if noisy && rng.uniform() < 0.5 {
+        Some(decoy)
+    } else if noisy {
+        None
+    } else {
+        Some(it)
+    };
     match source {
         Source::News => {
             let (event, place) = (pick(EVENTS, rng), pick(PLACES, rng));
