@@ -101,6 +101,9 @@ fn files_follow_the_documented_schemas() {
         assert!(is_hhi_label(i["label"].as_str().unwrap()));
     }
     assert_eq!(stats["noise"]["configured"], 0.2);
+    let per_gerund = stats["gerunds"].as_object().unwrap();
+    assert_eq!(per_gerund.len() as u64, stats["num_gerunds"].as_u64().unwrap());
+    assert_eq!(per_gerund.values().map(|g| g["weak"].as_u64().unwrap()).sum::<u64>(), 60);
     assert!(stats["head_tail"]["test_tail_share"].as_f64().unwrap() > 0.0);
 }
 

@@ -221,6 +221,13 @@ fn write_world(cfg: &WorldConfig, dir: &Path, progress: &dyn Fn(&str)) -> Result
     }
 
     let head = inventory::head_count(&inv, HEAD_MASS);
+    let per_gerund: serde_json::Map<String, serde_json::Value> = verbs
+        .iter()
+        .map(|g| {
+            let sum = |counts: &[usize]| (0..n).filter(|&k| &inv[k].gerund == g).map(|k| counts[k]).sum::<usize>();
+            (g.clone(), json!({"weak": sum(&weak_counts), "test": sum(&test_counts), "categorical": cat.iter().filter(|it| &inv[it.interaction].gerund == g).count()}))
+        })
+        .collect();
     let stats = json!({
         "seed": cfg.seed,
         "inventory_seed": cfg.inventory_seed,
@@ -235,6 +242,7 @@ fn write_world(cfg: &WorldConfig, dir: &Path, progress: &dyn Fn(&str)) -> Result
                       "weak_tail_share": weak_counts[head..].iter().sum::<usize>() as f64 / cfg.weak as f64},
         "test_sources": {"news": source_counts[0], "web": source_counts[1], "descriptive": source_counts[2]},
         "categorical_verbs": verbs,
+        "gerunds": per_gerund,
         "interactions": inv.iter().enumerate().map(|(k, it)| json!({
             "label": it.label, "gerund": it.gerund, "rank": k + 1, "weight": it.weight,
             "weak": weak_counts[k], "test": test_counts[k], "head": k < head,
