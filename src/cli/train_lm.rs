@@ -144,7 +144,13 @@ pub fn run(a: Args) -> Result<()> {
         let eval = s.eval_loss.map(|e| format!(" eval {e:.4}")).unwrap_or_default();
         bar.set_message(format!("loss {:.4}{eval} lr {:.2e} {:.0} tok/s", s.loss, s.lr, s.tokens_per_s));
         if s.eval_loss.is_some() {
-            bar.println(format!("step {:>6}  loss {:.4}{eval}", s.step, s.loss));
+            let line = format!("step {:>6}  loss {:.4}{eval}", s.step, s.loss);
+            // Without a terminal the bar is hidden, and so is its println.
+            if bar.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                bar.println(line);
+            }
         }
         bar.set_position(s.step);
     })?;
