@@ -122,7 +122,7 @@ pub fn generate(cfg: &WorldConfig, out: &Path, progress: &dyn Fn(&str)) -> Resul
     let name = out.file_name().and_then(|n| n.to_str()).ok_or_else(|| Error::Invalid(format!("{}: not a folder name", out.display())))?;
     let tmp: PathBuf = out.with_file_name(format!(".{name}.partial-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::create_dir_all(&tmp).map_err(|e| Error::data(out, format!("cannot create the output folder: {e}")))?;
     let result = write_world(cfg, &tmp, progress);
     match result {
         Ok(stats) => {
