@@ -3,7 +3,7 @@
 use super::{tolerance::Tolerances, Reference, Report};
 use crate::backend::{AdamW, Backend};
 use crate::generate::{generate, GenerateConfig, SamplingConfig};
-use crate::io::checkpoint::{find, ModelDir};
+use crate::io::checkpoint::ModelDir;
 use crate::models::gpt2::{Activations, Batch, Gpt2, Mode};
 use crate::train::Optimizer;
 use crate::{Error, Result};
@@ -77,9 +77,7 @@ fn backward<B: Backend>(be: &B, model: &Gpt2<B>, r: &Reference, batch: &Batch, t
     let got = be.download(B::view(&grads))?;
     let mut pairs = Vec::new();
     for spec in &model.layout.specs {
-        let key = format!("grad.{}", spec.name);
-        let want = find(&r.tensors, &key).or_else(|| spec.name.strip_prefix("transformer.").and_then(|bare| r.get(&format!("grad.{bare}"))));
-        let want = want.ok_or_else(|| Error::MissingTensor { path: r.path.clone(), name: key.clone() })?.to_f32();
+        let (key, want) = r.per_parameter("grad", &spec.name)?;
         pairs.push((key, got[spec.offset..spec.offset + spec.numel()].to_vec(), want));
     }
     let largest = pairs.iter().map(|(_, _, w)| max_abs(w)).fold(0.0, f64::max);
@@ -109,9 +107,7 @@ fn optimizer<B: Backend>(be: &B, model: &mut Gpt2<B>, r: &Reference, batch: &Bat
     let got = be.download(B::view(&model.params))?;
     let denom = h.lr as f64 * steps as f64;
     for spec in &model.layout.specs {
-        let key = format!("after.{}", spec.name);
-        let want = find(&r.tensors, &key).or_else(|| spec.name.strip_prefix("transformer.").and_then(|bare| r.get(&format!("after.{bare}"))));
-        let want = want.ok_or_else(|| Error::MissingTensor { path: r.path.clone(), name: key.clone() })?.to_f32();
+        let (key, want) = r.per_parameter("after", &spec.name)?;
         report.floats("optimizer", &key, &got[spec.offset..spec.offset + spec.numel()], &want, denom, tol.optimizer);
     }
     Ok(())

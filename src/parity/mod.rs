@@ -46,6 +46,15 @@ impl Reference {
             _ => Err(Error::Tensor { path: self.path.clone(), name: name.into(), msg: format!("expected a scalar, found shape {:?}", t.shape) }),
         }
     }
+    /// The `{group}.{parameter}` tensor (e.g. `grad.transformer.wte.weight`),
+    /// also under the parameter's bare name; returns the key and the values.
+    pub fn per_parameter(&self, group: &str, param: &str) -> Result<(String, Vec<f32>)> {
+        let key = format!("{group}.{param}");
+        let bare = param.strip_prefix("transformer.").map(|b| format!("{group}.{b}"));
+        let t = self.get(&key).or_else(|| bare.and_then(|b| self.get(&b))).ok_or_else(|| Error::MissingTensor { path: self.path.clone(), name: key.clone() })?;
+        Ok((key, t.to_f32()))
+    }
+
     /// Shape `[b, t]` of a 2-D tensor.
     pub fn dims2(&self, name: &str) -> Result<(usize, usize)> {
         match self.require(name)?.shape.as_slice() {
