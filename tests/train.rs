@@ -106,3 +106,18 @@ fn sampling_is_seeded() {
     assert_eq!(run("7"), run("7"));
     assert_ne!(run("7"), run("8"));
 }
+
+#[test]
+fn tokenizer_training_round_trips_text() {
+    let dir = tempdir("tok");
+    let out = dir.join("tokenizer.json");
+    let corpus = repo("examples/interactions.txt");
+    hhi(&["tokenizer", "train", &s(&corpus), "--vocab-size", "400", "--out", &s(&out)]);
+    let tok = hhi::io::tokenizer::Tokenizer::load(&out).unwrap();
+    assert!(tok.vocab_size() <= 400 && tok.vocab_size() > 300, "vocab {}", tok.vocab_size());
+    assert_eq!(tok.token_id("<|endoftext|>"), Some(0));
+    let text = "Alex hands a trophy to Bailey — naïve 😀";
+    let ids = tok.encode(text).unwrap();
+    assert!(ids.len() < text.len(), "merges should shorten the byte sequence");
+    assert_eq!(tok.decode(&ids).unwrap(), text);
+}
