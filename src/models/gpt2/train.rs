@@ -86,7 +86,6 @@ pub struct Activations<B: Backend> {
     pos: B::Ids,
     targets: Option<B::Ids>,
     mask: Option<B::Buf>,
-    n_targets: usize,
 }
 
 impl<B: Backend> Activations<B> {
@@ -127,10 +126,10 @@ impl<B: Backend> Activations<B> {
             losses: z(bt)?,
             grad,
             ids: be.upload_ids(&vec![0; bt])?,
-            pos: be.upload_ids(&vec![0; bt])?,
+            // Positions are the same for every batch of this shape: 0..t per row.
+            pos: be.upload_ids(&(0..bt).map(|r| (r % t) as i32).collect::<Vec<_>>())?,
             targets: None,
             mask: None,
-            n_targets: 0,
         })
     }
 }
@@ -164,12 +163,10 @@ impl<B: Backend> Gpt2<B> {
         let cfg = &self.cfg;
         let (b, t, c, i, v) = (batch.b, batch.t, cfg.n_embd, cfg.inner(), cfg.vocab_size);
         let bt = b * t;
-        let pos: Vec<i32> = (0..bt).map(|r| (r % t) as i32).collect();
         acts.ids = be.upload_ids(&batch.ids)?;
-        acts.pos = be.upload_ids(&pos)?;
         acts.mask = batch.mask.as_deref().map(|m| be.upload(m)).transpose()?;
         acts.targets = batch.targets.as_deref().map(|x| be.upload_ids(x)).transpose()?;
-        acts.n_targets = batch.targets.iter().flatten().filter(|&&x| x >= 0).count();
+        let n_targets = batch.targets.iter().flatten().filter(|&&x| x >= 0).count();
 
         let w = self.weights();
         be.embedding_forward(B::view_mut(&mut acts.emb), &acts.ids, &acts.pos, w.wte, w.wpe, c);
@@ -199,7 +196,7 @@ impl<B: Backend> Gpt2<B> {
         Linear::nn_linear(c, v).forward(be, B::view_mut(&mut acts.logits), B::view(&acts.lnf), *w.head(), None, bt);
 
         let Some(targets) = &acts.targets else { return Ok(None) };
-        let n = acts.n_targets.max(1);
+        let n = n_targets.max(1);
         let grad_scale = (mode == Mode::Train).then_some(1.0 / n as f32);
         be.softmax_cross_entropy(B::view_mut(&mut acts.losses), B::view_mut(&mut acts.logits), targets, bt, v, grad_scale);
         let losses = be.download(B::view(&acts.losses))?;
