@@ -22,7 +22,7 @@ fn model_copy(name: &str) -> PathBuf {
 
 /// Runs hhi and returns its stderr, asserting a clean failure.
 fn fails(args: &[&str], must_mention: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_hhi")).args(args).output().expect("run hhi");
+    let out = Command::new(common::hhi_bin()).args(args).output().expect("run hhi");
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(!out.status.success(), "hhi {args:?} succeeded");
     assert!(!stderr.contains("panicked"), "hhi {args:?} panicked:\n{stderr}");
@@ -121,9 +121,18 @@ fn malformed_jsonl_dataset_names_the_line() {
 }
 
 #[test]
-fn missing_model_folder_and_cuda_without_kernels() {
+fn missing_model_folder() {
     fails(&["generate", "--model", "/nonexistent/model", "--prompt", "hi"], &["/nonexistent/model"]);
-    fails(&["parity", p(&fixture("gpt2_tiny")), "--device", "cuda"], &["CUDA"]);
+}
+
+#[test]
+fn cuda_device_that_cannot_open() {
+    // Where CUDA works, cuda:0 opens; a device number past the last one must
+    // still fail cleanly. Where it does not, any CUDA device fails cleanly.
+    let device = if hhi::backend::cuda::try_default().is_ok() { "cuda:4096" } else { "cuda" };
+    let stderr = fails(&["parity", p(&fixture("gpt2_tiny")), "--device", device], &["device"]);
+    assert!(stderr.contains("cuda") || stderr.contains("CUDA"), "{stderr}");
+    fails(&["generate", "--model", p(&fixture("gpt2_tiny")), "--prompt", "hi", "--device", "cuda:4096"], &["device"]);
 }
 
 #[test]

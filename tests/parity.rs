@@ -32,6 +32,20 @@ fn every_fixture_passes_on_cpu() {
 }
 
 #[test]
+fn every_fixture_passes_on_cuda_f32() {
+    let Some(cuda) = common::cuda_or_skip("every_fixture_passes_on_cuda_f32") else { return };
+    let mut failed = Vec::new();
+    for dir in &fixtures() {
+        let report = hhi::parity::run(&cuda, dir, DType::F32).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        println!("== {} on {}\n{report}", dir.display(), hhi::backend::Backend::name(&cuda));
+        if !report.ok() {
+            failed.push(dir.clone());
+        }
+    }
+    assert!(failed.is_empty(), "CUDA parity failed for {failed:?}");
+}
+
+#[test]
 fn fixtures_cover_every_group() {
     // Guards against a fixture script change that silently drops a group.
     let groups = ["forward", "loss", "backward", "optimizer", "generation", "tokens"];

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 fn hhi(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_hhi")).args(args).output().expect("run hhi");
+    let out = Command::new(common::hhi_bin()).args(args).output().expect("run hhi");
     assert!(out.status.success(), "hhi {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }

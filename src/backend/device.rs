@@ -33,16 +33,22 @@ impl fmt::Display for Device {
     }
 }
 
-impl Device {
-    /// Fails with instructions when the device cannot run this build.
-    pub fn require_cpu(self) -> crate::Result<()> {
-        match self {
-            Device::Cpu => Ok(()),
-            Device::Cuda(_) => Err(crate::Error::Device(
-                "this build of hhi has no CUDA backend yet; run with --device cpu \
-                 (the CUDA backend, built with kernels from scripts/setup-cuda, is tracked as issue 3)"
-                    .into(),
-            )),
+/// Runs `$body` with `$be` bound to the backend `$device` names: the CPU
+/// reference, or a freshly opened CUDA device (whose opening errors propagate
+/// with `?`). The body is compiled once per backend, so it may call generic
+/// code: `on_device!(device, |be| train(be, &args))`.
+#[macro_export]
+macro_rules! on_device {
+    ($device:expr, |$be:ident| $body:expr) => {
+        match $device {
+            $crate::backend::Device::Cpu => {
+                let $be = &$crate::backend::cpu::Cpu;
+                $body
+            }
+            $crate::backend::Device::Cuda(ordinal) => {
+                let $be = &$crate::backend::cuda::Cuda::new(ordinal)?;
+                $body
+            }
         }
-    }
+    };
 }

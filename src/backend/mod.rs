@@ -13,6 +13,7 @@
 //!   attention log-sum-exp) is an explicit output of the forward.
 
 pub mod cpu;
+pub mod cuda;
 mod device;
 pub mod profile;
 mod spec;

@@ -5,7 +5,7 @@
 use super::DeviceArg;
 use hhi::backend::cpu::Cpu;
 use hhi::backend::profile::Profiled;
-use hhi::backend::Backend;
+use hhi::backend::{Backend, Device};
 use hhi::generate::{generate, GenerateConfig, SamplingConfig};
 use hhi::io::checkpoint::ModelDir;
 use hhi::rng::Rng;
@@ -72,12 +72,13 @@ fn peak_rss_mb() -> f64 {
 }
 
 pub fn run(c: Command) -> Result<()> {
-    let be = Cpu;
     match c {
         Command::Train { model, batch, seq, steps, warmup, profile, device } => {
-            device.device.require_cpu()?;
             if batch == 0 || seq == 0 || steps == 0 {
                 return Err(Error::Invalid("--batch, --seq and --steps must be positive".into()));
+            }
+            if profile && device.device != Device::Cpu {
+                return Err(Error::Invalid("--profile times ops on the CPU backend only (GPU launches are asynchronous; use nsys or ncu there)".into()));
             }
             let dir = ModelDir::open(&model)?;
             let json = if profile {
@@ -91,7 +92,7 @@ pub fn run(c: Command) -> Result<()> {
                 }
                 json
             } else {
-                bench_train(&be, &dir, batch, seq, steps, warmup, &|| ())?
+                hhi::on_device!(device.device, |be| bench_train(be, &dir, batch, seq, steps, warmup, &|| ()))?
             };
             say!("{json}");
         }
@@ -106,31 +107,36 @@ pub fn run(c: Command) -> Result<()> {
             say!("{}", serde_json::json!({"seconds": seconds, "weak_items_per_s": weak as f64 / seconds, "threads": rayon::current_num_threads()}));
         }
         Command::Generate { model, batch, prompt_len, new_tokens, repeats, device } => {
-            device.device.require_cpu()?;
             if batch == 0 || prompt_len == 0 || new_tokens == 0 || repeats == 0 {
                 return Err(Error::Invalid("--batch, --prompt-len, --new-tokens and --repeats must be positive".into()));
             }
-            let model = ModelDir::open(&model)?.load_gpt2(&be, Some(0))?;
-            eprintln!("bench generate: {} parameters, batch {batch}, prompt {prompt_len}, {new_tokens} new tokens, {}", model.num_params(), be.name());
-            let mut rng = Rng::new(1);
-            let prompts: Vec<Vec<u32>> = (0..batch).map(|_| (0..prompt_len).map(|_| rng.below(model.cfg.vocab_size) as u32).collect()).collect();
-            let cfg = GenerateConfig { max_new_tokens: new_tokens, sampling: SamplingConfig::default(), eos_token_id: None, seed: 0 };
-            let mut times = Vec::new();
-            for i in 0..repeats + 1 {
-                let start = Instant::now();
-                generate(&be, &model, &prompts, &cfg, &|_, _| false)?;
-                let s = start.elapsed().as_secs_f64();
-                eprintln!("run {i}: {:.1} ms{}", s * 1e3, if i == 0 { "  (warmup)" } else { "" });
-                if i > 0 {
-                    times.push(s);
-                }
-            }
-            let s = median(times);
-            let json = serde_json::json!({"tokens_per_s": (batch * new_tokens) as f64 / s, "ms_per_token": s * 1e3 / new_tokens as f64, "peak_rss_mb": peak_rss_mb()});
+            let dir = ModelDir::open(&model)?;
+            let json = hhi::on_device!(device.device, |be| bench_generate(be, &dir, batch, prompt_len, new_tokens, repeats))?;
             say!("{json}");
         }
     }
     Ok(())
+}
+
+/// Times batched greedy generation from random prompts; reports the median of `repeats` runs.
+fn bench_generate<B: Backend>(be: &B, dir: &ModelDir, batch: usize, prompt_len: usize, new_tokens: usize, repeats: usize) -> Result<serde_json::Value> {
+    let model = dir.load_gpt2(be, Some(0))?;
+    eprintln!("bench generate: {} parameters, batch {batch}, prompt {prompt_len}, {new_tokens} new tokens, {}", model.num_params(), be.name());
+    let mut rng = Rng::new(1);
+    let prompts: Vec<Vec<u32>> = (0..batch).map(|_| (0..prompt_len).map(|_| rng.below(model.cfg.vocab_size) as u32).collect()).collect();
+    let cfg = GenerateConfig { max_new_tokens: new_tokens, sampling: SamplingConfig::default(), eos_token_id: None, seed: 0 };
+    let mut times = Vec::new();
+    for i in 0..repeats + 1 {
+        let start = Instant::now();
+        generate(be, &model, &prompts, &cfg, &|_, _| false)?;
+        let s = start.elapsed().as_secs_f64();
+        eprintln!("run {i}: {:.1} ms{}", s * 1e3, if i == 0 { "  (warmup)" } else { "" });
+        if i > 0 {
+            times.push(s);
+        }
+    }
+    let s = median(times);
+    Ok(serde_json::json!({"tokens_per_s": (batch * new_tokens) as f64 / s, "ms_per_token": s * 1e3 / new_tokens as f64, "peak_rss_mb": peak_rss_mb()}))
 }
 
 /// Times full training steps; the profile (if any) covers timed steps only.

@@ -2,7 +2,7 @@
 //! prompts with a GPT-2 model folder.
 
 use super::DeviceArg;
-use hhi::backend::cpu::Cpu;
+use hhi::backend::Backend;
 use hhi::generate::{generate, Finish, GenerateConfig, SamplingConfig};
 use hhi::io::checkpoint::{ModelDir, TOKENIZER};
 use hhi::io::tokenizer::Tokenizer;
@@ -49,13 +49,15 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    a.device.device.require_cpu()?;
     if a.temperature <= 0.0 || !(0.0..=1.0).contains(&a.top_p) || a.top_p == 0.0 || a.repetition_penalty <= 0.0 {
         return Err(Error::Invalid("--temperature and --repetition-penalty must be > 0, --top-p in (0, 1]".into()));
     }
-    let be = Cpu;
+    hhi::on_device!(a.device.device, |be| generate_on(be, &a))
+}
+
+fn generate_on<B: Backend>(be: &B, a: &Args) -> Result<()> {
     let dir = ModelDir::open(&a.model)?;
-    let model = dir.load_gpt2(&be, None)?;
+    let model = dir.load_gpt2(be, None)?;
     let tok = Tokenizer::load(&a.model.join(TOKENIZER))?;
     let prompts = a.prompt.iter().map(|p| tok.encode(p)).collect::<Result<Vec<_>>>()?;
     if prompts.iter().any(Vec::is_empty) {
@@ -76,7 +78,7 @@ pub fn run(a: Args) -> Result<()> {
         seed: a.seed,
     };
     let stop = |_: usize, new: &[u32]| !stops.is_empty() && tok.decode(new).is_ok_and(|t| stops.iter().any(|s| t.contains(s.as_str())));
-    let out = generate(&be, &model, &prompts, &cfg, &stop)?;
+    let out = generate(be, &model, &prompts, &cfg, &stop)?;
     for (prompt, (new, finish)) in a.prompt.iter().zip(out) {
         let mut text = tok.decode(&new)?;
         if finish == Finish::Stop {

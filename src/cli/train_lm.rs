@@ -4,7 +4,7 @@
 //! checkpoint left it.
 
 use super::DeviceArg;
-use hhi::backend::cpu::Cpu;
+use hhi::backend::Backend;
 use hhi::io::checkpoint::{ModelDir, CONFIG, TOKENIZER};
 use hhi::io::dataset::read_documents;
 use hhi::io::tokenizer::{Tokenizer, END_OF_TEXT};
@@ -74,17 +74,19 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    a.device.device.require_cpu()?;
     if a.batch == 0 || a.seq == 0 {
         return Err(Error::Invalid("--batch and --seq must be positive".into()));
     }
-    let be = Cpu;
+    hhi::on_device!(a.device.device, |be| train_on(be, &a))
+}
+
+fn train_on<B: Backend>(be: &B, a: &Args) -> Result<()> {
     std::fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;
     let source = if a.resume { a.out.clone() } else { a.model.clone().unwrap_or_default() };
     let (model, tokenizer, original) = if a.resume || a.model.is_some() {
         let dir = ModelDir::open(&source)?;
         let tok = Tokenizer::load(&a.tokenizer.clone().unwrap_or(source.join(TOKENIZER)))?;
-        let model = dir.load_gpt2(&be, None)?;
+        let model = dir.load_gpt2(be, None)?;
         (model, tok, Some(dir.json))
     } else {
         let path = a.config.clone().unwrap_or_default();
@@ -104,7 +106,7 @@ pub fn run(a: Args) -> Result<()> {
                 tok
             }
         };
-        (Gpt2::init_random(&be, cfg, a.seed)?, tok, Some(json))
+        (Gpt2::init_random(be, cfg, a.seed)?, tok, Some(json))
     };
     if tokenizer.vocab_size() > model.cfg.vocab_size {
         return Err(Error::Invalid(format!("the tokenizer has {} tokens but the model's vocab_size is {}", tokenizer.vocab_size(), model.cfg.vocab_size)));
@@ -113,7 +115,7 @@ pub fn run(a: Args) -> Result<()> {
     let docs = read_documents(&a.data)?;
     let docs = docs.iter().map(|d| tokenizer.encode(d)).collect::<Result<Vec<_>>>()?;
     let data = TokenData::new(docs, eot, 0.05, a.seq).map_err(|e| Error::data(&a.data, e.to_string()))?;
-    eprintln!("{} parameters, {} training tokens, {} held out, on {}", model.num_params(), data.train.len(), data.eval.len(), hhi::backend::Backend::name(&be));
+    eprintln!("{} parameters, {} training tokens, {} held out, on {}", model.num_params(), data.train.len(), data.eval.len(), hhi::backend::Backend::name(be));
 
     let cfg = TrainConfig {
         steps: a.steps,
@@ -128,7 +130,7 @@ pub fn run(a: Args) -> Result<()> {
         seed: a.seed,
         stop_at: None,
     };
-    let mut trainer = Trainer::new(&be, model, cfg)?;
+    let mut trainer = Trainer::new(be, model, cfg)?;
     if a.resume {
         let state = TrainState::load(&a.out.join(TRAIN_STATE), trainer.model.num_params())?;
         eprintln!("resuming at step {}", state.step);

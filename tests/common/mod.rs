@@ -11,7 +11,25 @@ pub fn tempdir(name: &str) -> PathBuf {
     dir
 }
 
-/// A path inside the repository.
+/// A path inside the repository: `$HHI_REPO` when set (scripts/gpu-check runs
+/// test binaries built on another machine), else where cargo built them.
 pub fn repo(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)
+    std::env::var_os("HHI_REPO").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from).join(path)
+}
+
+/// The `hhi` binary: `$HHI_BIN` when set, else the one cargo built with the tests.
+pub fn hhi_bin() -> PathBuf {
+    std::env::var_os("HHI_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_hhi")), PathBuf::from)
+}
+
+/// The CUDA device for GPU tests, or `None` after printing why they are skipped.
+/// The line is what `cargo test -- --nocapture` and scripts/gpu-check grep for.
+pub fn cuda_or_skip(test: &str) -> Option<hhi::backend::cuda::Cuda> {
+    match hhi::backend::cuda::try_default() {
+        Ok(cuda) => Some(cuda),
+        Err(why) => {
+            println!("{test}: skipped: no CUDA device ({why})");
+            None
+        }
+    }
 }

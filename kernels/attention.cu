@@ -1,0 +1,270 @@
+// Multi-head attention, flash-style (online softmax; no T×T matrix in memory).
+// Mirrors src/backend/cpu/attention.rs: query i of q_len sits at absolute
+// position kv_len − q_len + i and, when causal, sees keys at positions <= its
+// own; key_mask[b·kv_cap + j] == 0 hides key j; a query that sees no key gets a
+// zero output and lse = −∞. Scores are multiplied by `scale` (1 for GPT-Neo
+// and T5, whose masks and biases slot in where `score` is formed).
+//
+// Layout: a block holds WARPS warps of one (batch, head); in the forward and
+// the dq pass each warp owns one query row, in the dk/dv pass one key row.
+// Rows of the other side stream through shared memory in tiles of 32, one row
+// per lane when forming scores; a lane owns dims lane, lane+32, … of the
+// D_MAX-wide accumulators (D_MAX a multiple of 32, head_dim <= D_MAX).
+#include "common.cuh"
+
+#define WARPS 8
+#define TILE 32
+
+struct AttnShape {
+    int batch, heads, head_dim, q_len, kv_len, kv_cap;
+    int64_t q_stride, kv_stride;
+    int causal;
+    float scale;
+};
+
+// Keys visible to query i (before the padding mask): 0 .. visible_end.
+__device__ __forceinline__ int visible_end(const AttnShape& s, int i) {
+    return s.causal ? min(s.kv_len - s.q_len + i + 1, s.kv_len) : s.kv_len;
+}
+
+__device__ __forceinline__ bool key_kept(const float* key_mask, const AttnShape& s, int b, int j) {
+    return key_mask == nullptr || key_mask[(int64_t)b * s.kv_cap + j] != 0.0f;
+}
+
+// Loads rows first .. first+TILE (clamped to `limit`) of a strided matrix into
+// a padded shared tile (zeros past the end), with every thread of the block.
+template <typename T, int D_MAX>
+__device__ void load_tile(float (*tile)[D_MAX + 1], const T* base, int64_t stride, int first, int limit, int d) {
+    for (int e = threadIdx.x; e < TILE * D_MAX; e += blockDim.x) {
+        const int r = e / D_MAX, c = e % D_MAX;
+        const int row = first + r;
+        tile[r][c] = (row < limit && c < d) ? to_f32(base[(int64_t)row * stride + c]) : 0.0f;
+    }
+}
+
+// ---- kernels ------------------------------------------------------------------
+
+// grid (ceil(q_len / WARPS), heads, batch); out [batch, q_len, heads·d], lse [batch, heads, q_len].
+template <typename T, int D_MAX>
+__device__ void attention_forward(T* out, float* lse, const T* q, const T* k, const T* v, const float* key_mask, AttnShape s) {
+    constexpr int PER_LANE = D_MAX / 32;
+    __shared__ float ks[TILE][D_MAX + 1], vs[TILE][D_MAX + 1], qs[WARPS][D_MAX];
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const int b = blockIdx.z, h = blockIdx.y, d = s.head_dim;
+    const int first_query = blockIdx.x * WARPS, i = first_query + warp;
+    const bool live = i < s.q_len;
+    const T* q_row = q + ((int64_t)b * s.q_len + i) * s.q_stride + (int64_t)h * d;
+    for (int c = lane; c < D_MAX; c += 32) qs[warp][c] = (live && c < d) ? to_f32(q_row[c]) : 0.0f;
+    const int end = live ? visible_end(s, i) : 0;
+    const int block_end = visible_end(s, min(first_query + WARPS, s.q_len) - 1);
+    const T* k_base = k + (int64_t)b * s.kv_cap * s.kv_stride + (int64_t)h * d;
+    const T* v_base = v + (int64_t)b * s.kv_cap * s.kv_stride + (int64_t)h * d;
+
+    float m = -CUDART_INF_F, l = 0.0f, acc[PER_LANE];
+#pragma unroll
+    for (int u = 0; u < PER_LANE; u++) acc[u] = 0.0f;
+
+    for (int j0 = 0; j0 < block_end; j0 += TILE) {
+        __syncthreads();  // previous tile fully used (and qs written)
+        load_tile<T, D_MAX>(ks, k_base, s.kv_stride, j0, block_end, d);
+        load_tile<T, D_MAX>(vs, v_base, s.kv_stride, j0, block_end, d);
+        __syncthreads();
+        if (j0 >= end) continue;
+        const int j = j0 + lane;
+        float score = -CUDART_INF_F;
+        if (j < end && key_kept(key_mask, s, b, j)) {
+            float dot = 0.0f;
+            for (int c = 0; c < d; c++) dot += qs[warp][c] * ks[lane][c];
+            score = dot * s.scale;
+        }
+        const float m_new = fmaxf(m, warp_max(score));
+        if (m_new == -CUDART_INF_F) continue;  // nothing visible yet
+        const float p = score == -CUDART_INF_F ? 0.0f : expf(score - m_new);
+        const float correction = m == -CUDART_INF_F ? 0.0f : expf(m - m_new);
+        l = l * correction + warp_sum(p);
+        m = m_new;
+#pragma unroll
+        for (int u = 0; u < PER_LANE; u++) acc[u] *= correction;
+        for (int jj = 0; jj < TILE; jj++) {
+            const float pj = __shfl_sync(0xffffffffu, p, jj);
+#pragma unroll
+            for (int u = 0; u < PER_LANE; u++) acc[u] += pj * vs[jj][lane + 32 * u];
+        }
+    }
+    if (!live) return;
+    const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+    T* o = out + ((int64_t)b * s.q_len + i) * ((int64_t)s.heads * d) + (int64_t)h * d;
+#pragma unroll
+    for (int u = 0; u < PER_LANE; u++) {
+        const int c = lane + 32 * u;
+        if (c < d) o[c] = from_f32<T>(acc[u] * inv);
+    }
+    if (lane == 0) lse[((int64_t)b * s.heads + h) * s.q_len + i] = l > 0.0f ? m + logf(l) : -CUDART_INF_F;
+}
+
+// Backward of fused self-attention on qkv [batch, t, 3, heads·d] (q_len = kv_len
+// = kv_cap = t). With P = softmax(S), Di = Σ dO_i·O_i:
+//   dS_ij = P_ij·(dO_i·V_j − Di)·scale,  dQ_i = Σ_j dS_ij K_j,
+//   dK_j = Σ_i dS_ij Q_i,                dV_j = Σ_i P_ij dO_i.
+// Pass 1 (a warp per query) accumulates dQ; pass 2 (a warp per key) dK and dV.
+
+template <typename T, int D_MAX>
+__device__ void attention_backward_query(T* dqkv, const T* dout, const T* qkv, const T* out, const float* lse, const float* key_mask, AttnShape s) {
+    constexpr int PER_LANE = D_MAX / 32;
+    __shared__ float ks[TILE][D_MAX + 1], vs[TILE][D_MAX + 1], qs[WARPS][D_MAX], dos[WARPS][D_MAX];
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const int b = blockIdx.z, h = blockIdx.y, d = s.head_dim, c_all = s.heads * d;
+    const int first_query = blockIdx.x * WARPS, i = first_query + warp;
+    const bool live = i < s.q_len;
+    const int64_t row = ((int64_t)b * s.q_len + i);
+    const int64_t o_at = row * c_all + (int64_t)h * d;
+    float di = 0.0f;
+    for (int c = lane; c < D_MAX; c += 32) {
+        const bool in = live && c < d;
+        qs[warp][c] = in ? to_f32(qkv[row * s.q_stride + (int64_t)h * d + c]) : 0.0f;
+        dos[warp][c] = in ? to_f32(dout[o_at + c]) : 0.0f;
+        di += in ? dos[warp][c] * to_f32(out[o_at + c]) : 0.0f;
+    }
+    di = warp_sum(di);
+    const float l = live ? lse[((int64_t)b * s.heads + h) * s.q_len + i] : -CUDART_INF_F;
+    const int end = (live && l != -CUDART_INF_F) ? visible_end(s, i) : 0;
+    const int block_end = visible_end(s, min(first_query + WARPS, s.q_len) - 1);
+    const T* k_base = qkv + (int64_t)b * s.kv_cap * s.kv_stride + c_all + (int64_t)h * d;
+    const T* v_base = k_base + c_all;
+
+    float acc[PER_LANE];
+#pragma unroll
+    for (int u = 0; u < PER_LANE; u++) acc[u] = 0.0f;
+    for (int j0 = 0; j0 < block_end; j0 += TILE) {
+        __syncthreads();
+        load_tile<T, D_MAX>(ks, k_base, s.kv_stride, j0, block_end, d);
+        load_tile<T, D_MAX>(vs, v_base, s.kv_stride, j0, block_end, d);
+        __syncthreads();
+        if (j0 >= end) continue;
+        const int j = j0 + lane;
+        float ds = 0.0f;
+        if (j < end && key_kept(key_mask, s, b, j)) {
+            float dot = 0.0f, dp = 0.0f;
+            for (int c = 0; c < d; c++) {
+                dot += qs[warp][c] * ks[lane][c];
+                dp += dos[warp][c] * vs[lane][c];
+            }
+            const float p = expf(dot * s.scale - l);
+            ds = p * (dp - di) * s.scale;
+        }
+        for (int jj = 0; jj < TILE; jj++) {
+            const float dsj = __shfl_sync(0xffffffffu, ds, jj);
+#pragma unroll
+            for (int u = 0; u < PER_LANE; u++) acc[u] += dsj * ks[jj][lane + 32 * u];
+        }
+    }
+    if (!live) return;
+    T* dq = dqkv + row * s.q_stride + (int64_t)h * d;
+#pragma unroll
+    for (int u = 0; u < PER_LANE; u++) {
+        const int c = lane + 32 * u;
+        if (c < d) dq[c] = from_f32<T>(to_f32(dq[c]) + acc[u]);
+    }
+}
+
+// grid (ceil(t / WARPS), heads, batch): a warp per key j streams the queries
+// that can see it (i >= j when causal) through shared memory.
+template <typename T, int D_MAX>
+__device__ void attention_backward_key(T* dqkv, const T* dout, const T* qkv, const T* out, const float* lse, const float* key_mask, AttnShape s) {
+    constexpr int PER_LANE = D_MAX / 32;
+    __shared__ float qs[TILE][D_MAX + 1], dos[TILE][D_MAX + 1], kr[WARPS][D_MAX], vr[WARPS][D_MAX];
+    __shared__ float tile_lse[TILE], tile_di[TILE];
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const int b = blockIdx.z, h = blockIdx.y, d = s.head_dim, c_all = s.heads * d;
+    const int first_key = blockIdx.x * WARPS, j = first_key + warp;
+    const bool live = j < s.kv_len && key_kept(key_mask, s, b, j);
+    const int64_t k_at = ((int64_t)b * s.kv_cap + j) * s.kv_stride + c_all + (int64_t)h * d;
+    for (int c = lane; c < D_MAX; c += 32) {
+        const bool in = live && c < d;
+        kr[warp][c] = in ? to_f32(qkv[k_at + c]) : 0.0f;
+        vr[warp][c] = in ? to_f32(qkv[k_at + c_all + c]) : 0.0f;
+    }
+    // Self-attention: query i sees key j when j <= i (causal) or always.
+    const int block_first_query = s.causal ? first_key : 0;
+    const T* q_base = qkv + (int64_t)b * s.q_len * s.q_stride + (int64_t)h * d;
+    const T* do_base = dout + (int64_t)b * s.q_len * c_all + (int64_t)h * d;
+
+    float dk[PER_LANE], dv[PER_LANE];
+#pragma unroll
+    for (int u = 0; u < PER_LANE; u++) dk[u] = dv[u] = 0.0f;
+    for (int i0 = block_first_query; i0 < s.q_len; i0 += TILE) {
+        __syncthreads();
+        load_tile<T, D_MAX>(qs, q_base, s.q_stride, i0, s.q_len, d);
+        load_tile<T, D_MAX>(dos, do_base, c_all, i0, s.q_len, d);
+        // Di = dO_i·O_i for the tile's queries: warp w handles rows w, w+WARPS, …
+        for (int r = warp; r < TILE; r += WARPS) {
+            const int i = i0 + r;
+            float di = 0.0f;
+            if (i < s.q_len) {
+                const int64_t o_at = ((int64_t)b * s.q_len + i) * c_all + (int64_t)h * d;
+                for (int c = lane; c < d; c += 32) di += to_f32(dout[o_at + c]) * to_f32(out[o_at + c]);
+            }
+            di = warp_sum(di);
+            if (lane == 0) {
+                tile_di[r] = di;
+                tile_lse[r] = i < s.q_len ? lse[((int64_t)b * s.heads + h) * s.q_len + i] : -CUDART_INF_F;
+            }
+        }
+        __syncthreads();
+        if (!live) continue;
+        const int i = i0 + lane;
+        float p = 0.0f, ds = 0.0f;
+        if (i < s.q_len && j < visible_end(s, i) && tile_lse[lane] != -CUDART_INF_F) {
+            float dot = 0.0f, dp = 0.0f;
+            for (int c = 0; c < d; c++) {
+                dot += qs[lane][c] * kr[warp][c];
+                dp += dos[lane][c] * vr[warp][c];
+            }
+            p = expf(dot * s.scale - tile_lse[lane]);
+            ds = p * (dp - tile_di[lane]) * s.scale;
+        }
+        for (int ii = 0; ii < TILE; ii++) {
+            const float pi = __shfl_sync(0xffffffffu, p, ii), dsi = __shfl_sync(0xffffffffu, ds, ii);
+#pragma unroll
+            for (int u = 0; u < PER_LANE; u++) {
+                dv[u] += pi * dos[ii][lane + 32 * u];
+                dk[u] += dsi * qs[ii][lane + 32 * u];
+            }
+        }
+    }
+    if (!live) return;
+    T* dk_row = dqkv + k_at;
+    T* dv_row = dk_row + c_all;
+#pragma unroll
+    for (int u = 0; u < PER_LANE; u++) {
+        const int c = lane + 32 * u;
+        if (c < d) {
+            dk_row[c] = from_f32<T>(to_f32(dk_row[c]) + dk[u]);
+            dv_row[c] = from_f32<T>(to_f32(dv_row[c]) + dv[u]);
+        }
+    }
+}
+
+// ---- launchers: one kernel per (op, head-dim bound, dtype) ----------------------
+
+#define FOR_DIM_DTYPE(DM, T, S)                                                                                              \
+    extern "C" __global__ void __launch_bounds__(WARPS * 32)                                                                 \
+        attention_forward_d##DM##_##S(T* out, float* lse, const T* q, const T* k, const T* v, const float* key_mask,         \
+                                      AttnShape s) {                                                                        \
+        attention_forward<T, DM>(out, lse, q, k, v, key_mask, s);                                                            \
+    }                                                                                                                        \
+    extern "C" __global__ void __launch_bounds__(WARPS * 32)                                                                 \
+        attention_backward_query_d##DM##_##S(T* dqkv, const T* dout, const T* qkv, const T* out, const float* lse,           \
+                                             const float* key_mask, AttnShape s) {                                           \
+        attention_backward_query<T, DM>(dqkv, dout, qkv, out, lse, key_mask, s);                                             \
+    }                                                                                                                        \
+    extern "C" __global__ void __launch_bounds__(WARPS * 32)                                                                 \
+        attention_backward_key_d##DM##_##S(T* dqkv, const T* dout, const T* qkv, const T* out, const float* lse,             \
+                                           const float* key_mask, AttnShape s) {                                             \
+        attention_backward_key<T, DM>(dqkv, dout, qkv, out, lse, key_mask, s);                                               \
+    }
+
+#define FOR_DTYPE(T, S) FOR_DIM_DTYPE(32, T, S) FOR_DIM_DTYPE(64, T, S) FOR_DIM_DTYPE(128, T, S)
+
+FOR_DTYPE(float, f32)
+FOR_DTYPE(bf16, bf16)

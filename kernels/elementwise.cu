@@ -1,0 +1,117 @@
+// Elementwise ops: fill, strided row copies, residual adds, the tanh GELU
+// ("gelu_new") and its gradient, bias broadcast and bias gradient, casts.
+// Mirrors src/backend/cpu/elementwise.rs and matmul.rs (bias parts).
+#include "common.cuh"
+
+#define GELU_SCALE 0.7978845608028654f  // sqrt(2/pi)
+#define GELU_CUBIC 0.044715f
+
+// ---- kernels ------------------------------------------------------------------
+
+template <typename T>
+__device__ void fill(T* x, float value, int64_t n) {
+    GRID_STRIDE(i, n) x[i] = from_f32<T>(value);
+}
+
+template <typename T>
+__device__ void copy_rows(T* dst, int64_t dst_stride, const T* src, int64_t src_stride, int64_t rows, int64_t width) {
+    GRID_STRIDE(i, rows * width) {
+        const int64_t r = i / width, c = i % width;
+        dst[r * dst_stride + c] = src[r * src_stride + c];
+    }
+}
+
+template <typename T>
+__device__ void add(T* out, const T* a, const T* b, int64_t n) {
+    GRID_STRIDE(i, n) out[i] = from_f32<T>(to_f32(a[i]) + to_f32(b[i]));
+}
+
+template <typename T>
+__device__ void add_assign(T* dst, const T* src, int64_t n) {
+    GRID_STRIDE(i, n) dst[i] = from_f32<T>(to_f32(dst[i]) + to_f32(src[i]));
+}
+
+template <typename T>
+__device__ void gelu_forward(T* out, const T* inp, int64_t n) {
+    GRID_STRIDE(i, n) {
+        const float x = to_f32(inp[i]);
+        const float u = GELU_SCALE * (x + GELU_CUBIC * x * x * x);
+        out[i] = from_f32<T>(0.5f * x * (1.0f + tanhf(u)));
+    }
+}
+
+// d/dx [0.5·x·(1 + tanh u)] = 0.5·(1 + tanh u) + 0.5·x·(1 − tanh² u)·u'.
+template <typename T>
+__device__ void gelu_backward(T* dinp, const T* inp, const T* dout, int64_t n) {
+    GRID_STRIDE(i, n) {
+        const float x = to_f32(inp[i]);
+        const float u = GELU_SCALE * (x + GELU_CUBIC * x * x * x);
+        const float t = tanhf(u);
+        const float du = GELU_SCALE * (1.0f + 3.0f * GELU_CUBIC * x * x);
+        const float grad = 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
+        dinp[i] = from_f32<T>(to_f32(dinp[i]) + grad * to_f32(dout[i]));
+    }
+}
+
+// out[r, c] = bias[c] (+ out[r, c] when accumulating): the bias epilogue of a GEMM.
+template <typename T>
+__device__ void bias_broadcast(T* out, const T* bias, int64_t rows, int64_t n, int accumulate) {
+    GRID_STRIDE(i, rows * n) {
+        const float base = accumulate ? to_f32(out[i]) : 0.0f;
+        out[i] = from_f32<T>(base + to_f32(bias[i % n]));
+    }
+}
+
+// dbias[c] += Σ_r dout[r, c]. Block (32 columns × 8 row lanes); grid.x covers
+// columns, grid.y splits rows. One row split adds directly (deterministic);
+// several add their partial sums atomically.
+template <typename T>
+__device__ void bias_backward(float* dbias, const T* dout, int rows, int n) {
+    __shared__ float partial[8][33];
+    const int col = blockIdx.x * 32 + threadIdx.x;
+    float sum = 0.0f;
+    if (col < n) {
+        for (int r = blockIdx.y * 8 + threadIdx.y; r < rows; r += gridDim.y * 8) sum += to_f32(dout[(int64_t)r * n + col]);
+    }
+    partial[threadIdx.y][threadIdx.x] = sum;
+    __syncthreads();
+    if (threadIdx.y == 0 && col < n) {
+        for (int y = 1; y < 8; y++) sum += partial[y][threadIdx.x];
+        if (gridDim.y == 1) dbias[col] += sum;
+        else atomicAdd(&dbias[col], sum);
+    }
+}
+
+__device__ void cast_f32_bf16(bf16* out, const float* inp, int64_t n) {
+    GRID_STRIDE(i, n) out[i] = __float2bfloat16(inp[i]);
+}
+
+__device__ void cast_bf16_f32(float* out, const bf16* inp, int64_t n) {
+    GRID_STRIDE(i, n) out[i] = __bfloat162float(inp[i]);
+}
+
+// ---- launchers (extern "C" entry points, one per dtype) -------------------------
+
+#define FOR_DTYPE(T, S)                                                                                                   \
+    extern "C" __global__ void fill_##S(T* x, float value, int64_t n) { fill<T>(x, value, n); }                           \
+    extern "C" __global__ void copy_rows_##S(T* dst, int64_t ds, const T* src, int64_t ss, int64_t rows, int64_t width) { \
+        copy_rows<T>(dst, ds, src, ss, rows, width);                                                                      \
+    }                                                                                                                     \
+    extern "C" __global__ void add_##S(T* out, const T* a, const T* b, int64_t n) { add<T>(out, a, b, n); }               \
+    extern "C" __global__ void add_assign_##S(T* dst, const T* src, int64_t n) { add_assign<T>(dst, src, n); }            \
+    extern "C" __global__ void gelu_forward_##S(T* out, const T* inp, int64_t n) { gelu_forward<T>(out, inp, n); }        \
+    extern "C" __global__ void gelu_backward_##S(T* dinp, const T* inp, const T* dout, int64_t n) {                       \
+        gelu_backward<T>(dinp, inp, dout, n);                                                                             \
+    }                                                                                                                     \
+    extern "C" __global__ void bias_broadcast_##S(T* out, const T* bias, int64_t rows, int64_t n, int accumulate) {       \
+        bias_broadcast<T>(out, bias, rows, n, accumulate);                                                                \
+    }                                                                                                                     \
+    extern "C" __global__ void bias_backward_##S(float* dbias, const T* dout, int rows, int n) {                          \
+        bias_backward<T>(dbias, dout, rows, n);                                                                           \
+    }
+
+FOR_DTYPE(float, f32)
+FOR_DTYPE(bf16, bf16)
+
+extern "C" __global__ void cast_f32_to_bf16(bf16* out, const float* inp, int64_t n) { cast_f32_bf16(out, inp, n); }
+extern "C" __global__ void cast_bf16_to_f32(float* out, const bf16* inp, int64_t n) { cast_bf16_f32(out, inp, n); }

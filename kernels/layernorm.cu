@@ -1,0 +1,107 @@
+// LayerNorm over rows of length c: the forward saves mean and 1/std per row,
+// the backward accumulates dinp (one warp per row) and dw/db (column sums).
+// Mirrors src/backend/cpu/layernorm.rs (llm.c's formulation).
+#include "common.cuh"
+
+// ---- kernels ------------------------------------------------------------------
+
+// One warp per row; two passes over the row (mean, then centred variance) as
+// the CPU reference does, so both agree to rounding.
+template <typename T>
+__device__ void layernorm_forward(T* out, float* mean, float* rstd, const T* inp, const T* w, const T* b, int rows, int c, float eps) {
+    const int lane = threadIdx.x % 32;
+    const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    if (row >= rows) return;
+    const T* x = inp + (int64_t)row * c;
+    float sum = 0.0f;
+    for (int i = lane; i < c; i += 32) sum += to_f32(x[i]);
+    const float m = warp_sum(sum) / c;
+    float var = 0.0f;
+    for (int i = lane; i < c; i += 32) {
+        const float d = to_f32(x[i]) - m;
+        var += d * d;
+    }
+    const float r = 1.0f / sqrtf(warp_sum(var) / c + eps);
+    T* o = out + (int64_t)row * c;
+    for (int i = lane; i < c; i += 32) o[i] = from_f32<T>((to_f32(x[i]) - m) * r * to_f32(w[i]) + to_f32(b[i]));
+    if (lane == 0) {
+        mean[row] = m;
+        rstd[row] = r;
+    }
+}
+
+// dinp += rstd·(dnorm − mean(dnorm) − norm·mean(dnorm·norm)), dnorm = w·dout.
+template <typename T>
+__device__ void layernorm_backward_input(T* dinp, const T* dout, const T* inp, const T* w, const float* mean, const float* rstd, int rows, int c) {
+    const int lane = threadIdx.x % 32;
+    const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    if (row >= rows) return;
+    const int64_t at = (int64_t)row * c;
+    const float mu = mean[row], rs = rstd[row];
+    float dnorm_sum = 0.0f, dnorm_norm_sum = 0.0f;
+    for (int i = lane; i < c; i += 32) {
+        const float norm = (to_f32(inp[at + i]) - mu) * rs;
+        const float dnorm = to_f32(w[i]) * to_f32(dout[at + i]);
+        dnorm_sum += dnorm;
+        dnorm_norm_sum += dnorm * norm;
+    }
+    const float dnorm_mean = warp_sum(dnorm_sum) / c;
+    const float dnorm_norm_mean = warp_sum(dnorm_norm_sum) / c;
+    for (int i = lane; i < c; i += 32) {
+        const float norm = (to_f32(inp[at + i]) - mu) * rs;
+        const float dnorm = to_f32(w[i]) * to_f32(dout[at + i]);
+        dinp[at + i] = from_f32<T>(to_f32(dinp[at + i]) + (dnorm - dnorm_mean - norm * dnorm_norm_mean) * rs);
+    }
+}
+
+// dw[c] += Σ_r norm[r,c]·dout[r,c], db[c] += Σ_r dout[r,c]. Block (32 columns ×
+// 8 row lanes); grid.y splits rows, and several splits add atomically.
+template <typename T>
+__device__ void layernorm_backward_params(float* dw, float* db, const T* dout, const T* inp, const float* mean, const float* rstd, int rows, int c) {
+    __shared__ float pdw[8][33], pdb[8][33];
+    const int col = blockIdx.x * 32 + threadIdx.x;
+    float sw = 0.0f, sb = 0.0f;
+    if (col < c) {
+        for (int r = blockIdx.y * 8 + threadIdx.y; r < rows; r += gridDim.y * 8) {
+            const int64_t at = (int64_t)r * c + col;
+            const float dy = to_f32(dout[at]);
+            sw += (to_f32(inp[at]) - mean[r]) * rstd[r] * dy;
+            sb += dy;
+        }
+    }
+    pdw[threadIdx.y][threadIdx.x] = sw;
+    pdb[threadIdx.y][threadIdx.x] = sb;
+    __syncthreads();
+    if (threadIdx.y == 0 && col < c) {
+        for (int y = 1; y < 8; y++) {
+            sw += pdw[y][threadIdx.x];
+            sb += pdb[y][threadIdx.x];
+        }
+        if (gridDim.y == 1) {
+            dw[col] += sw;
+            db[col] += sb;
+        } else {
+            atomicAdd(&dw[col], sw);
+            atomicAdd(&db[col], sb);
+        }
+    }
+}
+
+// ---- launchers ------------------------------------------------------------------
+
+#define FOR_DTYPE(T, S)                                                                                                        \
+    extern "C" __global__ void layernorm_forward_##S(T* out, float* mean, float* rstd, const T* inp, const T* w, const T* b,   \
+                                                     int rows, int c, float eps) {                                             \
+        layernorm_forward<T>(out, mean, rstd, inp, w, b, rows, c, eps);                                                        \
+    }                                                                                                                          \
+    extern "C" __global__ void layernorm_backward_input_##S(T* dinp, const T* dout, const T* inp, const T* w, const float* mean, \
+                                                            const float* rstd, int rows, int c) {                              \
+        layernorm_backward_input<T>(dinp, dout, inp, w, mean, rstd, rows, c);                                                  \
+    }                                                                                                                          \
+    extern "C" __global__ void layernorm_backward_params_##S(float* dw, float* db, const T* dout, const T* inp,                \
+                                                             const float* mean, const float* rstd, int rows, int c) {          \
+        layernorm_backward_params<T>(dw, db, dout, inp, mean, rstd, rows, c);                                                  \
+    }
+
+FOR_DTYPE(float, f32)
+FOR_DTYPE(bf16, bf16)

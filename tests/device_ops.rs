@@ -1,0 +1,258 @@
+//! Every op of the set, run on every device on the same random inputs and
+//! compared with the CPU reference (ggml's test-backend-ops idea: one test
+//! body, every backend). Outputs that an op overwrites start as NaN, so an
+//! element the device forgets to write fails; outputs an op accumulates into
+//! start random, so `+=` is checked too. Shapes cross the kernels' tile and
+//! warp boundaries and every attention head-size bound (32, 64, 128).
+//!
+//! Without a GPU the CUDA half prints `skipped: no CUDA device (why)`.
+
+mod common;
+
+use hhi::backend::cpu::Cpu;
+use hhi::backend::{AdamW, AttnShape, Backend, DecaySegment, Gemm};
+use hhi::rng::Rng;
+
+/// Normalised error allowed between a device and the CPU in f32:
+/// max |device − cpu| / max |cpu|.
+const F32_TOLERANCE: f32 = 1e-4;
+
+fn random(rng: &mut Rng, n: usize, scale: f32) -> Vec<f32> {
+    (0..n).map(|_| rng.normal() as f32 * scale).collect()
+}
+
+/// Runs the op set on one backend and collects every output, by name.
+struct Recorder<'a, B: Backend> {
+    be: &'a B,
+    outputs: Vec<(String, Vec<f32>)>,
+}
+
+impl<'a, B: Backend> Recorder<'a, B> {
+    fn up(&self, host: &[f32]) -> B::Buf {
+        self.be.upload(host).expect("upload")
+    }
+    fn keep(&mut self, name: String, buf: &B::Buf) {
+        self.outputs.push((name, self.be.download(B::view(buf)).expect("download")));
+    }
+    /// A buffer of `n` NaNs: every element must be written by the op.
+    fn poisoned(&self, n: usize) -> B::Buf {
+        self.up(&vec![f32::NAN; n])
+    }
+
+    fn matmul(&mut self, seed: u64) {
+        let (m, n, k) = (37, 53, 29);
+        let mut rng = Rng::new(seed);
+        let (a, b, bias, init) = (random(&mut rng, m * k, 1.0), random(&mut rng, k * n, 1.0), random(&mut rng, n, 1.0), random(&mut rng, m * n, 1.0));
+        let (a, b, bias) = (self.up(&a), self.up(&b), self.up(&bias));
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            for (with_bias, acc) in [(false, false), (true, false), (false, true), (true, true)] {
+                let mut g = Gemm::new(m, n, k);
+                (g.trans_a, g.trans_b, g.accumulate) = (ta, tb, acc);
+                let mut out = if acc { self.up(&init) } else { self.poisoned(m * n) };
+                self.be.matmul(B::view_mut(&mut out), B::view(&a), B::view(&b), with_bias.then(|| B::view(&bias)), g);
+                self.keep(format!("matmul ta={ta} tb={tb} bias={with_bias} acc={acc}"), &out);
+            }
+        }
+        let mut dbias = self.up(&random(&mut rng, n, 1.0));
+        let dout = self.up(&random(&mut rng, 300 * n, 1.0));
+        self.be.bias_backward(B::view_mut(&mut dbias), B::view(&dout), 300, n);
+        self.keep("bias_backward".into(), &dbias);
+    }
+
+    fn elementwise(&mut self, seed: u64) {
+        let n = 1000;
+        let mut rng = Rng::new(seed);
+        let (a, b, d) = (self.up(&random(&mut rng, n, 2.0)), self.up(&random(&mut rng, n, 1.0)), self.up(&random(&mut rng, n, 1.0)));
+        let mut out = self.poisoned(n);
+        self.be.add(B::view_mut(&mut out), B::view(&a), B::view(&b));
+        self.keep("add".into(), &out);
+        self.be.add_assign(B::view_mut(&mut out), B::view(&d));
+        self.keep("add_assign".into(), &out);
+        let mut out = self.poisoned(n);
+        self.be.gelu_forward(B::view_mut(&mut out), B::view(&a));
+        self.keep("gelu_forward".into(), &out);
+        let mut dinp = self.up(&random(&mut rng, n, 1.0));
+        self.be.gelu_backward(B::view_mut(&mut dinp), B::view(&a), B::view(&d));
+        self.keep("gelu_backward".into(), &dinp);
+        let mut filled = self.poisoned(n);
+        self.be.fill(B::slice_mut(B::view_mut(&mut filled), 10, 500), 0.25);
+        self.be.fill(B::slice_mut(B::view_mut(&mut filled), 0, 10), -1.0);
+        self.be.fill(B::slice_mut(B::view_mut(&mut filled), 510, 490), 3.0);
+        self.keep("fill".into(), &filled);
+        // copy_rows: 7 rows of 9 floats, strides 20 → 13.
+        let src = self.up(&random(&mut rng, 7 * 20, 1.0));
+        let mut dst = self.up(&random(&mut rng, 7 * 13, 1.0));
+        self.be.copy_rows(B::view_mut(&mut dst), 13, B::view(&src), 20, 7, 9);
+        self.keep("copy_rows".into(), &dst);
+    }
+
+    fn layernorm(&mut self, seed: u64) {
+        let (rows, c) = (19, 70);
+        let mut rng = Rng::new(seed);
+        let inp = self.up(&random(&mut rng, rows * c, 3.0).iter().map(|x| x + 1.5).collect::<Vec<_>>());
+        let (w, b) = (self.up(&random(&mut rng, c, 1.0)), self.up(&random(&mut rng, c, 1.0)));
+        let (mut out, mut mean, mut rstd) = (self.poisoned(rows * c), self.poisoned(rows), self.poisoned(rows));
+        self.be.layernorm_forward(B::view_mut(&mut out), B::view_mut(&mut mean), B::view_mut(&mut rstd), B::view(&inp), B::view(&w), B::view(&b), rows, c, 1e-5);
+        self.keep("layernorm_forward out".into(), &out);
+        self.keep("layernorm_forward mean".into(), &mean);
+        self.keep("layernorm_forward rstd".into(), &rstd);
+        let dout = self.up(&random(&mut rng, rows * c, 1.0));
+        let (mut dinp, mut dw, mut db) = (self.up(&random(&mut rng, rows * c, 1.0)), self.up(&random(&mut rng, c, 1.0)), self.up(&random(&mut rng, c, 1.0)));
+        self.be.layernorm_backward(
+            B::view_mut(&mut dinp),
+            B::view_mut(&mut dw),
+            B::view_mut(&mut db),
+            B::view(&dout),
+            B::view(&inp),
+            B::view(&w),
+            B::view(&mean),
+            B::view(&rstd),
+            rows,
+            c,
+        );
+        self.keep("layernorm_backward dinp".into(), &dinp);
+        self.keep("layernorm_backward dw".into(), &dw);
+        self.keep("layernorm_backward db".into(), &db);
+    }
+
+    fn embedding(&mut self, seed: u64) {
+        let (vocab, ctx, c) = (11, 9, 24);
+        let mut rng = Rng::new(seed);
+        let ids: Vec<i32> = (0..30).map(|_| rng.below(vocab) as i32).collect(); // repeats on purpose
+        let pos: Vec<i32> = (0..30).map(|i| (i % ctx) as i32).collect();
+        let (ids, pos) = (self.be.upload_ids(&ids).unwrap(), self.be.upload_ids(&pos).unwrap());
+        let (wte, wpe) = (self.up(&random(&mut rng, vocab * c, 1.0)), self.up(&random(&mut rng, ctx * c, 1.0)));
+        let mut out = self.poisoned(30 * c);
+        self.be.embedding_forward(B::view_mut(&mut out), &ids, &pos, B::view(&wte), B::view(&wpe), c);
+        self.keep("embedding_forward".into(), &out);
+        let dout = self.up(&random(&mut rng, 30 * c, 1.0));
+        let (mut dwte, mut dwpe) = (self.up(&random(&mut rng, vocab * c, 1.0)), self.up(&random(&mut rng, ctx * c, 1.0)));
+        self.be.embedding_backward(B::view_mut(&mut dwte), B::view_mut(&mut dwpe), B::view(&dout), &ids, &pos, c);
+        self.keep("embedding_backward dwte".into(), &dwte);
+        self.keep("embedding_backward dwpe".into(), &dwpe);
+    }
+
+    /// Self-attention on a fused QKV buffer, forward and backward, with a
+    /// padding mask, for head sizes under each kernel bound.
+    fn attention(&mut self, seed: u64) {
+        let mut rng = Rng::new(seed);
+        for (batch, t, heads, d) in [(2, 70, 3, 5), (2, 37, 2, 64), (1, 33, 2, 100)] {
+            let c = heads * d;
+            let s = AttnShape::fused_self(batch, t, heads, d, 1.0 / (d as f32).sqrt());
+            let qkv = self.up(&random(&mut rng, batch * t * 3 * c, 1.0));
+            let mut mask = vec![1.0f32; batch * t];
+            mask[t - 3..t].fill(0.0); // right padding in the first sequence
+            if batch > 1 {
+                mask[t + 1] = 0.0; // a hole in the second
+            }
+            let mask = self.up(&mask);
+            let (mut out, mut lse) = (self.poisoned(batch * t * c), self.poisoned(batch * heads * t));
+            let view = B::view(&qkv);
+            let (q, k, v) = (B::slice(view, 0, batch * t * 3 * c), B::slice(view, c, batch * t * 3 * c - c), B::slice(view, 2 * c, batch * t * 3 * c - 2 * c));
+            self.be.attention_forward(B::view_mut(&mut out), B::view_mut(&mut lse), q, k, v, Some(B::view(&mask)), &s);
+            self.keep(format!("attention_forward out d={d}"), &out);
+            self.keep(format!("attention_forward lse d={d}"), &lse);
+            let dout = self.up(&random(&mut rng, batch * t * c, 1.0));
+            let mut dqkv = self.up(&random(&mut rng, batch * t * 3 * c, 1.0));
+            self.be.attention_backward(B::view_mut(&mut dqkv), B::view(&dout), B::view(&qkv), B::view(&out), B::view(&lse), Some(B::view(&mask)), &s);
+            self.keep(format!("attention_backward d={d}"), &dqkv);
+        }
+        // Decoding layout: 3 new queries against a KV cache of capacity 40
+        // holding 25 rows per sequence, no mask, and a non-causal call.
+        let (batch, heads, d, q_len, kv_len, kv_cap) = (2, 4, 16, 3, 25, 40);
+        let c = heads * d;
+        let q = self.up(&random(&mut rng, batch * q_len * c, 1.0));
+        let kv = self.up(&random(&mut rng, batch * kv_cap * 2 * c, 1.0));
+        for causal in [true, false] {
+            let s = AttnShape { batch, heads, head_dim: d, q_len, kv_len, kv_cap, q_stride: c, kv_stride: 2 * c, causal, scale: 0.3 };
+            let (mut out, mut lse) = (self.poisoned(batch * q_len * c), self.poisoned(batch * heads * q_len));
+            let kvv = B::view(&kv);
+            let n = batch * kv_cap * 2 * c;
+            self.be.attention_forward(B::view_mut(&mut out), B::view_mut(&mut lse), B::view(&q), B::slice(kvv, 0, n), B::slice(kvv, c, n - c), None, &s);
+            self.keep(format!("attention_forward kv-cache causal={causal}"), &out);
+            self.keep(format!("attention_forward kv-cache lse causal={causal}"), &lse);
+        }
+    }
+
+    fn loss(&mut self, seed: u64) {
+        let mut rng = Rng::new(seed);
+        for (rows, vocab) in [(9, 77), (5, 5000)] {
+            let logits = random(&mut rng, rows * vocab, 3.0);
+            let targets: Vec<i32> = (0..rows).map(|r| if r % 4 == 3 { -100 } else { rng.below(vocab) as i32 }).collect();
+            let targets = self.be.upload_ids(&targets).unwrap();
+            for grad in [None, Some(0.125f32)] {
+                let mut l = self.up(&logits);
+                let mut losses = self.poisoned(rows);
+                self.be.softmax_cross_entropy(B::view_mut(&mut losses), B::view_mut(&mut l), &targets, rows, vocab, grad);
+                self.keep(format!("softmax_cross_entropy losses vocab={vocab} grad={grad:?}"), &losses);
+                self.keep(format!("softmax_cross_entropy logits vocab={vocab} grad={grad:?}"), &l);
+            }
+        }
+    }
+
+    fn optimizer(&mut self, seed: u64) {
+        let n = 5000;
+        let mut rng = Rng::new(seed);
+        let g = self.up(&random(&mut rng, n, 1.0));
+        let sum = self.be.sum_squares(B::view(&g));
+        self.outputs.push(("sum_squares".into(), vec![sum]));
+        let (mut p, mut m, mut v) = (self.up(&random(&mut rng, n, 1.0)), self.up(&random(&mut rng, n, 0.1)), self.up(&random(&mut rng, n, 0.1).iter().map(|x| x * x).collect::<Vec<_>>()));
+        // A gap (1000..1200) that no segment covers must stay untouched.
+        let segments = [DecaySegment { offset: 0, len: 1000, decay: true }, DecaySegment { offset: 1200, len: 3000, decay: false }, DecaySegment { offset: 4200, len: 800, decay: true }];
+        let h = AdamW { lr: 1e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.1 };
+        for step in 1..=3 {
+            self.be.adamw(B::view_mut(&mut p), B::view(&g), B::view_mut(&mut m), B::view_mut(&mut v), &segments, &h, step, 0.5);
+        }
+        self.keep("adamw params".into(), &p);
+        self.keep("adamw m".into(), &m);
+        self.keep("adamw v".into(), &v);
+    }
+}
+
+fn run_all<B: Backend>(be: &B) -> Vec<(String, Vec<f32>)> {
+    let mut r = Recorder { be, outputs: Vec::new() };
+    r.matmul(1);
+    r.elementwise(2);
+    r.layernorm(3);
+    r.embedding(4);
+    r.attention(5);
+    r.loss(6);
+    r.optimizer(7);
+    r.outputs
+}
+
+/// max |got − want| / max |want|; infinite where NaN appears in `got` but not in `want`.
+fn normalised_error(got: &[f32], want: &[f32]) -> f32 {
+    let scale = want.iter().filter(|x| x.is_finite()).fold(0f32, |m, x| m.max(x.abs())).max(1e-30);
+    got.iter().zip(want).map(|(g, w)| if g.is_nan() != w.is_nan() { f32::INFINITY } else if g == w { 0.0 } else { (g - w).abs() / scale }).fold(0.0, f32::max)
+}
+
+fn compare(device: &str, got: &[(String, Vec<f32>)], want: &[(String, Vec<f32>)], tolerance: f32) {
+    assert_eq!(got.len(), want.len());
+    let mut failures = Vec::new();
+    for ((name, g), (_, w)) in got.iter().zip(want) {
+        let err = if g.len() == w.len() { normalised_error(g, w) } else { f32::INFINITY };
+        println!("{device:>8}  {name:<52} err {err:.2e}");
+        if err.is_nan() || err > tolerance {
+            failures.push(format!("{name}: {err:.2e}"));
+        }
+    }
+    assert!(failures.is_empty(), "{device} differs from the CPU reference (tolerance {tolerance:.0e}):\n{}", failures.join("\n"));
+}
+
+#[test]
+fn cpu_reference_writes_every_output() {
+    // The reference itself must overwrite every poisoned element (no NaN left
+    // where the op defines a value), or the device comparison would be vacuous.
+    for (name, out) in run_all(&Cpu) {
+        assert!(out.iter().all(|x| x.is_finite() || name.contains("lse")), "{name}: CPU left a non-finite value");
+    }
+}
+
+#[test]
+fn cuda_matches_cpu_f32() {
+    let Some(cuda) = common::cuda_or_skip("cuda_matches_cpu_f32") else { return };
+    let want = run_all(&Cpu);
+    let got = run_all(&cuda);
+    compare("cuda", &got, &want, F32_TOLERANCE);
+}
