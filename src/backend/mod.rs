@@ -12,6 +12,7 @@
 //! - anything a backward needs beyond the forward inputs (LayerNorm mean/rstd,
 //!   attention log-sum-exp) is an explicit output of the forward.
 
+pub mod bench;
 pub mod cpu;
 pub mod cuda;
 mod device;
@@ -39,6 +40,16 @@ pub trait Backend: Send + Sync {
     type Ids: Send + Sync;
 
     fn name(&self) -> String;
+    /// Waits until every op issued so far has finished and reports the first
+    /// failure among them (device backends run asynchronously; the CPU is
+    /// always done).
+    fn synchronize(&self) -> Result<()> {
+        Ok(())
+    }
+    /// Theoretical memory bandwidth in bytes/s, where the device reports it.
+    fn peak_bandwidth(&self) -> Option<f64> {
+        None
+    }
 
     // ---- memory -------------------------------------------------------------
     fn zeros(&self, n: usize) -> Result<Self::Buf>;

@@ -55,6 +55,12 @@ impl<B: Backend> Backend for Profiled<B> {
     fn name(&self) -> String {
         format!("{} (profiled)", self.inner.name())
     }
+    fn synchronize(&self) -> Result<()> {
+        self.inner.synchronize()
+    }
+    fn peak_bandwidth(&self) -> Option<f64> {
+        self.inner.peak_bandwidth()
+    }
     fn zeros(&self, n: usize) -> Result<Self::Buf> {
         self.inner.zeros(n)
     }

@@ -5,6 +5,7 @@
 use super::DeviceArg;
 use hhi::backend::cpu::Cpu;
 use hhi::backend::profile::Profiled;
+use hhi::backend::bench::Shapes;
 use hhi::backend::{Backend, Device};
 use hhi::generate::{generate, GenerateConfig, SamplingConfig};
 use hhi::io::checkpoint::ModelDir;
@@ -31,6 +32,24 @@ pub enum Command {
         /// Also print the time spent in each op (timed steps only).
         #[arg(long)]
         profile: bool,
+        #[command(flatten)]
+        device: DeviceArg,
+    },
+    /// Time each op of the set at GPT-2 124M training shapes (GB/s or TFLOP/s,
+    /// and the fraction of the device's peak bandwidth where it reports one).
+    Ops {
+        /// Sequences per batch (default: 16 on CUDA, 4 on the CPU).
+        #[arg(long)]
+        batch: Option<usize>,
+        /// Tokens per sequence (default: 1024 on CUDA, 128 on the CPU).
+        #[arg(long)]
+        seq: Option<usize>,
+        /// Timed repetitions per op (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
+        /// Only ops whose name contains this.
+        #[arg(long, default_value = "")]
+        filter: String,
         #[command(flatten)]
         device: DeviceArg,
     },
@@ -96,6 +115,19 @@ pub fn run(c: Command) -> Result<()> {
             };
             say!("{json}");
         }
+        Command::Ops { batch, seq, repeats, filter, device } => {
+            let gpu = device.device != Device::Cpu;
+            let shapes = Shapes { batch: batch.unwrap_or(if gpu { 16 } else { 4 }), t: seq.unwrap_or(if gpu { 1024 } else { 128 }), reps: repeats.max(1) };
+            if shapes.batch == 0 || shapes.t == 0 {
+                return Err(Error::Invalid("--batch and --seq must be positive".into()));
+            }
+            hhi::on_device!(device.device, |be| {
+                eprintln!("bench ops: {shapes:?} on {}", be.name());
+                say!("{:<44} {:>10} {:>14}", "op", "median ms", "throughput");
+                let peak = be.peak_bandwidth();
+                hhi::backend::bench::run(be, shapes, &filter, &mut |t| say!("{}", t.line(peak)))
+            })?;
+        }
         Command::World { weak, image_size } => {
             let out = std::env::temp_dir().join(format!("hhi-bench-world-{}", std::process::id()));
             let cfg = hhi::world::WorldConfig { seed: 0, inventory_seed: 0, weak, test: 1, categorical: 1, image_size, noise: 0.15, contact_sheet: false };
@@ -155,6 +187,7 @@ fn bench_train<B: Backend>(be: &B, dir: &ModelDir, batch: usize, seq: usize, ste
         }
         let start = Instant::now();
         let (loss, _, _) = trainer.step(&tokens)?;
+        be.synchronize()?;
         let ms = start.elapsed().as_secs_f64() * 1e3;
         eprintln!("step {i:>3}  {ms:8.1} ms  loss {loss:.4}{}", if i < warmup { "  (warmup)" } else { "" });
         if i >= warmup {
@@ -162,5 +195,15 @@ fn bench_train<B: Backend>(be: &B, dir: &ModelDir, batch: usize, seq: usize, ste
         }
     }
     let step_ms = median(times);
-    Ok(serde_json::json!({"tokens_per_s": (batch * seq) as f64 / (step_ms / 1e3), "step_ms": step_ms, "peak_rss_mb": peak_rss_mb()}))
+    let tokens_per_s = (batch * seq) as f64 / (step_ms / 1e3);
+    // llm.c's count: 6 FLOPs per parameter per token, plus attention's 6·L·C·T.
+    let c = &trainer.model.cfg;
+    let flops_per_token = 6.0 * trainer.model.num_params() as f64 + 6.0 * (c.n_layer * c.n_embd * seq) as f64;
+    Ok(serde_json::json!({
+        "tokens_per_s": tokens_per_s,
+        "step_ms": step_ms,
+        "model_tflop_per_s": tokens_per_s * flops_per_token / 1e12,
+        "peak_rss_mb": peak_rss_mb(),
+        "device": be.name(),
+    }))
 }

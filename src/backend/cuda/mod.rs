@@ -86,11 +86,6 @@ impl Cuda {
         &self.rt.info
     }
 
-    /// Waits for every launched op and reports the first failure, if any.
-    pub fn sync(&self) -> Result<()> {
-        self.rt.sync()
-    }
-
     fn alloc_err(&self, e: impl std::fmt::Debug) -> Error {
         Error::Device(format!("cuda:{}: {e:?}", self.rt.info.ordinal))
     }
@@ -160,6 +155,12 @@ impl Backend for Cuda {
     fn name(&self) -> String {
         let i = &self.rt.info;
         format!("cuda:{} ({}, compute capability {}.{})", i.ordinal, i.name, i.compute_capability.0, i.compute_capability.1)
+    }
+    fn synchronize(&self) -> Result<()> {
+        self.rt.sync()
+    }
+    fn peak_bandwidth(&self) -> Option<f64> {
+        Some(self.rt.info.peak_bandwidth)
     }
 
     fn zeros(&self, n: usize) -> Result<CudaSlice<f32>> {

@@ -1,0 +1,189 @@
+//! Microbenchmarks of the op set at GPT-2 124M training shapes (C = 768, 12
+//! heads, vocabulary 50257), on any backend: `hhi bench ops` and `cargo bench
+//! --bench ops` print them. Each op reports its median time and either the
+//! bytes it must move (each input read once, each output written once) as
+//! GB/s and, where the device reports its peak, the fraction of it; or its
+//! useful FLOPs as TFLOP/s (causal attention counts only the visible half).
+
+use super::{AdamW, AttnShape, Backend, DecaySegment, Gemm};
+use crate::Result;
+use std::time::Instant;
+
+/// One op's measurement.
+#[derive(Clone, Debug)]
+pub struct OpTiming {
+    pub name: String,
+    pub ms: f64,
+    /// Fewest bytes the op must move through memory (0: compute-bound op).
+    pub bytes: f64,
+    /// Useful floating-point operations (0: memory-bound op).
+    pub flops: f64,
+}
+
+impl OpTiming {
+    pub fn gb_per_s(&self) -> f64 {
+        self.bytes / self.ms / 1e6
+    }
+    pub fn tflop_per_s(&self) -> f64 {
+        self.flops / self.ms / 1e9
+    }
+    /// `op  ms  throughput  [% of peak]`.
+    pub fn line(&self, peak_bandwidth: Option<f64>) -> String {
+        let rate = if self.flops > 0.0 { format!("{:>9.2} TFLOP/s", self.tflop_per_s()) } else { format!("{:>9.1} GB/s   ", self.gb_per_s()) };
+        let peak = match peak_bandwidth {
+            Some(p) if self.flops == 0.0 => format!("  {:>5.1}% of peak bandwidth", 100.0 * self.bytes / (self.ms / 1e3) / p),
+            _ => String::new(),
+        };
+        format!("{:<44} {:>10.3} {rate}{peak}", self.name, self.ms)
+    }
+}
+
+/// Deterministic values in [-1, 1) (never all zeros: zeros can run faster).
+fn filled(n: usize, seed: u32) -> Vec<f32> {
+    (0..n).map(|i| ((i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed) % 2000) as f32 / 1000.0 - 1.0).collect()
+}
+
+/// Median wall time of `reps` runs after one warm-up, each ended by a device
+/// synchronisation.
+fn median_ms<B: Backend>(be: &B, reps: usize, mut f: impl FnMut()) -> Result<f64> {
+    f();
+    be.synchronize()?;
+    let mut times = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let start = Instant::now();
+        f();
+        be.synchronize()?;
+        times.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[reps / 2])
+}
+
+/// Benchmark shapes: `batch` sequences of `t` tokens.
+#[derive(Clone, Copy, Debug)]
+pub struct Shapes {
+    pub batch: usize,
+    pub t: usize,
+    pub reps: usize,
+}
+
+const C: usize = 768;
+const HEADS: usize = 12;
+const VOCAB: usize = 50257;
+const PARAMS: usize = 124_439_808;
+const F32: f64 = 4.0;
+
+/// Runs every op whose name contains `filter`, printing each line as it goes.
+pub fn run<B: Backend>(be: &B, s: Shapes, filter: &str, print: &mut dyn FnMut(&OpTiming)) -> Result<Vec<OpTiming>> {
+    let rows = s.batch * s.t;
+    let mut results = Vec::new();
+    let mut record = |name: String, ms: f64, bytes: f64, flops: f64| {
+        let t = OpTiming { name, ms, bytes, flops };
+        print(&t);
+        results.push(t);
+    };
+    let wanted = |name: &str| name.contains(filter);
+
+    let gemms = [("c_attn", 3 * C, C), ("attn.c_proj", C, C), ("c_fc", 4 * C, C), ("mlp.c_proj", C, 4 * C), ("lm_head", VOCAB, C)];
+    for (layer, n, k) in gemms {
+        for (tag, g, a_len, b_len) in [
+            ("x·W", Gemm::new(rows, n, k), rows * k, k * n),
+            ("dy·Wᵀ", Gemm::new(rows, k, n).tb(), rows * n, k * n),
+            ("xᵀ·dy", Gemm::new(k, n, rows).ta().acc(), rows * k, rows * n),
+        ] {
+            let name = format!("matmul {layer} {tag}");
+            if !wanted(&name) {
+                continue;
+            }
+            let (a, b, mut out) = (be.upload(&filled(a_len, 1))?, be.upload(&filled(b_len, 2))?, be.zeros(g.m * g.n)?);
+            let ms = median_ms(be, s.reps, || be.matmul(B::view_mut(&mut out), B::view(&a), B::view(&b), None, g))?;
+            record(name, ms, 0.0, 2.0 * (g.m * g.n * g.k) as f64);
+        }
+    }
+
+    let name = format!("attention B{} T{} H{HEADS} d64", s.batch, s.t);
+    if wanted(&name) {
+        let shape = AttnShape::fused_self(s.batch, s.t, HEADS, C / HEADS, 0.125);
+        let qkv = be.upload(&filled(rows * 3 * C, 3))?;
+        let (mut out, mut lse, mut dqkv, dout) = (be.zeros(rows * C)?, be.zeros(s.batch * HEADS * s.t)?, be.zeros(rows * 3 * C)?, be.upload(&filled(rows * C, 4))?);
+        let view = B::view(&qkv);
+        let n = rows * 3 * C;
+        let (q, k, v) = (B::slice(view, 0, n), B::slice(view, C, n - C), B::slice(view, 2 * C, n - 2 * C));
+        // QKᵀ and PV over the visible (causal) half: 2 · 2·T²/2·d per (b, h).
+        let flops = 2.0 * (s.batch * HEADS * s.t * s.t * (C / HEADS)) as f64;
+        let ms = median_ms(be, s.reps, || be.attention_forward(B::view_mut(&mut out), B::view_mut(&mut lse), q, k, v, None, &shape))?;
+        record(format!("{name} forward"), ms, 0.0, flops);
+        let ms = median_ms(be, s.reps, || be.attention_backward(B::view_mut(&mut dqkv), B::view(&dout), B::view(&qkv), B::view(&out), B::view(&lse), None, &shape))?;
+        record(format!("{name} backward"), ms, 0.0, 2.5 * flops);
+    }
+
+    let n = rows * 4 * C;
+    if wanted("gelu") {
+        let (x, dy, mut y) = (be.upload(&filled(n, 5))?, be.upload(&filled(n, 6))?, be.zeros(n)?);
+        let ms = median_ms(be, s.reps, || be.gelu_forward(B::view_mut(&mut y), B::view(&x)))?;
+        record(format!("gelu forward {rows}×{}", 4 * C), ms, 2.0 * F32 * n as f64, 0.0);
+        let ms = median_ms(be, s.reps, || be.gelu_backward(B::view_mut(&mut y), B::view(&x), B::view(&dy)))?;
+        record(format!("gelu backward {rows}×{}", 4 * C), ms, 4.0 * F32 * n as f64, 0.0);
+    }
+    if wanted("add") {
+        let (a, b, mut y) = (be.upload(&filled(rows * C, 5))?, be.upload(&filled(rows * C, 6))?, be.zeros(rows * C)?);
+        let ms = median_ms(be, s.reps, || be.add(B::view_mut(&mut y), B::view(&a), B::view(&b)))?;
+        record(format!("add (residual) {rows}×{C}"), ms, 3.0 * F32 * (rows * C) as f64, 0.0);
+    }
+    if wanted("layernorm") {
+        let (x, w, b, dy) = (be.upload(&filled(rows * C, 6))?, be.upload(&filled(C, 7))?, be.upload(&filled(C, 8))?, be.upload(&filled(rows * C, 9))?);
+        let (mut y, mut mean, mut rstd, mut dx, mut dw, mut db) = (be.zeros(rows * C)?, be.zeros(rows)?, be.zeros(rows)?, be.zeros(rows * C)?, be.zeros(C)?, be.zeros(C)?);
+        let ms = median_ms(be, s.reps, || {
+            be.layernorm_forward(B::view_mut(&mut y), B::view_mut(&mut mean), B::view_mut(&mut rstd), B::view(&x), B::view(&w), B::view(&b), rows, C, 1e-5)
+        })?;
+        record(format!("layernorm forward {rows}×{C}"), ms, 2.0 * F32 * (rows * C) as f64, 0.0);
+        let ms = median_ms(be, s.reps, || {
+            be.layernorm_backward(
+                B::view_mut(&mut dx),
+                B::view_mut(&mut dw),
+                B::view_mut(&mut db),
+                B::view(&dy),
+                B::view(&x),
+                B::view(&w),
+                B::view(&mean),
+                B::view(&rstd),
+                rows,
+                C,
+            )
+        })?;
+        record(format!("layernorm backward {rows}×{C}"), ms, 4.0 * F32 * (rows * C) as f64, 0.0);
+    }
+    if wanted("embedding") {
+        let ids: Vec<i32> = (0..rows).map(|i| ((i * 7919) % VOCAB) as i32).collect();
+        let pos: Vec<i32> = (0..rows).map(|i| (i % s.t) as i32).collect();
+        let (ids, pos) = (be.upload_ids(&ids)?, be.upload_ids(&pos)?);
+        let (wte, wpe, dy) = (be.upload(&filled(VOCAB * C, 10))?, be.upload(&filled(1024.max(s.t) * C, 11))?, be.upload(&filled(rows * C, 12))?);
+        let (mut out, mut dwte, mut dwpe) = (be.zeros(rows * C)?, be.zeros(VOCAB * C)?, be.zeros(1024.max(s.t) * C)?);
+        let ms = median_ms(be, s.reps, || be.embedding_forward(B::view_mut(&mut out), &ids, &pos, B::view(&wte), B::view(&wpe), C))?;
+        record(format!("embedding forward {rows}×{C}"), ms, 3.0 * F32 * (rows * C) as f64, 0.0);
+        let ms = median_ms(be, s.reps, || be.embedding_backward(B::view_mut(&mut dwte), B::view_mut(&mut dwpe), B::view(&dy), &ids, &pos, C))?;
+        record(format!("embedding backward {rows}×{C}"), ms, 5.0 * F32 * (rows * C) as f64, 0.0);
+    }
+    if wanted("cross_entropy") {
+        let targets: Vec<i32> = (0..rows).map(|i| ((i * 31) % VOCAB) as i32).collect();
+        let targets = be.upload_ids(&targets)?;
+        let (mut logits, mut losses) = (be.upload(&filled(rows * VOCAB, 13))?, be.zeros(rows)?);
+        let ms = median_ms(be, s.reps, || be.softmax_cross_entropy(B::view_mut(&mut losses), B::view_mut(&mut logits), &targets, rows, VOCAB, Some(1.0 / rows as f32)))?;
+        record(format!("softmax_cross_entropy {rows}×{VOCAB}"), ms, 2.0 * F32 * (rows * VOCAB) as f64, 0.0);
+    }
+    if wanted("adamw") {
+        let (mut p, g, mut m, mut v) = (be.upload(&filled(PARAMS, 14))?, be.upload(&filled(PARAMS, 15))?, be.zeros(PARAMS)?, be.zeros(PARAMS)?);
+        let seg = [DecaySegment { offset: 0, len: PARAMS, decay: true }];
+        let mut step = 0;
+        let ms = median_ms(be, s.reps, || {
+            step += 1;
+            be.adamw(B::view_mut(&mut p), B::view(&g), B::view_mut(&mut m), B::view_mut(&mut v), &seg, &AdamW::default(), step, 1.0)
+        })?;
+        record("adamw 124M params".into(), ms, 7.0 * F32 * PARAMS as f64, 0.0);
+        let ms = median_ms(be, s.reps, || {
+            be.sum_squares(B::view(&g));
+        })?;
+        record("sum_squares 124M".into(), ms, F32 * PARAMS as f64, 0.0);
+    }
+    Ok(results)
+}
