@@ -3,11 +3,14 @@
 // `<op>_<dtype>` (the names the Rust side loads).
 #pragma once
 
+#ifdef HHI_EMULATE
+#include "emulator/emulate.h"  // the same source, compiled for the host (tests)
+#else
 #include <cuda_bf16.h>
 #include <math_constants.h>
 #include <stdint.h>
-
 typedef __nv_bfloat16 bf16;
+#endif
 
 // ---- dtype conversion ---------------------------------------------------------
 __device__ __forceinline__ float to_f32(float x) { return x; }

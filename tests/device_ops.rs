@@ -5,7 +5,10 @@
 //! start random, so `+=` is checked too. Shapes cross the kernels' tile and
 //! warp boundaries and every attention head-size bound (32, 64, 128).
 //!
-//! Without a GPU the CUDA half prints `skipped: no CUDA device (why)`.
+//! The CUDA backend runs twice: on the kernel emulator (the kernels compiled
+//! for the host, so every launcher and kernel is checked on any machine) and
+//! on a real GPU where there is one; without one that half prints
+//! `skipped: no CUDA device (why)`.
 
 mod common;
 
@@ -247,6 +250,14 @@ fn cpu_reference_writes_every_output() {
     for (name, out) in run_all(&Cpu) {
         assert!(out.iter().all(|x| x.is_finite() || name.contains("lse")), "{name}: CPU left a non-finite value");
     }
+}
+
+#[test]
+fn emulated_cuda_matches_cpu_f32() {
+    let cuda = hhi::backend::cuda::Cuda::emulated().expect("the kernel emulator (build.rs builds it with a C++20 compiler)");
+    let want = run_all(&Cpu);
+    let got = run_all(&cuda);
+    compare("emulator", &got, &want, F32_TOLERANCE);
 }
 
 #[test]

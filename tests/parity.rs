@@ -31,6 +31,22 @@ fn every_fixture_passes_on_cpu() {
     assert!(failed.is_empty(), "parity failed for {failed:?}");
 }
 
+/// The CUDA backend on the kernel emulator: every launcher and kernel on the
+/// fixtures' real model graphs, on machines without a GPU.
+#[test]
+fn every_fixture_passes_on_emulated_cuda_f32() {
+    let cuda = hhi::backend::cuda::Cuda::emulated().expect("the kernel emulator (build.rs builds it with a C++20 compiler)");
+    let mut failed = Vec::new();
+    for dir in &fixtures() {
+        let report = hhi::parity::run(&cuda, dir, DType::F32).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        println!("== {} on the emulator\n{report}", dir.display());
+        if !report.ok() {
+            failed.push(dir.clone());
+        }
+    }
+    assert!(failed.is_empty(), "emulated CUDA parity failed for {failed:?}");
+}
+
 #[test]
 fn every_fixture_passes_on_cuda_f32() {
     let Some(cuda) = common::cuda_or_skip("every_fixture_passes_on_cuda_f32") else { return };

@@ -6,29 +6,37 @@
 //! Status: written and compiled (nvcc + ptxas for sm_80 and sm_90a) without a
 //! GPU; until `scripts/gpu-check` has run on one, these kernels are unverified.
 
+mod buffer;
+mod driver;
+#[cfg(hhi_emu)]
+mod emulator;
 mod gemm;
 pub mod kernels;
+mod nvidia;
 mod runtime;
-mod view;
 
-pub use runtime::{check_libraries, DeviceInfo};
-pub use view::{CuView, CuViewMut};
+pub use buffer::{CuView, CuViewMut, DeviceBuf};
+pub use driver::DeviceInfo;
+pub use nvidia::check_libraries;
 
 use super::{AdamW, AttnShape, Backend, DecaySegment, Gemm};
-use crate::{Error, Result};
-use cudarc::driver::{CudaSlice, DeviceRepr, LaunchConfig};
-use runtime::Runtime;
-use std::sync::Mutex;
-use view::address;
+use crate::Result;
+use driver::Driver;
+use runtime::{KernelArg, Runtime};
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex};
 
 pub struct Cuda {
     rt: Runtime,
     /// One float for reductions read back by the host (Σx²).
-    scalar: Mutex<CudaSlice<f32>>,
+    scalar: Mutex<DeviceBuf<f32>>,
     /// The AdamW decay segments as (offset, len, decay) triples, uploaded
     /// once and reused while the segment list stays the same.
-    segments: Mutex<Option<(Vec<DecaySegment>, CudaSlice<i64>)>>,
+    segments: Mutex<Option<(Vec<DecaySegment>, DeviceBuf<i64>)>>,
 }
+
+/// Token ids (or targets, or positions) on the device.
+pub type DeviceIds = DeviceBuf<i32>;
 
 /// Attention geometry as the kernels take it (`struct AttnShape` in
 /// kernels/attention.cu; same field order and C layout).
@@ -46,8 +54,7 @@ struct AttnShapeC {
     causal: i32,
     scale: f32,
 }
-// SAFETY: plain old data with the C layout the kernels expect.
-unsafe impl DeviceRepr for AttnShapeC {}
+impl KernelArg for AttnShapeC {}
 
 /// `struct AdamStep` in kernels/adamw.cu.
 #[repr(C)]
@@ -62,8 +69,7 @@ struct AdamStep {
     shrink: f32,
     grad_scale: f32,
 }
-// SAFETY: as above.
-unsafe impl DeviceRepr for AdamStep {}
+impl KernelArg for AdamStep {}
 
 const ATTN_WARPS: u32 = 8;
 
@@ -77,33 +83,39 @@ impl Cuda {
     /// Opens `cuda:ordinal`: a clear error, never a panic, when the machine has
     /// no driver, no cuBLAS, no such device, or this build has no kernels.
     pub fn new(ordinal: usize) -> Result<Self> {
-        let rt = Runtime::open(ordinal)?;
-        let scalar = rt.stream.alloc_zeros::<f32>(1).map_err(|e| Error::Device(format!("allocating on cuda:{ordinal}: {e:?}")))?;
+        Self::on(Arc::new(nvidia::Nvidia::open(ordinal)?))
+    }
+
+    /// The same backend on the kernel emulator (host threads), where this
+    /// build has one (build.rs compiles it when a C++20 compiler is present).
+    pub fn emulated() -> std::result::Result<Self, String> {
+        #[cfg(hhi_emu)]
+        return Self::on(Arc::new(emulator::Emulator::new())).map_err(|e| e.to_string());
+        #[cfg(not(hhi_emu))]
+        Err("this build has no kernel emulator (build.rs could not compile it: see its cargo warning)".into())
+    }
+
+    fn on(driver: Arc<dyn Driver>) -> Result<Self> {
+        let rt = Runtime::new(driver);
+        let scalar = alloc::<f32>(&rt, 1)?;
         Ok(Cuda { rt, scalar: Mutex::new(scalar), segments: Mutex::new(None) })
     }
 
     pub fn info(&self) -> &DeviceInfo {
-        &self.rt.info
+        self.rt.info()
     }
 
-    fn alloc_err(&self, e: impl std::fmt::Debug) -> Error {
-        Error::Device(format!("cuda:{}: {e:?}", self.rt.info.ordinal))
-    }
-
-    /// Elementwise launch over `n` items.
-    fn elementwise(&self, name: &'static str, n: usize, args: &[&dyn runtime::KernelArg]) {
-        if n > 0 {
-            self.rt.launch(name, self.rt.grid_for(n, 256), args);
-        }
+    fn elementwise(&self, name: &'static str, n: usize, args: &[&dyn KernelArg]) {
+        self.rt.launch_1d(name, n, args)
     }
 
     /// Blocks of (32 columns × 8 row lanes) for column sums over `rows` rows,
     /// with rows split so the grid fills the device.
-    fn column_sum_grid(&self, rows: usize, cols: usize) -> LaunchConfig {
+    fn column_sum_launch(&self, name: &'static str, rows: usize, cols: usize, args: &[&dyn KernelArg]) {
         let col_blocks = cols.div_ceil(32).max(1);
-        let wanted = (4 * self.rt.info.multiprocessors as usize).div_ceil(col_blocks);
+        let wanted = (4 * self.info().multiprocessors as usize).div_ceil(col_blocks);
         let row_splits = wanted.clamp(1, rows.div_ceil(64).max(1));
-        LaunchConfig { grid_dim: (col_blocks as u32, row_splits as u32, 1), block_dim: (32, 8, 1), shared_mem_bytes: 0 }
+        self.rt.launch(name, (col_blocks as u32, row_splits as u32, 1), (32, 8, 1), args);
     }
 
     fn attention_kernel(&self, pass: &str, head_dim: usize) -> Option<&'static str> {
@@ -116,19 +128,25 @@ impl Cuda {
         names.iter().find(|(p, _)| *p == pass).map(|(_, n)| n[bound])
     }
 
-    fn attention_launch(&self, pass: &str, rows: usize, s: &AttnShape, args: &[&dyn runtime::KernelArg]) {
+    fn attention_launch(&self, pass: &str, rows: usize, s: &AttnShape, args: &[&dyn KernelArg]) {
         match self.attention_kernel(pass, s.head_dim) {
-            Some(name) => {
-                let cfg = LaunchConfig {
-                    grid_dim: ((rows as u32).div_ceil(ATTN_WARPS), s.heads as u32, s.batch as u32),
-                    block_dim: (32 * ATTN_WARPS, 1, 1),
-                    shared_mem_bytes: 0,
-                };
-                self.rt.launch(name, cfg, args)
-            }
-            None => self.rt.record("attention", format!("head_dim {} is over the CUDA kernels' limit of 128", s.head_dim)),
+            Some(name) => self.rt.launch(name, ((rows as u32).div_ceil(ATTN_WARPS), s.heads as u32, s.batch as u32), (32 * ATTN_WARPS, 1, 1), args),
+            None => self.rt.record(format!("attention: head_dim {} is over the CUDA kernels' limit of 128", s.head_dim)),
         }
     }
+}
+
+/// `len` zeroed values of `T` (CUDA cannot allocate 0 bytes: an empty buffer
+/// holds one unused slot).
+fn alloc<T>(rt: &Runtime, len: usize) -> Result<DeviceBuf<T>> {
+    let ptr = rt.driver.alloc(len.max(1) * std::mem::size_of::<T>())?;
+    Ok(DeviceBuf { ptr, len, driver: rt.driver.clone(), kind: PhantomData })
+}
+
+fn upload<T: bytemuck::Pod>(rt: &Runtime, host: &[T]) -> Result<DeviceBuf<T>> {
+    let buf = alloc::<T>(rt, host.len())?;
+    rt.driver.upload(buf.ptr, bytemuck::cast_slice(host))?;
+    Ok(buf)
 }
 
 fn shape_c(s: &AttnShape) -> AttnShapeC {
@@ -147,45 +165,38 @@ fn shape_c(s: &AttnShape) -> AttnShapeC {
 }
 
 impl Backend for Cuda {
-    type Buf = CudaSlice<f32>;
+    type Buf = DeviceBuf<f32>;
     type View<'a> = CuView<'a>;
     type ViewMut<'a> = CuViewMut<'a>;
-    type Ids = CudaSlice<i32>;
+    type Ids = DeviceIds;
 
     fn name(&self) -> String {
-        let i = &self.rt.info;
+        let i = self.info();
         format!("cuda:{} ({}, compute capability {}.{})", i.ordinal, i.name, i.compute_capability.0, i.compute_capability.1)
     }
     fn synchronize(&self) -> Result<()> {
         self.rt.sync()
     }
     fn peak_bandwidth(&self) -> Option<f64> {
-        Some(self.rt.info.peak_bandwidth)
+        Some(self.info().peak_bandwidth).filter(|&b| b > 0.0)
     }
 
-    fn zeros(&self, n: usize) -> Result<CudaSlice<f32>> {
-        self.rt.stream.alloc_zeros::<f32>(n.max(1)).map_err(|e| self.alloc_err(e))
+    fn zeros(&self, n: usize) -> Result<DeviceBuf<f32>> {
+        alloc(&self.rt, n)
     }
-    fn upload(&self, host: &[f32]) -> Result<CudaSlice<f32>> {
-        if host.is_empty() {
-            return self.zeros(0);
-        }
-        self.rt.stream.clone_htod(host).map_err(|e| self.alloc_err(e))
+    fn upload(&self, host: &[f32]) -> Result<DeviceBuf<f32>> {
+        upload(&self.rt, host)
     }
     fn download(&self, v: CuView<'_>) -> Result<Vec<f32>> {
         self.rt.sync()?;
         let mut host = vec![0f32; v.len];
         if v.len > 0 {
-            // SAFETY: `v` addresses `v.len` live floats; the stream is idle.
-            unsafe { cudarc::driver::result::memcpy_dtoh_sync(&mut host, v.ptr) }.map_err(|e| self.alloc_err(e))?;
+            self.rt.driver.download(bytemuck::cast_slice_mut(&mut host), v.ptr)?;
         }
         Ok(host)
     }
-    fn upload_ids(&self, host: &[i32]) -> Result<CudaSlice<i32>> {
-        if host.is_empty() {
-            return self.rt.stream.alloc_zeros::<i32>(1).map_err(|e| self.alloc_err(e));
-        }
-        self.rt.stream.clone_htod(host).map_err(|e| self.alloc_err(e))
+    fn upload_ids(&self, host: &[i32]) -> Result<DeviceIds> {
+        upload(&self.rt, host)
     }
     fn fill(&self, v: CuViewMut<'_>, value: f32) {
         self.elementwise("fill_f32", v.len, &[&v.ptr, &value, &(v.len as i64)]);
@@ -197,10 +208,10 @@ impl Backend for Cuda {
         self.elementwise("copy_rows_f32", rows * width, &[&dst.ptr, &(dst_stride as i64), &src.ptr, &(src_stride as i64), &(rows as i64), &(width as i64)]);
     }
 
-    fn view(b: &CudaSlice<f32>) -> CuView<'_> {
+    fn view(b: &DeviceBuf<f32>) -> CuView<'_> {
         CuView::of(b)
     }
-    fn view_mut(b: &mut CudaSlice<f32>) -> CuViewMut<'_> {
+    fn view_mut(b: &mut DeviceBuf<f32>) -> CuViewMut<'_> {
         CuViewMut::of(b)
     }
     fn slice<'a>(v: Self::View<'a>, offset: usize, len: usize) -> Self::View<'a> {
@@ -219,7 +230,7 @@ impl Backend for Cuda {
     fn bias_backward(&self, dbias: CuViewMut<'_>, dout: CuView<'_>, rows: usize, n: usize) {
         assert!(dbias.len >= n && dout.len >= rows * n, "bias_backward: views too small");
         if rows > 0 && n > 0 {
-            self.rt.launch("bias_backward_f32", self.column_sum_grid(rows, n), &[&dbias.ptr, &dout.ptr, &(rows as i32), &(n as i32)]);
+            self.column_sum_launch("bias_backward_f32", rows, n, &[&dbias.ptr, &dout.ptr, &(rows as i32), &(n as i32)]);
         }
     }
 
@@ -242,8 +253,7 @@ impl Backend for Cuda {
 
     fn layernorm_forward(&self, out: CuViewMut<'_>, mean: CuViewMut<'_>, rstd: CuViewMut<'_>, inp: CuView<'_>, w: CuView<'_>, b: CuView<'_>, rows: usize, c: usize, eps: f32) {
         assert!(out.len >= rows * c && inp.len >= rows * c && mean.len >= rows && rstd.len >= rows && w.len >= c && b.len >= c, "layernorm_forward: views too small");
-        let cfg = LaunchConfig { grid_dim: ((rows as u32).div_ceil(8).max(1), 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
-        self.rt.launch("layernorm_forward_f32", cfg, &[&out.ptr, &mean.ptr, &rstd.ptr, &inp.ptr, &w.ptr, &b.ptr, &(rows as i32), &(c as i32), &eps]);
+        self.rt.launch("layernorm_forward_f32", ((rows as u32).div_ceil(8).max(1), 1, 1), (256, 1, 1), &[&out.ptr, &mean.ptr, &rstd.ptr, &inp.ptr, &w.ptr, &b.ptr, &(rows as i32), &(c as i32), &eps]);
     }
     fn layernorm_backward(
         &self,
@@ -263,20 +273,19 @@ impl Backend for Cuda {
             return;
         }
         let (rows_i, c_i) = (rows as i32, c as i32);
-        let cfg = LaunchConfig { grid_dim: ((rows as u32).div_ceil(8), 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
-        self.rt.launch("layernorm_backward_input_f32", cfg, &[&dinp.ptr, &dout.ptr, &inp.ptr, &w.ptr, &mean.ptr, &rstd.ptr, &rows_i, &c_i]);
-        self.rt.launch("layernorm_backward_params_f32", self.column_sum_grid(rows, c), &[&dw.ptr, &db.ptr, &dout.ptr, &inp.ptr, &mean.ptr, &rstd.ptr, &rows_i, &c_i]);
+        self.rt.launch("layernorm_backward_input_f32", ((rows as u32).div_ceil(8), 1, 1), (256, 1, 1), &[&dinp.ptr, &dout.ptr, &inp.ptr, &w.ptr, &mean.ptr, &rstd.ptr, &rows_i, &c_i]);
+        self.column_sum_launch("layernorm_backward_params_f32", rows, c, &[&dw.ptr, &db.ptr, &dout.ptr, &inp.ptr, &mean.ptr, &rstd.ptr, &rows_i, &c_i]);
     }
 
-    fn embedding_forward(&self, out: CuViewMut<'_>, ids: &CudaSlice<i32>, pos: &CudaSlice<i32>, wte: CuView<'_>, wpe: CuView<'_>, c: usize) {
+    fn embedding_forward(&self, out: CuViewMut<'_>, ids: &DeviceIds, pos: &DeviceIds, wte: CuView<'_>, wpe: CuView<'_>, c: usize) {
         let rows = ids.len();
         assert!(pos.len() >= rows && out.len >= rows * c, "embedding_forward: views too small");
-        self.elementwise("embedding_forward_f32", rows * c, &[&out.ptr, &address(ids), &address(pos), &wte.ptr, &wpe.ptr, &(rows as i32), &(c as i32)]);
+        self.elementwise("embedding_forward_f32", rows * c, &[&out.ptr, &ids.address(), &pos.address(), &wte.ptr, &wpe.ptr, &(rows as i32), &(c as i32)]);
     }
-    fn embedding_backward(&self, dwte: CuViewMut<'_>, dwpe: CuViewMut<'_>, dout: CuView<'_>, ids: &CudaSlice<i32>, pos: &CudaSlice<i32>, c: usize) {
+    fn embedding_backward(&self, dwte: CuViewMut<'_>, dwpe: CuViewMut<'_>, dout: CuView<'_>, ids: &DeviceIds, pos: &DeviceIds, c: usize) {
         let rows = ids.len();
         assert!(pos.len() >= rows && dout.len >= rows * c, "embedding_backward: views too small");
-        self.elementwise("embedding_backward_f32", rows * c, &[&dwte.ptr, &dwpe.ptr, &dout.ptr, &address(ids), &address(pos), &(rows as i32), &(c as i32)]);
+        self.elementwise("embedding_backward_f32", rows * c, &[&dwte.ptr, &dwpe.ptr, &dout.ptr, &ids.address(), &pos.address(), &(rows as i32), &(c as i32)]);
     }
 
     fn attention_forward(&self, out: CuViewMut<'_>, lse: CuViewMut<'_>, q: CuView<'_>, k: CuView<'_>, v: CuView<'_>, key_mask: Option<CuView<'_>>, s: &AttnShape) {
@@ -295,28 +304,27 @@ impl Backend for Cuda {
         }
         let mask = key_mask.map_or(0u64, |m| m.ptr);
         let shape = shape_c(s);
-        let args: [&dyn runtime::KernelArg; 7] = [&dqkv.ptr, &dout.ptr, &qkv.ptr, &out.ptr, &lse.ptr, &mask, &shape];
+        let args: [&dyn KernelArg; 7] = [&dqkv.ptr, &dout.ptr, &qkv.ptr, &out.ptr, &lse.ptr, &mask, &shape];
         self.attention_launch("query", s.q_len, s, &args);
         self.attention_launch("key", s.kv_len, s, &args);
     }
 
-    fn softmax_cross_entropy(&self, losses: CuViewMut<'_>, logits: CuViewMut<'_>, targets: &CudaSlice<i32>, rows: usize, vocab: usize, grad_scale: Option<f32>) {
+    fn softmax_cross_entropy(&self, losses: CuViewMut<'_>, logits: CuViewMut<'_>, targets: &DeviceIds, rows: usize, vocab: usize, grad_scale: Option<f32>) {
         assert!(losses.len >= rows && logits.len >= rows * vocab && targets.len() >= rows, "softmax_cross_entropy: views too small");
         if rows == 0 {
             return;
         }
         let block = vocab.next_multiple_of(32).clamp(32, 1024) as u32;
-        let cfg = LaunchConfig { grid_dim: (rows as u32, 1, 1), block_dim: (block, 1, 1), shared_mem_bytes: 0 };
         let (g, want) = (grad_scale.unwrap_or(0.0), grad_scale.is_some() as i32);
-        self.rt.launch("softmax_cross_entropy_f32", cfg, &[&losses.ptr, &logits.ptr, &address(targets), &(vocab as i32), &g, &want]);
+        self.rt.launch("softmax_cross_entropy_f32", (rows as u32, 1, 1), (block, 1, 1), &[&losses.ptr, &logits.ptr, &targets.address(), &(vocab as i32), &g, &want]);
     }
 
     fn sum_squares(&self, v: CuView<'_>) -> f32 {
-        let mut scalar = self.scalar.lock().unwrap();
-        if let Err(e) = self.rt.stream.memset_zeros(&mut *scalar) {
-            self.rt.record("memset", e);
+        let scalar = self.scalar.lock().unwrap();
+        if let Err(e) = self.rt.driver.zero(scalar.address(), 4) {
+            self.rt.record(e);
         }
-        self.elementwise("sum_squares_f32", v.len, &[&address(&scalar), &v.ptr, &(v.len as i64)]);
+        self.elementwise("sum_squares_f32", v.len, &[&scalar.address(), &v.ptr, &(v.len as i64)]);
         match self.download(CuView::of(&scalar)) {
             Ok(x) => x[0],
             Err(_) => f32::NAN, // the error stays recorded for the next fallible call
@@ -330,9 +338,9 @@ impl Backend for Cuda {
             let mut sorted = segments.to_vec();
             sorted.sort_by_key(|s| s.offset);
             let table: Vec<i64> = sorted.iter().flat_map(|s| [s.offset as i64, s.len as i64, s.decay as i64]).collect();
-            match self.rt.stream.clone_htod(&table) {
+            match upload(&self.rt, &table) {
                 Ok(dev) => *cached = Some((segments.to_vec(), dev)),
-                Err(e) => return self.rt.record("uploading AdamW segments", e),
+                Err(e) => return self.rt.record(e),
             }
         }
         let table = &cached.as_ref().unwrap().1;
@@ -347,6 +355,6 @@ impl Backend for Cuda {
             shrink: (1.0 - h.lr as f64 * h.weight_decay as f64) as f32,
             grad_scale,
         };
-        self.elementwise("adamw_f32", n, &[&params.ptr, &grads.ptr, &m.ptr, &v.ptr, &address(table), &(segments.len() as i32), &(n as i64), &a]);
+        self.elementwise("adamw_f32", n, &[&params.ptr, &grads.ptr, &m.ptr, &v.ptr, &table.address(), &(segments.len() as i32), &(n as i64), &a]);
     }
 }

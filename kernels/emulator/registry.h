@@ -1,0 +1,30 @@
+// The emulator's kernel registry: a kernel is found by its `extern "C"` name
+// and called through a thunk that unpacks its parameters from an array of
+// addresses (cuLaunchKernel's convention). build.rs generates one
+// registration function per kernels/*.cu file that fills it.
+#pragma once
+
+#include "emulate.h"
+
+#include <functional>
+#include <map>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+namespace emu {
+
+using Thunk = std::function<void(void**)>;
+std::map<std::string, Thunk>& registry();
+
+template <typename... Args, size_t... I>
+void call(void (*f)(Args...), void** params, std::index_sequence<I...>) {
+    f(*static_cast<std::remove_reference_t<Args>*>(params[I])...);
+}
+
+template <typename... Args>
+Thunk thunk(void (*f)(Args...)) {
+    return [f](void** params) { call(f, params, std::index_sequence_for<Args...>{}); };
+}
+
+}  // namespace emu

@@ -1,0 +1,54 @@
+//! What the CUDA backend needs from a device, as a trait with two
+//! implementations: `nvidia` (the real GPU, through cudarc's driver and
+//! cuBLAS bindings) and `emulator` (the same kernels compiled for the host and
+//! run by one OS thread per CUDA thread, so kernel logic is tested on machines
+//! without a GPU). Addresses are plain `u64`s; one in-order queue per device.
+
+use crate::Result;
+use std::ffi::c_void;
+
+/// What a device says about itself (for `name()` and the benchmarks' peaks).
+#[derive(Clone, Debug)]
+pub struct DeviceInfo {
+    pub ordinal: usize,
+    pub name: String,
+    pub compute_capability: (i32, i32),
+    pub multiprocessors: u32,
+    pub total_memory: usize,
+    /// Theoretical DRAM bandwidth in bytes/s (0 where unknown).
+    pub peak_bandwidth: f64,
+}
+
+/// A column-major SGEMM as cuBLAS defines it: `c = alpha·op(a)·op(b) + beta·c`
+/// with `op(a)` m×k, `op(b)` k×n, `c` m×n.
+#[derive(Clone, Copy, Debug)]
+pub struct Sgemm {
+    pub trans_a: bool,
+    pub trans_b: bool,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub alpha: f32,
+    pub a: u64,
+    pub lda: usize,
+    pub b: u64,
+    pub ldb: usize,
+    pub beta: f32,
+    pub c: u64,
+    pub ldc: usize,
+}
+
+pub trait Driver: Send + Sync {
+    fn info(&self) -> &DeviceInfo;
+    /// `bytes` of zero-filled device memory.
+    fn alloc(&self, bytes: usize) -> Result<u64>;
+    fn free(&self, ptr: u64);
+    fn upload(&self, dst: u64, src: &[u8]) -> Result<()>;
+    /// Waits for queued work, then copies.
+    fn download(&self, dst: &mut [u8], src: u64) -> Result<()>;
+    fn zero(&self, ptr: u64, bytes: usize) -> Result<()>;
+    /// Queues kernel `name`; `params` point at its parameters, in order.
+    fn launch(&self, name: &'static str, grid: (u32, u32, u32), block: (u32, u32, u32), params: &mut [*mut c_void]) -> Result<()>;
+    fn sgemm(&self, g: &Sgemm) -> Result<()>;
+    fn synchronize(&self) -> Result<()>;
+}

@@ -1,0 +1,106 @@
+//! The kernel emulator behind the `Driver` trait: device memory is host
+//! memory, kernels are kernels/*.cu compiled for the host (build.rs) and run
+//! by kernels/emulator/launch.cpp with one OS thread per CUDA thread, and
+//! SGEMM is a plain column-major loop with cuBLAS's argument conventions. It
+//! exists so every launcher, kernel and index computation of the CUDA
+//! backend is tested against the CPU reference on machines without a GPU.
+
+use super::driver::{DeviceInfo, Driver, Sgemm};
+use crate::{Error, Result};
+use std::alloc::Layout;
+use std::collections::HashMap;
+use std::ffi::{c_char, c_void, CString};
+use std::sync::Mutex;
+
+extern "C" {
+    fn hhi_emu_launch(name: *const c_char, gx: u32, gy: u32, gz: u32, bx: u32, by: u32, bz: u32, params: *mut *mut c_void) -> i32;
+}
+
+pub struct Emulator {
+    info: DeviceInfo,
+    allocations: Mutex<HashMap<u64, Layout>>,
+}
+
+impl Emulator {
+    pub fn new() -> Self {
+        let info = DeviceInfo {
+            ordinal: 0,
+            name: "kernel emulator (host threads)".into(),
+            compute_capability: (9, 0),
+            multiprocessors: 1,
+            total_memory: 0,
+            peak_bandwidth: 0.0,
+        };
+        Emulator { info, allocations: Mutex::new(HashMap::new()) }
+    }
+}
+
+impl Driver for Emulator {
+    fn info(&self) -> &DeviceInfo {
+        &self.info
+    }
+    fn alloc(&self, bytes: usize) -> Result<u64> {
+        let layout = Layout::from_size_align(bytes.max(1), 256).map_err(|e| Error::Device(e.to_string()))?;
+        // SAFETY: a non-zero size with a valid alignment.
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+        if ptr.is_null() {
+            return Err(Error::Device(format!("emulator: out of host memory for {bytes} bytes")));
+        }
+        self.allocations.lock().unwrap().insert(ptr as u64, layout);
+        Ok(ptr as u64)
+    }
+    fn free(&self, ptr: u64) {
+        if let Some(layout) = self.allocations.lock().unwrap().remove(&ptr) {
+            // SAFETY: allocated by `alloc` with this layout, freed once.
+            unsafe { std::alloc::dealloc(ptr as *mut u8, layout) };
+        }
+    }
+    fn upload(&self, dst: u64, src: &[u8]) -> Result<()> {
+        // SAFETY: `dst` is an allocation of at least `src.len()` bytes (callers size it).
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst as *mut u8, src.len()) };
+        Ok(())
+    }
+    fn download(&self, dst: &mut [u8], src: u64) -> Result<()> {
+        // SAFETY: as above, in the other direction.
+        unsafe { std::ptr::copy_nonoverlapping(src as *const u8, dst.as_mut_ptr(), dst.len()) };
+        Ok(())
+    }
+    fn zero(&self, ptr: u64, bytes: usize) -> Result<()> {
+        // SAFETY: `ptr` addresses at least `bytes` bytes.
+        unsafe { std::ptr::write_bytes(ptr as *mut u8, 0, bytes) };
+        Ok(())
+    }
+    fn launch(&self, name: &'static str, grid: (u32, u32, u32), block: (u32, u32, u32), params: &mut [*mut c_void]) -> Result<()> {
+        let c_name = CString::new(name).expect("kernel names have no NUL");
+        // SAFETY: as for a real launch: `params` match the kernel's signature.
+        let rc = unsafe { hhi_emu_launch(c_name.as_ptr(), grid.0, grid.1, grid.2, block.0, block.1, block.2, params.as_mut_ptr()) };
+        match rc {
+            0 => Ok(()),
+            _ => Err(Error::Device(format!("emulator: no kernel named `{name}`"))),
+        }
+    }
+    fn sgemm(&self, g: &Sgemm) -> Result<()> {
+        // Column-major: element (r, c) of an ld-strided matrix is at r + c·ld.
+        let (a, b, c) = (g.a as *const f32, g.b as *const f32, g.c as *mut f32);
+        let at = |r: usize, k: usize| if g.trans_a { k + r * g.lda } else { r + k * g.lda };
+        let bt = |k: usize, col: usize| if g.trans_b { col + k * g.ldb } else { k + col * g.ldb };
+        for col in 0..g.n {
+            for r in 0..g.m {
+                let mut sum = 0f32;
+                for k in 0..g.k {
+                    // SAFETY: the caller checked the shapes against the buffers.
+                    sum += unsafe { *a.add(at(r, k)) * *b.add(bt(k, col)) };
+                }
+                // SAFETY: as above.
+                unsafe {
+                    let out = c.add(r + col * g.ldc);
+                    *out = if g.beta == 0.0 { g.alpha * sum } else { g.alpha * sum + g.beta * *out };
+                }
+            }
+        }
+        Ok(())
+    }
+    fn synchronize(&self) -> Result<()> {
+        Ok(())
+    }
+}
