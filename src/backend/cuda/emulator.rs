@@ -1,6 +1,6 @@
 //! The kernel emulator behind the `Driver` trait: device memory is host
 //! memory, kernels are kernels/*.cu compiled for the host (build.rs) and run
-//! by kernels/emulator/launch.cpp with one OS thread per CUDA thread, and
+//! by kernels/emulator/launch.cpp with one fiber per CUDA thread, and
 //! SGEMM is a plain column-major loop with cuBLAS's argument conventions. It
 //! exists so every launcher, kernel and index computation of the CUDA
 //! backend is tested against the CPU reference on machines without a GPU.
@@ -76,7 +76,8 @@ impl Driver for Emulator {
         let rc = unsafe { hhi_emu_launch(c_name.as_ptr(), grid.0, grid.1, grid.2, block.0, block.1, block.2, params.as_mut_ptr()) };
         match rc {
             0 => Ok(()),
-            _ => Err(Error::Device(format!("emulator: no kernel named `{name}`"))),
+            1 => Err(Error::Device(format!("emulator: no kernel named `{name}`"))),
+            _ => Err(Error::Device(format!("emulator: `{name}` deadlocked: a barrier or warp shuffle not reached by every live thread of a block"))),
         }
     }
     fn sgemm(&self, g: &Sgemm) -> Result<()> {

@@ -3,8 +3,13 @@
 //! Each method checks shapes on the host, then launches; launches are
 //! asynchronous and a failure surfaces at the next download or `sync`.
 //!
-//! Status: written and compiled (nvcc + ptxas for sm_80 and sm_90a) without a
-//! GPU; until `scripts/gpu-check` has run on one, these kernels are unverified.
+//! The device is a `Driver`: a real GPU (`nvidia`) or the kernel emulator
+//! (`emulator`: the same kernels compiled for the host), on which the tests
+//! check every launcher and kernel against the CPU reference.
+//!
+//! Status: compiled (nvcc + ptxas for sm_80 and sm_90a) and tested on the
+//! emulator, not yet run on a GPU: until `scripts/gpu-check` has run on one,
+//! GPU behaviour and speed are unverified.
 
 mod buffer;
 mod driver;
@@ -118,22 +123,38 @@ impl Cuda {
         self.rt.launch(name, (col_blocks as u32, row_splits as u32, 1), (32, 8, 1), args);
     }
 
-    fn attention_kernel(&self, pass: &str, head_dim: usize) -> Option<&'static str> {
-        let names: [(&str, [&'static str; 3]); 3] = [
-            ("forward", ["attention_forward_d32_f32", "attention_forward_d64_f32", "attention_forward_d128_f32"]),
-            ("query", ["attention_backward_query_d32_f32", "attention_backward_query_d64_f32", "attention_backward_query_d128_f32"]),
-            ("key", ["attention_backward_key_d32_f32", "attention_backward_key_d64_f32", "attention_backward_key_d128_f32"]),
-        ];
-        let bound = [32, 64, 128].iter().position(|&b| head_dim <= b)?;
-        names.iter().find(|(p, _)| *p == pass).map(|(_, n)| n[bound])
-    }
-
-    fn attention_launch(&self, pass: &str, rows: usize, s: &AttnShape, args: &[&dyn KernelArg]) {
-        match self.attention_kernel(pass, s.head_dim) {
+    fn attention_launch(&self, pass: AttnPass, rows: usize, s: &AttnShape, args: &[&dyn KernelArg]) {
+        match attention_kernel(pass, s.head_dim) {
             Some(name) => self.rt.launch(name, ((rows as u32).div_ceil(ATTN_WARPS), s.heads as u32, s.batch as u32), (32 * ATTN_WARPS, 1, 1), args),
             None => self.rt.record(format!("attention: head_dim {} is over the CUDA kernels' limit of 128", s.head_dim)),
         }
     }
+}
+
+#[derive(Clone, Copy)]
+enum AttnPass {
+    Forward,
+    /// dQ: a warp per query.
+    BackwardQuery,
+    /// dK, dV: a warp per key.
+    BackwardKey,
+}
+
+/// The attention kernel instantiated for the smallest head-size bound that fits.
+fn attention_kernel(pass: AttnPass, head_dim: usize) -> Option<&'static str> {
+    use AttnPass::*;
+    Some(match (pass, head_dim) {
+        (Forward, 0..=32) => "attention_forward_d32_f32",
+        (Forward, 33..=64) => "attention_forward_d64_f32",
+        (Forward, 65..=128) => "attention_forward_d128_f32",
+        (BackwardQuery, 0..=32) => "attention_backward_query_d32_f32",
+        (BackwardQuery, 33..=64) => "attention_backward_query_d64_f32",
+        (BackwardQuery, 65..=128) => "attention_backward_query_d128_f32",
+        (BackwardKey, 0..=32) => "attention_backward_key_d32_f32",
+        (BackwardKey, 33..=64) => "attention_backward_key_d64_f32",
+        (BackwardKey, 65..=128) => "attention_backward_key_d128_f32",
+        _ => return None,
+    })
 }
 
 /// `len` zeroed values of `T` (CUDA cannot allocate 0 bytes: an empty buffer
@@ -294,7 +315,7 @@ impl Backend for Cuda {
             return;
         }
         let mask = key_mask.map_or(0u64, |m| m.ptr);
-        self.attention_launch("forward", s.q_len, s, &[&out.ptr, &lse.ptr, &q.ptr, &k.ptr, &v.ptr, &mask, &shape_c(s)]);
+        self.attention_launch(AttnPass::Forward, s.q_len, s, &[&out.ptr, &lse.ptr, &q.ptr, &k.ptr, &v.ptr, &mask, &shape_c(s)]);
     }
     fn attention_backward(&self, dqkv: CuViewMut<'_>, dout: CuView<'_>, qkv: CuView<'_>, out: CuView<'_>, lse: CuView<'_>, key_mask: Option<CuView<'_>>, s: &AttnShape) {
         assert!(s.q_len == s.kv_len && s.kv_len == s.kv_cap, "attention_backward expects fused self-attention");
@@ -305,8 +326,8 @@ impl Backend for Cuda {
         let mask = key_mask.map_or(0u64, |m| m.ptr);
         let shape = shape_c(s);
         let args: [&dyn KernelArg; 7] = [&dqkv.ptr, &dout.ptr, &qkv.ptr, &out.ptr, &lse.ptr, &mask, &shape];
-        self.attention_launch("query", s.q_len, s, &args);
-        self.attention_launch("key", s.kv_len, s, &args);
+        self.attention_launch(AttnPass::BackwardQuery, s.q_len, s, &args);
+        self.attention_launch(AttnPass::BackwardKey, s.kv_len, s, &args);
     }
 
     fn softmax_cross_entropy(&self, losses: CuViewMut<'_>, logits: CuViewMut<'_>, targets: &DeviceIds, rows: usize, vocab: usize, grad_scale: Option<f32>) {

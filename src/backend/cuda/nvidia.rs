@@ -114,19 +114,23 @@ impl Driver for Nvidia {
     fn info(&self) -> &DeviceInfo {
         &self.info
     }
+    /// Stream-ordered (pool) allocation where the device supports it, so that
+    /// buffers made and dropped between steps cost no device synchronisation.
     fn alloc(&self, bytes: usize) -> Result<u64> {
         self.bind()?;
         // SAFETY: plain allocation, then a queued memset of exactly its size.
         unsafe {
-            let ptr = cu::malloc_sync(bytes.max(1)).map_err(|e| err(&format!("allocating {bytes} bytes on cuda:{}", self.info.ordinal), e))?;
+            let ptr = if self.ctx.has_async_alloc() { cu::malloc_async(STREAM, bytes.max(1)) } else { cu::malloc_sync(bytes.max(1)) }
+                .map_err(|e| err(&format!("allocating {bytes} bytes on cuda:{}", self.info.ordinal), e))?;
             cu::memset_d8_async(ptr, 0, bytes, STREAM).map_err(|e| err("cuMemsetD8", e))?;
             Ok(ptr)
         }
     }
     fn free(&self, ptr: u64) {
         if self.bind().is_ok() {
-            // SAFETY: `ptr` came from `alloc` and is freed once (DeviceBuf's drop).
-            let _ = unsafe { cu::free_sync(ptr) };
+            // SAFETY: `ptr` came from `alloc` and is freed once (DeviceBuf's drop),
+            // after the work queued before it.
+            let _ = unsafe { if self.ctx.has_async_alloc() { cu::free_async(ptr, STREAM) } else { cu::free_sync(ptr) } };
         }
     }
     fn upload(&self, dst: u64, src: &[u8]) -> Result<()> {
