@@ -1,6 +1,7 @@
 // AdamW over the flat parameter buffer, step for step as torch.optim.AdamW
 // (decoupled decay first, bias-corrected moments, eps after the square root),
-// with the gradient-clipping factor fused in; and Σx² for global-norm clipping.
+// with the gradient-clipping factor fused in, on f32 parameters or on bf16
+// parameters with f32 master weights; and Σx² for global-norm clipping.
 // Mirrors src/backend/cpu/adamw.rs.
 #include "common.cuh"
 
@@ -33,17 +34,23 @@ __device__ __forceinline__ int find_segment(const int64_t* segments, int count, 
     return -1;
 }
 
-__device__ void adamw(float* params, const float* grads, float* m, float* v, const int64_t* segments, int count, int64_t n, AdamStep a) {
+// `params` in T; with T = bf16 the f32 `master` weights are updated and
+// rounded into `params` (for T = f32, `master` is null and unused).
+template <typename T>
+__device__ void adamw(T* params, float* master, const float* grads, float* m, float* v, const int64_t* segments, int count, int64_t n,
+                      AdamStep a) {
     GRID_STRIDE(i, n) {
         const int seg = find_segment(segments, count, i);
         if (seg < 0) continue;
         const float g = grads[i] * a.grad_scale;
-        float p = params[i];
+        float p = master ? master[i] : to_f32(params[i]);
         if (segments[3 * seg + 2]) p *= a.shrink;
         const float mi = m[i] + a.one_minus_b1 * (g - m[i]);
         const float vi = a.b2 * v[i] + a.one_minus_b2 * g * g;
         const float denom = sqrtf(vi) / a.bc2_sqrt + a.eps;
-        params[i] = p - a.step_size * mi / denom;
+        p -= a.step_size * mi / denom;
+        if (master) master[i] = p;
+        params[i] = from_f32<T>(p);
         m[i] = mi;
         v[i] = vi;
     }
@@ -59,9 +66,13 @@ __device__ void sum_squares(float* out, const float* x, int64_t n) {
 
 // ---- launchers ------------------------------------------------------------------
 
-extern "C" __global__ void adamw_f32(float* params, const float* grads, float* m, float* v, const int64_t* segments, int count, int64_t n,
-                                     AdamStep a) {
-    adamw(params, grads, m, v, segments, count, n, a);
-}
+#define FOR_DTYPE(T, S)                                                                                                   \
+    extern "C" __global__ void adamw_##S(T* params, float* master, const float* grads, float* m, float* v,                \
+                                         const int64_t* segments, int count, int64_t n, AdamStep a) {                     \
+        adamw<T>(params, master, grads, m, v, segments, count, n, a);                                                     \
+    }
+
+FOR_DTYPE(float, f32)
+FOR_DTYPE(bf16, bf16)
 
 extern "C" __global__ void sum_squares_f32(float* out, const float* x, int64_t n) { sum_squares(out, x, n); }

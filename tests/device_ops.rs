@@ -5,6 +5,10 @@
 //! start random, so `+=` is checked too. Shapes cross the kernels' tile and
 //! warp boundaries and every attention head-size bound (32, 64, 128).
 //!
+//! In bf16, inputs held in the compute type are rounded to bf16 on the host
+//! for both backends, so the comparison measures the device's arithmetic and
+//! output rounding, not the rounding of the inputs.
+//!
 //! The CUDA backend runs twice: on the kernel emulator (the kernels compiled
 //! for the host, so every launcher and kernel is checked on any machine) and
 //! on a real GPU where there is one; without one that half prints
@@ -13,12 +17,15 @@
 mod common;
 
 use hhi::backend::cpu::Cpu;
+use hhi::backend::cuda::Cuda;
 use hhi::backend::{AdamW, AttnShape, Backend, DecaySegment, Gemm};
+use hhi::tensor::DType;
 use hhi::rng::Rng;
 
-/// Normalised error allowed between a device and the CPU in f32:
-/// max |device − cpu| / max |cpu|.
+/// Normalised error allowed between a device and the CPU,
+/// max |device − cpu| / max |cpu|: f32, and bf16 (PARITY.md's forward bound).
 const F32_TOLERANCE: f32 = 1e-4;
+const BF16_TOLERANCE: f32 = 2e-2;
 
 fn random(rng: &mut Rng, n: usize, scale: f32) -> Vec<f32> {
     (0..n).map(|_| rng.normal() as f32 * scale).collect()
@@ -27,12 +34,20 @@ fn random(rng: &mut Rng, n: usize, scale: f32) -> Vec<f32> {
 /// Runs the op set on one backend and collects every output, by name.
 struct Recorder<'a, B: Backend> {
     be: &'a B,
+    /// Round compute-type inputs to bf16 first (same rounding on every backend).
+    bf16_inputs: bool,
     outputs: Vec<(String, Vec<f32>)>,
 }
 
 impl<'a, B: Backend> Recorder<'a, B> {
+    /// A buffer in the compute type (parameters, activations).
     fn up(&self, host: &[f32]) -> B::Buf {
-        self.be.upload(host).expect("upload")
+        let host: Vec<f32> = if self.bf16_inputs { host.iter().map(|&x| half::bf16::from_f32(x).to_f32()).collect() } else { host.to_vec() };
+        self.be.upload(&host).expect("upload")
+    }
+    /// A buffer that is f32 on every backend (gradients, statistics, masks).
+    fn up32(&self, host: &[f32]) -> B::Buf {
+        self.be.upload_f32(host).expect("upload")
     }
     fn keep(&mut self, name: String, buf: &B::Buf) {
         self.outputs.push((name, self.be.download(B::view(buf)).expect("download")));
@@ -40,6 +55,9 @@ impl<'a, B: Backend> Recorder<'a, B> {
     /// A buffer of `n` NaNs: every element must be written by the op.
     fn poisoned(&self, n: usize) -> B::Buf {
         self.up(&vec![f32::NAN; n])
+    }
+    fn poisoned32(&self, n: usize) -> B::Buf {
+        self.up32(&vec![f32::NAN; n])
     }
 
     fn matmul(&mut self, seed: u64) {
@@ -56,7 +74,12 @@ impl<'a, B: Backend> Recorder<'a, B> {
                 self.keep(format!("matmul ta={ta} tb={tb} bias={with_bias} acc={acc}"), &out);
             }
         }
-        let mut dbias = self.up(&random(&mut rng, n, 1.0));
+        // A weight gradient: compute-type operands accumulated into f32.
+        let dy = self.up(&random(&mut rng, m * n, 1.0));
+        let mut dw = self.up32(&init[..k * n]);
+        self.be.matmul(B::view_mut(&mut dw), B::view(&a), B::view(&dy), None, Gemm::new(k, n, m).ta().acc());
+        self.keep("matmul weight gradient xᵀ·dy into f32".into(), &dw);
+        let mut dbias = self.up32(&random(&mut rng, n, 1.0));
         let dout = self.up(&random(&mut rng, 300 * n, 1.0));
         self.be.bias_backward(B::view_mut(&mut dbias), B::view(&dout), 300, n);
         self.keep("bias_backward".into(), &dbias);
@@ -94,13 +117,13 @@ impl<'a, B: Backend> Recorder<'a, B> {
         let mut rng = Rng::new(seed);
         let inp = self.up(&random(&mut rng, rows * c, 3.0).iter().map(|x| x + 1.5).collect::<Vec<_>>());
         let (w, b) = (self.up(&random(&mut rng, c, 1.0)), self.up(&random(&mut rng, c, 1.0)));
-        let (mut out, mut mean, mut rstd) = (self.poisoned(rows * c), self.poisoned(rows), self.poisoned(rows));
+        let (mut out, mut mean, mut rstd) = (self.poisoned(rows * c), self.poisoned32(rows), self.poisoned32(rows));
         self.be.layernorm_forward(B::view_mut(&mut out), B::view_mut(&mut mean), B::view_mut(&mut rstd), B::view(&inp), B::view(&w), B::view(&b), rows, c, 1e-5);
         self.keep("layernorm_forward out".into(), &out);
         self.keep("layernorm_forward mean".into(), &mean);
         self.keep("layernorm_forward rstd".into(), &rstd);
         let dout = self.up(&random(&mut rng, rows * c, 1.0));
-        let (mut dinp, mut dw, mut db) = (self.up(&random(&mut rng, rows * c, 1.0)), self.up(&random(&mut rng, c, 1.0)), self.up(&random(&mut rng, c, 1.0)));
+        let (mut dinp, mut dw, mut db) = (self.up(&random(&mut rng, rows * c, 1.0)), self.up32(&random(&mut rng, c, 1.0)), self.up32(&random(&mut rng, c, 1.0)));
         self.be.layernorm_backward(
             B::view_mut(&mut dinp),
             B::view_mut(&mut dw),
@@ -129,7 +152,7 @@ impl<'a, B: Backend> Recorder<'a, B> {
         self.be.embedding_forward(B::view_mut(&mut out), &ids, &pos, B::view(&wte), B::view(&wpe), c);
         self.keep("embedding_forward".into(), &out);
         let dout = self.up(&random(&mut rng, 30 * c, 1.0));
-        let (mut dwte, mut dwpe) = (self.up(&random(&mut rng, vocab * c, 1.0)), self.up(&random(&mut rng, ctx * c, 1.0)));
+        let (mut dwte, mut dwpe) = (self.up32(&random(&mut rng, vocab * c, 1.0)), self.up32(&random(&mut rng, ctx * c, 1.0)));
         self.be.embedding_backward(B::view_mut(&mut dwte), B::view_mut(&mut dwpe), B::view(&dout), &ids, &pos, c);
         self.keep("embedding_backward dwte".into(), &dwte);
         self.keep("embedding_backward dwpe".into(), &dwpe);
@@ -148,8 +171,8 @@ impl<'a, B: Backend> Recorder<'a, B> {
             if batch > 1 {
                 mask[t + 1] = 0.0; // a hole in the second
             }
-            let mask = self.up(&mask);
-            let (mut out, mut lse) = (self.poisoned(batch * t * c), self.poisoned(batch * heads * t));
+            let mask = self.up32(&mask);
+            let (mut out, mut lse) = (self.poisoned(batch * t * c), self.poisoned32(batch * heads * t));
             let view = B::view(&qkv);
             let (q, k, v) = (B::slice(view, 0, batch * t * 3 * c), B::slice(view, c, batch * t * 3 * c - c), B::slice(view, 2 * c, batch * t * 3 * c - 2 * c));
             self.be.attention_forward(B::view_mut(&mut out), B::view_mut(&mut lse), q, k, v, Some(B::view(&mask)), &s);
@@ -168,7 +191,7 @@ impl<'a, B: Backend> Recorder<'a, B> {
         let kv = self.up(&random(&mut rng, batch * kv_cap * 2 * c, 1.0));
         for causal in [true, false] {
             let s = AttnShape { batch, heads, head_dim: d, q_len, kv_len, kv_cap, q_stride: c, kv_stride: 2 * c, causal, scale: 0.3 };
-            let (mut out, mut lse) = (self.poisoned(batch * q_len * c), self.poisoned(batch * heads * q_len));
+            let (mut out, mut lse) = (self.poisoned(batch * q_len * c), self.poisoned32(batch * heads * q_len));
             let kvv = B::view(&kv);
             let n = batch * kv_cap * 2 * c;
             self.be.attention_forward(B::view_mut(&mut out), B::view_mut(&mut lse), B::view(&q), B::slice(kvv, 0, n), B::slice(kvv, c, n - c), None, &s);
@@ -185,7 +208,7 @@ impl<'a, B: Backend> Recorder<'a, B> {
             let targets = self.be.upload_ids(&targets).unwrap();
             for grad in [None, Some(0.125f32)] {
                 let mut l = self.up(&logits);
-                let mut losses = self.poisoned(rows);
+                let mut losses = self.poisoned32(rows);
                 self.be.softmax_cross_entropy(B::view_mut(&mut losses), B::view_mut(&mut l), &targets, rows, vocab, grad);
                 self.keep(format!("softmax_cross_entropy losses vocab={vocab} grad={grad:?}"), &losses);
                 self.keep(format!("softmax_cross_entropy logits vocab={vocab} grad={grad:?}"), &l);
@@ -196,24 +219,28 @@ impl<'a, B: Backend> Recorder<'a, B> {
     fn optimizer(&mut self, seed: u64) {
         let n = 5000;
         let mut rng = Rng::new(seed);
-        let g = self.up(&random(&mut rng, n, 1.0));
+        let g = self.up32(&random(&mut rng, n, 1.0));
         let sum = self.be.sum_squares(B::view(&g));
         self.outputs.push(("sum_squares".into(), vec![sum]));
-        let (mut p, mut m, mut v) = (self.up(&random(&mut rng, n, 1.0)), self.up(&random(&mut rng, n, 0.1)), self.up(&random(&mut rng, n, 0.1).iter().map(|x| x * x).collect::<Vec<_>>()));
+        let init = random(&mut rng, n, 1.0);
+        let (mut p, mut m, mut v) = (self.up(&init), self.up32(&random(&mut rng, n, 0.1)), self.up32(&random(&mut rng, n, 0.1).iter().map(|x| x * x).collect::<Vec<_>>()));
+        // Narrow parameters carry f32 master weights (from the same rounded values).
+        let mut master = (self.be.compute_dtype() != DType::F32).then(|| self.up32(&self.be.download(B::view(&p)).unwrap()));
         // A gap (1000..1200) that no segment covers must stay untouched.
         let segments = [DecaySegment { offset: 0, len: 1000, decay: true }, DecaySegment { offset: 1200, len: 3000, decay: false }, DecaySegment { offset: 4200, len: 800, decay: true }];
         let h = AdamW { lr: 1e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.1 };
         for step in 1..=3 {
-            self.be.adamw(B::view_mut(&mut p), B::view(&g), B::view_mut(&mut m), B::view_mut(&mut v), &segments, &h, step, 0.5);
+            let w = master.as_mut().map(B::view_mut);
+            self.be.adamw(B::view_mut(&mut p), w, B::view(&g), B::view_mut(&mut m), B::view_mut(&mut v), &segments, &h, step, 0.5);
         }
-        self.keep("adamw params".into(), &p);
+        self.keep("adamw params".into(), master.as_ref().unwrap_or(&p));
         self.keep("adamw m".into(), &m);
         self.keep("adamw v".into(), &v);
     }
 }
 
-fn run_all<B: Backend>(be: &B) -> Vec<(String, Vec<f32>)> {
-    let mut r = Recorder { be, outputs: Vec::new() };
+fn run_all<B: Backend>(be: &B, bf16_inputs: bool) -> Vec<(String, Vec<f32>)> {
+    let mut r = Recorder { be, bf16_inputs, outputs: Vec::new() };
     r.matmul(1);
     r.elementwise(2);
     r.layernorm(3);
@@ -247,23 +274,39 @@ fn compare(device: &str, got: &[(String, Vec<f32>)], want: &[(String, Vec<f32>)]
 fn cpu_reference_writes_every_output() {
     // The reference itself must overwrite every poisoned element (no NaN left
     // where the op defines a value), or the device comparison would be vacuous.
-    for (name, out) in run_all(&Cpu) {
+    for (name, out) in run_all(&Cpu, false) {
         assert!(out.iter().all(|x| x.is_finite() || name.contains("lse")), "{name}: CPU left a non-finite value");
     }
 }
 
+fn emulated(dtype: DType) -> Cuda {
+    Cuda::emulated(dtype).expect("the kernel emulator (build.rs builds it with a C++20 compiler)")
+}
+
+/// Runs the op set on `device` and on the CPU, from the same inputs.
+fn check(device: &impl Backend, label: &str, tolerance: f32) {
+    let bf16 = device.compute_dtype() == DType::BF16;
+    compare(label, &run_all(device, bf16), &run_all(&Cpu, bf16), tolerance);
+}
+
 #[test]
 fn emulated_cuda_matches_cpu_f32() {
-    let cuda = hhi::backend::cuda::Cuda::emulated().expect("the kernel emulator (build.rs builds it with a C++20 compiler)");
-    let want = run_all(&Cpu);
-    let got = run_all(&cuda);
-    compare("emulator", &got, &want, F32_TOLERANCE);
+    check(&emulated(DType::F32), "emulator", F32_TOLERANCE);
+}
+
+#[test]
+fn emulated_cuda_matches_cpu_bf16() {
+    check(&emulated(DType::BF16), "emu bf16", BF16_TOLERANCE);
 }
 
 #[test]
 fn cuda_matches_cpu_f32() {
-    let Some(cuda) = common::cuda_or_skip("cuda_matches_cpu_f32") else { return };
-    let want = run_all(&Cpu);
-    let got = run_all(&cuda);
-    compare("cuda", &got, &want, F32_TOLERANCE);
+    let Some(_) = common::cuda_or_skip("cuda_matches_cpu_f32") else { return };
+    check(&Cuda::new(0, DType::F32).unwrap(), "cuda", F32_TOLERANCE);
+}
+
+#[test]
+fn cuda_matches_cpu_bf16() {
+    let Some(_) = common::cuda_or_skip("cuda_matches_cpu_bf16") else { return };
+    check(&Cuda::new(0, DType::BF16).unwrap(), "cuda bf16", BF16_TOLERANCE);
 }

@@ -5,6 +5,7 @@ mod common;
 use common::{repo, tempdir};
 
 use hhi::backend::cpu::Cpu;
+use hhi::backend::cuda::Cuda;
 use hhi::tensor::DType;
 use std::path::PathBuf;
 
@@ -31,34 +32,46 @@ fn every_fixture_passes_on_cpu() {
     assert!(failed.is_empty(), "parity failed for {failed:?}");
 }
 
-/// The CUDA backend on the kernel emulator: every launcher and kernel on the
-/// fixtures' real model graphs, on machines without a GPU.
-#[test]
-fn every_fixture_passes_on_emulated_cuda_f32() {
-    let cuda = hhi::backend::cuda::Cuda::emulated().expect("the kernel emulator (build.rs builds it with a C++20 compiler)");
+/// Every fixture on `be` at the tolerances of its compute type.
+fn every_fixture_passes_on<B: hhi::backend::Backend>(be: &B) {
+    let dtype = be.compute_dtype();
     let mut failed = Vec::new();
     for dir in &fixtures() {
-        let report = hhi::parity::run(&cuda, dir, DType::F32).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-        println!("== {} on the emulator\n{report}", dir.display());
+        let report = hhi::parity::run(be, dir, dtype).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        println!("== {} on {}\n{report}", dir.display(), be.name());
         if !report.ok() {
             failed.push(dir.clone());
         }
     }
-    assert!(failed.is_empty(), "emulated CUDA parity failed for {failed:?}");
+    assert!(failed.is_empty(), "parity failed on {} for {failed:?}", be.name());
+}
+
+fn emulated(dtype: DType) -> Cuda {
+    Cuda::emulated(dtype).expect("the kernel emulator (build.rs builds it with a C++20 compiler)")
+}
+
+/// The CUDA backend on the kernel emulator: every launcher and kernel on the
+/// fixtures' real model graphs, on machines without a GPU.
+#[test]
+fn every_fixture_passes_on_emulated_cuda_f32() {
+    every_fixture_passes_on(&emulated(DType::F32));
+}
+
+#[test]
+fn every_fixture_passes_on_emulated_cuda_bf16() {
+    every_fixture_passes_on(&emulated(DType::BF16));
 }
 
 #[test]
 fn every_fixture_passes_on_cuda_f32() {
     let Some(cuda) = common::cuda_or_skip("every_fixture_passes_on_cuda_f32") else { return };
-    let mut failed = Vec::new();
-    for dir in &fixtures() {
-        let report = hhi::parity::run(&cuda, dir, DType::F32).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-        println!("== {} on {}\n{report}", dir.display(), hhi::backend::Backend::name(&cuda));
-        if !report.ok() {
-            failed.push(dir.clone());
-        }
-    }
-    assert!(failed.is_empty(), "CUDA parity failed for {failed:?}");
+    every_fixture_passes_on(&cuda);
+}
+
+#[test]
+fn every_fixture_passes_on_cuda_bf16() {
+    let Some(_) = common::cuda_or_skip("every_fixture_passes_on_cuda_bf16") else { return };
+    every_fixture_passes_on(&Cuda::new(0, DType::BF16).unwrap());
 }
 
 #[test]

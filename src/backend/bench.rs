@@ -76,6 +76,7 @@ const F32: f64 = 4.0;
 /// Runs every op whose name contains `filter`, printing each line as it goes.
 pub fn run<B: Backend>(be: &B, s: Shapes, filter: &str, print: &mut dyn FnMut(&OpTiming)) -> Result<Vec<OpTiming>> {
     let rows = s.batch * s.t;
+    let act = be.compute_dtype().size() as f64; // bytes per activation
     let mut results = Vec::new();
     let mut record = |name: String, ms: f64, bytes: f64, flops: f64| {
         let t = OpTiming { name, ms, bytes, flops };
@@ -95,7 +96,9 @@ pub fn run<B: Backend>(be: &B, s: Shapes, filter: &str, print: &mut dyn FnMut(&O
             if !wanted(&name) {
                 continue;
             }
-            let (a, b, mut out) = (be.upload(&filled(a_len, 1))?, be.upload(&filled(b_len, 2))?, be.zeros(g.m * g.n)?);
+            // Weight gradients (xᵀ·dy) accumulate into f32; the rest are activations.
+            let out = if g.accumulate { be.zeros_f32(g.m * g.n) } else { be.zeros(g.m * g.n) };
+            let (a, b, mut out) = (be.upload(&filled(a_len, 1))?, be.upload(&filled(b_len, 2))?, out?);
             let ms = median_ms(be, s.reps, || be.matmul(B::view_mut(&mut out), B::view(&a), B::view(&b), None, g))?;
             record(name, ms, 0.0, 2.0 * (g.m * g.n * g.k) as f64);
         }
@@ -105,7 +108,7 @@ pub fn run<B: Backend>(be: &B, s: Shapes, filter: &str, print: &mut dyn FnMut(&O
     if wanted(&name) {
         let shape = AttnShape::fused_self(s.batch, s.t, HEADS, C / HEADS, 0.125);
         let qkv = be.upload(&filled(rows * 3 * C, 3))?;
-        let (mut out, mut lse, mut dqkv, dout) = (be.zeros(rows * C)?, be.zeros(s.batch * HEADS * s.t)?, be.zeros(rows * 3 * C)?, be.upload(&filled(rows * C, 4))?);
+        let (mut out, mut lse, mut dqkv, dout) = (be.zeros(rows * C)?, be.zeros_f32(s.batch * HEADS * s.t)?, be.zeros(rows * 3 * C)?, be.upload(&filled(rows * C, 4))?);
         let view = B::view(&qkv);
         let n = rows * 3 * C;
         let (q, k, v) = (B::slice(view, 0, n), B::slice(view, C, n - C), B::slice(view, 2 * C, n - 2 * C));
@@ -121,22 +124,22 @@ pub fn run<B: Backend>(be: &B, s: Shapes, filter: &str, print: &mut dyn FnMut(&O
     if wanted("gelu") {
         let (x, dy, mut y) = (be.upload(&filled(n, 5))?, be.upload(&filled(n, 6))?, be.zeros(n)?);
         let ms = median_ms(be, s.reps, || be.gelu_forward(B::view_mut(&mut y), B::view(&x)))?;
-        record(format!("gelu forward {rows}×{}", 4 * C), ms, 2.0 * F32 * n as f64, 0.0);
+        record(format!("gelu forward {rows}×{}", 4 * C), ms, 2.0 * act * n as f64, 0.0);
         let ms = median_ms(be, s.reps, || be.gelu_backward(B::view_mut(&mut y), B::view(&x), B::view(&dy)))?;
-        record(format!("gelu backward {rows}×{}", 4 * C), ms, 4.0 * F32 * n as f64, 0.0);
+        record(format!("gelu backward {rows}×{}", 4 * C), ms, 4.0 * act * n as f64, 0.0);
     }
     if wanted("add") {
         let (a, b, mut y) = (be.upload(&filled(rows * C, 5))?, be.upload(&filled(rows * C, 6))?, be.zeros(rows * C)?);
         let ms = median_ms(be, s.reps, || be.add(B::view_mut(&mut y), B::view(&a), B::view(&b)))?;
-        record(format!("add (residual) {rows}×{C}"), ms, 3.0 * F32 * (rows * C) as f64, 0.0);
+        record(format!("add (residual) {rows}×{C}"), ms, 3.0 * act * (rows * C) as f64, 0.0);
     }
     if wanted("layernorm") {
         let (x, w, b, dy) = (be.upload(&filled(rows * C, 6))?, be.upload(&filled(C, 7))?, be.upload(&filled(C, 8))?, be.upload(&filled(rows * C, 9))?);
-        let (mut y, mut mean, mut rstd, mut dx, mut dw, mut db) = (be.zeros(rows * C)?, be.zeros(rows)?, be.zeros(rows)?, be.zeros(rows * C)?, be.zeros(C)?, be.zeros(C)?);
+        let (mut y, mut mean, mut rstd, mut dx, mut dw, mut db) = (be.zeros(rows * C)?, be.zeros_f32(rows)?, be.zeros_f32(rows)?, be.zeros(rows * C)?, be.zeros_f32(C)?, be.zeros_f32(C)?);
         let ms = median_ms(be, s.reps, || {
             be.layernorm_forward(B::view_mut(&mut y), B::view_mut(&mut mean), B::view_mut(&mut rstd), B::view(&x), B::view(&w), B::view(&b), rows, C, 1e-5)
         })?;
-        record(format!("layernorm forward {rows}×{C}"), ms, 2.0 * F32 * (rows * C) as f64, 0.0);
+        record(format!("layernorm forward {rows}×{C}"), ms, 2.0 * act * (rows * C) as f64, 0.0);
         let ms = median_ms(be, s.reps, || {
             be.layernorm_backward(
                 B::view_mut(&mut dx),
@@ -151,35 +154,40 @@ pub fn run<B: Backend>(be: &B, s: Shapes, filter: &str, print: &mut dyn FnMut(&O
                 C,
             )
         })?;
-        record(format!("layernorm backward {rows}×{C}"), ms, 4.0 * F32 * (rows * C) as f64, 0.0);
+        record(format!("layernorm backward {rows}×{C}"), ms, 4.0 * act * (rows * C) as f64, 0.0);
     }
     if wanted("embedding") {
         let ids: Vec<i32> = (0..rows).map(|i| ((i * 7919) % VOCAB) as i32).collect();
         let pos: Vec<i32> = (0..rows).map(|i| (i % s.t) as i32).collect();
         let (ids, pos) = (be.upload_ids(&ids)?, be.upload_ids(&pos)?);
         let (wte, wpe, dy) = (be.upload(&filled(VOCAB * C, 10))?, be.upload(&filled(1024.max(s.t) * C, 11))?, be.upload(&filled(rows * C, 12))?);
-        let (mut out, mut dwte, mut dwpe) = (be.zeros(rows * C)?, be.zeros(VOCAB * C)?, be.zeros(1024.max(s.t) * C)?);
+        let (mut out, mut dwte, mut dwpe) = (be.zeros(rows * C)?, be.zeros_f32(VOCAB * C)?, be.zeros_f32(1024.max(s.t) * C)?);
         let ms = median_ms(be, s.reps, || be.embedding_forward(B::view_mut(&mut out), &ids, &pos, B::view(&wte), B::view(&wpe), C))?;
-        record(format!("embedding forward {rows}×{C}"), ms, 3.0 * F32 * (rows * C) as f64, 0.0);
+        record(format!("embedding forward {rows}×{C}"), ms, 3.0 * act * (rows * C) as f64, 0.0);
         let ms = median_ms(be, s.reps, || be.embedding_backward(B::view_mut(&mut dwte), B::view_mut(&mut dwpe), B::view(&dy), &ids, &pos, C))?;
-        record(format!("embedding backward {rows}×{C}"), ms, 5.0 * F32 * (rows * C) as f64, 0.0);
+        // Reads dout; reads and writes the f32 gradient rows it lands on.
+        record(format!("embedding backward {rows}×{C}"), ms, (act + 4.0 * F32) * (rows * C) as f64, 0.0);
     }
     if wanted("cross_entropy") {
         let targets: Vec<i32> = (0..rows).map(|i| ((i * 31) % VOCAB) as i32).collect();
         let targets = be.upload_ids(&targets)?;
-        let (mut logits, mut losses) = (be.upload(&filled(rows * VOCAB, 13))?, be.zeros(rows)?);
+        let (mut logits, mut losses) = (be.upload(&filled(rows * VOCAB, 13))?, be.zeros_f32(rows)?);
         let ms = median_ms(be, s.reps, || be.softmax_cross_entropy(B::view_mut(&mut losses), B::view_mut(&mut logits), &targets, rows, VOCAB, Some(1.0 / rows as f32)))?;
-        record(format!("softmax_cross_entropy {rows}×{VOCAB}"), ms, 2.0 * F32 * (rows * VOCAB) as f64, 0.0);
+        record(format!("softmax_cross_entropy {rows}×{VOCAB}"), ms, 2.0 * act * (rows * VOCAB) as f64, 0.0);
     }
     if wanted("adamw") {
-        let (mut p, g, mut m, mut v) = (be.upload(&filled(PARAMS, 14))?, be.upload(&filled(PARAMS, 15))?, be.zeros(PARAMS)?, be.zeros(PARAMS)?);
+        let host = filled(PARAMS, 14);
+        let (mut p, g, mut m, mut v) = (be.upload(&host)?, be.upload_f32(&filled(PARAMS, 15))?, be.zeros_f32(PARAMS)?, be.zeros_f32(PARAMS)?);
+        let mut master = if act < F32 { Some(be.upload_f32(&host)?) } else { None };
         let seg = [DecaySegment { offset: 0, len: PARAMS, decay: true }];
         let mut step = 0;
         let ms = median_ms(be, s.reps, || {
             step += 1;
-            be.adamw(B::view_mut(&mut p), B::view(&g), B::view_mut(&mut m), B::view_mut(&mut v), &seg, &AdamW::default(), step, 1.0)
+            be.adamw(B::view_mut(&mut p), master.as_mut().map(B::view_mut), B::view(&g), B::view_mut(&mut m), B::view_mut(&mut v), &seg, &AdamW::default(), step, 1.0)
         })?;
-        record("adamw 124M params".into(), ms, 7.0 * F32 * PARAMS as f64, 0.0);
+        // Reads g, m, v and the master weights, writes m, v, master and params.
+        let bytes = if act < F32 { 8.0 * F32 + act } else { 7.0 * F32 };
+        record("adamw 124M params".into(), ms, bytes * PARAMS as f64, 0.0);
         let ms = median_ms(be, s.reps, || {
             be.sum_squares(B::view(&g));
         })?;

@@ -33,20 +33,21 @@ impl fmt::Display for Device {
     }
 }
 
-/// Runs `$body` with `$be` bound to the backend `$device` names: the CPU
-/// reference, or a freshly opened CUDA device (whose opening errors propagate
-/// with `?`). The body is compiled once per backend, so it may call generic
-/// code: `on_device!(device, |be| train(be, &args))`.
+/// Runs `$body` with `$be` bound to the backend `$device` names, computing in
+/// `$dtype`: the CPU reference (f32 only), or a freshly opened CUDA device
+/// (opening errors propagate with `?`). The body is compiled once per
+/// backend, so it may call generic code:
+/// `on_device!(device, dtype, |be| train(be, &args))`.
 #[macro_export]
 macro_rules! on_device {
-    ($device:expr, |$be:ident| $body:expr) => {
+    ($device:expr, $dtype:expr, |$be:ident| $body:expr) => {
         match $device {
             $crate::backend::Device::Cpu => {
-                let $be = &$crate::backend::cpu::Cpu;
+                let $be = &$crate::backend::cpu::Cpu::for_dtype($dtype)?;
                 $body
             }
             $crate::backend::Device::Cuda(ordinal) => {
-                let $be = &$crate::backend::cuda::Cuda::new(ordinal)?;
+                let $be = &$crate::backend::cuda::Cuda::new(ordinal, $dtype)?;
                 $body
             }
         }

@@ -1,7 +1,14 @@
 //! The op set: every operation the models need, as fused forward/backward pairs
-//! over flat f32 buffers, behind one trait so that a model never knows which
+//! over flat buffers, behind one trait so that a model never knows which
 //! backend runs it. The CPU backend (`cpu`) is the numerical reference; the
 //! CUDA backend implements the same trait.
+//!
+//! Precision: a backend computes in one `compute_dtype` (f32 on the CPU; f32
+//! or bf16 on CUDA): parameters and activations are buffers of that type
+//! (`zeros`, `upload`). What must stay exact is always f32 (`zeros_f32`,
+//! `upload_f32`): parameter gradients, AdamW moments and master weights,
+//! LayerNorm statistics, attention log-sum-exps, per-row losses, masks. Each op
+//! says which of its buffers are f32; the rest are in the compute type.
 //!
 //! Conventions (as in llm.c):
 //! - buffers are contiguous row-major; a "row" is the last dimension;
@@ -22,11 +29,12 @@ mod spec;
 pub use device::Device;
 pub use spec::{AdamW, AttnShape, DecaySegment, Gemm};
 
+use crate::tensor::DType;
 use crate::Result;
 
 /// A compute backend: memory, views into it, and the op set.
 pub trait Backend: Send + Sync {
-    /// An owned buffer of f32 on the device.
+    /// An owned buffer on the device (compute type or f32, see above).
     type Buf: Send + Sync;
     /// A read-only range of a buffer.
     type View<'a>: Copy + Send + Sync
@@ -50,10 +58,25 @@ pub trait Backend: Send + Sync {
     fn peak_bandwidth(&self) -> Option<f64> {
         None
     }
+    /// The element type of parameters and activations.
+    fn compute_dtype(&self) -> DType {
+        DType::F32
+    }
 
     // ---- memory -------------------------------------------------------------
+    /// `n` zeros in the compute type.
     fn zeros(&self, n: usize) -> Result<Self::Buf>;
+    /// `n` zeros in f32, whatever the compute type.
+    fn zeros_f32(&self, n: usize) -> Result<Self::Buf> {
+        self.zeros(n)
+    }
+    /// Host values rounded to the compute type.
     fn upload(&self, host: &[f32]) -> Result<Self::Buf>;
+    /// Host values kept in f32.
+    fn upload_f32(&self, host: &[f32]) -> Result<Self::Buf> {
+        self.upload(host)
+    }
+    /// Waits for the device and returns the values, as f32, of a view of either type.
     fn download(&self, v: Self::View<'_>) -> Result<Vec<f32>>;
     fn upload_ids(&self, host: &[i32]) -> Result<Self::Ids>;
     fn fill(&self, v: Self::ViewMut<'_>, value: f32);
@@ -76,7 +99,7 @@ pub trait Backend: Send + Sync {
     /// `out[m,n] (=|+=) op(a)[m,k] · op(b)[k,n] (+ bias[n])`, where `op` transposes
     /// when the flag says so (`a` is stored [k,m] then, `b` [n,k]).
     fn matmul(&self, out: Self::ViewMut<'_>, a: Self::View<'_>, b: Self::View<'_>, bias: Option<Self::View<'_>>, g: Gemm);
-    /// `dbias[n] += Σ_rows dout[rows,n]`.
+    /// `dbias[n] += Σ_rows dout[rows,n]`; `dbias` is f32.
     fn bias_backward(&self, dbias: Self::ViewMut<'_>, dout: Self::View<'_>, rows: usize, n: usize);
 
     // ---- elementwise ----------------------------------------------------------
@@ -90,7 +113,7 @@ pub trait Backend: Send + Sync {
     fn gelu_backward(&self, dinp: Self::ViewMut<'_>, inp: Self::View<'_>, dout: Self::View<'_>);
 
     // ---- normalisation --------------------------------------------------------
-    /// LayerNorm over rows of length `c`; saves `mean[rows]` and `rstd[rows]`.
+    /// LayerNorm over rows of length `c`; saves `mean[rows]` and `rstd[rows]` (f32).
     #[allow(clippy::too_many_arguments)]
     fn layernorm_forward(
         &self,
@@ -104,6 +127,7 @@ pub trait Backend: Send + Sync {
         c: usize,
         eps: f32,
     );
+    /// Accumulates into `dinp` and into `dw`, `db` (f32).
     #[allow(clippy::too_many_arguments)]
     fn layernorm_backward(
         &self,
@@ -122,16 +146,16 @@ pub trait Backend: Send + Sync {
     // ---- embeddings -----------------------------------------------------------
     /// `out[r] = wte[ids[r]] + wpe[pos[r]]` for rows of width `c`.
     fn embedding_forward(&self, out: Self::ViewMut<'_>, ids: &Self::Ids, pos: &Self::Ids, wte: Self::View<'_>, wpe: Self::View<'_>, c: usize);
-    /// Scatter-adds `dout` rows into `dwte[ids[r]]` and `dwpe[pos[r]]`.
+    /// Scatter-adds `dout` rows into `dwte[ids[r]]` and `dwpe[pos[r]]` (f32).
     fn embedding_backward(&self, dwte: Self::ViewMut<'_>, dwpe: Self::ViewMut<'_>, dout: Self::View<'_>, ids: &Self::Ids, pos: &Self::Ids, c: usize);
 
     // ---- attention ------------------------------------------------------------
     /// Scaled dot-product attention over heads, without a T×T matrix in
     /// memory: `out[b,i,h·d..] = Σ_j softmax_j(scale·q·k_j + mask) v_j`; saves
-    /// the log-sum-exp `lse[b,h,i]` for the backward. Rows of `q` (stride
+    /// the log-sum-exp `lse[b,h,i]` (f32) for the backward. Rows of `q` (stride
     /// `q_stride`) and of `k`/`v` (stride `kv_stride`, `kv_cap` rows per batch)
     /// may interleave, so a fused QKV buffer or a KV cache is passed as is.
-    /// `key_mask[b, j]` (1 keep, 0 drop) masks padding; a query with no
+    /// `key_mask[b, j]` (f32: 1 keep, 0 drop) masks padding; a query with no
     /// visible key gets a zero output.
     #[allow(clippy::too_many_arguments)]
     fn attention_forward(
@@ -160,16 +184,30 @@ pub trait Backend: Send + Sync {
 
     // ---- loss -----------------------------------------------------------------
     /// Fused softmax + cross-entropy over `rows` rows of `vocab` logits.
-    /// Writes the per-row loss (0 for ignored targets, i.e. negative ones).
+    /// Writes the per-row loss (f32; 0 for ignored targets, i.e. negative ones).
     /// With `grad_scale = Some(g)` it overwrites `logits` in place with
     /// `g · (softmax − onehot)` (zero rows for ignored targets).
     fn softmax_cross_entropy(&self, losses: Self::ViewMut<'_>, logits: Self::ViewMut<'_>, targets: &Self::Ids, rows: usize, vocab: usize, grad_scale: Option<f32>);
 
     // ---- optimiser ------------------------------------------------------------
-    /// Σ x² over the buffer (for global-norm clipping).
+    /// Σ x² over an f32 buffer (the gradients, for global-norm clipping).
     fn sum_squares(&self, v: Self::View<'_>) -> f32;
     /// One AdamW step over the flat parameter buffer (`step` counts from 1),
     /// on gradients multiplied by `grad_scale` (the clipping factor, fused).
+    /// `grads`, `m`, `v` are f32. With `master` (f32 master weights, for a
+    /// compute type narrower than f32) the step updates `master` and writes
+    /// its rounding into `params`; without, it updates `params` itself.
     #[allow(clippy::too_many_arguments)]
-    fn adamw(&self, params: Self::ViewMut<'_>, grads: Self::View<'_>, m: Self::ViewMut<'_>, v: Self::ViewMut<'_>, segments: &[DecaySegment], h: &AdamW, step: u64, grad_scale: f32);
+    fn adamw(
+        &self,
+        params: Self::ViewMut<'_>,
+        master: Option<Self::ViewMut<'_>>,
+        grads: Self::View<'_>,
+        m: Self::ViewMut<'_>,
+        v: Self::ViewMut<'_>,
+        segments: &[DecaySegment],
+        h: &AdamW,
+        step: u64,
+        grad_scale: f32,
+    );
 }

@@ -61,11 +61,20 @@ impl<B: Backend> Backend for Profiled<B> {
     fn peak_bandwidth(&self) -> Option<f64> {
         self.inner.peak_bandwidth()
     }
+    fn compute_dtype(&self) -> crate::tensor::DType {
+        self.inner.compute_dtype()
+    }
     fn zeros(&self, n: usize) -> Result<Self::Buf> {
         self.inner.zeros(n)
     }
+    fn zeros_f32(&self, n: usize) -> Result<Self::Buf> {
+        self.inner.zeros_f32(n)
+    }
     fn upload(&self, host: &[f32]) -> Result<Self::Buf> {
         self.inner.upload(host)
+    }
+    fn upload_f32(&self, host: &[f32]) -> Result<Self::Buf> {
+        self.inner.upload_f32(host)
     }
     fn download(&self, v: Self::View<'_>) -> Result<Vec<f32>> {
         self.inner.download(v)
@@ -186,6 +195,7 @@ impl<B: Backend> Backend for Profiled<B> {
     fn adamw(
         &self,
         params: Self::ViewMut<'_>,
+        master: Option<Self::ViewMut<'_>>,
         grads: Self::View<'_>,
         m: Self::ViewMut<'_>,
         v: Self::ViewMut<'_>,
@@ -194,6 +204,6 @@ impl<B: Backend> Backend for Profiled<B> {
         step: u64,
         grad_scale: f32,
     ) {
-        self.time("adamw", || self.inner.adamw(params, grads, m, v, segments, h, step, grad_scale))
+        self.time("adamw", || self.inner.adamw(params, master, grads, m, v, segments, h, step, grad_scale))
     }
 }

@@ -111,7 +111,7 @@ pub fn run(c: Command) -> Result<()> {
                 }
                 json
             } else {
-                hhi::on_device!(device.device, |be| bench_train(be, &dir, batch, seq, steps, warmup, &|| ()))?
+                hhi::on_device!(device.device, device.dtype(), |be| bench_train(be, &dir, batch, seq, steps, warmup, &|| ()))?
             };
             say!("{json}");
         }
@@ -121,7 +121,7 @@ pub fn run(c: Command) -> Result<()> {
             if shapes.batch == 0 || shapes.t == 0 {
                 return Err(Error::Invalid("--batch and --seq must be positive".into()));
             }
-            hhi::on_device!(device.device, |be| {
+            hhi::on_device!(device.device, device.dtype(), |be| {
                 eprintln!("bench ops: {shapes:?} on {}", be.name());
                 say!("{:<44} {:>10} {:>14}", "op", "median ms", "throughput");
                 let peak = be.peak_bandwidth();
@@ -143,7 +143,7 @@ pub fn run(c: Command) -> Result<()> {
                 return Err(Error::Invalid("--batch, --prompt-len, --new-tokens and --repeats must be positive".into()));
             }
             let dir = ModelDir::open(&model)?;
-            let json = hhi::on_device!(device.device, |be| bench_generate(be, &dir, batch, prompt_len, new_tokens, repeats))?;
+            let json = hhi::on_device!(device.device, device.dtype(), |be| bench_generate(be, &dir, batch, prompt_len, new_tokens, repeats))?;
             say!("{json}");
         }
     }
@@ -152,7 +152,8 @@ pub fn run(c: Command) -> Result<()> {
 
 /// Times batched greedy generation from random prompts; reports the median of `repeats` runs.
 fn bench_generate<B: Backend>(be: &B, dir: &ModelDir, batch: usize, prompt_len: usize, new_tokens: usize, repeats: usize) -> Result<serde_json::Value> {
-    let model = dir.load_gpt2(be, Some(0))?;
+    let mut model = dir.load_gpt2(be, Some(0))?;
+    model.drop_master();
     eprintln!("bench generate: {} parameters, batch {batch}, prompt {prompt_len}, {new_tokens} new tokens, {}", model.num_params(), be.name());
     let mut rng = Rng::new(1);
     let prompts: Vec<Vec<u32>> = (0..batch).map(|_| (0..prompt_len).map(|_| rng.below(model.cfg.vocab_size) as u32).collect()).collect();

@@ -52,12 +52,13 @@ pub fn run(a: Args) -> Result<()> {
     if a.temperature <= 0.0 || !(0.0..=1.0).contains(&a.top_p) || a.top_p == 0.0 || a.repetition_penalty <= 0.0 {
         return Err(Error::Invalid("--temperature and --repetition-penalty must be > 0, --top-p in (0, 1]".into()));
     }
-    hhi::on_device!(a.device.device, |be| generate_on(be, &a))
+    hhi::on_device!(a.device.device, a.device.dtype(), |be| generate_on(be, &a))
 }
 
 fn generate_on<B: Backend>(be: &B, a: &Args) -> Result<()> {
     let dir = ModelDir::open(&a.model)?;
-    let model = dir.load_gpt2(be, None)?;
+    let mut model = dir.load_gpt2(be, None)?;
+    model.drop_master();
     let tok = Tokenizer::load(&a.model.join(TOKENIZER))?;
     let prompts = a.prompt.iter().map(|p| tok.encode(p)).collect::<Result<Vec<_>>>()?;
     if prompts.iter().any(Vec::is_empty) {

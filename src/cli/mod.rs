@@ -15,6 +15,7 @@ mod world;
 
 use clap::{Parser, Subcommand};
 use hhi::backend::Device;
+use hhi::tensor::DType;
 use hhi::Result;
 
 #[derive(Parser)]
@@ -45,12 +46,33 @@ enum Command {
     World(world::Args),
 }
 
-/// The `--device` flag shared by every command that computes.
+/// The `--device` and `--dtype` flags shared by every command that computes.
 #[derive(clap::Args, Clone, Debug)]
 pub struct DeviceArg {
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: Device,
+    /// Compute precision: f32, or bf16 (CUDA only: bf16 weights and
+    /// activations, f32 master weights, gradients and optimizer state).
+    /// Default: f32 on the CPU, bf16 on CUDA.
+    #[arg(long, value_parser = parse_dtype)]
+    dtype: Option<DType>,
+}
+
+fn parse_dtype(s: &str) -> Result<DType, String> {
+    match DType::parse(s) {
+        Some(d @ (DType::F32 | DType::BF16)) => Ok(d),
+        _ => Err(format!("unknown dtype `{s}` (f32, bf16)")),
+    }
+}
+
+impl DeviceArg {
+    pub fn dtype(&self) -> DType {
+        self.dtype.unwrap_or(match self.device {
+            Device::Cpu => DType::F32,
+            Device::Cuda(_) => DType::BF16,
+        })
+    }
 }
 
 pub fn say_line(line: std::fmt::Arguments) {

@@ -1,7 +1,6 @@
 //! `hhi parity DIR`: recompute a transformers fixture and report the error.
 
 use super::DeviceArg;
-use hhi::tensor::DType;
 use hhi::{Error, Result};
 use std::path::PathBuf;
 
@@ -11,20 +10,11 @@ pub struct Args {
     dir: PathBuf,
     #[command(flatten)]
     device: DeviceArg,
-    /// Compute precision (f32 on the CPU).
-    #[arg(long, default_value = "f32", value_parser = parse_dtype)]
-    dtype: DType,
-}
-
-fn parse_dtype(s: &str) -> Result<DType, String> {
-    DType::parse(s).ok_or_else(|| format!("unknown dtype `{s}` (f32, bf16)"))
 }
 
 pub fn run(a: Args) -> Result<()> {
-    if a.dtype != DType::F32 {
-        return Err(Error::Invalid(format!("--dtype {}: only f32 is implemented so far (bf16 on CUDA is in progress)", a.dtype)));
-    }
-    let report = hhi::on_device!(a.device.device, |be| hhi::parity::run(be, &a.dir, a.dtype))?;
+    let dtype = a.device.dtype();
+    let report = hhi::on_device!(a.device.device, dtype, |be| hhi::parity::run(be, &a.dir, dtype))?;
     say!("{report}");
     if report.ok() {
         Ok(())

@@ -77,7 +77,7 @@ pub fn run(a: Args) -> Result<()> {
     if a.batch == 0 || a.seq == 0 {
         return Err(Error::Invalid("--batch and --seq must be positive".into()));
     }
-    hhi::on_device!(a.device.device, |be| train_on(be, &a))
+    hhi::on_device!(a.device.device, a.device.dtype(), |be| train_on(be, &a))
 }
 
 fn train_on<B: Backend>(be: &B, a: &Args) -> Result<()> {

@@ -89,9 +89,10 @@ pub fn unflatten(layout: &Layout, flat: &[f32], prefix: &str) -> TensorMap {
 
 /// Saves a GPT-2 as `config.json` + `model.safetensors` (f32, HF names; a
 /// tied head is stored once, as `save_pretrained` does).
+/// The f32 master weights are saved where the model has them.
 pub fn save_gpt2<B: Backend>(be: &B, model: &Gpt2<B>, dir: &Path, original_config: Option<&serde_json::Value>) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let flat = be.download(B::view(&model.params))?;
+    let flat = be.download(B::view(model.full_precision()))?;
     st::save(&dir.join(WEIGHTS), &unflatten(&model.layout, &flat, ""))?;
     let json = model.cfg.to_json(original_config);
     let text = serde_json::to_string_pretty(&json).expect("config serialises");

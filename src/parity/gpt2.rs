@@ -72,7 +72,7 @@ fn gradients<B: Backend>(be: &B, model: &Gpt2<B>, acts: &mut Activations<B>, bat
 
 fn backward<B: Backend>(be: &B, model: &Gpt2<B>, r: &Reference, batch: &Batch, tol: &Tolerances, report: &mut Report) -> Result<()> {
     let mut acts = Activations::new(be, model, batch.b, batch.t)?;
-    let mut grads = be.zeros(model.layout.total)?;
+    let mut grads = be.zeros_f32(model.layout.total)?;
     gradients(be, model, &mut acts, batch, &mut grads)?;
     let got = be.download(B::view(&grads))?;
     let mut pairs = Vec::new();
@@ -99,12 +99,12 @@ fn optimizer<B: Backend>(be: &B, model: &mut Gpt2<B>, r: &Reference, batch: &Bat
     let steps = r.scalar("adamw.steps")? as u64;
     let mut opt = Optimizer::new(be, &model.layout, h, |_| true)?;
     let mut acts = Activations::new(be, model, batch.b, batch.t)?;
-    let mut grads = be.zeros(model.layout.total)?;
+    let mut grads = be.zeros_f32(model.layout.total)?;
     for _ in 0..steps {
         gradients(be, model, &mut acts, batch, &mut grads)?;
-        opt.update(be, &mut model.params, &grads, h.lr, 1.0);
+        opt.update(be, &mut model.params, model.master.as_mut(), &grads, h.lr, 1.0);
     }
-    let got = be.download(B::view(&model.params))?;
+    let got = be.download(B::view(model.full_precision()))?;
     let denom = h.lr as f64 * steps as f64;
     for spec in &model.layout.specs {
         let (key, want) = r.per_parameter("after", &spec.name)?;

@@ -58,7 +58,7 @@ impl<'a, B: Backend> Trainer<'a, B> {
         }
         let hyper = AdamW { lr: cfg.lr, beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: cfg.weight_decay };
         let opt = Optimizer::new(be, &model.layout, hyper, default_decay)?;
-        Ok(Trainer { grads: be.zeros(model.layout.total)?, acts: Activations::new(be, &model, cfg.batch, cfg.seq)?, rng: Rng::new(cfg.seed), be, model, opt, cfg })
+        Ok(Trainer { grads: be.zeros_f32(model.layout.total)?, acts: Activations::new(be, &model, cfg.batch, cfg.seq)?, rng: Rng::new(cfg.seed), be, model, opt, cfg })
     }
 
     pub fn set_stop_at(&mut self, step: Option<u64>) {
@@ -68,8 +68,11 @@ impl<'a, B: Backend> Trainer<'a, B> {
     /// Continues from a saved state (parameters, moments, step, data order).
     pub fn restore(&mut self, s: TrainState) -> Result<()> {
         self.model.params = self.be.upload(&s.params)?;
-        self.opt.m = self.be.upload(&s.m)?;
-        self.opt.v = self.be.upload(&s.v)?;
+        if self.model.master.is_some() {
+            self.model.master = Some(self.be.upload_f32(&s.params)?);
+        }
+        self.opt.m = self.be.upload_f32(&s.m)?;
+        self.opt.v = self.be.upload_f32(&s.v)?;
         self.opt.step = s.step;
         self.rng = s.rng;
         Ok(())
@@ -78,7 +81,7 @@ impl<'a, B: Backend> Trainer<'a, B> {
     pub fn state(&self) -> Result<TrainState> {
         let be = self.be;
         Ok(TrainState {
-            params: be.download(B::view(&self.model.params))?,
+            params: be.download(B::view(self.model.full_precision()))?,
             m: be.download(B::view(&self.opt.m))?,
             v: be.download(B::view(&self.opt.v))?,
             step: self.opt.step,
@@ -95,7 +98,7 @@ impl<'a, B: Backend> Trainer<'a, B> {
         self.model.backward(be, &mut self.acts, B::view_mut(&mut self.grads));
         let (norm, factor) = clip_grad_norm(be, &self.grads, self.cfg.clip);
         let lr = lr_at(self.opt.step, self.cfg.steps, self.cfg.warmup, self.cfg.lr);
-        self.opt.update(be, &mut self.model.params, &self.grads, lr, factor);
+        self.opt.update(be, &mut self.model.params, self.model.master.as_mut(), &self.grads, lr, factor);
         Ok((loss, norm, lr))
     }
 

@@ -7,6 +7,7 @@ use crate::Result;
 
 pub struct Optimizer<B: Backend> {
     pub hyper: AdamW,
+    /// First and second moments (f32).
     pub m: B::Buf,
     pub v: B::Buf,
     /// Steps taken so far.
@@ -22,14 +23,16 @@ pub fn default_decay(spec: &ParamSpec) -> bool {
 
 impl<B: Backend> Optimizer<B> {
     pub fn new(be: &B, layout: &Layout, hyper: AdamW, decay: impl Fn(&ParamSpec) -> bool) -> Result<Self> {
-        Ok(Optimizer { hyper, m: be.zeros(layout.total)?, v: be.zeros(layout.total)?, step: 0, segments: layout.decay_segments(decay) })
+        Ok(Optimizer { hyper, m: be.zeros_f32(layout.total)?, v: be.zeros_f32(layout.total)?, step: 0, segments: layout.decay_segments(decay) })
     }
 
-    /// One AdamW step at learning rate `lr` on `grad_scale · grads`.
-    pub fn update(&mut self, be: &B, params: &mut B::Buf, grads: &B::Buf, lr: f32, grad_scale: f32) {
+    /// One AdamW step at learning rate `lr` on `grad_scale · grads`; with
+    /// `master` weights, on them (and `params` gets their rounding).
+    pub fn update(&mut self, be: &B, params: &mut B::Buf, master: Option<&mut B::Buf>, grads: &B::Buf, lr: f32, grad_scale: f32) {
         self.step += 1;
         let h = AdamW { lr, ..self.hyper };
-        be.adamw(B::view_mut(params), B::view(grads), B::view_mut(&mut self.m), B::view_mut(&mut self.v), &self.segments, &h, self.step, grad_scale);
+        let master = master.map(B::view_mut);
+        be.adamw(B::view_mut(params), master, B::view(grads), B::view_mut(&mut self.m), B::view_mut(&mut self.v), &self.segments, &h, self.step, grad_scale);
     }
 }
 

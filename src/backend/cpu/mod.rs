@@ -18,6 +18,16 @@ use crate::Result;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Cpu;
 
+impl Cpu {
+    /// The CPU backend, which computes in f32 only.
+    pub fn for_dtype(dtype: crate::tensor::DType) -> Result<Self> {
+        match dtype {
+            crate::tensor::DType::F32 => Ok(Cpu),
+            other => Err(crate::Error::Invalid(format!("--dtype {other}: the CPU backend computes in f32 (bf16 is for --device cuda)"))),
+        }
+    }
+}
+
 impl Backend for Cpu {
     type Buf = Vec<f32>;
     type View<'a> = &'a [f32];
@@ -114,7 +124,14 @@ impl Backend for Cpu {
     fn sum_squares(&self, v: &[f32]) -> f32 {
         adamw::sum_squares(v)
     }
-    fn adamw(&self, params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32], segments: &[DecaySegment], h: &AdamW, step: u64, grad_scale: f32) {
-        adamw::adamw(params, grads, m, v, segments, h, step, grad_scale)
+    fn adamw(&self, params: &mut [f32], master: Option<&mut [f32]>, grads: &[f32], m: &mut [f32], v: &mut [f32], segments: &[DecaySegment], h: &AdamW, step: u64, grad_scale: f32) {
+        match master {
+            // f32 compute has no use for master weights, but honours them.
+            Some(master) => {
+                adamw::adamw(master, grads, m, v, segments, h, step, grad_scale);
+                params.copy_from_slice(master);
+            }
+            None => adamw::adamw(params, grads, m, v, segments, h, step, grad_scale),
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! run by one OS thread per CUDA thread, so kernel logic is tested on machines
 //! without a GPU). Addresses are plain `u64`s; one in-order queue per device.
 
+use crate::tensor::DType;
 use crate::Result;
 use std::ffi::c_void;
 
@@ -19,10 +20,11 @@ pub struct DeviceInfo {
     pub peak_bandwidth: f64,
 }
 
-/// A column-major SGEMM as cuBLAS defines it: `c = alpha·op(a)·op(b) + beta·c`
-/// with `op(a)` m×k, `op(b)` k×n, `c` m×n.
+/// A column-major GEMM as cuBLAS defines it (cublasGemmEx with f32
+/// accumulation): `c = alpha·op(a)·op(b) + beta·c` with `op(a)` m×k, `op(b)`
+/// k×n, `c` m×n; each matrix f32 or bf16.
 #[derive(Clone, Copy, Debug)]
-pub struct Sgemm {
+pub struct GemmEx {
     pub trans_a: bool,
     pub trans_b: bool,
     pub m: usize,
@@ -36,6 +38,9 @@ pub struct Sgemm {
     pub beta: f32,
     pub c: u64,
     pub ldc: usize,
+    pub a_type: DType,
+    pub b_type: DType,
+    pub c_type: DType,
 }
 
 pub trait Driver: Send + Sync {
@@ -48,7 +53,7 @@ pub trait Driver: Send + Sync {
     fn download(&self, dst: &mut [u8], src: u64) -> Result<()>;
     fn zero(&self, ptr: u64, bytes: usize) -> Result<()>;
     /// Queues kernel `name`; `params` point at its parameters, in order.
-    fn launch(&self, name: &'static str, grid: (u32, u32, u32), block: (u32, u32, u32), params: &mut [*mut c_void]) -> Result<()>;
-    fn sgemm(&self, g: &Sgemm) -> Result<()>;
+    fn launch(&self, name: &str, grid: (u32, u32, u32), block: (u32, u32, u32), params: &mut [*mut c_void]) -> Result<()>;
+    fn gemm(&self, g: &GemmEx) -> Result<()>;
     fn synchronize(&self) -> Result<()>;
 }

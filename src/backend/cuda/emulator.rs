@@ -5,7 +5,8 @@
 //! exists so every launcher, kernel and index computation of the CUDA
 //! backend is tested against the CPU reference on machines without a GPU.
 
-use super::driver::{DeviceInfo, Driver, Sgemm};
+use super::driver::{DeviceInfo, Driver, GemmEx};
+use crate::tensor::DType;
 use crate::{Error, Result};
 use std::alloc::Layout;
 use std::collections::HashMap;
@@ -70,7 +71,7 @@ impl Driver for Emulator {
         unsafe { std::ptr::write_bytes(ptr as *mut u8, 0, bytes) };
         Ok(())
     }
-    fn launch(&self, name: &'static str, grid: (u32, u32, u32), block: (u32, u32, u32), params: &mut [*mut c_void]) -> Result<()> {
+    fn launch(&self, name: &str, grid: (u32, u32, u32), block: (u32, u32, u32), params: &mut [*mut c_void]) -> Result<()> {
         let c_name = CString::new(name).expect("kernel names have no NUL");
         // SAFETY: as for a real launch: `params` match the kernel's signature.
         let rc = unsafe { hhi_emu_launch(c_name.as_ptr(), grid.0, grid.1, grid.2, block.0, block.1, block.2, params.as_mut_ptr()) };
@@ -80,9 +81,9 @@ impl Driver for Emulator {
             _ => Err(Error::Device(format!("emulator: `{name}` deadlocked: a barrier or warp shuffle not reached by every live thread of a block"))),
         }
     }
-    fn sgemm(&self, g: &Sgemm) -> Result<()> {
+    fn gemm(&self, g: &GemmEx) -> Result<()> {
         // Column-major: element (r, c) of an ld-strided matrix is at r + c·ld.
-        let (a, b, c) = (g.a as *const f32, g.b as *const f32, g.c as *mut f32);
+        // Products accumulate in f32, as with CUBLAS_COMPUTE_32F.
         let at = |r: usize, k: usize| if g.trans_a { k + r * g.lda } else { r + k * g.lda };
         let bt = |k: usize, col: usize| if g.trans_b { col + k * g.ldb } else { k + col * g.ldb };
         for col in 0..g.n {
@@ -90,12 +91,13 @@ impl Driver for Emulator {
                 let mut sum = 0f32;
                 for k in 0..g.k {
                     // SAFETY: the caller checked the shapes against the buffers.
-                    sum += unsafe { *a.add(at(r, k)) * *b.add(bt(k, col)) };
+                    sum += unsafe { load(g.a, at(r, k), g.a_type) * load(g.b, bt(k, col), g.b_type) };
                 }
+                let i = r + col * g.ldc;
                 // SAFETY: as above.
                 unsafe {
-                    let out = c.add(r + col * g.ldc);
-                    *out = if g.beta == 0.0 { g.alpha * sum } else { g.alpha * sum + g.beta * *out };
+                    let old = if g.beta == 0.0 { 0.0 } else { g.beta * load(g.c, i, g.c_type) };
+                    store(g.c, i, g.c_type, g.alpha * sum + old);
                 }
             }
         }
@@ -103,5 +105,20 @@ impl Driver for Emulator {
     }
     fn synchronize(&self) -> Result<()> {
         Ok(())
+    }
+}
+
+/// Element `i` of an f32 or bf16 array at `base`, as f32.
+unsafe fn load(base: u64, i: usize, dtype: DType) -> f32 {
+    match dtype {
+        DType::BF16 => (*(base as *const half::bf16).add(i)).to_f32(),
+        _ => *(base as *const f32).add(i),
+    }
+}
+
+unsafe fn store(base: u64, i: usize, dtype: DType, x: f32) {
+    match dtype {
+        DType::BF16 => *(base as *mut half::bf16).add(i) = half::bf16::from_f32(x),
+        _ => *(base as *mut f32).add(i) = x,
     }
 }

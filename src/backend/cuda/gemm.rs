@@ -1,13 +1,16 @@
-//! Row-major matrix products on the device's SGEMM (cuBLAS on a GPU; f32, no
-//! TF32), with the bias epilogue as a broadcast kernel run first.
+//! Row-major matrix products on the device's GEMM (cublasGemmEx on a GPU: f32
+//! without TF32, or bf16 operands with f32 accumulation and an f32 or bf16
+//! result), with the bias epilogue as a broadcast kernel run first.
 //!
 //! cuBLAS is column-major: a row-major `[r, c]` matrix is the column-major
 //! `[c, r]` matrix in the same memory. So `out[m,n] = op(a)·op(b)` is computed
 //! as `outᵀ[n,m] = op(b)ᵀ·op(a)ᵀ`, swapping the operands instead of copying.
 
 use super::buffer::{CuView, CuViewMut};
-use super::driver::Sgemm;
+use super::driver::GemmEx;
+use super::kernel;
 use super::runtime::Runtime;
+use crate::tensor::DType;
 use crate::backend::Gemm;
 
 pub fn matmul(rt: &Runtime, out: CuViewMut<'_>, a: CuView<'_>, b: CuView<'_>, bias: Option<CuView<'_>>, g: Gemm) {
@@ -16,13 +19,14 @@ pub fn matmul(rt: &Runtime, out: CuViewMut<'_>, a: CuView<'_>, b: CuView<'_>, bi
     if m == 0 || n == 0 {
         return;
     }
+    assert!(a.dtype == b.dtype && (out.dtype == a.dtype || out.dtype == DType::F32), "matmul: {:?}·{:?} into {:?}", a.dtype, b.dtype, out.dtype);
     if let Some(bias) = bias {
-        assert!(bias.len >= n, "matmul: bias shorter than n = {n}");
-        rt.launch_1d("bias_broadcast_f32", m * n, &[&out.ptr, &bias.ptr, &(m as i64), &(n as i64), &(g.accumulate as i32)]);
+        assert!(bias.len >= n && bias.dtype == out.dtype, "matmul: bias shorter than n = {n} or of another type");
+        rt.launch_1d(&kernel("bias_broadcast", out.dtype), m * n, &[&out.ptr, &bias.ptr, &(m as i64), &(n as i64), &(g.accumulate as i32)]);
     }
     // Row-major b is [k,n] (or [n,k] when transposed), i.e. column-major
     // [n,k] with leading dimension n (or [k,n] with k); likewise for a.
-    let sgemm = Sgemm {
+    let gemm = GemmEx {
         trans_a: g.trans_b,
         trans_b: g.trans_a,
         m: n,
@@ -36,8 +40,11 @@ pub fn matmul(rt: &Runtime, out: CuViewMut<'_>, a: CuView<'_>, b: CuView<'_>, bi
         beta: if g.accumulate || bias.is_some() { 1.0 } else { 0.0 },
         c: out.ptr,
         ldc: n,
+        a_type: b.dtype,
+        b_type: a.dtype,
+        c_type: out.dtype,
     };
-    if let Err(e) = rt.driver.sgemm(&sgemm) {
+    if let Err(e) = rt.driver.gemm(&gemm) {
         rt.record(e);
     }
 }

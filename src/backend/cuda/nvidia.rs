@@ -5,10 +5,12 @@
 //! cudarc panics when a library it loads is missing, so `check_libraries`
 //! probes for them first and turns absence into an error with instructions.
 
-use super::driver::{DeviceInfo, Driver, Sgemm};
+use super::driver::{DeviceInfo, Driver, GemmEx};
 use super::kernels;
 use crate::{Error, Result};
+use crate::tensor::DType;
 use cudarc::cublas::sys::cublasOperation_t::{CUBLAS_OP_N, CUBLAS_OP_T};
+use cudarc::cublas::sys::{cublasComputeType_t, cublasGemmAlgo_t, cudaDataType};
 use cudarc::cublas::CudaBlas;
 use cudarc::driver::result as cu;
 use cudarc::driver::sys::{CUdevice_attribute as Attr, CUfunction, CUmodule, CUstream};
@@ -46,7 +48,7 @@ pub struct Nvidia {
     ctx: Arc<CudaContext>,
     blas: CudaBlas,
     modules: Vec<CUmodule>,
-    functions: Mutex<HashMap<&'static str, CUfunction>>,
+    functions: Mutex<HashMap<String, CUfunction>>,
 }
 
 // SAFETY: CUmodule and CUfunction are handles valid in every thread that makes
@@ -85,7 +87,7 @@ impl Nvidia {
     }
 
     /// The kernel `name`, looked up once in the loaded modules.
-    fn function(&self, name: &'static str) -> Result<CUfunction> {
+    fn function(&self, name: &str) -> Result<CUfunction> {
         let mut cache = self.functions.lock().unwrap();
         if let Some(&f) = cache.get(name) {
             return Ok(f);
@@ -94,7 +96,7 @@ impl Nvidia {
         // SAFETY: modules stay loaded for the life of `self`.
         let found = self.modules.iter().find_map(|&m| unsafe { cu::module::get_function(m, c_name.clone()) }.ok());
         let f = found.ok_or_else(|| Error::Device(format!("kernel `{name}` is not in the embedded kernel images (stale build?)")))?;
-        cache.insert(name, f);
+        cache.insert(name.to_string(), f);
         Ok(f)
     }
 }
@@ -148,7 +150,7 @@ impl Driver for Nvidia {
         // SAFETY: `ptr` addresses at least `bytes` bytes.
         unsafe { cu::memset_d8_async(ptr, 0, bytes, STREAM) }.map_err(|e| err("cuMemsetD8", e))
     }
-    fn launch(&self, name: &'static str, grid: (u32, u32, u32), block: (u32, u32, u32), params: &mut [*mut c_void]) -> Result<()> {
+    fn launch(&self, name: &str, grid: (u32, u32, u32), block: (u32, u32, u32), params: &mut [*mut c_void]) -> Result<()> {
         self.bind()?;
         let f = self.function(name)?;
         // SAFETY: the launchers in backend/cuda pass exactly the parameter list of
@@ -156,30 +158,38 @@ impl Driver for Nvidia {
         // sized by the same op arguments the CPU reference checks.
         unsafe { cu::launch_kernel(f, grid, block, 0, STREAM, params) }.map_err(|e| err(&format!("launching `{name}`"), e))
     }
-    fn sgemm(&self, g: &Sgemm) -> Result<()> {
+    fn gemm(&self, g: &GemmEx) -> Result<()> {
         self.bind()?;
         let op = |t: bool| if t { CUBLAS_OP_T } else { CUBLAS_OP_N };
+        let ty = |d: DType| if d == DType::BF16 { cudaDataType::CUDA_R_16BF } else { cudaDataType::CUDA_R_32F };
         // SAFETY: the caller checked that the addresses cover the shapes; alpha
-        // and beta are host scalars (cuBLAS's default pointer mode).
+        // and beta are host f32 scalars (cuBLAS's default pointer mode, and the
+        // scalar type of CUBLAS_COMPUTE_32F, which keeps f32 inputs in exact
+        // f32 arithmetic — no TF32 — and accumulates bf16 products in f32).
         unsafe {
-            cudarc::cublas::result::sgemm(
+            cudarc::cublas::result::gemm_ex(
                 *self.blas.handle(),
                 op(g.trans_a),
                 op(g.trans_b),
                 g.m as i32,
                 g.n as i32,
                 g.k as i32,
-                &g.alpha,
-                g.a as *const f32,
+                &g.alpha as *const f32 as *const c_void,
+                g.a as *const c_void,
+                ty(g.a_type),
                 g.lda as i32,
-                g.b as *const f32,
+                g.b as *const c_void,
+                ty(g.b_type),
                 g.ldb as i32,
-                &g.beta,
-                g.c as *mut f32,
+                &g.beta as *const f32 as *const c_void,
+                g.c as *mut c_void,
+                ty(g.c_type),
                 g.ldc as i32,
+                cublasComputeType_t::CUBLAS_COMPUTE_32F,
+                cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
             )
         }
-        .map_err(|e| err(&format!("cublasSgemm {g:?}"), e))
+        .map_err(|e| err(&format!("cublasGemmEx {g:?}"), e))
     }
     fn synchronize(&self) -> Result<()> {
         self.bind()?;

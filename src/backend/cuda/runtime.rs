@@ -55,7 +55,7 @@ impl Runtime {
         }
     }
 
-    pub fn launch(&self, name: &'static str, grid: (u32, u32, u32), block: (u32, u32, u32), args: &[&dyn KernelArg]) {
+    pub fn launch(&self, name: &str, grid: (u32, u32, u32), block: (u32, u32, u32), args: &[&dyn KernelArg]) {
         let mut params: Vec<*mut c_void> = args.iter().map(|&a| a.address()).collect();
         if let Err(e) = self.driver.launch(name, grid, block, &mut params) {
             self.record(e);
@@ -64,7 +64,7 @@ impl Runtime {
 
     /// A 1-D launch of 256-thread blocks over `n` items with a grid-stride
     /// loop: at most 32 blocks per multiprocessor.
-    pub fn launch_1d(&self, name: &'static str, n: usize, args: &[&dyn KernelArg]) {
+    pub fn launch_1d(&self, name: &str, n: usize, args: &[&dyn KernelArg]) {
         if n > 0 {
             let blocks = n.div_ceil(256).clamp(1, 32 * self.info().multiprocessors.max(1) as usize);
             self.launch(name, (blocks as u32, 1, 1), (256, 1, 1), args);

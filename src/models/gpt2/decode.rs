@@ -51,11 +51,11 @@ impl<B: Backend> KvCache<B> {
             max_q,
             x: be.zeros(rows * c)?,
             ln: be.zeros(rows * c)?,
-            mean: be.zeros(rows)?,
-            rstd: be.zeros(rows)?,
+            mean: be.zeros_f32(rows)?,
+            rstd: be.zeros_f32(rows)?,
             qkv: be.zeros(rows * 3 * c)?,
             att: be.zeros(rows * c)?,
-            lse: be.zeros(rows * cfg.n_head)?,
+            lse: be.zeros_f32(rows * cfg.n_head)?,
             proj: be.zeros(rows * c)?,
             fch: be.zeros(rows * cfg.inner())?,
             gelu: be.zeros(rows * cfg.inner())?,
@@ -69,7 +69,7 @@ impl<B: Backend> KvCache<B> {
             k: (0..cfg.n_layer).map(|_| layer()).collect::<Result<_>>()?,
             v: (0..cfg.n_layer).map(|_| layer()).collect::<Result<_>>()?,
             mask_host: vec![0.0; batch * cap],
-            mask: be.zeros(batch * cap)?,
+            mask: be.zeros_f32(batch * cap)?,
             scratch,
         })
     }
@@ -93,7 +93,7 @@ impl<B: Backend> Gpt2<B> {
         for b in 0..nb {
             cache.mask_host[b * cache.cap + cache.len..][..tq].copy_from_slice(&keep[b * tq..(b + 1) * tq]);
         }
-        cache.mask = be.upload(&cache.mask_host)?;
+        cache.mask = be.upload_f32(&cache.mask_host)?;
         let (ids_d, pos_d) = (be.upload_ids(ids)?, be.upload_ids(pos)?);
         let w = self.weights();
         let s = &mut cache.scratch;

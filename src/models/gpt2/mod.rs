@@ -20,13 +20,18 @@ pub use weights::{declare, Block, Weights};
 use crate::backend::Backend;
 use crate::nn::{carve, carve_mut, Layout};
 use crate::rng::Rng;
+use crate::tensor::DType;
 use crate::Result;
 
 pub struct Gpt2<B: Backend> {
     pub cfg: Gpt2Config,
     pub layout: Layout,
-    /// Every parameter, flat, in `layout` order.
+    /// Every parameter, flat, in `layout` order, in the compute type.
     pub params: B::Buf,
+    /// The same in f32 when the backend computes in a narrower type (bf16):
+    /// what AdamW updates and checkpoints save (llm.c's master weights).
+    /// Inference does not need them: see [`Gpt2::drop_master`].
+    pub master: Option<B::Buf>,
 }
 
 impl<B: Backend> Gpt2<B> {
@@ -38,7 +43,21 @@ impl<B: Backend> Gpt2<B> {
     pub fn from_flat(be: &B, cfg: Gpt2Config, flat: &[f32]) -> Result<Self> {
         let layout = Self::layout(&cfg);
         assert_eq!(flat.len(), layout.total, "flat parameter buffer does not match the GPT-2 layout");
-        Ok(Gpt2 { params: be.upload(flat)?, cfg, layout })
+        let master = match be.compute_dtype() {
+            DType::F32 => None,
+            _ => Some(be.upload_f32(flat)?),
+        };
+        Ok(Gpt2 { params: be.upload(flat)?, master, cfg, layout })
+    }
+
+    /// Frees the f32 master weights (for inference in a narrow type).
+    pub fn drop_master(&mut self) {
+        self.master = None;
+    }
+
+    /// The parameters at full precision: the master weights, or `params`.
+    pub fn full_precision(&self) -> &B::Buf {
+        self.master.as_ref().unwrap_or(&self.params)
     }
 
     /// Random initialisation as `GPT2PreTrainedModel._init_weights`: N(0, 0.02)

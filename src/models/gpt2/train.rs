@@ -92,20 +92,21 @@ impl<B: Backend> Activations<B> {
     pub fn new(be: &B, model: &Gpt2<B>, b: usize, t: usize) -> Result<Self> {
         let cfg = &model.cfg;
         let (bt, c, i) = (b * t, cfg.n_embd, cfg.inner());
-        let z = |n: usize| be.zeros(n);
+        // Activations in the compute type; statistics and losses in f32.
+        let (z, z32) = (|n: usize| be.zeros(n), |n: usize| be.zeros_f32(n));
         let layers = (0..cfg.n_layer)
             .map(|_| {
                 Ok(LayerActs {
                     ln1: z(bt * c)?,
-                    ln1_mean: z(bt)?,
-                    ln1_rstd: z(bt)?,
+                    ln1_mean: z32(bt)?,
+                    ln1_rstd: z32(bt)?,
                     qkv: z(bt * 3 * c)?,
                     atty: z(bt * c)?,
-                    lse: z(bt * cfg.n_head)?,
+                    lse: z32(bt * cfg.n_head)?,
                     res2: z(bt * c)?,
                     ln2: z(bt * c)?,
-                    ln2_mean: z(bt)?,
-                    ln2_rstd: z(bt)?,
+                    ln2_mean: z32(bt)?,
+                    ln2_rstd: z32(bt)?,
                     fch: z(bt * i)?,
                     fch_gelu: z(bt * i)?,
                     out: z(bt * c)?,
@@ -120,10 +121,10 @@ impl<B: Backend> Activations<B> {
             layers,
             proj: z(bt * c)?,
             lnf: z(bt * c)?,
-            lnf_mean: z(bt)?,
-            lnf_rstd: z(bt)?,
+            lnf_mean: z32(bt)?,
+            lnf_rstd: z32(bt)?,
             logits: z(bt * cfg.vocab_size)?,
-            losses: z(bt)?,
+            losses: z32(bt)?,
             grad,
             ids: be.upload_ids(&vec![0; bt])?,
             // Positions are the same for every batch of this shape: 0..t per row.
@@ -164,7 +165,7 @@ impl<B: Backend> Gpt2<B> {
         let (b, t, c, i, v) = (batch.b, batch.t, cfg.n_embd, cfg.inner(), cfg.vocab_size);
         let bt = b * t;
         acts.ids = be.upload_ids(&batch.ids)?;
-        acts.mask = batch.mask.as_deref().map(|m| be.upload(m)).transpose()?;
+        acts.mask = batch.mask.as_deref().map(|m| be.upload_f32(m)).transpose()?;
         acts.targets = batch.targets.as_deref().map(|x| be.upload_ids(x)).transpose()?;
         let n_targets = batch.targets.iter().flatten().filter(|&&x| x >= 0).count();
 

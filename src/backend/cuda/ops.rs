@@ -1,0 +1,277 @@
+//! The op set on the CUDA backend: host-side checks of lengths and element
+//! types (a mismatch is a bug in a model graph, so it panics like an
+//! out-of-range slice on the CPU), then the launch.
+
+use super::buffer::{CuView, CuViewMut, DeviceBuf};
+use super::runtime::KernelArg;
+use super::{alloc, gemm, kernel, suffix, upload_raw, AdamStep, AttnShapeC, Cuda};
+use crate::backend::{AdamW, AttnShape, Backend, DecaySegment, Gemm};
+use crate::tensor::DType;
+use crate::Result;
+use half::bf16;
+
+/// Asserts that each named view has the element type the op expects.
+fn expect(op: &str, views: &[(&str, DType, DType)]) {
+    for &(name, got, want) in views {
+        assert!(got == want, "{op}: `{name}` is {got}, expected {want}");
+    }
+}
+
+impl Backend for Cuda {
+    type Buf = DeviceBuf;
+    type View<'a> = CuView<'a>;
+    type ViewMut<'a> = CuViewMut<'a>;
+    type Ids = DeviceBuf;
+
+    fn name(&self) -> String {
+        let i = self.info();
+        format!("cuda:{} ({}, compute capability {}.{}, {})", i.ordinal, i.name, i.compute_capability.0, i.compute_capability.1, self.dtype)
+    }
+    fn synchronize(&self) -> Result<()> {
+        self.rt.sync()
+    }
+    fn peak_bandwidth(&self) -> Option<f64> {
+        Some(self.info().peak_bandwidth).filter(|&b| b > 0.0)
+    }
+    fn compute_dtype(&self) -> DType {
+        self.dtype
+    }
+
+    // ---- memory -------------------------------------------------------------
+    fn zeros(&self, n: usize) -> Result<DeviceBuf> {
+        alloc(&self.rt, n, self.dtype)
+    }
+    fn zeros_f32(&self, n: usize) -> Result<DeviceBuf> {
+        alloc(&self.rt, n, DType::F32)
+    }
+    fn upload(&self, host: &[f32]) -> Result<DeviceBuf> {
+        match self.dtype {
+            DType::BF16 => upload_raw(&self.rt, &host.iter().map(|&x| bf16::from_f32(x)).collect::<Vec<_>>(), DType::BF16),
+            _ => self.upload_f32(host),
+        }
+    }
+    fn upload_f32(&self, host: &[f32]) -> Result<DeviceBuf> {
+        upload_raw(&self.rt, host, DType::F32)
+    }
+    fn download(&self, v: CuView<'_>) -> Result<Vec<f32>> {
+        self.rt.sync()?;
+        if v.len == 0 {
+            return Ok(Vec::new());
+        }
+        match v.dtype {
+            DType::BF16 => {
+                let mut raw = vec![bf16::ZERO; v.len];
+                self.rt.driver.download(bytemuck::cast_slice_mut(&mut raw), v.ptr)?;
+                Ok(raw.into_iter().map(f32::from).collect())
+            }
+            _ => {
+                let mut host = vec![0f32; v.len];
+                self.rt.driver.download(bytemuck::cast_slice_mut(&mut host), v.ptr)?;
+                Ok(host)
+            }
+        }
+    }
+    fn upload_ids(&self, host: &[i32]) -> Result<DeviceBuf> {
+        upload_raw(&self.rt, host, DType::I32)
+    }
+    fn fill(&self, v: CuViewMut<'_>, value: f32) {
+        self.elementwise(&kernel("fill", v.dtype), v.len, &[&v.ptr, &value, &(v.len as i64)]);
+    }
+    fn copy_rows(&self, dst: CuViewMut<'_>, dst_stride: usize, src: CuView<'_>, src_stride: usize, rows: usize, width: usize) {
+        expect("copy_rows", &[("src", src.dtype, dst.dtype)]);
+        if rows > 0 {
+            assert!(dst.len >= (rows - 1) * dst_stride + width && src.len >= (rows - 1) * src_stride + width, "copy_rows: views too small");
+        }
+        let args: [&dyn KernelArg; 6] = [&dst.ptr, &(dst_stride as i64), &src.ptr, &(src_stride as i64), &(rows as i64), &(width as i64)];
+        self.elementwise(&kernel("copy_rows", dst.dtype), rows * width, &args);
+    }
+
+    // ---- views ----------------------------------------------------------------
+    fn view(b: &DeviceBuf) -> CuView<'_> {
+        CuView::of(b)
+    }
+    fn view_mut(b: &mut DeviceBuf) -> CuViewMut<'_> {
+        CuViewMut::of(b)
+    }
+    fn slice<'a>(v: Self::View<'a>, offset: usize, len: usize) -> Self::View<'a> {
+        v.slice(offset, len)
+    }
+    fn split_mut<'a>(v: Self::ViewMut<'a>, at: usize) -> (Self::ViewMut<'a>, Self::ViewMut<'a>) {
+        v.split_at(at)
+    }
+    fn reborrow<'a, 'b>(v: &'b mut CuViewMut<'a>) -> CuViewMut<'b> {
+        v.reborrow()
+    }
+
+    // ---- linear algebra -------------------------------------------------------
+    fn matmul(&self, out: CuViewMut<'_>, a: CuView<'_>, b: CuView<'_>, bias: Option<CuView<'_>>, g: Gemm) {
+        gemm::matmul(&self.rt, out, a, b, bias, g)
+    }
+    fn bias_backward(&self, dbias: CuViewMut<'_>, dout: CuView<'_>, rows: usize, n: usize) {
+        expect("bias_backward", &[("dbias", dbias.dtype, DType::F32)]);
+        assert!(dbias.len >= n && dout.len >= rows * n, "bias_backward: views too small");
+        if rows > 0 && n > 0 {
+            self.column_sum_launch(&kernel("bias_backward", dout.dtype), rows, n, &[&dbias.ptr, &dout.ptr, &(rows as i32), &(n as i32)]);
+        }
+    }
+
+    // ---- elementwise ----------------------------------------------------------
+    fn add(&self, out: CuViewMut<'_>, a: CuView<'_>, b: CuView<'_>) {
+        expect("add", &[("a", a.dtype, out.dtype), ("b", b.dtype, out.dtype)]);
+        assert!(a.len >= out.len && b.len >= out.len, "add: inputs shorter than the output");
+        self.elementwise(&kernel("add", out.dtype), out.len, &[&out.ptr, &a.ptr, &b.ptr, &(out.len as i64)]);
+    }
+    fn add_assign(&self, dst: CuViewMut<'_>, src: CuView<'_>) {
+        expect("add_assign", &[("src", src.dtype, dst.dtype)]);
+        assert!(src.len >= dst.len, "add_assign: source shorter than the destination");
+        self.elementwise(&kernel("add_assign", dst.dtype), dst.len, &[&dst.ptr, &src.ptr, &(dst.len as i64)]);
+    }
+    fn gelu_forward(&self, out: CuViewMut<'_>, inp: CuView<'_>) {
+        expect("gelu_forward", &[("inp", inp.dtype, out.dtype)]);
+        assert!(inp.len >= out.len, "gelu_forward: input shorter than the output");
+        self.elementwise(&kernel("gelu_forward", out.dtype), out.len, &[&out.ptr, &inp.ptr, &(out.len as i64)]);
+    }
+    fn gelu_backward(&self, dinp: CuViewMut<'_>, inp: CuView<'_>, dout: CuView<'_>) {
+        expect("gelu_backward", &[("inp", inp.dtype, dinp.dtype), ("dout", dout.dtype, dinp.dtype)]);
+        assert!(inp.len >= dinp.len && dout.len >= dinp.len, "gelu_backward: inputs shorter than the output");
+        self.elementwise(&kernel("gelu_backward", dinp.dtype), dinp.len, &[&dinp.ptr, &inp.ptr, &dout.ptr, &(dinp.len as i64)]);
+    }
+
+    // ---- normalisation --------------------------------------------------------
+    fn layernorm_forward(&self, out: CuViewMut<'_>, mean: CuViewMut<'_>, rstd: CuViewMut<'_>, inp: CuView<'_>, w: CuView<'_>, b: CuView<'_>, rows: usize, c: usize, eps: f32) {
+        let t = out.dtype;
+        expect("layernorm_forward", &[("inp", inp.dtype, t), ("w", w.dtype, t), ("b", b.dtype, t), ("mean", mean.dtype, DType::F32), ("rstd", rstd.dtype, DType::F32)]);
+        assert!(out.len >= rows * c && inp.len >= rows * c && mean.len >= rows && rstd.len >= rows && w.len >= c && b.len >= c, "layernorm_forward: views too small");
+        let args: [&dyn KernelArg; 9] = [&out.ptr, &mean.ptr, &rstd.ptr, &inp.ptr, &w.ptr, &b.ptr, &(rows as i32), &(c as i32), &eps];
+        self.rt.launch(&kernel("layernorm_forward", t), ((rows as u32).div_ceil(8).max(1), 1, 1), (256, 1, 1), &args);
+    }
+    fn layernorm_backward(
+        &self,
+        dinp: CuViewMut<'_>,
+        dw: CuViewMut<'_>,
+        db: CuViewMut<'_>,
+        dout: CuView<'_>,
+        inp: CuView<'_>,
+        w: CuView<'_>,
+        mean: CuView<'_>,
+        rstd: CuView<'_>,
+        rows: usize,
+        c: usize,
+    ) {
+        let (t, f) = (dinp.dtype, DType::F32);
+        expect("layernorm_backward", &[("dout", dout.dtype, t), ("inp", inp.dtype, t), ("w", w.dtype, t), ("dw", dw.dtype, f), ("db", db.dtype, f), ("mean", mean.dtype, f), ("rstd", rstd.dtype, f)]);
+        assert!(dinp.len >= rows * c && dout.len >= rows * c && inp.len >= rows * c && dw.len >= c && db.len >= c && mean.len >= rows && rstd.len >= rows);
+        if rows == 0 || c == 0 {
+            return;
+        }
+        let (rows_i, c_i) = (rows as i32, c as i32);
+        let args: [&dyn KernelArg; 8] = [&dinp.ptr, &dout.ptr, &inp.ptr, &w.ptr, &mean.ptr, &rstd.ptr, &rows_i, &c_i];
+        self.rt.launch(&kernel("layernorm_backward_input", t), ((rows as u32).div_ceil(8), 1, 1), (256, 1, 1), &args);
+        let args: [&dyn KernelArg; 8] = [&dw.ptr, &db.ptr, &dout.ptr, &inp.ptr, &mean.ptr, &rstd.ptr, &rows_i, &c_i];
+        self.column_sum_launch(&kernel("layernorm_backward_params", t), rows, c, &args);
+    }
+
+    // ---- embeddings -----------------------------------------------------------
+    fn embedding_forward(&self, out: CuViewMut<'_>, ids: &DeviceBuf, pos: &DeviceBuf, wte: CuView<'_>, wpe: CuView<'_>, c: usize) {
+        expect("embedding_forward", &[("wte", wte.dtype, out.dtype), ("wpe", wpe.dtype, out.dtype)]);
+        let rows = ids.len();
+        assert!(pos.len() >= rows && out.len >= rows * c, "embedding_forward: views too small");
+        let args: [&dyn KernelArg; 7] = [&out.ptr, &ids.address(), &pos.address(), &wte.ptr, &wpe.ptr, &(rows as i32), &(c as i32)];
+        self.elementwise(&kernel("embedding_forward", out.dtype), rows * c, &args);
+    }
+    fn embedding_backward(&self, dwte: CuViewMut<'_>, dwpe: CuViewMut<'_>, dout: CuView<'_>, ids: &DeviceBuf, pos: &DeviceBuf, c: usize) {
+        expect("embedding_backward", &[("dwte", dwte.dtype, DType::F32), ("dwpe", dwpe.dtype, DType::F32)]);
+        let rows = ids.len();
+        assert!(pos.len() >= rows && dout.len >= rows * c, "embedding_backward: views too small");
+        let args: [&dyn KernelArg; 7] = [&dwte.ptr, &dwpe.ptr, &dout.ptr, &ids.address(), &pos.address(), &(rows as i32), &(c as i32)];
+        self.elementwise(&kernel("embedding_backward", dout.dtype), rows * c, &args);
+    }
+
+    // ---- attention ------------------------------------------------------------
+    fn attention_forward(&self, out: CuViewMut<'_>, lse: CuViewMut<'_>, q: CuView<'_>, k: CuView<'_>, v: CuView<'_>, key_mask: Option<CuView<'_>>, s: &AttnShape) {
+        let t = out.dtype;
+        expect("attention_forward", &[("q", q.dtype, t), ("k", k.dtype, t), ("v", v.dtype, t), ("lse", lse.dtype, DType::F32)]);
+        key_mask.iter().for_each(|m| expect("attention_forward", &[("key_mask", m.dtype, DType::F32)]));
+        assert!(out.len >= s.batch * s.q_len * s.heads * s.head_dim && lse.len >= s.batch * s.heads * s.q_len, "attention_forward: outputs too small");
+        if s.batch * s.heads * s.q_len == 0 {
+            return;
+        }
+        let mask = key_mask.map_or(0u64, |m| m.ptr);
+        self.attention_launch("forward", s.q_len, s, t, &[&out.ptr, &lse.ptr, &q.ptr, &k.ptr, &v.ptr, &mask, &AttnShapeC::from(s)]);
+    }
+    fn attention_backward(&self, dqkv: CuViewMut<'_>, dout: CuView<'_>, qkv: CuView<'_>, out: CuView<'_>, lse: CuView<'_>, key_mask: Option<CuView<'_>>, s: &AttnShape) {
+        let t = dqkv.dtype;
+        expect("attention_backward", &[("dout", dout.dtype, t), ("qkv", qkv.dtype, t), ("out", out.dtype, t), ("lse", lse.dtype, DType::F32)]);
+        key_mask.iter().for_each(|m| expect("attention_backward", &[("key_mask", m.dtype, DType::F32)]));
+        assert!(s.q_len == s.kv_len && s.kv_len == s.kv_cap, "attention_backward expects fused self-attention");
+        assert!(dqkv.len >= s.batch * s.q_len * s.q_stride && qkv.len >= dqkv.len, "attention_backward: views too small");
+        if s.batch * s.heads * s.q_len == 0 {
+            return;
+        }
+        let (mask, shape) = (key_mask.map_or(0u64, |m| m.ptr), AttnShapeC::from(s));
+        let args: [&dyn KernelArg; 7] = [&dqkv.ptr, &dout.ptr, &qkv.ptr, &out.ptr, &lse.ptr, &mask, &shape];
+        self.attention_launch("backward_query", s.q_len, s, t, &args);
+        self.attention_launch("backward_key", s.kv_len, s, t, &args);
+    }
+
+    // ---- loss -----------------------------------------------------------------
+    fn softmax_cross_entropy(&self, losses: CuViewMut<'_>, logits: CuViewMut<'_>, targets: &DeviceBuf, rows: usize, vocab: usize, grad_scale: Option<f32>) {
+        expect("softmax_cross_entropy", &[("losses", losses.dtype, DType::F32)]);
+        assert!(losses.len >= rows && logits.len >= rows * vocab && targets.len() >= rows, "softmax_cross_entropy: views too small");
+        if rows == 0 {
+            return;
+        }
+        let block = vocab.next_multiple_of(32).clamp(32, 1024) as u32;
+        let (g, want) = (grad_scale.unwrap_or(0.0), grad_scale.is_some() as i32);
+        let args: [&dyn KernelArg; 6] = [&losses.ptr, &logits.ptr, &targets.address(), &(vocab as i32), &g, &want];
+        self.rt.launch(&kernel("softmax_cross_entropy", logits.dtype), (rows as u32, 1, 1), (block, 1, 1), &args);
+    }
+
+    // ---- optimiser ------------------------------------------------------------
+    fn sum_squares(&self, v: CuView<'_>) -> f32 {
+        expect("sum_squares", &[("v", v.dtype, DType::F32)]);
+        let scalar = self.scalar.lock().unwrap();
+        if let Err(e) = self.rt.driver.zero(scalar.address(), 4) {
+            self.rt.record(e);
+        }
+        self.elementwise("sum_squares_f32", v.len, &[&scalar.address(), &v.ptr, &(v.len as i64)]);
+        match self.download(CuView::of(&scalar)) {
+            Ok(x) => x[0],
+            Err(_) => f32::NAN, // the error stays recorded for the next fallible call
+        }
+    }
+    fn adamw(&self, params: CuViewMut<'_>, master: Option<CuViewMut<'_>>, grads: CuView<'_>, m: CuViewMut<'_>, v: CuViewMut<'_>, segments: &[DecaySegment], h: &AdamW, step: u64, grad_scale: f32) {
+        let (n, f) = (params.len, DType::F32);
+        expect("adamw", &[("grads", grads.dtype, f), ("m", m.dtype, f), ("v", v.dtype, f)]);
+        assert!(grads.len >= n && m.len >= n && v.len >= n && master.as_ref().is_none_or(|w| w.len >= n), "adamw: buffers of different lengths");
+        let master_ptr = match (&master, params.dtype) {
+            (None, DType::F32) => 0u64,
+            (Some(w), DType::BF16) if w.dtype == f => w.ptr,
+            (w, d) => return self.rt.record(format!("adamw: {d} parameters {} f32 master weights", if w.is_some() { "take no" } else { "need" })),
+        };
+        let mut cached = self.segments.lock().unwrap();
+        if cached.as_ref().is_none_or(|(segs, _)| segs != segments) {
+            let mut sorted = segments.to_vec();
+            sorted.sort_by_key(|s| s.offset);
+            let table: Vec<i64> = sorted.iter().flat_map(|s| [s.offset as i64, s.len as i64, s.decay as i64]).collect();
+            match upload_raw(&self.rt, &table, DType::I64) {
+                Ok(dev) => *cached = Some((segments.to_vec(), dev)),
+                Err(e) => return self.rt.record(e),
+            }
+        }
+        let table = cached.as_ref().unwrap().1.address();
+        let (b1, b2) = (h.beta1 as f64, h.beta2 as f64);
+        let a = AdamStep {
+            step_size: (h.lr as f64 / (1.0 - b1.powi(step as i32))) as f32,
+            one_minus_b1: (1.0 - b1) as f32,
+            b2: b2 as f32,
+            one_minus_b2: (1.0 - b2) as f32,
+            bc2_sqrt: (1.0 - b2.powi(step as i32)).sqrt() as f32,
+            eps: h.eps,
+            shrink: (1.0 - h.lr as f64 * h.weight_decay as f64) as f32,
+            grad_scale,
+        };
+        let args: [&dyn KernelArg; 9] = [&params.ptr, &master_ptr, &grads.ptr, &m.ptr, &v.ptr, &table, &(segments.len() as i32), &(n as i64), &a];
+        self.elementwise(&format!("adamw_{}", suffix(params.dtype)), n, &args);
+    }
+}
