@@ -20,6 +20,7 @@ use hhi::backend::cpu::Cpu;
 use hhi::backend::cuda::Cuda;
 use hhi::backend::{AdamW, AttnShape, Backend, DecaySegment, Gemm};
 use hhi::tensor::DType;
+use hhi::generate::{SamplingConfig, TokenPlan};
 use hhi::rng::Rng;
 
 /// Normalised error allowed between a device and the CPU,
@@ -251,6 +252,48 @@ fn run_all<B: Backend>(be: &B, bf16_inputs: bool) -> Vec<(String, Vec<f32>)> {
     r.outputs
 }
 
+/// Token selection (`select_tokens`) under several decoding settings, with
+/// two random draws each; returns the chosen ids per case.
+fn select_all<B: Backend>(be: &B, bf16_inputs: bool) -> Vec<(String, Vec<u32>)> {
+    let (rows, vocab) = (6, 2000);
+    let mut rng = Rng::new(11);
+    let mut logits = random(&mut rng, rows * vocab, 3.0);
+    if bf16_inputs {
+        logits.iter_mut().for_each(|x| *x = half::bf16::from_f32(*x).to_f32());
+    }
+    let logits = be.upload(&logits).unwrap();
+    let histories: Vec<Vec<u32>> = (0..rows).map(|_| (0..20).map(|_| rng.below(40) as u32 * 7).collect()).collect();
+    // Row 4 has finished: it must come back as 0 and draw no random number.
+    let rows_in: Vec<Option<&[u32]>> = histories.iter().enumerate().map(|(r, h)| (r != 4).then_some(h.as_slice())).collect();
+    let sample = SamplingConfig { do_sample: true, ..Default::default() };
+    let cases = [
+        ("greedy", SamplingConfig::default()),
+        ("greedy, penalty 1.3, no-repeat 2", SamplingConfig { repetition_penalty: 1.3, no_repeat_ngram_size: 2, ..Default::default() }),
+        ("sample T=0.7", SamplingConfig { temperature: 0.7, ..sample.clone() }),
+        ("sample top-k 50", SamplingConfig { top_k: 50, ..sample.clone() }),
+        ("sample top-p 0.9", SamplingConfig { top_p: 0.9, ..sample.clone() }),
+        ("sample T=1.2 top-k 200 top-p 0.8 penalty 1.2 no-repeat 3", SamplingConfig { temperature: 1.2, top_k: 200, top_p: 0.8, repetition_penalty: 1.2, no_repeat_ngram_size: 3, ..sample }),
+    ];
+    let mut out = Vec::new();
+    for (name, cfg) in cases {
+        let mut draws = Rng::new(5);
+        for draw in 0..2 {
+            let plan = TokenPlan::new(&cfg, &rows_in, &mut draws);
+            out.push((format!("{name} (draw {draw})"), be.select_tokens(B::view(&logits), vocab, &plan).expect("select_tokens")));
+        }
+    }
+    out
+}
+
+fn check_selection(device: &impl Backend, label: &str) {
+    let bf16 = device.compute_dtype() == DType::BF16;
+    let (got, want) = (select_all(device, bf16), select_all(&Cpu, bf16));
+    for ((name, g), (_, w)) in got.iter().zip(&want) {
+        println!("{label:>8}  {name:<62} {g:?}");
+        assert_eq!(g, w, "{label}: {name}: the device chose other tokens than the CPU");
+    }
+}
+
 /// max |got − want| / max |want|; infinite where NaN appears in `got` but not in `want`.
 fn normalised_error(got: &[f32], want: &[f32]) -> f32 {
     let scale = want.iter().filter(|x| x.is_finite()).fold(0f32, |m, x| m.max(x.abs())).max(1e-30);
@@ -297,6 +340,19 @@ fn emulated_cuda_matches_cpu_f32() {
 #[test]
 fn emulated_cuda_matches_cpu_bf16() {
     check(&emulated(DType::BF16), "emu bf16", BF16_TOLERANCE);
+}
+
+#[test]
+fn emulated_token_selection_matches_cpu() {
+    check_selection(&emulated(DType::F32), "emulator");
+    check_selection(&emulated(DType::BF16), "emu bf16");
+}
+
+#[test]
+fn cuda_token_selection_matches_cpu() {
+    let Some(_) = common::cuda_or_skip("cuda_token_selection_matches_cpu") else { return };
+    check_selection(&Cuda::new(0, DType::F32).unwrap(), "cuda");
+    check_selection(&Cuda::new(0, DType::BF16).unwrap(), "cuda bf16");
 }
 
 #[test]

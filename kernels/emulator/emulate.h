@@ -41,12 +41,16 @@ void wait_block();
 void wait_warp();
 
 extern int lane, warp;
-extern std::array<float, 32>* warp_slots;
+extern std::array<uint32_t, 32>* warp_slots;
 
-inline float exchange(float v, int src_lane) {
-    warp_slots[warp][lane] = v;
+// Lane `src_lane`'s value of `v` (any 4-byte type), as a warp shuffle.
+template <typename T>
+inline T exchange(T v, int src_lane) {
+    static_assert(sizeof(T) == 4, "the emulator shuffles 4-byte values");
+    std::memcpy(&warp_slots[warp][lane], &v, 4);
     wait_warp();
-    const float r = warp_slots[warp][src_lane & 31];
+    T r;
+    std::memcpy(&r, &warp_slots[warp][src_lane & 31], 4);
     wait_warp();
     return r;
 }
@@ -54,14 +58,25 @@ inline float exchange(float v, int src_lane) {
 }  // namespace emu
 
 inline void __syncthreads() { emu::wait_block(); }
-inline float __shfl_xor_sync(unsigned, float v, int mask) { return emu::exchange(v, emu::lane ^ mask); }
-inline float __shfl_sync(unsigned, float v, int src) { return emu::exchange(v, src); }
+template <typename T>
+inline T __shfl_xor_sync(unsigned, T v, int mask) {
+    return emu::exchange(v, emu::lane ^ mask);
+}
+template <typename T>
+inline T __shfl_sync(unsigned, T v, int src) {
+    return emu::exchange(v, src);
+}
 inline float atomicAdd(float* p, float v) {  // fibers never interleave inside it
     const float old = *p;
     *p = old + v;
     return old;
 }
 inline int min(int a, int b) { return a < b ? a : b; }
+inline unsigned __float_as_uint(float f) {
+    unsigned u;
+    std::memcpy(&u, &f, 4);
+    return u;
+}
 
 // bf16 as its bits, rounding to nearest even like __float2bfloat16.
 struct bf16 {

@@ -16,7 +16,7 @@ dim3 blockDim, gridDim;
 
 namespace emu {
 int lane, warp;
-std::array<float, 32>* warp_slots;
+std::array<uint32_t, 32>* warp_slots;
 
 std::map<std::string, Thunk>& registry() {
     static std::map<std::string, Thunk> r;
@@ -61,7 +61,7 @@ bool run_block(std::vector<Fiber>& fibers, int nwarps) {
         makecontext(&f.context, fiber_main, 0);
         f.state = State::Runnable;
     }
-    std::vector<std::array<float, 32>> slots(nwarps);
+    std::vector<std::array<uint32_t, 32>> slots(nwarps);
     warp_slots = slots.data();
     for (;;) {
         for (int t = 0; t < threads; t++) {

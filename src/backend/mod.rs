@@ -29,6 +29,7 @@ mod spec;
 pub use device::Device;
 pub use spec::{AdamW, AttnShape, DecaySegment, Gemm};
 
+use crate::generate::TokenPlan;
 use crate::tensor::DType;
 use crate::Result;
 
@@ -188,6 +189,16 @@ pub trait Backend: Send + Sync {
     /// With `grad_scale = Some(g)` it overwrites `logits` in place with
     /// `g · (softmax − onehot)` (zero rows for ignored targets).
     fn softmax_cross_entropy(&self, losses: Self::ViewMut<'_>, logits: Self::ViewMut<'_>, targets: &Self::Ids, rows: usize, vocab: usize, grad_scale: Option<f32>);
+
+    // ---- decoding -------------------------------------------------------------
+    /// The next token of each row of `logits` ([rows, vocab], any type) under
+    /// `plan` (repetition penalty, n-gram bans, greedy or temperature/top-k/
+    /// top-p sampling), as `generate::sampling::select_on_host` computes it.
+    /// A device backend chooses on the device and returns only the ids.
+    fn select_tokens(&self, logits: Self::View<'_>, vocab: usize, plan: &TokenPlan) -> Result<Vec<u32>> {
+        let mut host = self.download(logits)?;
+        Ok(crate::generate::sampling::select_on_host(&mut host, vocab, plan))
+    }
 
     // ---- optimiser ------------------------------------------------------------
     /// Σ x² over an f32 buffer (the gradients, for global-norm clipping).

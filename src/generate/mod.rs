@@ -8,7 +8,7 @@ use crate::backend::Backend;
 use crate::models::gpt2::{Gpt2, KvCache};
 use crate::rng::Rng;
 use crate::{invalid, Result};
-pub use sampling::SamplingConfig;
+pub use sampling::{SamplingConfig, TokenPlan};
 
 #[derive(Clone, Debug)]
 pub struct GenerateConfig {
@@ -50,15 +50,21 @@ pub fn generate<B: Backend>(be: &B, model: &Gpt2<B>, prompts: &[Vec<u32>], cfg: 
     let mut history: Vec<Vec<u32>> = prompts.to_vec();
     let mut out: Vec<(Vec<u32>, Option<Finish>)> = vec![(Vec::new(), None); nb];
     let mut rng = Rng::new(cfg.seed);
-    let mut logits = if cfg.max_new_tokens > 0 { model.decode(be, &mut cache, &ids, &pos, &keep)? } else { Vec::new() };
+    if cfg.max_new_tokens > 0 {
+        model.decode_into(be, &mut cache, &ids, &pos, &keep)?;
+    }
     let vocab = model.cfg.vocab_size;
     for step in 0..cfg.max_new_tokens {
+        let histories: Vec<Option<&[u32]>> = history.iter().zip(&out).map(|(h, o)| o.1.is_none().then_some(h.as_slice())).collect();
+        let plan = TokenPlan::new(&cfg.sampling, &histories, &mut rng);
+        // The backend chooses where the logits are: only ids come back.
+        let chosen = be.select_tokens(cache.logits(), vocab, &plan)?;
         let mut next = vec![0i32; nb];
         for b in 0..nb {
             if out[b].1.is_some() {
                 continue;
             }
-            let tok = sampling::next_token(&mut logits[b * vocab..(b + 1) * vocab], &history[b], &cfg.sampling, &mut rng);
+            let tok = chosen[b];
             history[b].push(tok);
             out[b].0.push(tok);
             next[b] = tok as i32;
@@ -72,7 +78,7 @@ pub fn generate<B: Backend>(be: &B, model: &Gpt2<B>, prompts: &[Vec<u32>], cfg: 
             break;
         }
         let pos: Vec<i32> = history.iter().map(|h| h.len() as i32 - 1).collect();
-        logits = model.decode(be, &mut cache, &next, &pos, &vec![1.0; nb])?;
+        model.decode_into(be, &mut cache, &next, &pos, &vec![1.0; nb])?;
     }
     Ok(out.into_iter().map(|(t, f)| (t, f.unwrap_or(Finish::Length))).collect())
 }

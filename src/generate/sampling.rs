@@ -1,6 +1,11 @@
 //! Choosing the next token from one row of logits, with the logits
 //! processors of transformers' `generate` in its order: repetition penalty,
 //! no-repeat-ngram, then (when sampling) temperature, top-k and top-p.
+//!
+//! A decoding step is described by a [`TokenPlan`] (what each row has seen,
+//! which tokens it may not produce, its random number), so that a backend
+//! can choose the tokens where the logits are (`Backend::select_tokens`:
+//! only ids come back from a GPU); [`select_on_host`] is the reference.
 
 use crate::rng::Rng;
 
@@ -25,15 +30,62 @@ impl Default for SamplingConfig {
     }
 }
 
-/// Applies the processors to `logits` (in place) and picks a token.
-pub fn next_token(logits: &mut [f32], history: &[u32], cfg: &SamplingConfig, rng: &mut Rng) -> u32 {
-    if cfg.repetition_penalty != 1.0 {
-        repetition_penalty(logits, history, cfg.repetition_penalty);
+/// One row's part of a decoding step.
+#[derive(Clone, Debug, Default)]
+pub struct RowPlan {
+    /// Finished rows are skipped (their token is 0).
+    pub active: bool,
+    /// Distinct tokens seen so far, for the repetition penalty (empty when off).
+    pub seen: Vec<u32>,
+    /// Tokens that would repeat an n-gram (no-repeat-ngram).
+    pub banned: Vec<u32>,
+    /// The uniform number in [0, 1) that picks a sampled token.
+    pub uniform: f32,
+}
+
+/// A decoding step for every row of a batch.
+#[derive(Clone, Debug)]
+pub struct TokenPlan {
+    pub cfg: SamplingConfig,
+    pub rows: Vec<RowPlan>,
+}
+
+impl TokenPlan {
+    /// The plan for rows with these histories (`None`: finished). Draws one
+    /// uniform per active row, in row order, only when sampling.
+    pub fn new(cfg: &SamplingConfig, histories: &[Option<&[u32]>], rng: &mut Rng) -> Self {
+        let rows = histories
+            .iter()
+            .map(|h| match h {
+                None => RowPlan::default(),
+                Some(history) => {
+                    let mut seen = if cfg.repetition_penalty != 1.0 { history.to_vec() } else { Vec::new() };
+                    seen.sort_unstable();
+                    seen.dedup();
+                    let banned = if cfg.no_repeat_ngram_size > 0 { banned_ngram_tokens(history, cfg.no_repeat_ngram_size) } else { Vec::new() };
+                    let uniform = if cfg.do_sample { rng.uniform() as f32 } else { 0.0 };
+                    RowPlan { active: true, seen, banned, uniform }
+                }
+            })
+            .collect();
+        TokenPlan { cfg: cfg.clone(), rows }
     }
-    if cfg.no_repeat_ngram_size > 0 {
-        for t in banned_ngram_tokens(history, cfg.no_repeat_ngram_size) {
-            logits[t as usize] = f32::NEG_INFINITY;
-        }
+}
+
+/// The reference: each active row of `logits` ([rows, vocab], processed in
+/// place) gets its token; inactive rows get 0.
+pub fn select_on_host(logits: &mut [f32], vocab: usize, plan: &TokenPlan) -> Vec<u32> {
+    plan.rows.iter().enumerate().map(|(r, row)| if row.active { next_token(&mut logits[r * vocab..(r + 1) * vocab], row, &plan.cfg) } else { 0 }).collect()
+}
+
+/// Applies the processors to `logits` (in place) and picks a token.
+pub fn next_token(logits: &mut [f32], row: &RowPlan, cfg: &SamplingConfig) -> u32 {
+    for &t in &row.seen {
+        let x = &mut logits[t as usize];
+        *x = if *x < 0.0 { *x * cfg.repetition_penalty } else { *x / cfg.repetition_penalty };
+    }
+    for &t in &row.banned {
+        logits[t as usize] = f32::NEG_INFINITY;
     }
     if !cfg.do_sample {
         return argmax(logits) as u32;
@@ -47,7 +99,7 @@ pub fn next_token(logits: &mut [f32], history: &[u32], cfg: &SamplingConfig, rng
     if cfg.top_p < 1.0 {
         top_p(logits, cfg.top_p);
     }
-    sample(logits, rng) as u32
+    sample(logits, row.uniform) as u32
 }
 
 /// The first index of the largest value, as `torch.argmax`.
@@ -59,18 +111,6 @@ pub fn argmax(x: &[f32]) -> usize {
         }
     }
     best
-}
-
-/// CTRL's penalty: seen tokens' logits are divided by `p` when positive,
-/// multiplied when negative.
-fn repetition_penalty(logits: &mut [f32], history: &[u32], p: f32) {
-    let mut seen: Vec<u32> = history.to_vec();
-    seen.sort_unstable();
-    seen.dedup();
-    for t in seen {
-        let x = &mut logits[t as usize];
-        *x = if *x < 0.0 { *x * p } else { *x / p };
-    }
 }
 
 /// Tokens that would repeat an n-gram already in `history`.
@@ -113,9 +153,9 @@ fn softmax(logits: &[f32]) -> Vec<f32> {
     e.iter().map(|x| x / s).collect()
 }
 
-fn sample(logits: &[f32], rng: &mut Rng) -> usize {
+/// The first token whose cumulative probability exceeds `u`.
+fn sample(logits: &[f32], u: f32) -> usize {
     let probs = softmax(logits);
-    let u = rng.uniform() as f32;
     let mut cum = 0.0;
     for (i, &p) in probs.iter().enumerate() {
         cum += p;
@@ -154,8 +194,12 @@ mod tests {
 
     #[test]
     fn repetition_penalty_pushes_seen_tokens_down() {
+        // CTRL's penalty: seen tokens' logits are divided by p when positive, multiplied when negative.
+        let cfg = SamplingConfig { repetition_penalty: 2.0, ..Default::default() };
+        let plan = TokenPlan::new(&cfg, &[Some(&[0, 1, 1])], &mut Rng::new(0));
+        assert_eq!(plan.rows[0].seen, vec![0, 1]);
         let mut l = vec![2.0, -2.0, 1.0];
-        repetition_penalty(&mut l, &[0, 1, 1], 2.0);
+        next_token(&mut l, &plan.rows[0], &cfg);
         assert_eq!(l, vec![1.0, -4.0, 1.0]);
     }
 }

@@ -22,6 +22,7 @@ pub mod kernels;
 mod nvidia;
 mod ops;
 mod runtime;
+mod select;
 
 pub use buffer::{CuView, CuViewMut, DeviceBuf};
 pub use driver::DeviceInfo;
@@ -43,6 +44,8 @@ pub struct Cuda {
     /// The AdamW decay segments as (offset, len, decay) triples, uploaded
     /// once and reused while the segment list stays the same.
     segments: Mutex<Option<(Vec<DecaySegment>, DeviceBuf)>>,
+    /// f32 scratch for the processed logits of token selection (grows).
+    select_work: Mutex<Option<DeviceBuf>>,
 }
 
 /// Opens `cuda:0` in f32 when this machine can run CUDA, or says why not
@@ -74,7 +77,7 @@ impl Cuda {
         }
         let rt = Runtime::new(driver);
         let scalar = alloc(&rt, 1, DType::F32)?;
-        Ok(Cuda { rt, dtype, scalar: Mutex::new(scalar), segments: Mutex::new(None) })
+        Ok(Cuda { rt, dtype, scalar: Mutex::new(scalar), segments: Mutex::new(None), select_work: Mutex::new(None) })
     }
 
     pub fn info(&self) -> &DeviceInfo {

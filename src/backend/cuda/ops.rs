@@ -6,6 +6,7 @@ use super::buffer::{CuView, CuViewMut, DeviceBuf};
 use super::runtime::KernelArg;
 use super::{alloc, gemm, kernel, suffix, upload_raw, AdamStep, AttnShapeC, Cuda};
 use crate::backend::{AdamW, AttnShape, Backend, DecaySegment, Gemm};
+use crate::generate::TokenPlan;
 use crate::tensor::DType;
 use crate::Result;
 use half::bf16;
@@ -225,6 +226,11 @@ impl Backend for Cuda {
         let (g, want) = (grad_scale.unwrap_or(0.0), grad_scale.is_some() as i32);
         let args: [&dyn KernelArg; 6] = [&losses.ptr, &logits.ptr, &targets.address(), &(vocab as i32), &g, &want];
         self.rt.launch(&kernel("softmax_cross_entropy", logits.dtype), (rows as u32, 1, 1), (block, 1, 1), &args);
+    }
+
+    // ---- decoding -------------------------------------------------------------
+    fn select_tokens(&self, logits: CuView<'_>, vocab: usize, plan: &TokenPlan) -> Result<Vec<u32>> {
+        self.select_on_device(logits, vocab, plan)
     }
 
     // ---- optimiser ------------------------------------------------------------

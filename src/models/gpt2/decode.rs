@@ -80,6 +80,12 @@ impl<B: Backend> Gpt2<B> {
     /// `keep` is 0 for left padding) and returns the logits of each row's last
     /// appended position, [batch, vocab].
     pub fn decode(&self, be: &B, cache: &mut KvCache<B>, ids: &[i32], pos: &[i32], keep: &[f32]) -> Result<Vec<f32>> {
+        self.decode_into(be, cache, ids, pos, keep)?;
+        be.download(cache.logits())
+    }
+
+    /// As [`Gpt2::decode`], leaving the logits on the device ([`KvCache::logits`]).
+    pub fn decode_into(&self, be: &B, cache: &mut KvCache<B>, ids: &[i32], pos: &[i32], keep: &[f32]) -> Result<()> {
         let cfg = &self.cfg;
         let (nb, c, i, v) = (cache.batch, cfg.n_embd, cfg.inner(), cfg.vocab_size);
         let tq = ids.len() / nb.max(1);
@@ -135,7 +141,14 @@ impl<B: Backend> Gpt2<B> {
         be.copy_rows(B::view_mut(&mut s.last), c, B::slice(B::view(&s.x), (tq - 1) * c, rows * c - (tq - 1) * c), tq * c, nb, c);
         be.layernorm_forward(B::view_mut(&mut s.ln), B::view_mut(&mut s.mean), B::view_mut(&mut s.rstd), B::view(&s.last), w.ln_f_w, w.ln_f_b, nb, c, eps);
         Linear::nn_linear(c, v).forward(be, B::view_mut(&mut s.logits), sl::<B>(&s.ln, nb * c), *w.head(), None, nb);
-        be.download(B::view(&s.logits))
+        Ok(())
+    }
+}
+
+impl<B: Backend> KvCache<B> {
+    /// The logits of the last decoded position of each row, [batch, vocab].
+    pub fn logits(&self) -> B::View<'_> {
+        B::view(&self.scratch.logits)
     }
 }
 
