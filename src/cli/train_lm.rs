@@ -115,7 +115,7 @@ fn train_on<B: Backend>(be: &B, a: &Args) -> Result<()> {
     let docs = read_documents(&a.data)?;
     let docs = docs.iter().map(|d| tokenizer.encode(d)).collect::<Result<Vec<_>>>()?;
     let data = TokenData::new(docs, eot, 0.05, a.seq).map_err(|e| Error::data(&a.data, e.to_string()))?;
-    eprintln!("{} parameters, {} training tokens, {} held out, on {}", model.num_params(), data.train.len(), data.eval.len(), hhi::backend::Backend::name(be));
+    eprintln!("{} parameters, {} training tokens, {} held out, on {}", model.num_params(), data.train.len(), data.eval.len(), be.name());
 
     let cfg = TrainConfig {
         steps: a.steps,

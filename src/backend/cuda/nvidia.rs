@@ -124,7 +124,9 @@ impl Driver for Nvidia {
         unsafe {
             let ptr = if self.ctx.has_async_alloc() { cu::malloc_async(STREAM, bytes.max(1)) } else { cu::malloc_sync(bytes.max(1)) }
                 .map_err(|e| err(&format!("allocating {bytes} bytes on cuda:{}", self.info.ordinal), e))?;
-            cu::memset_d8_async(ptr, 0, bytes, STREAM).map_err(|e| err("cuMemsetD8", e))?;
+            if bytes > 0 {
+                cu::memset_d8_async(ptr, 0, bytes, STREAM).map_err(|e| err("cuMemsetD8", e))?;
+            }
             Ok(ptr)
         }
     }
