@@ -20,11 +20,16 @@ struct AttnShape {
     int64_t q_stride, kv_stride;
     int causal;
     float scale;
+    int window;  // local attention: keys at positions > p - window; 0 = no limit
 };
 
-// Keys visible to query i (before the padding mask): 0 .. visible_end.
+// Keys visible to query i (before the padding mask): visible_begin .. visible_end.
 __device__ __forceinline__ int visible_end(const AttnShape& s, int i) {
     return s.causal ? min(s.kv_len - s.q_len + i + 1, s.kv_len) : s.kv_len;
+}
+
+__device__ __forceinline__ int visible_begin(const AttnShape& s, int i) {
+    return s.window > 0 ? max(s.kv_len - s.q_len + i + 1 - s.window, 0) : 0;
 }
 
 __device__ __forceinline__ bool key_kept(const float* key_mask, const AttnShape& s, int b, int j) {
@@ -55,7 +60,9 @@ __device__ void attention_forward(T* out, float* lse, const T* q, const T* k, co
     const bool live = i < s.q_len;
     const T* q_row = q + ((int64_t)b * s.q_len + i) * s.q_stride + (int64_t)h * d;
     for (int c = lane; c < D_MAX; c += 32) qs[warp][c] = (live && c < d) ? to_f32(q_row[c]) : 0.0f;
-    const int end = live ? visible_end(s, i) : 0;
+    const int begin = live ? visible_begin(s, i) : 0, end = live ? visible_end(s, i) : 0;
+    // Keys any query of the block may see; tiles start at a multiple of TILE.
+    const int block_begin = visible_begin(s, first_query) / TILE * TILE;
     const int block_end = visible_end(s, min(first_query + WARPS, s.q_len) - 1);
     const T* k_base = k + (int64_t)b * s.kv_cap * s.kv_stride + (int64_t)h * d;
     const T* v_base = v + (int64_t)b * s.kv_cap * s.kv_stride + (int64_t)h * d;
@@ -64,15 +71,15 @@ __device__ void attention_forward(T* out, float* lse, const T* q, const T* k, co
 #pragma unroll
     for (int u = 0; u < PER_LANE; u++) acc[u] = 0.0f;
 
-    for (int j0 = 0; j0 < block_end; j0 += TILE) {
+    for (int j0 = block_begin; j0 < block_end; j0 += TILE) {
         __syncthreads();  // previous tile fully used (and qs written)
         load_tile<T, D_MAX>(ks, k_base, s.kv_stride, j0, block_end, d);
         load_tile<T, D_MAX>(vs, v_base, s.kv_stride, j0, block_end, d);
         __syncthreads();
-        if (j0 >= end) continue;
+        if (j0 >= end || j0 + TILE <= begin) continue;
         const int j = j0 + lane;
         float score = -CUDART_INF_F;
-        if (j < end && key_kept(key_mask, s, b, j)) {
+        if (j >= begin && j < end && key_kept(key_mask, s, b, j)) {
             float dot = 0.0f;
             for (int c = 0; c < d; c++) dot += qs[warp][c] * ks[lane][c];
             score = dot * s.scale;
@@ -127,7 +134,8 @@ __device__ void attention_backward_query(T* dqkv, const T* dout, const T* qkv, c
     }
     di = warp_sum(di);
     const float l = live ? lse[((int64_t)b * s.heads + h) * s.q_len + i] : -CUDART_INF_F;
-    const int end = (live && l != -CUDART_INF_F) ? visible_end(s, i) : 0;
+    const int begin = live ? visible_begin(s, i) : 0, end = (live && l != -CUDART_INF_F) ? visible_end(s, i) : 0;
+    const int block_begin = visible_begin(s, first_query) / TILE * TILE;
     const int block_end = visible_end(s, min(first_query + WARPS, s.q_len) - 1);
     const T* k_base = qkv + (int64_t)b * s.kv_cap * s.kv_stride + c_all + (int64_t)h * d;
     const T* v_base = k_base + c_all;
@@ -135,15 +143,15 @@ __device__ void attention_backward_query(T* dqkv, const T* dout, const T* qkv, c
     float acc[PER_LANE];
 #pragma unroll
     for (int u = 0; u < PER_LANE; u++) acc[u] = 0.0f;
-    for (int j0 = 0; j0 < block_end; j0 += TILE) {
+    for (int j0 = block_begin; j0 < block_end; j0 += TILE) {
         __syncthreads();
         load_tile<T, D_MAX>(ks, k_base, s.kv_stride, j0, block_end, d);
         load_tile<T, D_MAX>(vs, v_base, s.kv_stride, j0, block_end, d);
         __syncthreads();
-        if (j0 >= end) continue;
+        if (j0 >= end || j0 + TILE <= begin) continue;
         const int j = j0 + lane;
         float ds = 0.0f;
-        if (j < end && key_kept(key_mask, s, b, j)) {
+        if (j >= begin && j < end && key_kept(key_mask, s, b, j)) {
             float dot = 0.0f, dp = 0.0f;
             for (int c = 0; c < d; c++) {
                 dot += qs[warp][c] * ks[lane][c];
@@ -184,15 +192,17 @@ __device__ void attention_backward_key(T* dqkv, const T* dout, const T* qkv, con
         kr[warp][c] = in ? to_f32(qkv[k_at + c]) : 0.0f;
         vr[warp][c] = in ? to_f32(qkv[k_at + c_all + c]) : 0.0f;
     }
-    // Self-attention: query i sees key j when j <= i (causal) or always.
+    // Self-attention: query i sees key j when j <= i (causal) or always, and,
+    // with a window, when i < j + window.
     const int block_first_query = s.causal ? first_key : 0;
+    const int block_last_query = s.window > 0 ? min(s.q_len, first_key + WARPS - 1 + s.window) : s.q_len;
     const T* q_base = qkv + (int64_t)b * s.q_len * s.q_stride + (int64_t)h * d;
     const T* do_base = dout + (int64_t)b * s.q_len * c_all + (int64_t)h * d;
 
     float dk[PER_LANE], dv[PER_LANE];
 #pragma unroll
     for (int u = 0; u < PER_LANE; u++) dk[u] = dv[u] = 0.0f;
-    for (int i0 = block_first_query; i0 < s.q_len; i0 += TILE) {
+    for (int i0 = block_first_query; i0 < block_last_query; i0 += TILE) {
         __syncthreads();
         load_tile<T, D_MAX>(qs, q_base, s.q_stride, i0, s.q_len, d);
         load_tile<T, D_MAX>(dos, do_base, c_all, i0, s.q_len, d);
@@ -214,7 +224,7 @@ __device__ void attention_backward_key(T* dqkv, const T* dout, const T* qkv, con
         if (!live) continue;
         const int i = i0 + lane;
         float p = 0.0f, ds = 0.0f;
-        if (i < s.q_len && j < visible_end(s, i) && tile_lse[lane] != -CUDART_INF_F) {
+        if (i < s.q_len && j >= visible_begin(s, i) && j < visible_end(s, i) && tile_lse[lane] != -CUDART_INF_F) {
             float dot = 0.0f, dp = 0.0f;
             for (int c = 0; c < d; c++) {
                 dot += qs[lane][c] * kr[warp][c];

@@ -163,9 +163,10 @@ impl<'a, B: Backend> Recorder<'a, B> {
     /// padding mask, for head sizes under each kernel bound.
     fn attention(&mut self, seed: u64) {
         let mut rng = Rng::new(seed);
-        for (batch, t, heads, d) in [(2, 70, 3, 5), (2, 37, 2, 64), (1, 33, 2, 100)] {
+        // The last case is a GPT-Neo local layer: a window of 9 over 70 positions.
+        for (batch, t, heads, d, window) in [(2, 70, 3, 5, 0), (2, 37, 2, 64, 0), (1, 33, 2, 100, 0), (2, 70, 2, 40, 9)] {
             let c = heads * d;
-            let s = AttnShape::fused_self(batch, t, heads, d, 1.0 / (d as f32).sqrt());
+            let s = AttnShape { window, ..AttnShape::fused_self(batch, t, heads, d, 1.0 / (d as f32).sqrt()) };
             let qkv = self.up(&random(&mut rng, batch * t * 3 * c, 1.0));
             let mut mask = vec![1.0f32; batch * t];
             mask[t - 3..t].fill(0.0); // right padding in the first sequence
@@ -177,12 +178,12 @@ impl<'a, B: Backend> Recorder<'a, B> {
             let view = B::view(&qkv);
             let (q, k, v) = (B::slice(view, 0, batch * t * 3 * c), B::slice(view, c, batch * t * 3 * c - c), B::slice(view, 2 * c, batch * t * 3 * c - 2 * c));
             self.be.attention_forward(B::view_mut(&mut out), B::view_mut(&mut lse), q, k, v, Some(B::view(&mask)), &s);
-            self.keep(format!("attention_forward out d={d}"), &out);
-            self.keep(format!("attention_forward lse d={d}"), &lse);
+            self.keep(format!("attention_forward out d={d} window={window}"), &out);
+            self.keep(format!("attention_forward lse d={d} window={window}"), &lse);
             let dout = self.up(&random(&mut rng, batch * t * c, 1.0));
             let mut dqkv = self.up(&random(&mut rng, batch * t * 3 * c, 1.0));
             self.be.attention_backward(B::view_mut(&mut dqkv), B::view(&dout), B::view(&qkv), B::view(&out), B::view(&lse), Some(B::view(&mask)), &s);
-            self.keep(format!("attention_backward d={d}"), &dqkv);
+            self.keep(format!("attention_backward d={d} window={window}"), &dqkv);
         }
         // Decoding layout: 3 new queries against a KV cache of capacity 40
         // holding 25 rows per sequence, no mask, and a non-causal call.
@@ -190,14 +191,14 @@ impl<'a, B: Backend> Recorder<'a, B> {
         let c = heads * d;
         let q = self.up(&random(&mut rng, batch * q_len * c, 1.0));
         let kv = self.up(&random(&mut rng, batch * kv_cap * 2 * c, 1.0));
-        for causal in [true, false] {
-            let s = AttnShape { batch, heads, head_dim: d, q_len, kv_len, kv_cap, q_stride: c, kv_stride: 2 * c, causal, scale: 0.3 };
+        for (causal, window) in [(true, 0), (false, 0), (true, 7)] {
+            let s = AttnShape { batch, heads, head_dim: d, q_len, kv_len, kv_cap, q_stride: c, kv_stride: 2 * c, causal, window, scale: 0.3 };
             let (mut out, mut lse) = (self.poisoned(batch * q_len * c), self.poisoned32(batch * heads * q_len));
             let kvv = B::view(&kv);
             let n = batch * kv_cap * 2 * c;
             self.be.attention_forward(B::view_mut(&mut out), B::view_mut(&mut lse), B::view(&q), B::slice(kvv, 0, n), B::slice(kvv, c, n - c), None, &s);
-            self.keep(format!("attention_forward kv-cache causal={causal}"), &out);
-            self.keep(format!("attention_forward kv-cache lse causal={causal}"), &lse);
+            self.keep(format!("attention_forward kv-cache causal={causal} window={window}"), &out);
+            self.keep(format!("attention_forward kv-cache lse causal={causal} window={window}"), &lse);
         }
     }
 

@@ -156,8 +156,12 @@ fn naive_attention(q: &[f64], k: &[f64], v: &[f64], mask: Option<&[f64]>, s: &At
         for h in 0..s.heads {
             for i in 0..s.q_len {
                 let qi = &q[(b * s.q_len + i) * s.q_stride + h * d..][..d];
-                let visible: Vec<usize> =
-                    (0..s.kv_len).filter(|&j| !s.causal || j <= s.kv_len - s.q_len + i).filter(|&j| mask.is_none_or(|m| m[b * s.kv_cap + j] != 0.0)).collect();
+                let at = s.kv_len - s.q_len + i; // the query's absolute position
+                let visible: Vec<usize> = (0..s.kv_len)
+                    .filter(|&j| !s.causal || j <= at)
+                    .filter(|&j| s.window == 0 || j + s.window > at)
+                    .filter(|&j| mask.is_none_or(|m| m[b * s.kv_cap + j] != 0.0))
+                    .collect();
                 let scores: Vec<f64> = visible.iter().map(|&j| s.scale as f64 * dot(qi, &k[(b * s.kv_cap + j) * s.kv_stride + h * d..][..d])).collect();
                 let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 let z: f64 = scores.iter().map(|x| (x - max).exp()).sum();
@@ -174,9 +178,13 @@ fn naive_attention(q: &[f64], k: &[f64], v: &[f64], mask: Option<&[f64]>, s: &At
 }
 
 fn fused_attention_case(b: usize, t: usize, heads: usize, d: usize, padded: bool, seed: u64) {
+    windowed_attention_case(b, t, heads, d, padded, 0, seed)
+}
+
+fn windowed_attention_case(b: usize, t: usize, heads: usize, d: usize, padded: bool, window: usize, seed: u64) {
     let mut rng = Rng::new(seed);
     let c = heads * d;
-    let s = AttnShape::fused_self(b, t, heads, d, 1.0 / (d as f32).sqrt());
+    let s = AttnShape { window, ..AttnShape::fused_self(b, t, heads, d, 1.0 / (d as f32).sqrt()) };
     let mut qkv = random(b * t * 3 * c, &mut rng);
     let mask: Option<Vec<f64>> = padded.then(|| (0..b * t).map(|i| if i % t < t - 1 - (i / t) { 1.0 } else { 0.0 }).collect());
     let r = random(b * t * c, &mut rng);
@@ -191,7 +199,15 @@ fn fused_attention_case(b: usize, t: usize, heads: usize, d: usize, padded: bool
     assert!(diff < 1e-12, "attention forward differs from the naive computation by {diff:.2e}");
     let mut dqkv = vec![0.0; qkv.len()];
     attention::attention_backward(&mut dqkv, &r, &qkv, &out, &lse, mask.as_deref(), &s);
-    check(&format!("attention b={b} t={t} heads={heads} padded={padded}"), &mut qkv, &dqkv, |x| dot(&forward(x).0, &r));
+    check(&format!("attention b={b} t={t} heads={heads} padded={padded} window={window}"), &mut qkv, &dqkv, |x| dot(&forward(x).0, &r));
+}
+
+#[test]
+fn attention_backward_local_window() {
+    // GPT-Neo's local layers: a query sees itself and the window - 1 keys before it.
+    windowed_attention_case(2, 9, 2, 3, true, 3, 10);
+    // Longer than a query block, so whole tiles fall outside the window.
+    windowed_attention_case(1, 70, 1, 2, false, 5, 11);
 }
 
 #[test]
@@ -212,14 +228,16 @@ fn attention_with_kv_cache_layout_matches_naive() {
     let mut rng = Rng::new(9);
     let (b, heads, d, cap) = (2, 2, 3, 9);
     let c = heads * d;
-    let s = AttnShape { batch: b, heads, head_dim: d, q_len: 2, kv_len: 7, kv_cap: cap, q_stride: 3 * c, kv_stride: c, causal: true, scale: 0.5 };
     let q = random(b * 2 * 3 * c, &mut rng);
     let (k, v) = (random(b * cap * c, &mut rng), random(b * cap * c, &mut rng));
     let mut mask = vec![1.0; b * cap];
     mask[cap] = 0.0; // row 1's first position is left padding
-    let (mut out, mut lse) = (vec![0.0; b * 2 * c], vec![0.0; b * heads * 2]);
-    attention::attention_forward(&mut out, &mut lse, &q, &k, &v, Some(&mask), &s);
-    let naive = naive_attention(&q, &k, &v, Some(&mask), &s);
-    let diff = out.iter().zip(&naive).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
-    assert!(diff < 1e-12, "cached attention differs from the naive computation by {diff:.2e}");
+    for window in [0, 3] {
+        let s = AttnShape { batch: b, heads, head_dim: d, q_len: 2, kv_len: 7, kv_cap: cap, q_stride: 3 * c, kv_stride: c, causal: true, window, scale: 0.5 };
+        let (mut out, mut lse) = (vec![0.0; b * 2 * c], vec![0.0; b * heads * 2]);
+        attention::attention_forward(&mut out, &mut lse, &q, &k, &v, Some(&mask), &s);
+        let naive = naive_attention(&q, &k, &v, Some(&mask), &s);
+        let diff = out.iter().zip(&naive).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        assert!(diff < 1e-12, "cached attention (window {window}) differs from the naive computation by {diff:.2e}");
+    }
 }

@@ -72,6 +72,7 @@ inline float atomicAdd(float* p, float v) {  // fibers never interleave inside i
     return old;
 }
 inline int min(int a, int b) { return a < b ? a : b; }
+inline int max(int a, int b) { return a > b ? a : b; }
 inline unsigned __float_as_uint(float f) {
     unsigned u;
     std::memcpy(&u, &f, 4);

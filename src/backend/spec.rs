@@ -51,6 +51,9 @@ pub struct AttnShape {
     /// Query `i` is at absolute position `kv_len - q_len + i` and sees keys at
     /// positions `<=` its own.
     pub causal: bool,
+    /// Local attention (GPT-Neo's local layers): a query at position `p` sees
+    /// only keys at positions `> p - window`, itself included. 0: no limit.
+    pub window: usize,
     /// Multiplies scores (GPT-2: 1/sqrt(d); GPT-Neo and T5: 1).
     pub scale: f32,
 }
@@ -59,7 +62,7 @@ impl AttnShape {
     /// Self-attention over a fused `[batch, t, 3·heads·d]` QKV buffer.
     pub fn fused_self(batch: usize, t: usize, heads: usize, head_dim: usize, scale: f32) -> Self {
         let c = heads * head_dim;
-        AttnShape { batch, heads, head_dim, q_len: t, kv_len: t, kv_cap: t, q_stride: 3 * c, kv_stride: 3 * c, causal: true, scale }
+        AttnShape { batch, heads, head_dim, q_len: t, kv_len: t, kv_cap: t, q_stride: 3 * c, kv_stride: 3 * c, causal: true, window: 0, scale }
     }
 }
 

@@ -22,6 +22,15 @@ fn visible_end(s: &AttnShape, i: usize) -> usize {
     }
 }
 
+/// The first key a local window lets query `i` see (0 without a window).
+fn visible_begin(s: &AttnShape, i: usize) -> usize {
+    if s.window > 0 {
+        (s.kv_len - s.q_len + i + 1).saturating_sub(s.window)
+    } else {
+        0
+    }
+}
+
 /// `rows` rows of `d` floats starting at `data[0]`, `stride` apart.
 fn rows<T: Real>(data: &[T], rows: usize, d: usize, stride: usize) -> MatRef<'_, T> {
     MatRef::from_row_major_slice_with_stride(&data[..(rows - 1) * stride + d], rows, d, stride)
@@ -56,6 +65,7 @@ impl Pair<'_> {
         for (r, row) in tile[..n * end].chunks_exact_mut(end).enumerate() {
             let vis = visible_end(s, i0 + r);
             row[vis..].fill(T::NEG_INFINITY);
+            row[..visible_begin(s, i0 + r).min(vis)].fill(T::NEG_INFINITY);
             if let Some(m) = mask {
                 for (j, x) in row[..vis].iter_mut().enumerate() {
                     if m[self.b * s.kv_cap + j] == T::ZERO {

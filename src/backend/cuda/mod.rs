@@ -156,6 +156,7 @@ struct AttnShapeC {
     kv_stride: i64,
     causal: i32,
     scale: f32,
+    window: i32,
 }
 impl KernelArg for AttnShapeC {}
 
@@ -172,6 +173,7 @@ impl From<&AttnShape> for AttnShapeC {
             kv_stride: s.kv_stride as i64,
             causal: s.causal as i32,
             scale: s.scale,
+            window: s.window as i32,
         }
     }
 }

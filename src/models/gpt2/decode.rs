@@ -125,6 +125,7 @@ impl<B: Backend> Gpt2<B> {
                 q_stride: 3 * c,
                 kv_stride: c,
                 causal: true,
+                window: 0,
                 scale: cfg.attn_scale(l),
             };
             be.attention_forward(B::view_mut(&mut s.att), B::view_mut(&mut s.lse), qkv, B::view(&cache.k[l]), B::view(&cache.v[l]), Some(B::view(&cache.mask)), &shape);
