@@ -80,6 +80,11 @@ pub trait Backend: Send + Sync {
     /// Waits for the device and returns the values, as f32, of a view of either type.
     fn download(&self, v: Self::View<'_>) -> Result<Vec<f32>>;
     fn upload_ids(&self, host: &[i32]) -> Result<Self::Ids>;
+    /// Overwrites `dst` with as many host values (rounded to its element
+    /// type): per-step inputs reuse one buffer instead of allocating.
+    fn write(&self, dst: Self::ViewMut<'_>, host: &[f32]) -> Result<()>;
+    /// Overwrites `dst` with as many host ids.
+    fn write_ids(&self, dst: &mut Self::Ids, host: &[i32]) -> Result<()>;
     fn fill(&self, v: Self::ViewMut<'_>, value: f32);
     /// Copies `rows` rows of `width` floats between strided row sets (KV-cache
     /// appends, gathering the last position of each sequence).

@@ -82,6 +82,12 @@ impl<B: Backend> Backend for Profiled<B> {
     fn upload_ids(&self, host: &[i32]) -> Result<Self::Ids> {
         self.inner.upload_ids(host)
     }
+    fn write(&self, dst: Self::ViewMut<'_>, host: &[f32]) -> Result<()> {
+        self.inner.write(dst, host)
+    }
+    fn write_ids(&self, dst: &mut Self::Ids, host: &[i32]) -> Result<()> {
+        self.inner.write_ids(dst, host)
+    }
     fn fill(&self, v: Self::ViewMut<'_>, value: f32) {
         self.time("fill", || self.inner.fill(v, value))
     }

@@ -18,6 +18,14 @@ use crate::Result;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Cpu;
 
+/// `write` and `write_ids` replace a buffer's contents, all of them.
+pub fn check_write_len(dst: usize, host: usize) -> Result<()> {
+    match dst == host {
+        true => Ok(()),
+        false => Err(crate::Error::Invalid(format!("writing {host} values into a device buffer of {dst}"))),
+    }
+}
+
 impl Cpu {
     /// The CPU backend, which computes in f32 only.
     pub fn for_dtype(dtype: crate::tensor::DType) -> Result<Self> {
@@ -49,6 +57,16 @@ impl Backend for Cpu {
     }
     fn upload_ids(&self, host: &[i32]) -> Result<Vec<i32>> {
         Ok(host.to_vec())
+    }
+    fn write(&self, dst: &mut [f32], host: &[f32]) -> Result<()> {
+        check_write_len(dst.len(), host.len())?;
+        dst.copy_from_slice(host);
+        Ok(())
+    }
+    fn write_ids(&self, dst: &mut Vec<i32>, host: &[i32]) -> Result<()> {
+        check_write_len(dst.len(), host.len())?;
+        dst.copy_from_slice(host);
+        Ok(())
     }
     fn fill(&self, v: &mut [f32], value: f32) {
         v.fill(value)

@@ -44,8 +44,10 @@ pub struct Cuda {
     /// The AdamW decay segments as (offset, len, decay) triples, uploaded
     /// once and reused while the segment list stays the same.
     segments: Mutex<Option<(Vec<DecaySegment>, DeviceBuf)>>,
-    /// f32 scratch for the processed logits of token selection (grows).
+    /// Token selection's f32 scratch for processed logits, and its i32
+    /// staging buffer for per-step inputs and outputs (both grow, never shrink).
     select_work: Mutex<Option<DeviceBuf>>,
+    select_io: Mutex<Option<DeviceBuf>>,
 }
 
 /// Opens `cuda:0` in f32 when this machine can run CUDA, or says why not
@@ -77,7 +79,7 @@ impl Cuda {
         }
         let rt = Runtime::new(driver);
         let scalar = alloc(&rt, 1, DType::F32)?;
-        Ok(Cuda { rt, dtype, scalar: Mutex::new(scalar), segments: Mutex::new(None), select_work: Mutex::new(None) })
+        Ok(Cuda { rt, dtype, scalar: Mutex::new(scalar), segments: Mutex::new(None), select_work: Mutex::new(None), select_io: Mutex::new(None) })
     }
 
     pub fn info(&self) -> &DeviceInfo {

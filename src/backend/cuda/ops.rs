@@ -5,6 +5,7 @@
 use super::buffer::{CuView, CuViewMut, DeviceBuf};
 use super::runtime::KernelArg;
 use super::{alloc, gemm, kernel, suffix, upload_raw, AdamStep, AttnShapeC, Cuda};
+use crate::backend::cpu::check_write_len;
 use crate::backend::{AdamW, AttnShape, Backend, DecaySegment, Gemm};
 use crate::generate::TokenPlan;
 use crate::tensor::DType;
@@ -74,6 +75,17 @@ impl Backend for Cuda {
     }
     fn upload_ids(&self, host: &[i32]) -> Result<DeviceBuf> {
         upload_raw(&self.rt, host, DType::I32)
+    }
+    fn write(&self, dst: CuViewMut<'_>, host: &[f32]) -> Result<()> {
+        check_write_len(dst.len, host.len())?;
+        match dst.dtype {
+            DType::BF16 => self.rt.driver.upload(dst.ptr, bytemuck::cast_slice(&host.iter().map(|&x| bf16::from_f32(x)).collect::<Vec<_>>())),
+            _ => self.rt.driver.upload(dst.ptr, bytemuck::cast_slice(host)),
+        }
+    }
+    fn write_ids(&self, dst: &mut DeviceBuf, host: &[i32]) -> Result<()> {
+        check_write_len(dst.len(), host.len())?;
+        self.rt.driver.upload(dst.address(), bytemuck::cast_slice(host))
     }
     fn fill(&self, v: CuViewMut<'_>, value: f32) {
         self.elementwise(&kernel("fill", v.dtype), v.len, &[&v.ptr, &value, &(v.len as i64)]);

@@ -19,6 +19,9 @@ pub struct KvCache<B: Backend> {
     /// Host copy of the key mask [batch, cap]: 1 for real tokens.
     mask_host: Vec<f32>,
     mask: B::Buf,
+    /// Token ids and positions per step length (the prefill's, then 1),
+    /// allocated at first use and rewritten every step.
+    inputs: Vec<(usize, B::Ids, B::Ids)>,
     scratch: Scratch<B>,
 }
 
@@ -70,6 +73,7 @@ impl<B: Backend> KvCache<B> {
             v: (0..cfg.n_layer).map(|_| layer()).collect::<Result<_>>()?,
             mask_host: vec![0.0; batch * cap],
             mask: be.zeros_f32(batch * cap)?,
+            inputs: Vec::new(),
             scratch,
         })
     }
@@ -99,12 +103,22 @@ impl<B: Backend> Gpt2<B> {
         for b in 0..nb {
             cache.mask_host[b * cache.cap + cache.len..][..tq].copy_from_slice(&keep[b * tq..(b + 1) * tq]);
         }
-        cache.mask = be.upload_f32(&cache.mask_host)?;
-        let (ids_d, pos_d) = (be.upload_ids(ids)?, be.upload_ids(pos)?);
+        be.write(B::view_mut(&mut cache.mask), &cache.mask_host)?;
+        let at = match cache.inputs.iter().position(|(n, _, _)| *n == ids.len()) {
+            Some(at) => at,
+            None => {
+                cache.inputs.push((ids.len(), be.upload_ids(ids)?, be.upload_ids(pos)?));
+                cache.inputs.len() - 1
+            }
+        };
+        let (_, ids_d, pos_d) = &mut cache.inputs[at];
+        be.write_ids(ids_d, ids)?;
+        be.write_ids(pos_d, pos)?;
+        let (ids_d, pos_d) = (&*ids_d, &*pos_d);
         let w = self.weights();
         let s = &mut cache.scratch;
         let eps = cfg.layer_norm_epsilon;
-        be.embedding_forward(B::slice_mut(B::view_mut(&mut s.x), 0, rows * c), &ids_d, &pos_d, w.wte, w.wpe, c);
+        be.embedding_forward(B::slice_mut(B::view_mut(&mut s.x), 0, rows * c), ids_d, pos_d, w.wte, w.wpe, c);
         let kv_len = cache.len + tq;
         for (l, bw) in w.blocks.iter().enumerate() {
             be.layernorm_forward(B::view_mut(&mut s.ln), B::view_mut(&mut s.mean), B::view_mut(&mut s.rstd), sl::<B>(&s.x, rows * c), bw.ln_1_w, bw.ln_1_b, rows, c, eps);
