@@ -21,15 +21,8 @@ use std::process::Command;
 /// nvcc flags shared by every kernel file. `-Werror all-warnings` turns host,
 /// device and ptxas warnings into errors; no fast-math, so f32 results stay
 /// comparable with the CPU reference.
-const NVCC_FLAGS: &[&str] = &[
-    "-fatbin",
-    "-std=c++17",
-    "-O3",
-    "-Werror",
-    "all-warnings",
-    "-gencode=arch=compute_80,code=[compute_80,sm_80]",
-    "-gencode=arch=compute_90a,code=sm_90a",
-];
+const NVCC_FLAGS: &[&str] =
+    &["-fatbin", "-std=c++17", "-O3", "-Werror", "all-warnings", "-gencode=arch=compute_80,code=[compute_80,sm_80]", "-gencode=arch=compute_90a,code=sm_90a"];
 
 fn main() {
     println!("cargo::rerun-if-changed=kernels");
@@ -61,7 +54,8 @@ fn main() {
 }
 
 /// Host C++ flags for the emulator: the kernels with `HHI_EMULATE`, warnings as errors.
-const CXX_FLAGS: &[&str] = &["-std=c++20", "-O2", "-DHHI_EMULATE", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter", "-Wno-unknown-pragmas", "-Ikernels", "-Ikernels/emulator"];
+const CXX_FLAGS: &[&str] =
+    &["-std=c++20", "-O2", "-DHHI_EMULATE", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter", "-Wno-unknown-pragmas", "-Ikernels", "-Ikernels/emulator"];
 
 /// Compiles kernels/*.cu for the host, with a generated registry of their
 /// `extern "C"` names, into `libhhi_emu.a`, and links it.
@@ -151,11 +145,8 @@ fn kernel_names(expanded: &str, file: &str) -> Vec<String> {
 }
 /// `kernels/*.cu`, sorted so the embedded table is stable.
 fn kernel_sources() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir("kernels")
-        .expect("read kernels/")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "cu"))
-        .collect();
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir("kernels").expect("read kernels/").filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "cu")).collect();
     files.sort();
     files
 }
@@ -212,4 +203,3 @@ fn embed(built: &[(String, PathBuf)], compiler: &str, missing: Option<&str>) -> 
     writeln!(s, "pub const MISSING: Option<&str> = {missing:?};").unwrap();
     s
 }
-

@@ -19,9 +19,9 @@ mod common;
 use hhi::backend::cpu::Cpu;
 use hhi::backend::cuda::Cuda;
 use hhi::backend::{AdamW, AttnShape, Backend, DecaySegment, Gemm};
-use hhi::tensor::DType;
 use hhi::generate::{SamplingConfig, TokenPlan};
 use hhi::rng::Rng;
+use hhi::tensor::DType;
 
 /// Normalised error allowed between a device and the CPU,
 /// max |device − cpu| / max |cpu|: f32, and bf16 (PARITY.md's forward bound).
@@ -229,7 +229,8 @@ impl<'a, B: Backend> Recorder<'a, B> {
         // Narrow parameters carry f32 master weights (from the same rounded values).
         let mut master = (self.be.compute_dtype() != DType::F32).then(|| self.up32(&self.be.download(B::view(&p)).unwrap()));
         // A gap (1000..1200) that no segment covers must stay untouched.
-        let segments = [DecaySegment { offset: 0, len: 1000, decay: true }, DecaySegment { offset: 1200, len: 3000, decay: false }, DecaySegment { offset: 4200, len: 800, decay: true }];
+        let segments =
+            [DecaySegment { offset: 0, len: 1000, decay: true }, DecaySegment { offset: 1200, len: 3000, decay: false }, DecaySegment { offset: 4200, len: 800, decay: true }];
         let h = AdamW { lr: 1e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.1 };
         for step in 1..=3 {
             let w = master.as_mut().map(B::view_mut);
@@ -273,7 +274,10 @@ fn select_all<B: Backend>(be: &B, bf16_inputs: bool) -> Vec<(String, Vec<u32>)> 
         ("sample T=0.7", SamplingConfig { temperature: 0.7, ..sample.clone() }),
         ("sample top-k 50", SamplingConfig { top_k: 50, ..sample.clone() }),
         ("sample top-p 0.9", SamplingConfig { top_p: 0.9, ..sample.clone() }),
-        ("sample T=1.2 top-k 200 top-p 0.8 penalty 1.2 no-repeat 3", SamplingConfig { temperature: 1.2, top_k: 200, top_p: 0.8, repetition_penalty: 1.2, no_repeat_ngram_size: 3, ..sample }),
+        (
+            "sample T=1.2 top-k 200 top-p 0.8 penalty 1.2 no-repeat 3",
+            SamplingConfig { temperature: 1.2, top_k: 200, top_p: 0.8, repetition_penalty: 1.2, no_repeat_ngram_size: 3, ..sample },
+        ),
     ];
     let mut out = Vec::new();
     for (name, cfg) in cases {
@@ -298,7 +302,18 @@ fn check_selection(device: &impl Backend, label: &str) {
 /// max |got − want| / max |want|; infinite where NaN appears in `got` but not in `want`.
 fn normalised_error(got: &[f32], want: &[f32]) -> f32 {
     let scale = want.iter().filter(|x| x.is_finite()).fold(0f32, |m, x| m.max(x.abs())).max(1e-30);
-    got.iter().zip(want).map(|(g, w)| if g.is_nan() != w.is_nan() { f32::INFINITY } else if g == w { 0.0 } else { (g - w).abs() / scale }).fold(0.0, f32::max)
+    got.iter()
+        .zip(want)
+        .map(|(g, w)| {
+            if g.is_nan() != w.is_nan() {
+                f32::INFINITY
+            } else if g == w {
+                0.0
+            } else {
+                (g - w).abs() / scale
+            }
+        })
+        .fold(0.0, f32::max)
 }
 
 fn compare(device: &str, got: &[(String, Vec<f32>)], want: &[(String, Vec<f32>)], tolerance: f32) {

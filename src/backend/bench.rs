@@ -135,24 +135,14 @@ pub fn run<B: Backend>(be: &B, s: Shapes, filter: &str, print: &mut dyn FnMut(&O
     }
     if wanted("layernorm") {
         let (x, w, b, dy) = (be.upload(&filled(rows * C, 6))?, be.upload(&filled(C, 7))?, be.upload(&filled(C, 8))?, be.upload(&filled(rows * C, 9))?);
-        let (mut y, mut mean, mut rstd, mut dx, mut dw, mut db) = (be.zeros(rows * C)?, be.zeros_f32(rows)?, be.zeros_f32(rows)?, be.zeros(rows * C)?, be.zeros_f32(C)?, be.zeros_f32(C)?);
+        let (mut y, mut mean, mut rstd, mut dx, mut dw, mut db) =
+            (be.zeros(rows * C)?, be.zeros_f32(rows)?, be.zeros_f32(rows)?, be.zeros(rows * C)?, be.zeros_f32(C)?, be.zeros_f32(C)?);
         let ms = median_ms(be, s.reps, || {
             be.layernorm_forward(B::view_mut(&mut y), B::view_mut(&mut mean), B::view_mut(&mut rstd), B::view(&x), B::view(&w), B::view(&b), rows, C, 1e-5)
         })?;
         record(format!("layernorm forward {rows}×{C}"), ms, 2.0 * act * (rows * C) as f64, 0.0);
         let ms = median_ms(be, s.reps, || {
-            be.layernorm_backward(
-                B::view_mut(&mut dx),
-                B::view_mut(&mut dw),
-                B::view_mut(&mut db),
-                B::view(&dy),
-                B::view(&x),
-                B::view(&w),
-                B::view(&mean),
-                B::view(&rstd),
-                rows,
-                C,
-            )
+            be.layernorm_backward(B::view_mut(&mut dx), B::view_mut(&mut dw), B::view_mut(&mut db), B::view(&dy), B::view(&x), B::view(&w), B::view(&mean), B::view(&rstd), rows, C)
         })?;
         record(format!("layernorm backward {rows}×{C}"), ms, 4.0 * act * (rows * C) as f64, 0.0);
     }

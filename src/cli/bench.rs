@@ -3,9 +3,9 @@
 //! stderr; the last stdout line is one JSON object.
 
 use super::DeviceArg;
+use hhi::backend::bench::Shapes;
 use hhi::backend::cpu::Cpu;
 use hhi::backend::profile::Profiled;
-use hhi::backend::bench::Shapes;
 use hhi::backend::{Backend, Device};
 use hhi::generate::{generate, GenerateConfig, SamplingConfig};
 use hhi::io::checkpoint::ModelDir;

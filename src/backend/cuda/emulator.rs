@@ -24,14 +24,7 @@ pub struct Emulator {
 
 impl Emulator {
     pub fn new() -> Self {
-        let info = DeviceInfo {
-            ordinal: 0,
-            name: "kernel emulator (host threads)".into(),
-            compute_capability: (9, 0),
-            multiprocessors: 1,
-            total_memory: 0,
-            peak_bandwidth: 0.0,
-        };
+        let info = DeviceInfo { ordinal: 0, name: "kernel emulator (host threads)".into(), compute_capability: (9, 0), multiprocessors: 1, total_memory: 0, peak_bandwidth: 0.0 };
         Emulator { info, allocations: Mutex::new(HashMap::new()) }
     }
 }

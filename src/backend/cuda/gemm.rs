@@ -10,8 +10,8 @@ use super::buffer::{CuView, CuViewMut};
 use super::driver::GemmEx;
 use super::kernel;
 use super::runtime::Runtime;
-use crate::tensor::DType;
 use crate::backend::Gemm;
+use crate::tensor::DType;
 
 pub fn matmul(rt: &Runtime, out: CuViewMut<'_>, a: CuView<'_>, b: CuView<'_>, bias: Option<CuView<'_>>, g: Gemm) {
     let (m, n, k) = (g.m, g.n, g.k);

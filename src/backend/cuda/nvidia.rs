@@ -7,8 +7,8 @@
 
 use super::driver::{DeviceInfo, Driver, GemmEx};
 use super::kernels;
-use crate::{Error, Result};
 use crate::tensor::DType;
+use crate::{Error, Result};
 use cudarc::cublas::sys::cublasOperation_t::{CUBLAS_OP_N, CUBLAS_OP_T};
 use cudarc::cublas::sys::{cublasComputeType_t, cublasGemmAlgo_t, cudaDataType};
 use cudarc::cublas::CudaBlas;
@@ -26,9 +26,7 @@ pub fn check_libraries() -> Result<()> {
     }
     // SAFETY: probing only opens and closes the shared libraries.
     if !unsafe { cudarc::driver::sys::is_culib_present() } {
-        return Err(Error::Device(
-            "libcuda.so was not found: this machine has no NVIDIA driver, or its folder is not on LD_LIBRARY_PATH (scripts/gpu-check sets it)".into(),
-        ));
+        return Err(Error::Device("libcuda.so was not found: this machine has no NVIDIA driver, or its folder is not on LD_LIBRARY_PATH (scripts/gpu-check sets it)".into()));
     }
     if !unsafe { cudarc::cublas::sys::is_culib_present() } {
         return Err(Error::Device(
@@ -134,7 +132,13 @@ impl Driver for Nvidia {
         if self.bind().is_ok() {
             // SAFETY: `ptr` came from `alloc` and is freed once (DeviceBuf's drop),
             // after the work queued before it.
-            let _ = unsafe { if self.ctx.has_async_alloc() { cu::free_async(ptr, STREAM) } else { cu::free_sync(ptr) } };
+            let _ = unsafe {
+                if self.ctx.has_async_alloc() {
+                    cu::free_async(ptr, STREAM)
+                } else {
+                    cu::free_sync(ptr)
+                }
+            };
         }
     }
     fn upload(&self, dst: u64, src: &[u8]) -> Result<()> {

@@ -172,7 +172,10 @@ impl Backend for Cuda {
         c: usize,
     ) {
         let (t, f) = (dinp.dtype, DType::F32);
-        expect("layernorm_backward", &[("dout", dout.dtype, t), ("inp", inp.dtype, t), ("w", w.dtype, t), ("dw", dw.dtype, f), ("db", db.dtype, f), ("mean", mean.dtype, f), ("rstd", rstd.dtype, f)]);
+        expect(
+            "layernorm_backward",
+            &[("dout", dout.dtype, t), ("inp", inp.dtype, t), ("w", w.dtype, t), ("dw", dw.dtype, f), ("db", db.dtype, f), ("mean", mean.dtype, f), ("rstd", rstd.dtype, f)],
+        );
         assert!(dinp.len >= rows * c && dout.len >= rows * c && inp.len >= rows * c && dw.len >= c && db.len >= c && mean.len >= rows && rstd.len >= rows);
         if rows == 0 || c == 0 {
             return;
@@ -258,7 +261,18 @@ impl Backend for Cuda {
             Err(_) => f32::NAN, // the error stays recorded for the next fallible call
         }
     }
-    fn adamw(&self, params: CuViewMut<'_>, master: Option<CuViewMut<'_>>, grads: CuView<'_>, m: CuViewMut<'_>, v: CuViewMut<'_>, segments: &[DecaySegment], h: &AdamW, step: u64, grad_scale: f32) {
+    fn adamw(
+        &self,
+        params: CuViewMut<'_>,
+        master: Option<CuViewMut<'_>>,
+        grads: CuView<'_>,
+        m: CuViewMut<'_>,
+        v: CuViewMut<'_>,
+        segments: &[DecaySegment],
+        h: &AdamW,
+        step: u64,
+        grad_scale: f32,
+    ) {
         let (n, f) = (params.len, DType::F32);
         expect("adamw", &[("grads", grads.dtype, f), ("m", m.dtype, f), ("v", v.dtype, f)]);
         assert!(grads.len >= n && m.len >= n && v.len >= n && master.as_ref().is_none_or(|w| w.len >= n), "adamw: buffers of different lengths");
