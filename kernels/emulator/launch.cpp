@@ -1,13 +1,15 @@
 // The emulator's launcher: runs a registered kernel over its grid, each
-// block's CUDA threads as fibers (ucontext) on the calling OS thread, switched
-// at barriers (see emulate.h). build.rs generates the registry (every
+// block's CUDA threads as fibers on the calling OS thread, switched at
+// barriers (see emulate.h). build.rs generates the registry (every
 // `extern "C"` kernel of kernels/*.cu with a thunk that unpacks its
 // parameters from an array of addresses, as cuLaunchKernel takes them).
 #include "registry.h"
 
+#include <setjmp.h>
 #include <ucontext.h>
 
 #include <array>
+#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -27,40 +29,71 @@ namespace {
 
 enum class State { Runnable, AtBlock, AtWarp, Done };
 
+// A CUDA thread: its own stack, entered once per launch through its ucontext
+// and afterwards switched with _setjmp/_longjmp (no system call per switch).
 struct Fiber {
     ucontext_t context;
-    std::vector<char> stack;
+    jmp_buf jump;
     State state;
+    bool started = false;
 };
 
-constexpr size_t STACK_BYTES = 256 * 1024;
+constexpr size_t STACK_BYTES = 128 * 1024;
 
-ucontext_t scheduler;
+// Fiber stacks, kept between launches (allocated uninitialised: zeroing
+// megabytes per launch would cost more than the kernels).
+char* stack(int t) {
+    static std::vector<std::unique_ptr<char[]>> pool;
+    while ((int)pool.size() <= t) pool.emplace_back(new char[STACK_BYTES]);
+    return pool[t].get();
+}
+
+jmp_buf scheduler;
 Fiber* running;
 const Thunk* kernel;
 void** kernel_params;
 
-void park(State why) {
+// The functions that call _setjmp stay out of line, so no caller's locals
+// live across a jump.
+__attribute__((noinline)) void park(State why) {
     running->state = why;
-    swapcontext(&running->context, &scheduler);
+    if (_setjmp(running->jump) == 0) _longjmp(scheduler, 1);
 }
 
+// Runs the kernel once per block, parking as Done in between; never returns.
 void fiber_main() {
-    (*kernel)(kernel_params);
-    running->state = State::Done;  // uc_link resumes the scheduler
+    for (;;) {
+        (*kernel)(kernel_params);
+        park(State::Done);
+    }
+}
+
+__attribute__((noinline)) void resume(Fiber& f) {
+    if (_setjmp(scheduler) != 0) return;  // the fiber parked
+    if (f.started) _longjmp(f.jump, 1);
+    f.started = true;
+    setcontext(&f.context);
+}
+
+// Points each fiber at its stack and at fiber_main (out of line: getcontext
+// returns twice, like _setjmp).
+__attribute__((noinline)) void prepare(std::vector<Fiber>& fibers) {
+    ucontext_t entry;
+    getcontext(&entry);
+    for (size_t t = 0; t < fibers.size(); t++) {
+        Fiber& f = fibers[t];
+        f.context = entry;
+        f.context.uc_stack.ss_sp = stack(int(t));
+        f.context.uc_stack.ss_size = STACK_BYTES;
+        f.context.uc_link = nullptr;  // fiber_main never returns
+        makecontext(&f.context, fiber_main, 0);
+    }
 }
 
 // Runs one block to completion; false if its threads deadlock at barriers.
 bool run_block(std::vector<Fiber>& fibers, int nwarps) {
     const int threads = int(fibers.size());
-    for (auto& f : fibers) {
-        getcontext(&f.context);
-        f.context.uc_stack.ss_sp = f.stack.data();
-        f.context.uc_stack.ss_size = f.stack.size();
-        f.context.uc_link = &scheduler;
-        makecontext(&f.context, fiber_main, 0);
-        f.state = State::Runnable;
-    }
+    for (auto& f : fibers) f.state = State::Runnable;
     std::vector<std::array<uint32_t, 32>> slots(nwarps);
     warp_slots = slots.data();
     for (;;) {
@@ -71,7 +104,7 @@ bool run_block(std::vector<Fiber>& fibers, int nwarps) {
             threadIdx = {unsigned(t) % blockDim.x, (unsigned(t) / blockDim.x) % blockDim.y, unsigned(t) / (blockDim.x * blockDim.y)};
             lane = t % 32;
             warp = t / 32;
-            swapcontext(&scheduler, &f.context);
+            resume(f);
         }
         // Every fiber is now done or parked: release the barriers that are complete.
         bool block_ready = true, any_live = false, released = false;
@@ -126,7 +159,7 @@ extern "C" int hhi_emu_launch(const char* name, unsigned gx, unsigned gy, unsign
     emu::kernel_params = params;
     const int threads = int(bx * by * bz), nwarps = (threads + 31) / 32;
     std::vector<emu::Fiber> fibers(threads);
-    for (auto& f : fibers) f.stack.resize(emu::STACK_BYTES);
+    emu::prepare(fibers);
     for (unsigned z = 0; z < gz; z++)
         for (unsigned y = 0; y < gy; y++)
             for (unsigned x = 0; x < gx; x++) {
