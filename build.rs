@@ -56,19 +56,8 @@ fn main() {
 /// Host C++ flags for the emulator: the kernels with `HHI_EMULATE`, warnings
 /// as errors. No _FORTIFY_SOURCE: its longjmp check rejects the jumps between
 /// fiber stacks that the emulator's scheduler makes.
-const CXX_FLAGS: &[&str] = &[
-    "-std=c++20",
-    "-O2",
-    "-U_FORTIFY_SOURCE",
-    "-DHHI_EMULATE",
-    "-Wall",
-    "-Wextra",
-    "-Werror",
-    "-Wno-unused-parameter",
-    "-Wno-unknown-pragmas",
-    "-Ikernels",
-    "-Ikernels/emulator",
-];
+const CXX_FLAGS: &[&str] =
+    &["-std=c++20", "-O2", "-U_FORTIFY_SOURCE", "-DHHI_EMULATE", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter", "-Wno-unknown-pragmas", "-Ikernels", "-Ikernels/emulator"];
 
 /// Compiles kernels/*.cu for the host, with a generated registry of their
 /// `extern "C"` names, into `libhhi_emu.a`, and links it.

@@ -115,3 +115,29 @@ unsafe fn store(base: u64, i: usize, dtype: DType, x: f32) {
         _ => *(base as *mut f32).add(i) = x,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Launches one of launch.cpp's self-check kernels on one warp.
+    fn run(name: &str, out: &mut [i32; 32]) -> Result<()> {
+        let mut ptr = out.as_mut_ptr() as u64;
+        let mut params = [&mut ptr as *mut u64 as *mut c_void];
+        Emulator::new().launch(name, (1, 1, 1), (32, 1, 1), &mut params)
+    }
+
+    #[test]
+    fn a_barrier_not_every_thread_reaches_is_an_error_not_a_hang() {
+        let err = run("emu_selftest_divergent_barrier", &mut [0; 32]).unwrap_err();
+        assert!(err.to_string().contains("deadlocked"), "{err}");
+    }
+
+    #[test]
+    fn threads_that_exit_early_leave_the_barrier() {
+        let mut out = [0; 32];
+        run("emu_selftest_early_exit", &mut out).unwrap();
+        assert_eq!(out[..16], [1; 16]);
+        assert_eq!(out[16..], [0; 16]);
+    }
+}
