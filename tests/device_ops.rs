@@ -17,7 +17,6 @@
 mod common;
 
 use hhi::backend::cpu::Cpu;
-use hhi::backend::cuda::Cuda;
 use hhi::backend::{AdamW, AttnShape, Backend, DecaySegment, Gemm};
 use hhi::generate::{SamplingConfig, TokenPlan};
 use hhi::rng::Rng;
@@ -338,10 +337,6 @@ fn cpu_reference_writes_every_output() {
     }
 }
 
-fn emulated(dtype: DType) -> Cuda {
-    Cuda::emulated(dtype).expect("the kernel emulator (build.rs builds it with a C++20 compiler)")
-}
-
 /// Runs the op set on `device` and on the CPU, from the same inputs.
 fn check(device: &impl Backend, label: &str, tolerance: f32) {
     let bf16 = device.compute_dtype() == DType::BF16;
@@ -350,35 +345,36 @@ fn check(device: &impl Backend, label: &str, tolerance: f32) {
 
 #[test]
 fn emulated_cuda_matches_cpu_f32() {
-    check(&emulated(DType::F32), "emulator", F32_TOLERANCE);
+    check(&common::emulated(DType::F32), "emulator", F32_TOLERANCE);
 }
 
 #[test]
 fn emulated_cuda_matches_cpu_bf16() {
-    check(&emulated(DType::BF16), "emu bf16", BF16_TOLERANCE);
+    check(&common::emulated(DType::BF16), "emu bf16", BF16_TOLERANCE);
 }
 
 #[test]
 fn emulated_token_selection_matches_cpu() {
-    check_selection(&emulated(DType::F32), "emulator");
-    check_selection(&emulated(DType::BF16), "emu bf16");
+    check_selection(&common::emulated(DType::F32), "emulator");
+    check_selection(&common::emulated(DType::BF16), "emu bf16");
 }
 
 #[test]
 fn cuda_token_selection_matches_cpu() {
-    let Some(_) = common::cuda_or_skip("cuda_token_selection_matches_cpu") else { return };
-    check_selection(&Cuda::new(0, DType::F32).unwrap(), "cuda");
-    check_selection(&Cuda::new(0, DType::BF16).unwrap(), "cuda bf16");
+    for dtype in [DType::F32, DType::BF16] {
+        let Some(cuda) = common::cuda_or_skip("cuda_token_selection_matches_cpu", dtype) else { return };
+        check_selection(&cuda, &format!("cuda {dtype}"));
+    }
 }
 
 #[test]
 fn cuda_matches_cpu_f32() {
-    let Some(_) = common::cuda_or_skip("cuda_matches_cpu_f32") else { return };
-    check(&Cuda::new(0, DType::F32).unwrap(), "cuda", F32_TOLERANCE);
+    let Some(cuda) = common::cuda_or_skip("cuda_matches_cpu_f32", DType::F32) else { return };
+    check(&cuda, "cuda", F32_TOLERANCE);
 }
 
 #[test]
 fn cuda_matches_cpu_bf16() {
-    let Some(_) = common::cuda_or_skip("cuda_matches_cpu_bf16") else { return };
-    check(&Cuda::new(0, DType::BF16).unwrap(), "cuda bf16", BF16_TOLERANCE);
+    let Some(cuda) = common::cuda_or_skip("cuda_matches_cpu_bf16", DType::BF16) else { return };
+    check(&cuda, "cuda bf16", BF16_TOLERANCE);
 }

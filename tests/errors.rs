@@ -129,7 +129,7 @@ fn missing_model_folder() {
 fn cuda_device_that_cannot_open() {
     // Where CUDA works, cuda:0 opens; a device number past the last one must
     // still fail cleanly. Where it does not, any CUDA device fails cleanly.
-    let device = if hhi::backend::cuda::try_default().is_ok() { "cuda:4096" } else { "cuda" };
+    let device = if hhi::backend::cuda::Cuda::new(0, hhi::tensor::DType::F32).is_ok() { "cuda:4096" } else { "cuda" };
     let stderr = fails(&["parity", p(&fixture("gpt2_tiny")), "--device", device], &["device"]);
     assert!(stderr.contains("cuda") || stderr.contains("CUDA"), "{stderr}");
     fails(&["generate", "--model", p(&fixture("gpt2_tiny")), "--prompt", "hi", "--device", "cuda:4096"], &["device"]);

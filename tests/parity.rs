@@ -5,7 +5,6 @@ mod common;
 use common::{repo, tempdir};
 
 use hhi::backend::cpu::Cpu;
-use hhi::backend::cuda::Cuda;
 use hhi::tensor::DType;
 use std::path::PathBuf;
 
@@ -46,32 +45,28 @@ fn every_fixture_passes_on<B: hhi::backend::Backend>(be: &B) {
     assert!(failed.is_empty(), "parity failed on {} for {failed:?}", be.name());
 }
 
-fn emulated(dtype: DType) -> Cuda {
-    Cuda::emulated(dtype).expect("the kernel emulator (build.rs builds it with a C++20 compiler)")
-}
-
 /// The CUDA backend on the kernel emulator: every launcher and kernel on the
 /// fixtures' real model graphs, on machines without a GPU.
 #[test]
 fn every_fixture_passes_on_emulated_cuda_f32() {
-    every_fixture_passes_on(&emulated(DType::F32));
+    every_fixture_passes_on(&common::emulated(DType::F32));
 }
 
 #[test]
 fn every_fixture_passes_on_emulated_cuda_bf16() {
-    every_fixture_passes_on(&emulated(DType::BF16));
+    every_fixture_passes_on(&common::emulated(DType::BF16));
 }
 
 #[test]
 fn every_fixture_passes_on_cuda_f32() {
-    let Some(cuda) = common::cuda_or_skip("every_fixture_passes_on_cuda_f32") else { return };
+    let Some(cuda) = common::cuda_or_skip("every_fixture_passes_on_cuda_f32", DType::F32) else { return };
     every_fixture_passes_on(&cuda);
 }
 
 #[test]
 fn every_fixture_passes_on_cuda_bf16() {
-    let Some(_) = common::cuda_or_skip("every_fixture_passes_on_cuda_bf16") else { return };
-    every_fixture_passes_on(&Cuda::new(0, DType::BF16).unwrap());
+    let Some(cuda) = common::cuda_or_skip("every_fixture_passes_on_cuda_bf16", DType::BF16) else { return };
+    every_fixture_passes_on(&cuda);
 }
 
 #[test]

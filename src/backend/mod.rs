@@ -227,3 +227,11 @@ pub trait Backend: Send + Sync {
         grad_scale: f32,
     );
 }
+
+/// `Backend::write` and `write_ids` replace a buffer's contents, all of them.
+pub(crate) fn check_write_len(dst: usize, host: usize) -> Result<()> {
+    match dst == host {
+        true => Ok(()),
+        false => Err(crate::Error::Invalid(format!("writing {host} values into a device buffer of {dst}"))),
+    }
+}

@@ -22,14 +22,20 @@ pub fn hhi_bin() -> PathBuf {
     std::env::var_os("HHI_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_hhi")), PathBuf::from)
 }
 
-/// The CUDA device for GPU tests, or `None` after printing why they are skipped.
-/// The line is what `cargo test -- --nocapture` and scripts/gpu-check grep for.
-pub fn cuda_or_skip(test: &str) -> Option<hhi::backend::cuda::Cuda> {
-    match hhi::backend::cuda::try_default() {
+/// `cuda:0` computing in `dtype` for GPU tests, or `None` after printing why
+/// they are skipped. The line is what `cargo test -- --nocapture` and
+/// scripts/gpu-check grep for.
+pub fn cuda_or_skip(test: &str, dtype: hhi::tensor::DType) -> Option<hhi::backend::cuda::Cuda> {
+    match hhi::backend::cuda::Cuda::new(0, dtype) {
         Ok(cuda) => Some(cuda),
         Err(why) => {
             println!("{test}: skipped: no CUDA device ({why})");
             None
         }
     }
+}
+
+/// The CUDA backend on the kernel emulator (build.rs builds it with g++).
+pub fn emulated(dtype: hhi::tensor::DType) -> hhi::backend::cuda::Cuda {
+    hhi::backend::cuda::Cuda::emulated(dtype).expect("the kernel emulator (build.rs builds it with a C++20 compiler)")
 }

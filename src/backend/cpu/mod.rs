@@ -12,19 +12,11 @@ pub mod matmul;
 pub mod real;
 mod simd;
 
-use super::{AdamW, AttnShape, Backend, DecaySegment, Gemm};
+use super::{check_write_len, AdamW, AttnShape, Backend, DecaySegment, Gemm};
 use crate::Result;
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Cpu;
-
-/// `write` and `write_ids` replace a buffer's contents, all of them.
-pub fn check_write_len(dst: usize, host: usize) -> Result<()> {
-    match dst == host {
-        true => Ok(()),
-        false => Err(crate::Error::Invalid(format!("writing {host} values into a device buffer of {dst}"))),
-    }
-}
 
 impl Cpu {
     /// The CPU backend, which computes in f32 only.

@@ -50,12 +50,6 @@ pub struct Cuda {
     select_io: Mutex<Option<DeviceBuf>>,
 }
 
-/// Opens `cuda:0` in f32 when this machine can run CUDA, or says why not
-/// (for tests and scripts that skip GPU work with a reason).
-pub fn try_default() -> std::result::Result<Cuda, String> {
-    Cuda::new(0, DType::F32).map_err(|e| e.to_string())
-}
-
 impl Cuda {
     /// Opens `cuda:ordinal` computing in `dtype` (f32 or bf16): a clear error,
     /// never a panic, when the machine has no driver, no cuBLAS, no such
@@ -84,11 +78,6 @@ impl Cuda {
 
     pub fn info(&self) -> &DeviceInfo {
         self.rt.info()
-    }
-
-    /// A 1-D grid-stride launch over `n` items.
-    fn elementwise(&self, name: &str, n: usize, args: &[&dyn KernelArg]) {
-        self.rt.launch_1d(name, n, args)
     }
 
     /// Blocks of (32 columns × 8 row lanes) for column sums over `rows` rows,

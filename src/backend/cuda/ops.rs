@@ -5,8 +5,7 @@
 use super::buffer::{CuView, CuViewMut, DeviceBuf};
 use super::runtime::KernelArg;
 use super::{alloc, gemm, kernel, suffix, upload_raw, AdamStep, AttnShapeC, Cuda};
-use crate::backend::cpu::check_write_len;
-use crate::backend::{AdamW, AttnShape, Backend, DecaySegment, Gemm};
+use crate::backend::{check_write_len, AdamW, AttnShape, Backend, DecaySegment, Gemm};
 use crate::generate::TokenPlan;
 use crate::tensor::DType;
 use crate::Result;
@@ -88,7 +87,7 @@ impl Backend for Cuda {
         self.rt.driver.upload(dst.address(), bytemuck::cast_slice(host))
     }
     fn fill(&self, v: CuViewMut<'_>, value: f32) {
-        self.elementwise(&kernel("fill", v.dtype), v.len, &[&v.ptr, &value, &(v.len as i64)]);
+        self.rt.launch_1d(&kernel("fill", v.dtype), v.len, &[&v.ptr, &value, &(v.len as i64)]);
     }
     fn copy_rows(&self, dst: CuViewMut<'_>, dst_stride: usize, src: CuView<'_>, src_stride: usize, rows: usize, width: usize) {
         expect("copy_rows", &[("src", src.dtype, dst.dtype)]);
@@ -96,7 +95,7 @@ impl Backend for Cuda {
             assert!(dst.len >= (rows - 1) * dst_stride + width && src.len >= (rows - 1) * src_stride + width, "copy_rows: views too small");
         }
         let args: [&dyn KernelArg; 6] = [&dst.ptr, &(dst_stride as i64), &src.ptr, &(src_stride as i64), &(rows as i64), &(width as i64)];
-        self.elementwise(&kernel("copy_rows", dst.dtype), rows * width, &args);
+        self.rt.launch_1d(&kernel("copy_rows", dst.dtype), rows * width, &args);
     }
 
     // ---- views ----------------------------------------------------------------
@@ -132,22 +131,22 @@ impl Backend for Cuda {
     fn add(&self, out: CuViewMut<'_>, a: CuView<'_>, b: CuView<'_>) {
         expect("add", &[("a", a.dtype, out.dtype), ("b", b.dtype, out.dtype)]);
         assert!(a.len >= out.len && b.len >= out.len, "add: inputs shorter than the output");
-        self.elementwise(&kernel("add", out.dtype), out.len, &[&out.ptr, &a.ptr, &b.ptr, &(out.len as i64)]);
+        self.rt.launch_1d(&kernel("add", out.dtype), out.len, &[&out.ptr, &a.ptr, &b.ptr, &(out.len as i64)]);
     }
     fn add_assign(&self, dst: CuViewMut<'_>, src: CuView<'_>) {
         expect("add_assign", &[("src", src.dtype, dst.dtype)]);
         assert!(src.len >= dst.len, "add_assign: source shorter than the destination");
-        self.elementwise(&kernel("add_assign", dst.dtype), dst.len, &[&dst.ptr, &src.ptr, &(dst.len as i64)]);
+        self.rt.launch_1d(&kernel("add_assign", dst.dtype), dst.len, &[&dst.ptr, &src.ptr, &(dst.len as i64)]);
     }
     fn gelu_forward(&self, out: CuViewMut<'_>, inp: CuView<'_>) {
         expect("gelu_forward", &[("inp", inp.dtype, out.dtype)]);
         assert!(inp.len >= out.len, "gelu_forward: input shorter than the output");
-        self.elementwise(&kernel("gelu_forward", out.dtype), out.len, &[&out.ptr, &inp.ptr, &(out.len as i64)]);
+        self.rt.launch_1d(&kernel("gelu_forward", out.dtype), out.len, &[&out.ptr, &inp.ptr, &(out.len as i64)]);
     }
     fn gelu_backward(&self, dinp: CuViewMut<'_>, inp: CuView<'_>, dout: CuView<'_>) {
         expect("gelu_backward", &[("inp", inp.dtype, dinp.dtype), ("dout", dout.dtype, dinp.dtype)]);
         assert!(inp.len >= dinp.len && dout.len >= dinp.len, "gelu_backward: inputs shorter than the output");
-        self.elementwise(&kernel("gelu_backward", dinp.dtype), dinp.len, &[&dinp.ptr, &inp.ptr, &dout.ptr, &(dinp.len as i64)]);
+        self.rt.launch_1d(&kernel("gelu_backward", dinp.dtype), dinp.len, &[&dinp.ptr, &inp.ptr, &dout.ptr, &(dinp.len as i64)]);
     }
 
     // ---- normalisation --------------------------------------------------------
@@ -193,14 +192,14 @@ impl Backend for Cuda {
         let rows = ids.len();
         assert!(pos.len() >= rows && out.len >= rows * c, "embedding_forward: views too small");
         let args: [&dyn KernelArg; 7] = [&out.ptr, &ids.address(), &pos.address(), &wte.ptr, &wpe.ptr, &(rows as i32), &(c as i32)];
-        self.elementwise(&kernel("embedding_forward", out.dtype), rows * c, &args);
+        self.rt.launch_1d(&kernel("embedding_forward", out.dtype), rows * c, &args);
     }
     fn embedding_backward(&self, dwte: CuViewMut<'_>, dwpe: CuViewMut<'_>, dout: CuView<'_>, ids: &DeviceBuf, pos: &DeviceBuf, c: usize) {
         expect("embedding_backward", &[("dwte", dwte.dtype, DType::F32), ("dwpe", dwpe.dtype, DType::F32)]);
         let rows = ids.len();
         assert!(pos.len() >= rows && dout.len >= rows * c, "embedding_backward: views too small");
         let args: [&dyn KernelArg; 7] = [&dwte.ptr, &dwpe.ptr, &dout.ptr, &ids.address(), &pos.address(), &(rows as i32), &(c as i32)];
-        self.elementwise(&kernel("embedding_backward", dout.dtype), rows * c, &args);
+        self.rt.launch_1d(&kernel("embedding_backward", dout.dtype), rows * c, &args);
     }
 
     // ---- attention ------------------------------------------------------------
@@ -255,7 +254,7 @@ impl Backend for Cuda {
         if let Err(e) = self.rt.driver.zero(scalar.address(), 4) {
             self.rt.record(e);
         }
-        self.elementwise("sum_squares_f32", v.len, &[&scalar.address(), &v.ptr, &(v.len as i64)]);
+        self.rt.launch_1d("sum_squares_f32", v.len, &[&scalar.address(), &v.ptr, &(v.len as i64)]);
         match self.download(CuView::of(&scalar)) {
             Ok(x) => x[0],
             Err(_) => f32::NAN, // the error stays recorded for the next fallible call
@@ -304,6 +303,6 @@ impl Backend for Cuda {
             grad_scale,
         };
         let args: [&dyn KernelArg; 9] = [&params.ptr, &master_ptr, &grads.ptr, &m.ptr, &v.ptr, &table, &(segments.len() as i32), &(n as i64), &a];
-        self.elementwise(&format!("adamw_{}", suffix(params.dtype)), n, &args);
+        self.rt.launch_1d(&format!("adamw_{}", suffix(params.dtype)), n, &args);
     }
 }

@@ -8,6 +8,9 @@ use crate::{Error, Result};
 use std::ffi::c_void;
 use std::sync::{Arc, Mutex};
 
+/// The most parameters a kernel takes (select_tokens: 13).
+const MAX_KERNEL_ARGS: usize = 16;
+
 pub struct Runtime {
     pub driver: Arc<dyn Driver>,
     error: Mutex<Option<String>>,
@@ -56,8 +59,13 @@ impl Runtime {
     }
 
     pub fn launch(&self, name: &str, grid: (u32, u32, u32), block: (u32, u32, u32), args: &[&dyn KernelArg]) {
-        let mut params: Vec<*mut c_void> = args.iter().map(|&a| a.address()).collect();
-        if let Err(e) = self.driver.launch(name, grid, block, &mut params) {
+        // On the stack: a launch is on every op's path.
+        let mut params = [std::ptr::null_mut::<c_void>(); MAX_KERNEL_ARGS];
+        assert!(args.len() <= MAX_KERNEL_ARGS, "kernel `{name}` takes more than {MAX_KERNEL_ARGS} parameters");
+        for (p, a) in params.iter_mut().zip(args) {
+            *p = a.address();
+        }
+        if let Err(e) = self.driver.launch(name, grid, block, &mut params[..args.len()]) {
             self.record(e);
         }
     }

@@ -84,10 +84,10 @@ pub struct Activations<B: Backend> {
     grad: GradScratch<B>,
     ids: B::Ids,
     pos: B::Ids,
-    /// Written per batch: targets [BT] and the key mask [BT] (f32), each
-    /// allocated at first use and kept; the flags say whether this batch has one.
-    targets: Option<B::Ids>,
-    mask: Option<B::Buf>,
+    /// Rewritten per batch: targets [BT] and the key mask [BT] (f32); the
+    /// flags say whether the current batch has them.
+    targets: B::Ids,
+    mask: B::Buf,
     has_targets: bool,
     has_mask: bool,
 }
@@ -133,8 +133,8 @@ impl<B: Backend> Activations<B> {
             ids: be.upload_ids(&vec![0; bt])?,
             // Positions are the same for every batch of this shape: 0..t per row.
             pos: be.upload_ids(&(0..bt).map(|r| (r % t) as i32).collect::<Vec<_>>())?,
-            targets: None,
-            mask: None,
+            targets: be.upload_ids(&vec![-1; bt])?,
+            mask: be.zeros_f32(bt)?,
             has_targets: false,
             has_mask: false,
         })
@@ -173,24 +173,17 @@ impl<B: Backend> Gpt2<B> {
         be.write_ids(&mut acts.ids, &batch.ids)?;
         acts.has_mask = batch.mask.is_some();
         if let Some(m) = &batch.mask {
-            let buf = match &mut acts.mask {
-                Some(buf) => buf,
-                slot => slot.insert(be.zeros_f32(bt)?),
-            };
-            be.write(B::view_mut(buf), m)?;
+            be.write(B::view_mut(&mut acts.mask), m)?;
         }
         acts.has_targets = batch.targets.is_some();
         if let Some(x) = &batch.targets {
-            match &mut acts.targets {
-                Some(buf) => be.write_ids(buf, x)?,
-                slot => *slot = Some(be.upload_ids(x)?),
-            }
+            be.write_ids(&mut acts.targets, x)?;
         }
         let n_targets = batch.targets.iter().flatten().filter(|&&x| x >= 0).count();
 
         let w = self.weights();
         be.embedding_forward(B::view_mut(&mut acts.emb), &acts.ids, &acts.pos, w.wte, w.wpe, c);
-        let mask = acts.mask.as_ref().filter(|_| acts.has_mask).map(B::view);
+        let mask = acts.has_mask.then(|| B::view(&acts.mask));
         let (qkv_lin, proj_lin, fc_lin, fcp_lin) = (Linear::conv1d(c, 3 * c), Linear::conv1d(c, c), Linear::conv1d(c, i), Linear::conv1d(i, c));
         for l in 0..cfg.n_layer {
             let (prev, cur) = acts.layers.split_at_mut(l);
@@ -215,7 +208,10 @@ impl<B: Backend> Gpt2<B> {
         be.layernorm_forward(B::view_mut(&mut acts.lnf), B::view_mut(&mut acts.lnf_mean), B::view_mut(&mut acts.lnf_rstd), last, w.ln_f_w, w.ln_f_b, bt, c, cfg.layer_norm_epsilon);
         Linear::nn_linear(c, v).forward(be, B::view_mut(&mut acts.logits), B::view(&acts.lnf), *w.head(), None, bt);
 
-        let Some(targets) = acts.targets.as_ref().filter(|_| acts.has_targets) else { return Ok(None) };
+        if !acts.has_targets {
+            return Ok(None);
+        }
+        let targets = &acts.targets;
         let n = n_targets.max(1);
         let grad_scale = (mode == Mode::Train).then_some(1.0 / n as f32);
         be.softmax_cross_entropy(B::view_mut(&mut acts.losses), B::view_mut(&mut acts.logits), targets, bt, v, grad_scale);
@@ -232,7 +228,7 @@ impl<B: Backend> Gpt2<B> {
         let w = self.weights();
         let mut g: Weights<B::ViewMut<'_>> = self.grad_views(grads);
         let Activations { emb, layers, lnf, lnf_mean, lnf_rstd, logits, grad, ids, pos, mask, has_mask, .. } = acts;
-        let mask = mask.as_ref().filter(|_| *has_mask).map(B::view);
+        let mask = has_mask.then(|| B::view(mask));
         let GradScratch { dres, dln, dqkv, datty, dfch, dfch_gelu } = grad;
 
         // LM head and final LayerNorm. The head gradient goes to lm_head, or to wte when tied.
