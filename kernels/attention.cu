@@ -3,7 +3,10 @@
 // position kv_len − q_len + i and, when causal, sees keys at positions <= its
 // own; key_mask[b·kv_cap + j] == 0 hides key j; a query that sees no key gets a
 // zero output and lse = −∞. Scores are multiplied by `scale` (1 for GPT-Neo
-// and T5, whose masks and biases slot in where `score` is formed).
+// and T5); an optional f32 bias [heads, q_len, kv_len] is added to them (T5's
+// relative positions), and the backward can return its gradient (dS summed
+// over the batch). Gradients have the layout and strides of their inputs
+// (dq like q, dk like k, dv like v), so fused QKV/KV buffers work as is.
 //
 // Layout: a block holds WARPS warps of one (batch, head); in the forward and
 // the dq pass each warp owns one query row, in the dk/dv pass one key row.
@@ -32,6 +35,10 @@ __device__ __forceinline__ int visible_begin(const AttnShape& s, int i) {
     return s.window > 0 ? max(s.kv_len - s.q_len + i + 1 - s.window, 0) : 0;
 }
 
+__device__ __forceinline__ float bias_at(const float* bias, const AttnShape& s, int h, int i, int j) {
+    return bias == nullptr ? 0.0f : bias[((int64_t)h * s.q_len + i) * s.kv_len + j];
+}
+
 __device__ __forceinline__ bool key_kept(const float* key_mask, const AttnShape& s, int b, int j) {
     return key_mask == nullptr || key_mask[(int64_t)b * s.kv_cap + j] != 0.0f;
 }
@@ -51,7 +58,7 @@ __device__ void load_tile(float (*tile)[D_MAX + 1], const T* base, int64_t strid
 
 // grid (ceil(q_len / WARPS), heads, batch); out [batch, q_len, heads·d], lse [batch, heads, q_len].
 template <typename T, int D_MAX>
-__device__ void attention_forward(T* out, float* lse, const T* q, const T* k, const T* v, const float* key_mask, AttnShape s) {
+__device__ void attention_forward(T* out, float* lse, const T* q, const T* k, const T* v, const float* key_mask, const float* bias, AttnShape s) {
     constexpr int PER_LANE = D_MAX / 32;
     __shared__ float ks[TILE][D_MAX + 1], vs[TILE][D_MAX + 1], qs[WARPS][D_MAX];
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
@@ -82,7 +89,7 @@ __device__ void attention_forward(T* out, float* lse, const T* q, const T* k, co
         if (j >= begin && j < end && key_kept(key_mask, s, b, j)) {
             float dot = 0.0f;
             for (int c = 0; c < d; c++) dot += qs[warp][c] * ks[lane][c];
-            score = dot * s.scale;
+            score = dot * s.scale + bias_at(bias, s, h, i, j);
         }
         const float m_new = fmaxf(m, warp_max(score));
         if (m_new == -CUDART_INF_F) continue;  // nothing visible yet
@@ -109,14 +116,15 @@ __device__ void attention_forward(T* out, float* lse, const T* q, const T* k, co
     if (lane == 0) lse[((int64_t)b * s.heads + h) * s.q_len + i] = l > 0.0f ? m + logf(l) : -CUDART_INF_F;
 }
 
-// Backward of fused self-attention on qkv [batch, t, 3, heads·d] (q_len = kv_len
-// = kv_cap = t). With P = softmax(S), Di = Σ dO_i·O_i:
-//   dS_ij = P_ij·(dO_i·V_j − Di)·scale,  dQ_i = Σ_j dS_ij K_j,
-//   dK_j = Σ_i dS_ij Q_i,                dV_j = Σ_i P_ij dO_i.
-// Pass 1 (a warp per query) accumulates dQ; pass 2 (a warp per key) dK and dV.
+// Backward. With P = softmax(S), Di = Σ dO_i·O_i:
+//   dS_ij = P_ij·(dO_i·V_j − Di),  d bias_ij = Σ_b dS_ij,
+//   dQ_i = scale·Σ_j dS_ij K_j,    dK_j = scale·Σ_i dS_ij Q_i,   dV_j = Σ_i P_ij dO_i.
+// Pass 1 (a warp per query) accumulates dQ; pass 2 (a warp per key) dK, dV
+// and d bias.
 
 template <typename T, int D_MAX>
-__device__ void attention_backward_query(T* dqkv, const T* dout, const T* qkv, const T* out, const float* lse, const float* key_mask, AttnShape s) {
+__device__ void attention_backward_query(T* dq, const T* dout, const T* q, const T* k, const T* v, const T* out, const float* lse,
+                                         const float* key_mask, const float* bias, AttnShape s) {
     constexpr int PER_LANE = D_MAX / 32;
     __shared__ float ks[TILE][D_MAX + 1], vs[TILE][D_MAX + 1], qs[WARPS][D_MAX], dos[WARPS][D_MAX];
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
@@ -128,7 +136,7 @@ __device__ void attention_backward_query(T* dqkv, const T* dout, const T* qkv, c
     float di = 0.0f;
     for (int c = lane; c < D_MAX; c += 32) {
         const bool in = live && c < d;
-        qs[warp][c] = in ? to_f32(qkv[row * s.q_stride + (int64_t)h * d + c]) : 0.0f;
+        qs[warp][c] = in ? to_f32(q[row * s.q_stride + (int64_t)h * d + c]) : 0.0f;
         dos[warp][c] = in ? to_f32(dout[o_at + c]) : 0.0f;
         di += in ? dos[warp][c] * to_f32(out[o_at + c]) : 0.0f;
     }
@@ -137,8 +145,8 @@ __device__ void attention_backward_query(T* dqkv, const T* dout, const T* qkv, c
     const int begin = live ? visible_begin(s, i) : 0, end = (live && l != -CUDART_INF_F) ? visible_end(s, i) : 0;
     const int block_begin = visible_begin(s, first_query) / TILE * TILE;
     const int block_end = visible_end(s, min(first_query + WARPS, s.q_len) - 1);
-    const T* k_base = qkv + (int64_t)b * s.kv_cap * s.kv_stride + c_all + (int64_t)h * d;
-    const T* v_base = k_base + c_all;
+    const T* k_base = k + (int64_t)b * s.kv_cap * s.kv_stride + (int64_t)h * d;
+    const T* v_base = v + (int64_t)b * s.kv_cap * s.kv_stride + (int64_t)h * d;
 
     float acc[PER_LANE];
 #pragma unroll
@@ -157,7 +165,7 @@ __device__ void attention_backward_query(T* dqkv, const T* dout, const T* qkv, c
                 dot += qs[warp][c] * ks[lane][c];
                 dp += dos[warp][c] * vs[lane][c];
             }
-            const float p = expf(dot * s.scale - l);
+            const float p = expf(dot * s.scale + bias_at(bias, s, h, i, j) - l);
             ds = p * (dp - di) * s.scale;
         }
         for (int jj = 0; jj < TILE; jj++) {
@@ -167,18 +175,21 @@ __device__ void attention_backward_query(T* dqkv, const T* dout, const T* qkv, c
         }
     }
     if (!live) return;
-    T* dq = dqkv + row * s.q_stride + (int64_t)h * d;
+    T* dq_row = dq + row * s.q_stride + (int64_t)h * d;
 #pragma unroll
     for (int u = 0; u < PER_LANE; u++) {
         const int c = lane + 32 * u;
-        if (c < d) dq[c] = from_f32<T>(to_f32(dq[c]) + acc[u]);
+        if (c < d) dq_row[c] = from_f32<T>(to_f32(dq_row[c]) + acc[u]);
     }
 }
 
-// grid (ceil(t / WARPS), heads, batch): a warp per key j streams the queries
-// that can see it (i >= j when causal) through shared memory.
+// grid (ceil(kv_len / WARPS), heads, batch): a warp per key j streams the
+// queries that can see it through shared memory. Query i sits at position
+// offset + i (offset = kv_len − q_len): causal, it sees j when i >= j − offset;
+// with a window, when i < j − offset + window.
 template <typename T, int D_MAX>
-__device__ void attention_backward_key(T* dqkv, const T* dout, const T* qkv, const T* out, const float* lse, const float* key_mask, AttnShape s) {
+__device__ void attention_backward_key(T* dk, T* dv, float* dbias, const T* dout, const T* q, const T* k, const T* v, const T* out,
+                                       const float* lse, const float* key_mask, const float* bias, AttnShape s) {
     constexpr int PER_LANE = D_MAX / 32;
     __shared__ float qs[TILE][D_MAX + 1], dos[TILE][D_MAX + 1], kr[WARPS][D_MAX], vr[WARPS][D_MAX];
     __shared__ float tile_lse[TILE], tile_di[TILE];
@@ -186,22 +197,21 @@ __device__ void attention_backward_key(T* dqkv, const T* dout, const T* qkv, con
     const int b = blockIdx.z, h = blockIdx.y, d = s.head_dim, c_all = s.heads * d;
     const int first_key = blockIdx.x * WARPS, j = first_key + warp;
     const bool live = j < s.kv_len && key_kept(key_mask, s, b, j);
-    const int64_t k_at = ((int64_t)b * s.kv_cap + j) * s.kv_stride + c_all + (int64_t)h * d;
+    const int64_t kv_at = ((int64_t)b * s.kv_cap + j) * s.kv_stride + (int64_t)h * d;
     for (int c = lane; c < D_MAX; c += 32) {
         const bool in = live && c < d;
-        kr[warp][c] = in ? to_f32(qkv[k_at + c]) : 0.0f;
-        vr[warp][c] = in ? to_f32(qkv[k_at + c_all + c]) : 0.0f;
+        kr[warp][c] = in ? to_f32(k[kv_at + c]) : 0.0f;
+        vr[warp][c] = in ? to_f32(v[kv_at + c]) : 0.0f;
     }
-    // Self-attention: query i sees key j when j <= i (causal) or always, and,
-    // with a window, when i < j + window.
-    const int block_first_query = s.causal ? first_key : 0;
-    const int block_last_query = s.window > 0 ? min(s.q_len, first_key + WARPS - 1 + s.window) : s.q_len;
-    const T* q_base = qkv + (int64_t)b * s.q_len * s.q_stride + (int64_t)h * d;
+    const int offset = s.kv_len - s.q_len;
+    const int block_first_query = s.causal ? max(first_key - offset, 0) : 0;
+    const int block_last_query = s.window > 0 ? max(min(s.q_len, first_key + WARPS - 1 - offset + s.window), 0) : s.q_len;
+    const T* q_base = q + (int64_t)b * s.q_len * s.q_stride + (int64_t)h * d;
     const T* do_base = dout + (int64_t)b * s.q_len * c_all + (int64_t)h * d;
 
-    float dk[PER_LANE], dv[PER_LANE];
+    float dk_acc[PER_LANE], dv_acc[PER_LANE];
 #pragma unroll
-    for (int u = 0; u < PER_LANE; u++) dk[u] = dv[u] = 0.0f;
+    for (int u = 0; u < PER_LANE; u++) dk_acc[u] = dv_acc[u] = 0.0f;
     for (int i0 = block_first_query; i0 < block_last_query; i0 += TILE) {
         __syncthreads();
         load_tile<T, D_MAX>(qs, q_base, s.q_stride, i0, s.q_len, d);
@@ -230,27 +240,29 @@ __device__ void attention_backward_key(T* dqkv, const T* dout, const T* qkv, con
                 dot += qs[lane][c] * kr[warp][c];
                 dp += dos[lane][c] * vr[warp][c];
             }
-            p = expf(dot * s.scale - tile_lse[lane]);
-            ds = p * (dp - tile_di[lane]) * s.scale;
+            p = expf(dot * s.scale + bias_at(bias, s, h, i, j) - tile_lse[lane]);
+            ds = p * (dp - tile_di[lane]);
+            if (dbias != nullptr) atomicAdd(&dbias[((int64_t)h * s.q_len + i) * s.kv_len + j], ds);
+            ds *= s.scale;
         }
         for (int ii = 0; ii < TILE; ii++) {
             const float pi = __shfl_sync(0xffffffffu, p, ii), dsi = __shfl_sync(0xffffffffu, ds, ii);
 #pragma unroll
             for (int u = 0; u < PER_LANE; u++) {
-                dv[u] += pi * dos[ii][lane + 32 * u];
-                dk[u] += dsi * qs[ii][lane + 32 * u];
+                dv_acc[u] += pi * dos[ii][lane + 32 * u];
+                dk_acc[u] += dsi * qs[ii][lane + 32 * u];
             }
         }
     }
     if (!live) return;
-    T* dk_row = dqkv + k_at;
-    T* dv_row = dk_row + c_all;
+    T* dk_row = dk + kv_at;
+    T* dv_row = dv + kv_at;
 #pragma unroll
     for (int u = 0; u < PER_LANE; u++) {
         const int c = lane + 32 * u;
         if (c < d) {
-            dk_row[c] = from_f32<T>(to_f32(dk_row[c]) + dk[u]);
-            dv_row[c] = from_f32<T>(to_f32(dv_row[c]) + dv[u]);
+            dk_row[c] = from_f32<T>(to_f32(dk_row[c]) + dk_acc[u]);
+            dv_row[c] = from_f32<T>(to_f32(dv_row[c]) + dv_acc[u]);
         }
     }
 }
@@ -260,18 +272,19 @@ __device__ void attention_backward_key(T* dqkv, const T* dout, const T* qkv, con
 #define FOR_DIM_DTYPE(DM, T, S)                                                                                              \
     extern "C" __global__ void __launch_bounds__(WARPS * 32)                                                                 \
         attention_forward_d##DM##_##S(T* out, float* lse, const T* q, const T* k, const T* v, const float* key_mask,         \
-                                      AttnShape s) {                                                                        \
-        attention_forward<T, DM>(out, lse, q, k, v, key_mask, s);                                                            \
+                                      const float* bias, AttnShape s) {                                                      \
+        attention_forward<T, DM>(out, lse, q, k, v, key_mask, bias, s);                                                      \
     }                                                                                                                        \
     extern "C" __global__ void __launch_bounds__(WARPS * 32)                                                                 \
-        attention_backward_query_d##DM##_##S(T* dqkv, const T* dout, const T* qkv, const T* out, const float* lse,           \
-                                             const float* key_mask, AttnShape s) {                                           \
-        attention_backward_query<T, DM>(dqkv, dout, qkv, out, lse, key_mask, s);                                             \
+        attention_backward_query_d##DM##_##S(T* dq, const T* dout, const T* q, const T* k, const T* v, const T* out,         \
+                                             const float* lse, const float* key_mask, const float* bias, AttnShape s) {      \
+        attention_backward_query<T, DM>(dq, dout, q, k, v, out, lse, key_mask, bias, s);                                     \
     }                                                                                                                        \
     extern "C" __global__ void __launch_bounds__(WARPS * 32)                                                                 \
-        attention_backward_key_d##DM##_##S(T* dqkv, const T* dout, const T* qkv, const T* out, const float* lse,             \
-                                           const float* key_mask, AttnShape s) {                                             \
-        attention_backward_key<T, DM>(dqkv, dout, qkv, out, lse, key_mask, s);                                               \
+        attention_backward_key_d##DM##_##S(T* dk, T* dv, float* dbias, const T* dout, const T* q, const T* k, const T* v,    \
+                                           const T* out, const float* lse, const float* key_mask, const float* bias,         \
+                                           AttnShape s) {                                                                    \
+        attention_backward_key<T, DM>(dk, dv, dbias, dout, q, k, v, out, lse, key_mask, bias, s);                            \
     }
 
 #define FOR_DTYPE(T, S) FOR_DIM_DTYPE(32, T, S) FOR_DIM_DTYPE(64, T, S) FOR_DIM_DTYPE(128, T, S)

@@ -1,5 +1,7 @@
-// Elementwise ops: fill, strided row copies, residual adds, the tanh GELU
-// ("gelu_new") and its gradient, bias broadcast and bias gradient, casts.
+// Elementwise ops: fill, strided row copies, residual adds, products,
+// scaling, the activations (`Act` in src/backend/spec.rs: tanh GELU, erf
+// GELU, quick_gelu, relu) and their gradients, bias broadcast and bias
+// gradient, casts.
 // Mirrors src/backend/cpu/elementwise.rs and matmul.rs (bias parts).
 #include "common.cuh"
 
@@ -32,25 +34,53 @@ __device__ void add_assign(T* dst, const T* src, int64_t n) {
 }
 
 template <typename T>
-__device__ void gelu_forward(T* out, const T* inp, int64_t n) {
-    GRID_STRIDE(i, n) {
-        const float x = to_f32(inp[i]);
-        const float u = GELU_SCALE * (x + GELU_CUBIC * x * x * x);
-        out[i] = from_f32<T>(0.5f * x * (1.0f + tanhf(u)));
+__device__ void mul(T* out, const T* a, const T* b, int64_t n) {
+    GRID_STRIDE(i, n) out[i] = from_f32<T>(to_f32(a[i]) * to_f32(b[i]));
+}
+
+template <typename T>
+__device__ void scale(T* x, float alpha, int64_t n) {
+    GRID_STRIDE(i, n) x[i] = from_f32<T>(to_f32(x[i]) * alpha);
+}
+
+// The codes of `Act::code` (src/backend/spec.rs).
+enum Act { GELU_TANH = 0, GELU_ERF = 1, QUICK_GELU = 2, RELU = 3 };
+
+#define FRAC_1_SQRT_2 0.7071067811865476f
+#define NORMAL_PDF_0 0.3989422804014327f  // 1/sqrt(2 pi)
+#define QUICK_GELU_SLOPE 1.702f
+
+// act(x) and act'(x). Tanh GELU: d/dx [0.5·x·(1 + tanh u)] = 0.5·(1 + tanh u)
+// + 0.5·x·(1 − tanh² u)·u'; erf GELU: Φ(x) + x·φ(x); quick_gelu: x·σ(1.702x).
+__device__ __forceinline__ float2 activation(int act, float x) {
+    switch (act) {
+        case GELU_ERF: {
+            const float cdf = 0.5f * (1.0f + erff(x * FRAC_1_SQRT_2));
+            return make_float2(x * cdf, cdf + x * NORMAL_PDF_0 * expf(-0.5f * x * x));
+        }
+        case QUICK_GELU: {
+            const float s = 1.0f / (1.0f + expf(-QUICK_GELU_SLOPE * x));
+            return make_float2(x * s, s + QUICK_GELU_SLOPE * x * s * (1.0f - s));
+        }
+        case RELU:
+            return make_float2(x > 0.0f ? x : 0.0f, x > 0.0f ? 1.0f : 0.0f);
+        default: {
+            const float u = GELU_SCALE * (x + GELU_CUBIC * x * x * x);
+            const float t = tanhf(u);
+            const float du = GELU_SCALE * (1.0f + 3.0f * GELU_CUBIC * x * x);
+            return make_float2(0.5f * x * (1.0f + t), 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du);
+        }
     }
 }
 
-// d/dx [0.5·x·(1 + tanh u)] = 0.5·(1 + tanh u) + 0.5·x·(1 − tanh² u)·u'.
 template <typename T>
-__device__ void gelu_backward(T* dinp, const T* inp, const T* dout, int64_t n) {
-    GRID_STRIDE(i, n) {
-        const float x = to_f32(inp[i]);
-        const float u = GELU_SCALE * (x + GELU_CUBIC * x * x * x);
-        const float t = tanhf(u);
-        const float du = GELU_SCALE * (1.0f + 3.0f * GELU_CUBIC * x * x);
-        const float grad = 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
-        dinp[i] = from_f32<T>(to_f32(dinp[i]) + grad * to_f32(dout[i]));
-    }
+__device__ void activation_forward(T* out, const T* inp, int64_t n, int act) {
+    GRID_STRIDE(i, n) out[i] = from_f32<T>(activation(act, to_f32(inp[i])).x);
+}
+
+template <typename T>
+__device__ void activation_backward(T* dinp, const T* inp, const T* dout, int64_t n, int act) {
+    GRID_STRIDE(i, n) dinp[i] = from_f32<T>(to_f32(dinp[i]) + activation(act, to_f32(inp[i])).y * to_f32(dout[i]));
 }
 
 // out[r, c] = bias[c] (+ out[r, c] when accumulating): the bias epilogue of a GEMM.
@@ -99,9 +129,13 @@ __device__ void cast_bf16_f32(float* out, const bf16* inp, int64_t n) {
     }                                                                                                                     \
     extern "C" __global__ void add_##S(T* out, const T* a, const T* b, int64_t n) { add<T>(out, a, b, n); }               \
     extern "C" __global__ void add_assign_##S(T* dst, const T* src, int64_t n) { add_assign<T>(dst, src, n); }            \
-    extern "C" __global__ void gelu_forward_##S(T* out, const T* inp, int64_t n) { gelu_forward<T>(out, inp, n); }        \
-    extern "C" __global__ void gelu_backward_##S(T* dinp, const T* inp, const T* dout, int64_t n) {                       \
-        gelu_backward<T>(dinp, inp, dout, n);                                                                             \
+    extern "C" __global__ void mul_##S(T* out, const T* a, const T* b, int64_t n) { mul<T>(out, a, b, n); }               \
+    extern "C" __global__ void scale_##S(T* x, float alpha, int64_t n) { scale<T>(x, alpha, n); }                         \
+    extern "C" __global__ void activation_forward_##S(T* out, const T* inp, int64_t n, int act) {                         \
+        activation_forward<T>(out, inp, n, act);                                                                          \
+    }                                                                                                                     \
+    extern "C" __global__ void activation_backward_##S(T* dinp, const T* inp, const T* dout, int64_t n, int act) {        \
+        activation_backward<T>(dinp, inp, dout, n, act);                                                                  \
     }                                                                                                                     \
     extern "C" __global__ void bias_broadcast_##S(T* out, const T* bias, int64_t rows, int64_t n, int accumulate) {       \
         bias_broadcast<T>(out, bias, rows, n, accumulate);                                                                \

@@ -1,6 +1,7 @@
 // LayerNorm over rows of length c: the forward saves mean and 1/std per row,
 // the backward accumulates dinp (one warp per row) and dw/db (column sums).
-// Mirrors src/backend/cpu/layernorm.rs (llm.c's formulation).
+// Mirrors src/backend/cpu/layernorm.rs (llm.c's formulation). Also T5's RMS
+// norm (no mean, no bias), mirroring src/backend/cpu/rmsnorm.rs.
 #include "common.cuh"
 
 // ---- kernels ------------------------------------------------------------------
@@ -87,6 +88,59 @@ __device__ void layernorm_backward_params(float* dw, float* db, const T* dout, c
     }
 }
 
+// RMS norm: out = w · x · r, r = 1/sqrt(mean(x²) + eps); one warp per row.
+template <typename T>
+__device__ void rmsnorm_forward(T* out, float* rstd, const T* inp, const T* w, int rows, int c, float eps) {
+    const int lane = threadIdx.x % 32;
+    const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    if (row >= rows) return;
+    const T* x = inp + (int64_t)row * c;
+    float sq = 0.0f;
+    for (int i = lane; i < c; i += 32) sq += to_f32(x[i]) * to_f32(x[i]);
+    const float r = 1.0f / sqrtf(warp_sum(sq) / c + eps);
+    T* o = out + (int64_t)row * c;
+    for (int i = lane; i < c; i += 32) o[i] = from_f32<T>(to_f32(w[i]) * (to_f32(x[i]) * r));
+    if (lane == 0) rstd[row] = r;
+}
+
+// With g = w·dout: dinp += r·g − x·r³·(g·x)/c.
+template <typename T>
+__device__ void rmsnorm_backward_input(T* dinp, const T* dout, const T* inp, const T* w, const float* rstd, int rows, int c) {
+    const int lane = threadIdx.x % 32;
+    const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    if (row >= rows) return;
+    const int64_t at = (int64_t)row * c;
+    const float r = rstd[row];
+    float gx = 0.0f;
+    for (int i = lane; i < c; i += 32) gx += to_f32(w[i]) * to_f32(dout[at + i]) * to_f32(inp[at + i]);
+    const float k = warp_sum(gx) * r * r * r / c;
+    for (int i = lane; i < c; i += 32) {
+        const float g = to_f32(w[i]) * to_f32(dout[at + i]);
+        dinp[at + i] = from_f32<T>(to_f32(dinp[at + i]) + g * r - to_f32(inp[at + i]) * k);
+    }
+}
+
+// dw[c] += Σ_r dout[r,c]·x[r,c]·r[r]; blocks as layernorm_backward_params.
+template <typename T>
+__device__ void rmsnorm_backward_params(float* dw, const T* dout, const T* inp, const float* rstd, int rows, int c) {
+    __shared__ float pdw[8][33];
+    const int col = blockIdx.x * 32 + threadIdx.x;
+    float sw = 0.0f;
+    if (col < c) {
+        for (int r = blockIdx.y * 8 + threadIdx.y; r < rows; r += gridDim.y * 8) {
+            const int64_t at = (int64_t)r * c + col;
+            sw += to_f32(dout[at]) * to_f32(inp[at]) * rstd[r];
+        }
+    }
+    pdw[threadIdx.y][threadIdx.x] = sw;
+    __syncthreads();
+    if (threadIdx.y == 0 && col < c) {
+        for (int y = 1; y < 8; y++) sw += pdw[y][threadIdx.x];
+        if (gridDim.y == 1) dw[col] += sw;
+        else atomicAdd(&dw[col], sw);
+    }
+}
+
 // ---- launchers ------------------------------------------------------------------
 
 #define FOR_DTYPE(T, S)                                                                                                        \
@@ -101,6 +155,17 @@ __device__ void layernorm_backward_params(float* dw, float* db, const T* dout, c
     extern "C" __global__ void layernorm_backward_params_##S(float* dw, float* db, const T* dout, const T* inp,                \
                                                              const float* mean, const float* rstd, int rows, int c) {          \
         layernorm_backward_params<T>(dw, db, dout, inp, mean, rstd, rows, c);                                                  \
+    }                                                                                                                          \
+    extern "C" __global__ void rmsnorm_forward_##S(T* out, float* rstd, const T* inp, const T* w, int rows, int c, float eps) {  \
+        rmsnorm_forward<T>(out, rstd, inp, w, rows, c, eps);                                                                   \
+    }                                                                                                                          \
+    extern "C" __global__ void rmsnorm_backward_input_##S(T* dinp, const T* dout, const T* inp, const T* w, const float* rstd,  \
+                                                          int rows, int c) {                                                   \
+        rmsnorm_backward_input<T>(dinp, dout, inp, w, rstd, rows, c);                                                          \
+    }                                                                                                                          \
+    extern "C" __global__ void rmsnorm_backward_params_##S(float* dw, const T* dout, const T* inp, const float* rstd, int rows, \
+                                                           int c) {                                                            \
+        rmsnorm_backward_params<T>(dw, dout, inp, rstd, rows, c);                                                              \
     }
 
 FOR_DTYPE(float, f32)

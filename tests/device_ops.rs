@@ -17,7 +17,7 @@
 mod common;
 
 use hhi::backend::cpu::Cpu;
-use hhi::backend::{AdamW, AttnShape, Backend, DecaySegment, Gemm};
+use hhi::backend::{Act, AdamW, AttnGrads, AttnInputs, AttnShape, Backend, DecaySegment, Gemm};
 use hhi::generate::{SamplingConfig, TokenPlan};
 use hhi::rng::Rng;
 use hhi::tensor::DType;
@@ -95,11 +95,18 @@ impl<'a, B: Backend> Recorder<'a, B> {
         self.be.add_assign(B::view_mut(&mut out), B::view(&d));
         self.keep("add_assign".into(), &out);
         let mut out = self.poisoned(n);
-        self.be.gelu_forward(B::view_mut(&mut out), B::view(&a));
-        self.keep("gelu_forward".into(), &out);
-        let mut dinp = self.up(&random(&mut rng, n, 1.0));
-        self.be.gelu_backward(B::view_mut(&mut dinp), B::view(&a), B::view(&d));
-        self.keep("gelu_backward".into(), &dinp);
+        self.be.mul(B::view_mut(&mut out), B::view(&a), B::view(&b));
+        self.keep("mul".into(), &out);
+        self.be.scale(B::view_mut(&mut out), -0.375);
+        self.keep("scale".into(), &out);
+        for act in [Act::GeluTanh, Act::GeluErf, Act::QuickGelu, Act::Relu] {
+            let mut out = self.poisoned(n);
+            self.be.activation_forward(act, B::view_mut(&mut out), B::view(&a));
+            self.keep(format!("activation_forward {act:?}"), &out);
+            let mut dinp = self.up(&random(&mut rng, n, 1.0));
+            self.be.activation_backward(act, B::view_mut(&mut dinp), B::view(&a), B::view(&d));
+            self.keep(format!("activation_backward {act:?}"), &dinp);
+        }
         let mut filled = self.poisoned(n);
         self.be.fill(B::slice_mut(B::view_mut(&mut filled), 10, 500), 0.25);
         self.be.fill(B::slice_mut(B::view_mut(&mut filled), 0, 10), -1.0);
@@ -139,6 +146,15 @@ impl<'a, B: Backend> Recorder<'a, B> {
         self.keep("layernorm_backward dinp".into(), &dinp);
         self.keep("layernorm_backward dw".into(), &dw);
         self.keep("layernorm_backward db".into(), &db);
+        // T5's RMS norm on the same rows.
+        let (mut out, mut rstd) = (self.poisoned(rows * c), self.poisoned32(rows));
+        self.be.rmsnorm_forward(B::view_mut(&mut out), B::view_mut(&mut rstd), B::view(&inp), B::view(&w), rows, c, 1e-6);
+        self.keep("rmsnorm_forward out".into(), &out);
+        self.keep("rmsnorm_forward rstd".into(), &rstd);
+        let (mut dinp, mut dw) = (self.up(&random(&mut rng, rows * c, 1.0)), self.up32(&random(&mut rng, c, 1.0)));
+        self.be.rmsnorm_backward(B::view_mut(&mut dinp), B::view_mut(&mut dw), B::view(&dout), B::view(&inp), B::view(&w), B::view(&rstd), rows, c);
+        self.keep("rmsnorm_backward dinp".into(), &dinp);
+        self.keep("rmsnorm_backward dw".into(), &dw);
     }
 
     fn embedding(&mut self, seed: u64) {
@@ -149,13 +165,29 @@ impl<'a, B: Backend> Recorder<'a, B> {
         let (ids, pos) = (self.be.upload_ids(&ids).unwrap(), self.be.upload_ids(&pos).unwrap());
         let (wte, wpe) = (self.up(&random(&mut rng, vocab * c, 1.0)), self.up(&random(&mut rng, ctx * c, 1.0)));
         let mut out = self.poisoned(30 * c);
-        self.be.embedding_forward(B::view_mut(&mut out), &ids, &pos, B::view(&wte), B::view(&wpe), c);
+        self.be.embedding_forward(B::view_mut(&mut out), &ids, B::view(&wte), Some((&pos, B::view(&wpe))), c);
         self.keep("embedding_forward".into(), &out);
+        let mut out = self.poisoned(30 * c);
+        self.be.embedding_forward(B::view_mut(&mut out), &ids, B::view(&wte), None, c);
+        self.keep("embedding_forward without positions".into(), &out);
         let dout = self.up(&random(&mut rng, 30 * c, 1.0));
         let (mut dwte, mut dwpe) = (self.up32(&random(&mut rng, vocab * c, 1.0)), self.up32(&random(&mut rng, ctx * c, 1.0)));
-        self.be.embedding_backward(B::view_mut(&mut dwte), B::view_mut(&mut dwpe), B::view(&dout), &ids, &pos, c);
+        self.be.embedding_backward(B::view_mut(&mut dwte), Some((&pos, B::view_mut(&mut dwpe))), B::view(&dout), &ids, c);
         self.keep("embedding_backward dwte".into(), &dwte);
         self.keep("embedding_backward dwpe".into(), &dwpe);
+        self.be.embedding_backward(B::view_mut(&mut dwte), None, B::view(&dout), &ids, c);
+        self.keep("embedding_backward without positions".into(), &dwte);
+        // T5's position bias: 3 heads over a 9×9 bucket grid from 32 buckets.
+        let (heads, n, buckets) = (3, 81, 32);
+        let ids: Vec<i32> = (0..n).map(|_| rng.below(buckets) as i32).collect();
+        let ids = self.be.upload_ids(&ids).unwrap();
+        let table = self.up(&random(&mut rng, buckets * heads, 1.0));
+        let mut bias = self.poisoned32(heads * n);
+        self.be.position_bias_forward(B::view_mut(&mut bias), B::view(&table), &ids, heads);
+        self.keep("position_bias_forward".into(), &bias);
+        let mut dtable = self.up32(&random(&mut rng, buckets * heads, 1.0));
+        self.be.position_bias_backward(B::view_mut(&mut dtable), B::view(&bias), &ids, heads);
+        self.keep("position_bias_backward".into(), &dtable);
     }
 
     /// Self-attention on a fused QKV buffer, forward and backward, with a
@@ -174,15 +206,40 @@ impl<'a, B: Backend> Recorder<'a, B> {
             }
             let mask = self.up32(&mask);
             let (mut out, mut lse) = (self.poisoned(batch * t * c), self.poisoned32(batch * heads * t));
-            let view = B::view(&qkv);
-            let (q, k, v) = (B::slice(view, 0, batch * t * 3 * c), B::slice(view, c, batch * t * 3 * c - c), B::slice(view, 2 * c, batch * t * 3 * c - 2 * c));
-            self.be.attention_forward(B::view_mut(&mut out), B::view_mut(&mut lse), q, k, v, Some(B::view(&mask)), &s);
+            let inp = AttnInputs::fused(B::view(&qkv), c, batch * t * 3 * c).mask(Some(B::view(&mask)));
+            self.be.attention_forward(B::view_mut(&mut out), B::view_mut(&mut lse), &inp, &s);
             self.keep(format!("attention_forward out d={d} window={window}"), &out);
             self.keep(format!("attention_forward lse d={d} window={window}"), &lse);
             let dout = self.up(&random(&mut rng, batch * t * c, 1.0));
             let mut dqkv = self.up(&random(&mut rng, batch * t * 3 * c, 1.0));
-            self.be.attention_backward(B::view_mut(&mut dqkv), B::view(&dout), B::view(&qkv), B::view(&out), B::view(&lse), Some(B::view(&mask)), &s);
+            self.be.attention_backward(AttnGrads::Fused(B::view_mut(&mut dqkv)), None, B::view(&dout), B::view(&out), B::view(&lse), &inp, &s);
             self.keep(format!("attention_backward d={d} window={window}"), &dqkv);
+        }
+        // T5: cross-attention (queries against a fused KV buffer of another
+        // length, padded keys) and causal self-attention, each with a
+        // position bias and its gradient; q_len crosses the warp tiles.
+        for (batch, tq, tk, heads, d, causal) in [(2, 37, 20, 3, 8, false), (2, 45, 45, 2, 64, true), (1, 9, 70, 2, 100, false)] {
+            let c = heads * d;
+            let s = AttnShape { batch, heads, head_dim: d, q_len: tq, kv_len: tk, kv_cap: tk, q_stride: c, kv_stride: 2 * c, causal, window: 0, scale: 1.0 };
+            let (q, kv) = (self.up(&random(&mut rng, batch * tq * c, 1.0)), self.up(&random(&mut rng, batch * tk * 2 * c, 1.0)));
+            let bias = self.up32(&random(&mut rng, heads * tq * tk, 1.0));
+            let mut mask = vec![1.0f32; batch * tk];
+            mask[tk - 4..tk].fill(0.0);
+            let mask = self.up32(&mask);
+            let inp = AttnInputs::with_kv(B::view(&q), B::view(&kv), c, batch * tk * 2 * c).mask((!causal).then(|| B::view(&mask))).bias(Some(B::view(&bias)));
+            let (mut out, mut lse) = (self.poisoned(batch * tq * c), self.poisoned32(batch * heads * tq));
+            self.be.attention_forward(B::view_mut(&mut out), B::view_mut(&mut lse), &inp, &s);
+            let label = format!("tq={tq} tk={tk} d={d} causal={causal}");
+            self.keep(format!("biased attention_forward out {label}"), &out);
+            self.keep(format!("biased attention_forward lse {label}"), &lse);
+            let dout = self.up(&random(&mut rng, batch * tq * c, 1.0));
+            let (mut dq, mut dkv) = (self.up(&random(&mut rng, batch * tq * c, 1.0)), self.up(&random(&mut rng, batch * tk * 2 * c, 1.0)));
+            let mut dbias = self.up32(&random(&mut rng, heads * tq * tk, 1.0));
+            let grads = AttnGrads::Split { dq: B::view_mut(&mut dq), dkv: B::view_mut(&mut dkv) };
+            self.be.attention_backward(grads, Some(B::view_mut(&mut dbias)), B::view(&dout), B::view(&out), B::view(&lse), &inp, &s);
+            self.keep(format!("biased attention_backward dq {label}"), &dq);
+            self.keep(format!("biased attention_backward dkv {label}"), &dkv);
+            self.keep(format!("biased attention_backward dbias {label}"), &dbias);
         }
         // Decoding layout: 3 new queries against a KV cache of capacity 40
         // holding 25 rows per sequence, no mask, and a non-causal call.
@@ -193,9 +250,8 @@ impl<'a, B: Backend> Recorder<'a, B> {
         for (causal, window) in [(true, 0), (false, 0), (true, 7)] {
             let s = AttnShape { batch, heads, head_dim: d, q_len, kv_len, kv_cap, q_stride: c, kv_stride: 2 * c, causal, window, scale: 0.3 };
             let (mut out, mut lse) = (self.poisoned(batch * q_len * c), self.poisoned32(batch * heads * q_len));
-            let kvv = B::view(&kv);
-            let n = batch * kv_cap * 2 * c;
-            self.be.attention_forward(B::view_mut(&mut out), B::view_mut(&mut lse), B::view(&q), B::slice(kvv, 0, n), B::slice(kvv, c, n - c), None, &s);
+            let inp = AttnInputs::with_kv(B::view(&q), B::view(&kv), c, batch * kv_cap * 2 * c);
+            self.be.attention_forward(B::view_mut(&mut out), B::view_mut(&mut lse), &inp, &s);
             self.keep(format!("attention_forward kv-cache causal={causal} window={window}"), &out);
             self.keep(format!("attention_forward kv-cache lse causal={causal} window={window}"), &lse);
         }

@@ -4,8 +4,9 @@
 //! L = Σ r ⊙ y with fixed random r; the analytic gradient of L (the op's
 //! backward fed with dout = r) must match central differences.
 
-use hhi::backend::cpu::{attention, elementwise, embedding, layernorm, loss, matmul};
-use hhi::backend::{AttnShape, Gemm};
+use hhi::backend::cpu::attention::{Grads, Inputs};
+use hhi::backend::cpu::{attention, elementwise, embedding, layernorm, loss, matmul, rmsnorm};
+use hhi::backend::{Act, AttnShape, Gemm};
 use hhi::rng::Rng;
 
 const H: f64 = 1e-6;
@@ -97,17 +98,40 @@ fn layernorm_backward() {
 }
 
 #[test]
-fn gelu_backward() {
-    let mut rng = Rng::new(3);
-    let mut x: Vec<f64> = random(40, &mut rng).iter().map(|v| 3.0 * v).collect();
-    let r = random(40, &mut rng);
-    let mut dx = vec![0.0; 40];
-    elementwise::gelu_backward(&mut dx, &x, &r);
-    check("gelu_new", &mut x, &dx, |x| {
-        let mut y = vec![0.0; x.len()];
-        elementwise::gelu_forward(&mut y, x);
+fn activation_backward_every_kind() {
+    for (act, seed) in [(Act::GeluTanh, 3), (Act::GeluErf, 31), (Act::QuickGelu, 32), (Act::Relu, 33)] {
+        let mut rng = Rng::new(seed);
+        let mut x: Vec<f64> = random(40, &mut rng).iter().map(|v| 3.0 * v).collect();
+        let r = random(40, &mut rng);
+        let mut dx = vec![0.0; 40];
+        elementwise::activation_backward(act, &mut dx, &x, &r);
+        check(&format!("{act:?}"), &mut x, &dx, |x| {
+            let mut y = vec![0.0; x.len()];
+            elementwise::activation_forward(act, &mut y, x);
+            dot(&y, &r)
+        });
+    }
+}
+
+#[test]
+fn rmsnorm_backward() {
+    let mut rng = Rng::new(34);
+    let (rows, c) = (3, 7);
+    let (mut x, mut w) = (random(rows * c, &mut rng), random(c, &mut rng));
+    let r = random(rows * c, &mut rng);
+    let f = |x: &[f64], w: &[f64]| {
+        let (mut y, mut rstd) = (vec![0.0; rows * c], vec![0.0; rows]);
+        rmsnorm::rmsnorm_forward(&mut y, &mut rstd, x, w, rows, c, 1e-6);
         dot(&y, &r)
-    });
+    };
+    let (mut y, mut rstd) = (vec![0.0; rows * c], vec![0.0; rows]);
+    rmsnorm::rmsnorm_forward(&mut y, &mut rstd, &x, &w, rows, c, 1e-6);
+    let (mut dx, mut dw) = (vec![0.0; rows * c], vec![0.0; c]);
+    rmsnorm::rmsnorm_backward(&mut dx, &mut dw, &r, &x, &w, &rstd, rows, c);
+    let w0 = w.clone();
+    check("rmsnorm: input", &mut x, &dx, |x| f(x, &w0));
+    let x0 = x.clone();
+    check("rmsnorm: weight", &mut w, &dw, |w| f(&x0, w));
 }
 
 #[test]
@@ -118,17 +142,36 @@ fn embedding_backward_accumulates_repeated_ids() {
     let pos = [0, 1, 2, 3, 0, 1];
     let (mut wte, mut wpe) = (random(v * c, &mut rng), random(p * c, &mut rng));
     let r = random(ids.len() * c, &mut rng);
-    let f = |wte: &[f64], wpe: &[f64]| {
+    let f = |wte: &[f64], wpe: Option<&[f64]>| {
         let mut out = vec![0.0; ids.len() * c];
-        embedding::embedding_forward(&mut out, &ids, &pos, wte, wpe, c);
+        embedding::embedding_forward(&mut out, &ids, wte, wpe.map(|w| (&pos[..], w)), c);
         dot(&out, &r)
     };
     let (mut dwte, mut dwpe) = (vec![0.0; v * c], vec![0.0; p * c]);
-    embedding::embedding_backward(&mut dwte, &mut dwpe, &r, &ids, &pos, c);
+    embedding::embedding_backward(&mut dwte, Some((&pos[..], &mut dwpe[..])), &r, &ids, c);
     let wpe0 = wpe.clone();
-    check("embedding: wte", &mut wte, &dwte, |w| f(w, &wpe0));
+    check("embedding: wte", &mut wte, &dwte, |w| f(w, Some(&wpe0)));
     let wte0 = wte.clone();
-    check("embedding: wpe", &mut wpe, &dwpe, |w| f(&wte0, w));
+    check("embedding: wpe", &mut wpe, &dwpe, |w| f(&wte0, Some(w)));
+    // Without positions (T5): only the token table.
+    let mut dwte = vec![0.0; v * c];
+    embedding::embedding_backward(&mut dwte, None, &r, &ids, c);
+    check("embedding without positions", &mut wte, &dwte, |w| f(w, None));
+}
+
+#[test]
+fn position_bias_backward_accumulates_shared_buckets() {
+    let mut rng = Rng::new(35);
+    let (buckets, heads) = ([0, 2, 2, 1, 3, 0, 2], 3);
+    let mut table = random(4 * heads, &mut rng);
+    let r = random(heads * buckets.len(), &mut rng);
+    let mut dtable = vec![0.0; table.len()];
+    embedding::position_bias_backward(&mut dtable, &r, &buckets, heads);
+    check("position bias", &mut table, &dtable, |t| {
+        let mut out = vec![0.0; heads * buckets.len()];
+        embedding::position_bias_forward(&mut out, t, &buckets, heads);
+        dot(&out, &r)
+    });
 }
 
 #[test]
@@ -149,7 +192,7 @@ fn softmax_cross_entropy_backward_with_ignored_rows() {
 }
 
 /// Attention computed the obvious way (full score matrix), for reference.
-fn naive_attention(q: &[f64], k: &[f64], v: &[f64], mask: Option<&[f64]>, s: &AttnShape) -> Vec<f64> {
+fn naive_attention(q: &[f64], k: &[f64], v: &[f64], mask: Option<&[f64]>, bias: Option<&[f64]>, s: &AttnShape) -> Vec<f64> {
     let (d, c) = (s.head_dim, s.heads * s.head_dim);
     let mut out = vec![0.0; s.batch * s.q_len * c];
     for b in 0..s.batch {
@@ -162,7 +205,8 @@ fn naive_attention(q: &[f64], k: &[f64], v: &[f64], mask: Option<&[f64]>, s: &At
                     .filter(|&j| s.window == 0 || j + s.window > at)
                     .filter(|&j| mask.is_none_or(|m| m[b * s.kv_cap + j] != 0.0))
                     .collect();
-                let scores: Vec<f64> = visible.iter().map(|&j| s.scale as f64 * dot(qi, &k[(b * s.kv_cap + j) * s.kv_stride + h * d..][..d])).collect();
+                let bias_of = |j: usize| bias.map_or(0.0, |bias| bias[(h * s.q_len + i) * s.kv_len + j]);
+                let scores: Vec<f64> = visible.iter().map(|&j| s.scale as f64 * dot(qi, &k[(b * s.kv_cap + j) * s.kv_stride + h * d..][..d]) + bias_of(j)).collect();
                 let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 let z: f64 = scores.iter().map(|x| (x - max).exp()).sum();
                 for (&j, sc) in visible.iter().zip(&scores) {
@@ -181,25 +225,76 @@ fn fused_attention_case(b: usize, t: usize, heads: usize, d: usize, padded: bool
     windowed_attention_case(b, t, heads, d, padded, 0, seed)
 }
 
+/// Padding mask [b, t]: row r keeps its first t − 1 − r positions.
+fn padding(b: usize, t: usize) -> Vec<f64> {
+    (0..b * t).map(|i| if i % t < t - 1 - (i / t) { 1.0 } else { 0.0 }).collect()
+}
+
 fn windowed_attention_case(b: usize, t: usize, heads: usize, d: usize, padded: bool, window: usize, seed: u64) {
     let mut rng = Rng::new(seed);
     let c = heads * d;
     let s = AttnShape { window, ..AttnShape::fused_self(b, t, heads, d, 1.0 / (d as f32).sqrt()) };
     let mut qkv = random(b * t * 3 * c, &mut rng);
-    let mask: Option<Vec<f64>> = padded.then(|| (0..b * t).map(|i| if i % t < t - 1 - (i / t) { 1.0 } else { 0.0 }).collect());
+    let mask: Option<Vec<f64>> = padded.then(|| padding(b, t));
     let r = random(b * t * c, &mut rng);
+    let inputs = |qkv: &[f64]| -> (Vec<f64>, Vec<f64>, Vec<f64>) { (qkv.to_vec(), qkv[c..].to_vec(), qkv[2 * c..].to_vec()) };
     let forward = |qkv: &[f64]| {
+        let (q, k, v) = inputs(qkv);
         let (mut out, mut lse) = (vec![0.0; b * t * c], vec![0.0; b * heads * t]);
-        attention::attention_forward(&mut out, &mut lse, qkv, &qkv[c..], &qkv[2 * c..], mask.as_deref(), &s);
+        attention::attention_forward(&mut out, &mut lse, &Inputs { q: &q, k: &k, v: &v, mask: mask.as_deref(), bias: None }, &s);
         (out, lse)
     };
     let (out, lse) = forward(&qkv);
-    let naive = naive_attention(&qkv, &qkv[c..], &qkv[2 * c..], mask.as_deref(), &s);
+    let naive = naive_attention(&qkv, &qkv[c..], &qkv[2 * c..], mask.as_deref(), None, &s);
     let diff = out.iter().zip(&naive).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
     assert!(diff < 1e-12, "attention forward differs from the naive computation by {diff:.2e}");
     let mut dqkv = vec![0.0; qkv.len()];
-    attention::attention_backward(&mut dqkv, &r, &qkv, &out, &lse, mask.as_deref(), &s);
+    let (q, k, v) = inputs(&qkv);
+    let inp = Inputs { q: &q, k: &k, v: &v, mask: mask.as_deref(), bias: None };
+    attention::attention_backward(Grads::Fused(&mut dqkv), None, &r, &out, &lse, &inp, &s);
     check(&format!("attention b={b} t={t} heads={heads} padded={padded} window={window}"), &mut qkv, &dqkv, |x| dot(&forward(x).0, &r));
+}
+
+/// Attention of `tq` queries against a fused KV buffer of `tk` rows with an
+/// additive bias (T5): cross-attention (not causal, padded keys) or causal
+/// self-attention with its position bias. Checks dQ, dK/dV and d bias.
+fn biased_attention_case(b: usize, tq: usize, tk: usize, heads: usize, d: usize, causal: bool, seed: u64) {
+    let mut rng = Rng::new(seed);
+    let c = heads * d;
+    let s = AttnShape { batch: b, heads, head_dim: d, q_len: tq, kv_len: tk, kv_cap: tk, q_stride: c, kv_stride: 2 * c, causal, window: 0, scale: 1.0 };
+    let (mut q, mut kv, mut bias) = (random(b * tq * c, &mut rng), random(b * tk * 2 * c, &mut rng), random(heads * tq * tk, &mut rng));
+    let mask: Option<Vec<f64>> = (!causal).then(|| padding(b, tk));
+    let r = random(b * tq * c, &mut rng);
+    let forward = |q: &[f64], kv: &[f64], bias: &[f64]| {
+        let (mut out, mut lse) = (vec![0.0; b * tq * c], vec![0.0; b * heads * tq]);
+        attention::attention_forward(&mut out, &mut lse, &Inputs { q, k: kv, v: &kv[c..], mask: mask.as_deref(), bias: Some(bias) }, &s);
+        (out, lse)
+    };
+    let (out, lse) = forward(&q, &kv, &bias);
+    let naive = naive_attention(&q, &kv, &kv[c..], mask.as_deref(), Some(&bias), &s);
+    let diff = out.iter().zip(&naive).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    assert!(diff < 1e-12, "biased attention differs from the naive computation by {diff:.2e}");
+    let (mut dq, mut dkv, mut dbias) = (vec![0.0; q.len()], vec![0.0; kv.len()], vec![0.0; bias.len()]);
+    let inp = Inputs { q: &q, k: &kv, v: &kv[c..], mask: mask.as_deref(), bias: Some(&bias) };
+    attention::attention_backward(Grads::Split { dq: &mut dq, dkv: &mut dkv }, Some(&mut dbias), &r, &out, &lse, &inp, &s);
+    let name = format!("biased attention b={b} tq={tq} tk={tk} causal={causal}");
+    let (kv0, bias0) = (kv.clone(), bias.clone());
+    check(&format!("{name}: q"), &mut q, &dq, |q| dot(&forward(q, &kv0, &bias0).0, &r));
+    let q0 = q.clone();
+    check(&format!("{name}: kv"), &mut kv, &dkv, |kv| dot(&forward(&q0, kv, &bias0).0, &r));
+    check(&format!("{name}: bias"), &mut bias, &dbias, |bias| dot(&forward(&q0, &kv0, bias).0, &r));
+}
+
+#[test]
+fn attention_backward_cross_attention_with_bias() {
+    biased_attention_case(2, 5, 7, 2, 3, false, 12);
+    // More queries than a query block, fewer keys.
+    biased_attention_case(1, 70, 4, 1, 2, false, 13);
+}
+
+#[test]
+fn attention_backward_causal_with_position_bias() {
+    biased_attention_case(2, 6, 6, 3, 2, true, 14);
 }
 
 #[test]
@@ -235,8 +330,8 @@ fn attention_with_kv_cache_layout_matches_naive() {
     for window in [0, 3] {
         let s = AttnShape { batch: b, heads, head_dim: d, q_len: 2, kv_len: 7, kv_cap: cap, q_stride: 3 * c, kv_stride: c, causal: true, window, scale: 0.5 };
         let (mut out, mut lse) = (vec![0.0; b * 2 * c], vec![0.0; b * heads * 2]);
-        attention::attention_forward(&mut out, &mut lse, &q, &k, &v, Some(&mask), &s);
-        let naive = naive_attention(&q, &k, &v, Some(&mask), &s);
+        attention::attention_forward(&mut out, &mut lse, &Inputs { q: &q, k: &k, v: &v, mask: Some(&mask), bias: None }, &s);
+        let naive = naive_attention(&q, &k, &v, Some(&mask), None, &s);
         let diff = out.iter().zip(&naive).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
         assert!(diff < 1e-12, "cached attention (window {window}) differs from the naive computation by {diff:.2e}");
     }

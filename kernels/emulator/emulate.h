@@ -30,6 +30,11 @@ struct uint3 {
 };
 typedef uint3 dim3;
 
+struct float2 {
+    float x, y;
+};
+inline float2 make_float2(float x, float y) { return float2{x, y}; }
+
 // Set by the scheduler for the fiber it resumes.
 extern uint3 threadIdx, blockIdx;
 extern dim3 blockDim, gridDim;

@@ -5,7 +5,7 @@
 //! GB/s and, where the device reports its peak, the fraction of it; or its
 //! useful FLOPs as TFLOP/s (causal attention counts only the visible half).
 
-use super::{AdamW, AttnShape, Backend, DecaySegment, Gemm};
+use super::{Act, AdamW, AttnGrads, AttnInputs, AttnShape, Backend, DecaySegment, Gemm};
 use crate::Result;
 use std::time::Instant;
 
@@ -109,23 +109,21 @@ pub fn run<B: Backend>(be: &B, s: Shapes, filter: &str, print: &mut dyn FnMut(&O
         let shape = AttnShape::fused_self(s.batch, s.t, HEADS, C / HEADS, 0.125);
         let qkv = be.upload(&filled(rows * 3 * C, 3))?;
         let (mut out, mut lse, mut dqkv, dout) = (be.zeros(rows * C)?, be.zeros_f32(s.batch * HEADS * s.t)?, be.zeros(rows * 3 * C)?, be.upload(&filled(rows * C, 4))?);
-        let view = B::view(&qkv);
-        let n = rows * 3 * C;
-        let (q, k, v) = (B::slice(view, 0, n), B::slice(view, C, n - C), B::slice(view, 2 * C, n - 2 * C));
+        let inp = AttnInputs::fused(B::view(&qkv), C, rows * 3 * C);
         // QKᵀ and PV over the visible (causal) half: 2 · 2·T²/2·d per (b, h).
         let flops = 2.0 * (s.batch * HEADS * s.t * s.t * (C / HEADS)) as f64;
-        let ms = median_ms(be, s.reps, || be.attention_forward(B::view_mut(&mut out), B::view_mut(&mut lse), q, k, v, None, &shape))?;
+        let ms = median_ms(be, s.reps, || be.attention_forward(B::view_mut(&mut out), B::view_mut(&mut lse), &inp, &shape))?;
         record(format!("{name} forward"), ms, 0.0, flops);
-        let ms = median_ms(be, s.reps, || be.attention_backward(B::view_mut(&mut dqkv), B::view(&dout), B::view(&qkv), B::view(&out), B::view(&lse), None, &shape))?;
+        let ms = median_ms(be, s.reps, || be.attention_backward(AttnGrads::Fused(B::view_mut(&mut dqkv)), None, B::view(&dout), B::view(&out), B::view(&lse), &inp, &shape))?;
         record(format!("{name} backward"), ms, 0.0, 2.5 * flops);
     }
 
     let n = rows * 4 * C;
     if wanted("gelu") {
         let (x, dy, mut y) = (be.upload(&filled(n, 5))?, be.upload(&filled(n, 6))?, be.zeros(n)?);
-        let ms = median_ms(be, s.reps, || be.gelu_forward(B::view_mut(&mut y), B::view(&x)))?;
+        let ms = median_ms(be, s.reps, || be.activation_forward(Act::GeluTanh, B::view_mut(&mut y), B::view(&x)))?;
         record(format!("gelu forward {rows}×{}", 4 * C), ms, 2.0 * act * n as f64, 0.0);
-        let ms = median_ms(be, s.reps, || be.gelu_backward(B::view_mut(&mut y), B::view(&x), B::view(&dy)))?;
+        let ms = median_ms(be, s.reps, || be.activation_backward(Act::GeluTanh, B::view_mut(&mut y), B::view(&x), B::view(&dy)))?;
         record(format!("gelu backward {rows}×{}", 4 * C), ms, 4.0 * act * n as f64, 0.0);
     }
     if wanted("add") {
@@ -152,9 +150,9 @@ pub fn run<B: Backend>(be: &B, s: Shapes, filter: &str, print: &mut dyn FnMut(&O
         let (ids, pos) = (be.upload_ids(&ids)?, be.upload_ids(&pos)?);
         let (wte, wpe, dy) = (be.upload(&filled(VOCAB * C, 10))?, be.upload(&filled(1024.max(s.t) * C, 11))?, be.upload(&filled(rows * C, 12))?);
         let (mut out, mut dwte, mut dwpe) = (be.zeros(rows * C)?, be.zeros_f32(VOCAB * C)?, be.zeros_f32(1024.max(s.t) * C)?);
-        let ms = median_ms(be, s.reps, || be.embedding_forward(B::view_mut(&mut out), &ids, &pos, B::view(&wte), B::view(&wpe), C))?;
+        let ms = median_ms(be, s.reps, || be.embedding_forward(B::view_mut(&mut out), &ids, B::view(&wte), Some((&pos, B::view(&wpe))), C))?;
         record(format!("embedding forward {rows}×{C}"), ms, 3.0 * act * (rows * C) as f64, 0.0);
-        let ms = median_ms(be, s.reps, || be.embedding_backward(B::view_mut(&mut dwte), B::view_mut(&mut dwpe), B::view(&dy), &ids, &pos, C))?;
+        let ms = median_ms(be, s.reps, || be.embedding_backward(B::view_mut(&mut dwte), Some((&pos, B::view_mut(&mut dwpe))), B::view(&dy), &ids, C))?;
         // Reads dout; reads and writes the f32 gradient rows it lands on.
         record(format!("embedding backward {rows}×{C}"), ms, (act + 4.0 * F32) * (rows * C) as f64, 0.0);
     }

@@ -27,7 +27,7 @@ pub mod profile;
 mod spec;
 
 pub use device::Device;
-pub use spec::{AdamW, AttnShape, DecaySegment, Gemm};
+pub use spec::{Act, AdamW, AttnShape, DecaySegment, Gemm};
 
 use crate::generate::TokenPlan;
 use crate::tensor::DType;
@@ -113,10 +113,14 @@ pub trait Backend: Send + Sync {
     fn add(&self, out: Self::ViewMut<'_>, a: Self::View<'_>, b: Self::View<'_>);
     /// `dst += src`.
     fn add_assign(&self, dst: Self::ViewMut<'_>, src: Self::View<'_>);
-    /// `out = gelu_tanh(inp)` ("gelu_new").
-    fn gelu_forward(&self, out: Self::ViewMut<'_>, inp: Self::View<'_>);
-    /// `dinp += gelu_tanh'(inp) · dout`.
-    fn gelu_backward(&self, dinp: Self::ViewMut<'_>, inp: Self::View<'_>, dout: Self::View<'_>);
+    /// `out = a ⊙ b` (gated feed-forwards; also the backward of one).
+    fn mul(&self, out: Self::ViewMut<'_>, a: Self::View<'_>, b: Self::View<'_>);
+    /// `v *= alpha`.
+    fn scale(&self, v: Self::ViewMut<'_>, alpha: f32);
+    /// `out = act(inp)`.
+    fn activation_forward(&self, act: Act, out: Self::ViewMut<'_>, inp: Self::View<'_>);
+    /// `dinp += act'(inp) · dout`.
+    fn activation_backward(&self, act: Act, dinp: Self::ViewMut<'_>, inp: Self::View<'_>, dout: Self::View<'_>);
 
     // ---- normalisation --------------------------------------------------------
     /// LayerNorm over rows of length `c`; saves `mean[rows]` and `rstd[rows]` (f32).
@@ -149,42 +153,55 @@ pub trait Backend: Send + Sync {
         c: usize,
     );
 
+    /// T5's RMS norm over rows of length `c`: `out = w · x / sqrt(mean(x²) + eps)`,
+    /// no mean subtraction and no bias; saves `rstd[rows]` (f32).
+    #[allow(clippy::too_many_arguments)]
+    fn rmsnorm_forward(&self, out: Self::ViewMut<'_>, rstd: Self::ViewMut<'_>, inp: Self::View<'_>, w: Self::View<'_>, rows: usize, c: usize, eps: f32);
+    /// Accumulates into `dinp` and into `dw` (f32).
+    #[allow(clippy::too_many_arguments)]
+    fn rmsnorm_backward(
+        &self,
+        dinp: Self::ViewMut<'_>,
+        dw: Self::ViewMut<'_>,
+        dout: Self::View<'_>,
+        inp: Self::View<'_>,
+        w: Self::View<'_>,
+        rstd: Self::View<'_>,
+        rows: usize,
+        c: usize,
+    );
+
     // ---- embeddings -----------------------------------------------------------
-    /// `out[r] = wte[ids[r]] + wpe[pos[r]]` for rows of width `c`.
-    fn embedding_forward(&self, out: Self::ViewMut<'_>, ids: &Self::Ids, pos: &Self::Ids, wte: Self::View<'_>, wpe: Self::View<'_>, c: usize);
-    /// Scatter-adds `dout` rows into `dwte[ids[r]]` and `dwpe[pos[r]]` (f32).
-    fn embedding_backward(&self, dwte: Self::ViewMut<'_>, dwpe: Self::ViewMut<'_>, dout: Self::View<'_>, ids: &Self::Ids, pos: &Self::Ids, c: usize);
+    /// `out[r] = wte[ids[r]] (+ wpe[pos[r]])` for rows of width `c`; the
+    /// position table is optional (T5 has none).
+    fn embedding_forward(&self, out: Self::ViewMut<'_>, ids: &Self::Ids, wte: Self::View<'_>, positions: Option<(&Self::Ids, Self::View<'_>)>, c: usize);
+    /// Scatter-adds `dout` rows into `dwte[ids[r]]` (and `dwpe[pos[r]]`), f32.
+    fn embedding_backward(&self, dwte: Self::ViewMut<'_>, positions: Option<(&Self::Ids, Self::ViewMut<'_>)>, dout: Self::View<'_>, ids: &Self::Ids, c: usize);
+    /// T5's relative position bias: `out[h, r] = table[buckets[r], h]` for a
+    /// `[heads, n]` f32 output from a `[num_buckets, heads]` table.
+    fn position_bias_forward(&self, out: Self::ViewMut<'_>, table: Self::View<'_>, buckets: &Self::Ids, heads: usize);
+    /// `dtable[buckets[r], h] += dout[h, r]` (both f32).
+    fn position_bias_backward(&self, dtable: Self::ViewMut<'_>, dout: Self::View<'_>, buckets: &Self::Ids, heads: usize);
 
     // ---- attention ------------------------------------------------------------
     /// Scaled dot-product attention over heads, without a T×T matrix in
-    /// memory: `out[b,i,h·d..] = Σ_j softmax_j(scale·q·k_j + mask) v_j`; saves
-    /// the log-sum-exp `lse[b,h,i]` (f32) for the backward. Rows of `q` (stride
-    /// `q_stride`) and of `k`/`v` (stride `kv_stride`, `kv_cap` rows per batch)
-    /// may interleave, so a fused QKV buffer or a KV cache is passed as is.
-    /// `key_mask[b, j]` (f32: 1 keep, 0 drop) masks padding; a query with no
-    /// visible key gets a zero output.
-    #[allow(clippy::too_many_arguments)]
-    fn attention_forward(
-        &self,
-        out: Self::ViewMut<'_>,
-        lse: Self::ViewMut<'_>,
-        q: Self::View<'_>,
-        k: Self::View<'_>,
-        v: Self::View<'_>,
-        key_mask: Option<Self::View<'_>>,
-        s: &AttnShape,
-    );
-    /// Backward of self-attention on a fused QKV buffer `[b, t, 3, heads·d]`:
-    /// accumulates into `dqkv` (same layout). Recomputes probabilities from `lse`.
+    /// memory: `out[b,i,h·d..] = Σ_j softmax_j(scale·q·k_j + bias[h,i,j] + mask) v_j`;
+    /// saves the log-sum-exp `lse[b,h,i]` (f32) for the backward. See
+    /// [`AttnInputs`] for the inputs' layouts; a query with no visible key
+    /// gets a zero output.
+    fn attention_forward(&self, out: Self::ViewMut<'_>, lse: Self::ViewMut<'_>, inp: &AttnInputs<'_, Self>, s: &AttnShape);
+    /// Backward of [`Backend::attention_forward`]: accumulates dQ, dK, dV into
+    /// `grads` and, when given, d bias into `dbias` ([heads, q_len, kv_len],
+    /// f32, summed over the batch). Recomputes probabilities from `lse`.
     #[allow(clippy::too_many_arguments)]
     fn attention_backward(
         &self,
-        dqkv: Self::ViewMut<'_>,
+        grads: AttnGrads<'_, Self>,
+        dbias: Option<Self::ViewMut<'_>>,
         dout: Self::View<'_>,
-        qkv: Self::View<'_>,
         out: Self::View<'_>,
         lse: Self::View<'_>,
-        key_mask: Option<Self::View<'_>>,
+        inp: &AttnInputs<'_, Self>,
         s: &AttnShape,
     );
 
@@ -226,6 +243,50 @@ pub trait Backend: Send + Sync {
         step: u64,
         grad_scale: f32,
     );
+}
+
+/// The inputs of one attention call. Rows of `q` (stride `q_stride`) and of
+/// `k`/`v` (stride `kv_stride`, `kv_cap` rows per batch element) may
+/// interleave, so a fused QKV or KV buffer or a KV cache is passed as is.
+pub struct AttnInputs<'a, B: Backend + ?Sized + 'a> {
+    pub q: B::View<'a>,
+    pub k: B::View<'a>,
+    pub v: B::View<'a>,
+    /// `[batch, kv_cap]` (f32): 1 keeps key j, 0 hides it (padding).
+    pub key_mask: Option<B::View<'a>>,
+    /// `[heads, q_len, kv_len]` (f32), added to every batch element's scores
+    /// (T5's relative position bias).
+    pub bias: Option<B::View<'a>>,
+}
+
+impl<'a, B: Backend + ?Sized> AttnInputs<'a, B> {
+    /// Self-attention on a fused `[rows, 3·c]` QKV buffer (`c` = heads·d).
+    pub fn fused(qkv: B::View<'a>, c: usize, len: usize) -> Self {
+        AttnInputs { q: qkv, k: B::slice(qkv, c, len - c), v: B::slice(qkv, 2 * c, len - 2 * c), key_mask: None, bias: None }
+    }
+    /// Queries `q` against a fused `[rows, 2·c]` KV buffer.
+    pub fn with_kv(q: B::View<'a>, kv: B::View<'a>, c: usize, len: usize) -> Self {
+        AttnInputs { q, k: kv, v: B::slice(kv, c, len - c), key_mask: None, bias: None }
+    }
+    pub fn mask(mut self, key_mask: Option<B::View<'a>>) -> Self {
+        self.key_mask = key_mask;
+        self
+    }
+    pub fn bias(mut self, bias: Option<B::View<'a>>) -> Self {
+        self.bias = bias;
+        self
+    }
+}
+
+/// Where the attention backward accumulates dQ, dK and dV; each gradient
+/// has the layout and stride of its input.
+pub enum AttnGrads<'a, B: Backend + ?Sized + 'a> {
+    /// Self-attention on a fused QKV buffer `[rows, 3, heads·d]` (see
+    /// [`AttnInputs::fused`]): one buffer like it.
+    Fused(B::ViewMut<'a>),
+    /// dQ like `q`, and dK/dV in one buffer like a fused KV input
+    /// `[rows, 2, heads·d]` (see [`AttnInputs::with_kv`]).
+    Split { dq: B::ViewMut<'a>, dkv: B::ViewMut<'a> },
 }
 
 /// `Backend::write` and `write_ids` replace a buffer's contents, all of them.

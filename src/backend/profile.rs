@@ -2,7 +2,7 @@
 //! for `hhi bench train --profile`. On the CPU every op is synchronous, so the
 //! times are exact; a GPU backend would need to synchronise per op.
 
-use super::{AdamW, AttnShape, Backend, DecaySegment, Gemm};
+use super::{Act, AdamW, AttnGrads, AttnInputs, AttnShape, Backend, DecaySegment, Gemm};
 use crate::Result;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -127,11 +127,17 @@ impl<B: Backend> Backend for Profiled<B> {
     fn add_assign(&self, dst: Self::ViewMut<'_>, src: Self::View<'_>) {
         self.time("add_assign", || self.inner.add_assign(dst, src))
     }
-    fn gelu_forward(&self, out: Self::ViewMut<'_>, inp: Self::View<'_>) {
-        self.time("gelu_forward", || self.inner.gelu_forward(out, inp))
+    fn mul(&self, out: Self::ViewMut<'_>, a: Self::View<'_>, b: Self::View<'_>) {
+        self.time("mul", || self.inner.mul(out, a, b))
     }
-    fn gelu_backward(&self, dinp: Self::ViewMut<'_>, inp: Self::View<'_>, dout: Self::View<'_>) {
-        self.time("gelu_backward", || self.inner.gelu_backward(dinp, inp, dout))
+    fn scale(&self, v: Self::ViewMut<'_>, alpha: f32) {
+        self.time("scale", || self.inner.scale(v, alpha))
+    }
+    fn activation_forward(&self, act: Act, out: Self::ViewMut<'_>, inp: Self::View<'_>) {
+        self.time("activation_forward", || self.inner.activation_forward(act, out, inp))
+    }
+    fn activation_backward(&self, act: Act, dinp: Self::ViewMut<'_>, inp: Self::View<'_>, dout: Self::View<'_>) {
+        self.time("activation_backward", || self.inner.activation_backward(act, dinp, inp, dout))
     }
     fn layernorm_forward(
         &self,
@@ -162,35 +168,52 @@ impl<B: Backend> Backend for Profiled<B> {
     ) {
         self.time("layernorm_backward", || self.inner.layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, rows, c))
     }
-    fn embedding_forward(&self, out: Self::ViewMut<'_>, ids: &Self::Ids, pos: &Self::Ids, wte: Self::View<'_>, wpe: Self::View<'_>, c: usize) {
-        self.time("embedding_forward", || self.inner.embedding_forward(out, ids, pos, wte, wpe, c))
+    fn rmsnorm_forward(&self, out: Self::ViewMut<'_>, rstd: Self::ViewMut<'_>, inp: Self::View<'_>, w: Self::View<'_>, rows: usize, c: usize, eps: f32) {
+        self.time("rmsnorm_forward", || self.inner.rmsnorm_forward(out, rstd, inp, w, rows, c, eps))
     }
-    fn embedding_backward(&self, dwte: Self::ViewMut<'_>, dwpe: Self::ViewMut<'_>, dout: Self::View<'_>, ids: &Self::Ids, pos: &Self::Ids, c: usize) {
-        self.time("embedding_backward", || self.inner.embedding_backward(dwte, dwpe, dout, ids, pos, c))
-    }
-    fn attention_forward(
+    fn rmsnorm_backward(
         &self,
-        out: Self::ViewMut<'_>,
-        lse: Self::ViewMut<'_>,
-        q: Self::View<'_>,
-        k: Self::View<'_>,
-        v: Self::View<'_>,
-        key_mask: Option<Self::View<'_>>,
-        s: &AttnShape,
+        dinp: Self::ViewMut<'_>,
+        dw: Self::ViewMut<'_>,
+        dout: Self::View<'_>,
+        inp: Self::View<'_>,
+        w: Self::View<'_>,
+        rstd: Self::View<'_>,
+        rows: usize,
+        c: usize,
     ) {
-        self.time("attention_forward", || self.inner.attention_forward(out, lse, q, k, v, key_mask, s))
+        self.time("rmsnorm_backward", || self.inner.rmsnorm_backward(dinp, dw, dout, inp, w, rstd, rows, c))
+    }
+    fn embedding_forward(&self, out: Self::ViewMut<'_>, ids: &Self::Ids, wte: Self::View<'_>, positions: Option<(&Self::Ids, Self::View<'_>)>, c: usize) {
+        self.time("embedding_forward", || self.inner.embedding_forward(out, ids, wte, positions, c))
+    }
+    fn embedding_backward(&self, dwte: Self::ViewMut<'_>, positions: Option<(&Self::Ids, Self::ViewMut<'_>)>, dout: Self::View<'_>, ids: &Self::Ids, c: usize) {
+        self.time("embedding_backward", || self.inner.embedding_backward(dwte, positions, dout, ids, c))
+    }
+    fn position_bias_forward(&self, out: Self::ViewMut<'_>, table: Self::View<'_>, buckets: &Self::Ids, heads: usize) {
+        self.time("position_bias_forward", || self.inner.position_bias_forward(out, table, buckets, heads))
+    }
+    fn position_bias_backward(&self, dtable: Self::ViewMut<'_>, dout: Self::View<'_>, buckets: &Self::Ids, heads: usize) {
+        self.time("position_bias_backward", || self.inner.position_bias_backward(dtable, dout, buckets, heads))
+    }
+    fn attention_forward(&self, out: Self::ViewMut<'_>, lse: Self::ViewMut<'_>, inp: &AttnInputs<'_, Self>, s: &AttnShape) {
+        self.time("attention_forward", || self.inner.attention_forward(out, lse, &unwrap_inputs(inp), s))
     }
     fn attention_backward(
         &self,
-        dqkv: Self::ViewMut<'_>,
+        grads: AttnGrads<'_, Self>,
+        dbias: Option<Self::ViewMut<'_>>,
         dout: Self::View<'_>,
-        qkv: Self::View<'_>,
         out: Self::View<'_>,
         lse: Self::View<'_>,
-        key_mask: Option<Self::View<'_>>,
+        inp: &AttnInputs<'_, Self>,
         s: &AttnShape,
     ) {
-        self.time("attention_backward", || self.inner.attention_backward(dqkv, dout, qkv, out, lse, key_mask, s))
+        let grads = match grads {
+            AttnGrads::Fused(buf) => AttnGrads::Fused(buf),
+            AttnGrads::Split { dq, dkv } => AttnGrads::Split { dq, dkv },
+        };
+        self.time("attention_backward", || self.inner.attention_backward(grads, dbias, dout, out, lse, &unwrap_inputs(inp), s))
     }
     fn softmax_cross_entropy(&self, losses: Self::ViewMut<'_>, logits: Self::ViewMut<'_>, targets: &Self::Ids, rows: usize, vocab: usize, grad_scale: Option<f32>) {
         self.time("softmax_cross_entropy", || self.inner.softmax_cross_entropy(losses, logits, targets, rows, vocab, grad_scale))
@@ -215,4 +238,9 @@ impl<B: Backend> Backend for Profiled<B> {
     ) {
         self.time("adamw", || self.inner.adamw(params, master, grads, m, v, segments, h, step, grad_scale))
     }
+}
+
+/// The same inputs, typed for the wrapped backend (the views are its own).
+fn unwrap_inputs<'a, B: Backend>(inp: &AttnInputs<'a, Profiled<B>>) -> AttnInputs<'a, B> {
+    AttnInputs { q: inp.q, k: inp.k, v: inp.v, key_mask: inp.key_mask, bias: inp.bias }
 }

@@ -89,3 +89,36 @@ pub struct DecaySegment {
     pub len: usize,
     pub decay: bool,
 }
+
+/// An elementwise activation, by the names transformers' `ACT2FN` uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Act {
+    /// `gelu_new` / `gelu_pytorch_tanh`: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
+    GeluTanh,
+    /// `gelu`: 0.5·x·(1 + erf(x/√2)).
+    GeluErf,
+    /// `quick_gelu` (CLIP): x·σ(1.702·x).
+    QuickGelu,
+    /// `relu` (T5 v1.0).
+    Relu,
+}
+
+impl Act {
+    /// The activation transformers calls `name`.
+    pub fn from_hf(name: &str) -> Option<Act> {
+        match name {
+            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Some(Act::GeluTanh),
+            "gelu" => Some(Act::GeluErf),
+            "quick_gelu" => Some(Act::QuickGelu),
+            "relu" => Some(Act::Relu),
+            _ => None,
+        }
+    }
+    /// The names [`Act::from_hf`] accepts, for error messages.
+    pub const SUPPORTED: &'static str = "gelu_new, gelu_pytorch_tanh, gelu_fast, gelu, quick_gelu, relu";
+
+    /// The code kernels/elementwise.cu's `enum Act` gives it.
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+}

@@ -8,8 +8,8 @@ use hhi::backend::Backend;
 use hhi::io::checkpoint::{ModelDir, CONFIG, TOKENIZER};
 use hhi::io::dataset::read_documents;
 use hhi::io::tokenizer::{Tokenizer, END_OF_TEXT};
-use hhi::models::gpt2::{Gpt2, Gpt2Config};
-use hhi::models::{read_model_type, ModelType};
+use hhi::models::gpt2::Gpt2;
+use hhi::models::read_model_type;
 use hhi::train::data::TokenData;
 use hhi::train::lm::{train, TrainConfig, Trainer};
 use hhi::train::state::{TrainState, TRAIN_STATE};
@@ -91,10 +91,10 @@ fn train_on<B: Backend>(be: &B, a: &Args) -> Result<()> {
     } else {
         let path = a.config.clone().unwrap_or_default();
         let (json, mt) = read_model_type(&path)?;
-        if mt != ModelType::Gpt2 {
-            return Err(Error::config(&path, "train-lm trains GPT-2 models"));
+        if !mt.is_causal_lm() {
+            return Err(Error::config(&path, "train-lm trains GPT-2 and GPT-Neo models"));
         }
-        let mut cfg = Gpt2Config::from_json(&path, &json)?;
+        let mut cfg = hhi::models::causal_lm_config(&path, &json, mt)?;
         let tok = match &a.tokenizer {
             Some(p) => Tokenizer::load(p)?,
             None => {

@@ -39,8 +39,9 @@ impl ModelDir {
         self.weights_path().exists()
     }
 
+    /// The config of a GPT-2 or GPT-Neo folder (one graph serves both).
     pub fn gpt2_config(&self) -> Result<Gpt2Config> {
-        Gpt2Config::from_json(&self.dir.join(CONFIG), &self.json)
+        crate::models::causal_lm_config(&self.dir.join(CONFIG), &self.json, self.model_type)
     }
 
     /// Loads GPT-2 weights; a folder with only `config.json` gets a seeded
@@ -69,7 +70,7 @@ pub fn find<'a>(tensors: &'a TensorMap, name: &str) -> Option<&'a Tensor> {
 /// checking names and shapes.
 pub fn flatten(layout: &Layout, tensors: &TensorMap, path: &Path) -> Result<Vec<f32>> {
     let mut flat = vec![0f32; layout.total];
-    for spec in &layout.specs {
+    for spec in &layout.tensors() {
         let t = find(tensors, &spec.name).ok_or_else(|| Error::MissingTensor { path: path.into(), name: spec.name.clone() })?;
         if t.shape != spec.shape {
             return Err(Error::Shape { path: path.into(), name: spec.name.clone(), expected: spec.shape.clone(), got: t.shape.clone() });
@@ -84,7 +85,7 @@ pub fn flatten(layout: &Layout, tensors: &TensorMap, path: &Path) -> Result<Vec<
 
 /// Splits a flat buffer back into named host tensors (prefix `prefix` on names).
 pub fn unflatten(layout: &Layout, flat: &[f32], prefix: &str) -> TensorMap {
-    layout.specs.iter().map(|s| (format!("{prefix}{}", s.name), Tensor::f32(s.shape.clone(), flat[s.offset..s.offset + s.numel()].to_vec()))).collect()
+    layout.tensors().iter().map(|s| (format!("{prefix}{}", s.name), Tensor::f32(s.shape.clone(), flat[s.offset..s.offset + s.numel()].to_vec()))).collect()
 }
 
 /// Saves a GPT-2 as `config.json` + `model.safetensors` (f32, HF names; a

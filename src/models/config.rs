@@ -7,10 +7,19 @@ use std::path::Path;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ModelType {
     Gpt2,
+    GptNeo,
+}
+
+impl ModelType {
+    /// Decoder-only language models (one graph: models/gpt2, models/gpt_neo).
+    pub fn is_causal_lm(self) -> bool {
+        matches!(self, ModelType::Gpt2 | ModelType::GptNeo)
+    }
 }
 
 /// Graphs the pipeline will have but this build does not yet implement.
-const PLANNED: &[&str] = &["gpt_neo", "t5", "clip"];
+const PLANNED: &[&str] = &["t5", "clip"];
+const SUPPORTED: &str = "gpt2, gpt_neo";
 
 /// Reads `config.json` and returns its parsed JSON and model type.
 pub fn read_model_type(path: &Path) -> Result<(serde_json::Value, ModelType)> {
@@ -19,7 +28,18 @@ pub fn read_model_type(path: &Path) -> Result<(serde_json::Value, ModelType)> {
     let mt = json.get("model_type").and_then(|v| v.as_str()).ok_or_else(|| Error::config(path, "no `model_type` field"))?;
     match mt {
         "gpt2" => Ok((json, ModelType::Gpt2)),
-        other if PLANNED.contains(&other) => Err(Error::config(path, format!("model_type `{other}` is not supported by this build yet (supported: gpt2)"))),
-        other => Err(Error::config(path, format!("unknown model_type `{other}` (supported: gpt2)"))),
+        "gpt_neo" => Ok((json, ModelType::GptNeo)),
+        other if PLANNED.contains(&other) => Err(Error::config(path, format!("model_type `{other}` is not supported by this build yet (supported: {SUPPORTED})"))),
+        other => Err(Error::config(path, format!("unknown model_type `{other}` (supported: {SUPPORTED})"))),
+    }
+}
+
+/// The decoder config of a GPT-2 or GPT-Neo `config.json`.
+pub fn causal_lm_config(path: &Path, json: &serde_json::Value, model_type: ModelType) -> Result<super::gpt2::Gpt2Config> {
+    match model_type {
+        ModelType::Gpt2 => super::gpt2::Gpt2Config::from_json(path, json),
+        ModelType::GptNeo => super::gpt_neo::config_from_json(path, json),
+        #[allow(unreachable_patterns)]
+        other => Err(Error::config(path, format!("{other:?} is not a causal language model"))),
     }
 }

@@ -3,5 +3,6 @@
 
 pub mod config;
 pub mod gpt2;
+pub mod gpt_neo;
 
-pub use config::{read_model_type, ModelType};
+pub use config::{causal_lm_config, read_model_type, ModelType};

@@ -19,6 +19,25 @@ impl ParamSpec {
     pub fn numel(&self) -> usize {
         self.shape.iter().product()
     }
+
+    /// The checkpoint tensors this parameter holds. A name with a group
+    /// `{a,b,c}` stands for that many tensors stacked along the first
+    /// dimension (GPT-Neo's q/k/v projections, held as one fused matrix):
+    /// `attn.{q,k,v}_proj.weight` [3C, C] is `attn.q_proj.weight` [C, C], then k, then v.
+    pub fn parts(&self) -> Vec<ParamSpec> {
+        let (Some(open), Some(close)) = (self.name.find('{'), self.name.find('}')) else {
+            return vec![self.clone()];
+        };
+        let members: Vec<&str> = self.name[open + 1..close].split(',').collect();
+        let mut shape = self.shape.clone();
+        shape[0] /= members.len();
+        let numel: usize = shape.iter().product();
+        members
+            .iter()
+            .enumerate()
+            .map(|(i, m)| ParamSpec { name: format!("{}{m}{}", &self.name[..open], &self.name[close + 1..]), shape: shape.clone(), offset: self.offset + i * numel })
+            .collect()
+    }
 }
 
 /// Names, shapes and offsets of every parameter of a model, in buffer order.
@@ -39,6 +58,11 @@ impl Layout {
             spec
         });
         (layout, w)
+    }
+
+    /// Every checkpoint tensor, in buffer order (fused parameters split, see [`ParamSpec::parts`]).
+    pub fn tensors(&self) -> Vec<ParamSpec> {
+        self.specs.iter().flat_map(ParamSpec::parts).collect()
     }
 
     pub fn get(&self, name: &str) -> Option<&ParamSpec> {

@@ -72,7 +72,7 @@ pub fn run<B: Backend>(be: &B, dir: &Path, dtype: DType) -> Result<Report> {
     let tol = tolerance::for_dtype(dtype);
     let mut report = Report::default();
     match model_dir.model_type {
-        ModelType::Gpt2 => gpt2::check(be, &model_dir, &reference, &tol, &mut report)?,
+        ModelType::Gpt2 | ModelType::GptNeo => gpt2::check(be, &model_dir, &reference, &tol, &mut report)?,
     }
     check_tokens(dir, &reference, &mut report)?;
     Ok(report)

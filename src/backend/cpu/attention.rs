@@ -4,6 +4,10 @@
 //! within a pair, over blocks of `QUERY_BLOCK` queries whose score tile
 //! [block, keys] is built with matrix products. Each pair computes into
 //! private buffers that are then scattered into place.
+//!
+//! An additive bias `[heads, q_len, kv_len]` (T5's relative positions) joins
+//! the scores after scaling; its gradient is the score gradient dS summed
+//! over the batch.
 
 use super::real::Real;
 use crate::backend::AttnShape;
@@ -54,19 +58,26 @@ impl Pair<'_> {
     fn kv_at(&self, j: usize) -> usize {
         (self.b * self.s.kv_cap + j) * self.s.kv_stride + self.h * self.s.head_dim
     }
-    /// Scores of queries `i0..i0+n` against keys `0..end`, scaled and masked
-    /// (masked entries are −∞), into `tile` [n, end].
-    #[allow(clippy::too_many_arguments)]
-    fn scores<T: Real>(&self, tile: &mut [T], q: &[T], k: &[T], mask: Option<&[T]>, i0: usize, n: usize, end: usize) {
+    /// Where bias row `i` of this pair's head starts.
+    fn bias_at(&self, i: usize) -> usize {
+        (self.h * self.s.q_len + i) * self.s.kv_len
+    }
+    /// Scores of queries `i0..i0+n` against keys `0..end`, scaled, biased and
+    /// masked (masked entries are −∞), into `tile` [n, end].
+    fn scores<T: Real>(&self, tile: &mut [T], inp: &Inputs<'_, T>, i0: usize, n: usize, end: usize) {
         let (s, d) = (self.s, self.s.head_dim);
-        let qm = rows(&q[self.q_at(i0)..], n, d, s.q_stride);
-        let km = rows(&k[self.kv_at(0)..], end, d, s.kv_stride);
+        let qm = rows(&inp.q[self.q_at(i0)..], n, d, s.q_stride);
+        let km = rows(&inp.k[self.kv_at(0)..], end, d, s.kv_stride);
         gemm(MatMut::from_row_major_slice_mut(&mut tile[..n * end], n, end), false, qm, km.transpose(), T::of(s.scale as f64));
         for (r, row) in tile[..n * end].chunks_exact_mut(end).enumerate() {
+            if let Some(bias) = inp.bias {
+                let at = self.bias_at(i0 + r);
+                row.iter_mut().zip(&bias[at..at + end]).for_each(|(x, &b)| *x += b);
+            }
             let vis = visible_end(s, i0 + r);
             row[vis..].fill(T::NEG_INFINITY);
             row[..visible_begin(s, i0 + r).min(vis)].fill(T::NEG_INFINITY);
-            if let Some(m) = mask {
+            if let Some(m) = inp.mask {
                 for (j, x) in row[..vis].iter_mut().enumerate() {
                     if m[self.b * s.kv_cap + j] == T::ZERO {
                         *x = T::NEG_INFINITY;
@@ -75,6 +86,21 @@ impl Pair<'_> {
             }
         }
     }
+}
+
+/// The inputs of one call (see [`crate::backend::AttnInputs`]).
+pub struct Inputs<'a, T> {
+    pub q: &'a [T],
+    pub k: &'a [T],
+    pub v: &'a [T],
+    pub mask: Option<&'a [T]>,
+    pub bias: Option<&'a [T]>,
+}
+
+/// Where the backward accumulates dQ, dK, dV (see [`crate::backend::AttnGrads`]).
+pub enum Grads<'a, T> {
+    Fused(&'a mut [T]),
+    Split { dq: &'a mut [T], dkv: &'a mut [T] },
 }
 
 /// `p = exp(x − shift)`, with exact zeros for −∞ scores.
@@ -88,7 +114,7 @@ fn prob<T: Real>(x: T, shift: T) -> T {
 }
 
 #[allow(clippy::too_many_arguments)]
-pub fn attention_forward<T: Real>(out: &mut [T], lse: &mut [T], q: &[T], k: &[T], v: &[T], mask: Option<&[T]>, s: &AttnShape) {
+pub fn attention_forward<T: Real>(out: &mut [T], lse: &mut [T], inp: &Inputs<'_, T>, s: &AttnShape) {
     let (nh, d, tq) = (s.heads, s.head_dim, s.q_len);
     let c = nh * d;
     let per_head: Vec<(Vec<T>, Vec<T>)> = (0..s.batch * nh)
@@ -104,7 +130,7 @@ pub fn attention_forward<T: Real>(out: &mut [T], lse: &mut [T], q: &[T], k: &[T]
                 if end == 0 {
                     continue;
                 }
-                pair.scores(&mut tile, q, k, mask, i0, n, end);
+                pair.scores(&mut tile, inp, i0, n, end);
                 let mut inv_sums = vec![T::ZERO; n];
                 for (r, row) in tile[..n * end].chunks_exact_mut(end).enumerate() {
                     let max = row.iter().copied().fold(T::NEG_INFINITY, T::max);
@@ -120,7 +146,7 @@ pub fn attention_forward<T: Real>(out: &mut [T], lse: &mut [T], q: &[T], k: &[T]
                     inv_sums[r] = T::ONE / sum;
                     l[i0 + r] = max + sum.ln();
                 }
-                let vm = rows(&v[pair.kv_at(0)..], end, d, s.kv_stride);
+                let vm = rows(&inp.v[pair.kv_at(0)..], end, d, s.kv_stride);
                 let mut om = MatMut::from_row_major_slice_mut(&mut o[i0 * d..(i0 + n) * d], n, d);
                 gemm(om.as_mut(), false, MatRef::from_row_major_slice(&tile[..n * end], n, end), vm, T::ONE);
                 for (r, row) in o[i0 * d..(i0 + n) * d].chunks_exact_mut(d).enumerate() {
@@ -139,35 +165,38 @@ pub fn attention_forward<T: Real>(out: &mut [T], lse: &mut [T], q: &[T], k: &[T]
     }
 }
 
-/// Backward of fused self-attention; see [`crate::backend::Backend::attention_backward`].
+/// Backward of attention; see [`crate::backend::Backend::attention_backward`].
 /// With P = softmax(S): dV = Pᵀ·dO, dP = dO·Vᵀ, dS = P ⊙ (dP − rowsum(dO ⊙ O)),
-/// dQ = scale·dS·K, dK = scale·dSᵀ·Q.
+/// d bias = dS, dQ = scale·dS·K, dK = scale·dSᵀ·Q.
 #[allow(clippy::too_many_arguments)]
-pub fn attention_backward<T: Real>(dqkv: &mut [T], dout: &[T], qkv: &[T], out: &[T], lse: &[T], mask: Option<&[T]>, s: &AttnShape) {
-    assert!(s.q_len == s.kv_len && s.kv_len == s.kv_cap, "attention_backward expects fused self-attention");
-    let (nh, d, t) = (s.heads, s.head_dim, s.q_len);
+pub fn attention_backward<T: Real>(grads: Grads<'_, T>, dbias: Option<&mut [T]>, dout: &[T], out: &[T], lse: &[T], inp: &Inputs<'_, T>, s: &AttnShape) {
+    let (nh, d, tq, tk) = (s.heads, s.head_dim, s.q_len, s.kv_len);
     let c = nh * d;
-    let (k, v) = (&qkv[c..], &qkv[2 * c..]);
     let scale = T::of(s.scale as f64);
-    let per_head: Vec<[Vec<T>; 3]> = (0..s.batch * nh)
+    let want_dbias = dbias.is_some();
+    let per_head: Vec<[Vec<T>; 4]> = (0..s.batch * nh)
         .into_par_iter()
         .map(|bh| {
             let pair = Pair { s, b: bh / nh, h: bh % nh };
-            let (mut dq, mut dk, mut dv) = (vec![T::ZERO; t * d], vec![T::ZERO; t * d], vec![T::ZERO; t * d]);
-            let mut p = vec![T::ZERO; QUERY_BLOCK.min(t) * t];
-            let mut dp = vec![T::ZERO; QUERY_BLOCK.min(t) * t];
-            for i0 in (0..t).step_by(QUERY_BLOCK) {
-                let n = QUERY_BLOCK.min(t - i0);
+            let (mut dq, mut dk, mut dv) = (vec![T::ZERO; tq * d], vec![T::ZERO; tk * d], vec![T::ZERO; tk * d]);
+            let mut db = vec![T::ZERO; if want_dbias { tq * tk } else { 0 }];
+            let mut p = vec![T::ZERO; QUERY_BLOCK.min(tq) * tk];
+            let mut dp = vec![T::ZERO; QUERY_BLOCK.min(tq) * tk];
+            for i0 in (0..tq).step_by(QUERY_BLOCK) {
+                let n = QUERY_BLOCK.min(tq - i0);
                 let end = visible_end(s, i0 + n - 1);
-                pair.scores(&mut p, qkv, k, mask, i0, n, end);
-                let o_at = (pair.b * t + i0) * c + pair.h * d;
+                if end == 0 {
+                    continue;
+                }
+                pair.scores(&mut p, inp, i0, n, end);
+                let o_at = (pair.b * tq + i0) * c + pair.h * d;
                 let dom = rows(&dout[o_at..], n, d, c);
-                let km = rows(&k[pair.kv_at(0)..], end, d, s.kv_stride);
-                let vm = rows(&v[pair.kv_at(0)..], end, d, s.kv_stride);
-                let qm = rows(&qkv[pair.q_at(i0)..], n, d, s.q_stride);
+                let km = rows(&inp.k[pair.kv_at(0)..], end, d, s.kv_stride);
+                let vm = rows(&inp.v[pair.kv_at(0)..], end, d, s.kv_stride);
+                let qm = rows(&inp.q[pair.q_at(i0)..], n, d, s.q_stride);
                 gemm(MatMut::from_row_major_slice_mut(&mut dp[..n * end], n, end), false, dom, vm.transpose(), T::ONE);
                 for r in 0..n {
-                    let l = lse[bh * t + i0 + r];
+                    let l = lse[bh * tq + i0 + r];
                     let (prow, dprow) = (&mut p[r * end..(r + 1) * end], &mut dp[r * end..(r + 1) * end]);
                     if l == T::NEG_INFINITY {
                         prow.fill(T::ZERO);
@@ -178,24 +207,41 @@ pub fn attention_backward<T: Real>(dqkv: &mut [T], dout: &[T], qkv: &[T], out: &
                     let big_d: T = dout[at..at + d].iter().zip(&out[at..at + d]).map(|(&a, &b)| a * b).sum();
                     for (x, g) in prow.iter_mut().zip(dprow.iter_mut()) {
                         *x = prob(*x, l);
-                        *g = *x * (*g - big_d) * scale; // dS
+                        *g = *x * (*g - big_d); // dS, before the scale
+                    }
+                    if want_dbias {
+                        db[(i0 + r) * tk..][..end].copy_from_slice(dprow);
                     }
                 }
                 let (pm, dsm) = (MatRef::from_row_major_slice(&p[..n * end], n, end), MatRef::from_row_major_slice(&dp[..n * end], n, end));
-                gemm(MatMut::from_row_major_slice_mut(&mut dq[i0 * d..(i0 + n) * d], n, d), true, dsm, km, T::ONE);
-                gemm(MatMut::from_row_major_slice_mut(&mut dk[..end * d], end, d), true, dsm.transpose(), qm, T::ONE);
+                gemm(MatMut::from_row_major_slice_mut(&mut dq[i0 * d..(i0 + n) * d], n, d), true, dsm, km, scale);
+                gemm(MatMut::from_row_major_slice_mut(&mut dk[..end * d], end, d), true, dsm.transpose(), qm, scale);
                 gemm(MatMut::from_row_major_slice_mut(&mut dv[..end * d], end, d), true, pm.transpose(), dom, T::ONE);
             }
-            [dq, dk, dv]
+            [dq, dk, dv, db]
         })
         .collect();
-    for (bh, parts) in per_head.into_iter().enumerate() {
+    // dQ, dK, dV: (buffer, offset of head h's first row) per part.
+    let mut grads = grads;
+    for (bh, parts) in per_head.iter().enumerate() {
         let (b, h) = (bh / nh, bh % nh);
-        for (part, grad) in parts.iter().enumerate() {
-            for i in 0..t {
-                let dst = &mut dqkv[(b * t + i) * s.q_stride + part * c + h * d..][..d];
-                dst.iter_mut().zip(&grad[i * d..(i + 1) * d]).for_each(|(a, &g)| *a += g);
+        for (part, grad) in parts[..3].iter().enumerate() {
+            let (len, stride, row0) = if part == 0 { (tq, s.q_stride, b * tq) } else { (tk, s.kv_stride, b * s.kv_cap) };
+            let (dst, base) = match &mut grads {
+                Grads::Fused(buf) => (&mut **buf, part * c),
+                Grads::Split { dq, .. } if part == 0 => (&mut **dq, 0),
+                Grads::Split { dkv, .. } => (&mut **dkv, (part - 1) * c),
+            };
+            for i in 0..len {
+                let row = &mut dst[(row0 + i) * stride + base + h * d..][..d];
+                row.iter_mut().zip(&grad[i * d..(i + 1) * d]).for_each(|(a, &g)| *a += g);
             }
+        }
+    }
+    if let Some(dbias) = dbias {
+        for (bh, parts) in per_head.iter().enumerate() {
+            let h = bh % nh;
+            dbias[h * tq * tk..(h + 1) * tq * tk].iter_mut().zip(&parts[3]).for_each(|(a, &g)| *a += g);
         }
     }
 }

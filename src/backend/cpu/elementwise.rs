@@ -1,8 +1,10 @@
-//! Elementwise ops: residual add and the tanh-approximated GELU
-//! ("gelu_new" in transformers: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))).
+//! Elementwise ops: residual add, products, scaling, and the activations
+//! (`Act`): the tanh GELU ("gelu_new": 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))),
+//! the erf GELU, quick_gelu and relu, each with its gradient.
 
 use super::real::Real;
 use super::simd::simd_kernel;
+use crate::backend::Act;
 use rayon::prelude::*;
 
 const CHUNK: usize = 1 << 14;
@@ -19,8 +21,24 @@ pub fn add_assign<T: Real>(dst: &mut [T], src: &[T]) {
     dst.par_chunks_mut(CHUNK).zip(src.par_chunks(CHUNK)).for_each(|(d, s)| d.iter_mut().zip(s).for_each(|(d, &s)| *d += s));
 }
 
+pub fn mul<T: Real>(out: &mut [T], a: &[T], b: &[T]) {
+    out.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK)).zip(b.par_chunks(CHUNK)).for_each(|((o, a), b)| {
+        for i in 0..o.len() {
+            o[i] = a[i] * b[i];
+        }
+    });
+}
+
+pub fn scale<T: Real>(v: &mut [T], alpha: T) {
+    v.par_chunks_mut(CHUNK).for_each(|c| c.iter_mut().for_each(|x| *x *= alpha));
+}
+
 const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
 const GELU_CUBIC: f64 = 0.044715;
+const FRAC_1_SQRT_2: f64 = std::f64::consts::FRAC_1_SQRT_2;
+/// 1/√(2π), the standard normal density at 0.
+const NORMAL_PDF_0: f64 = 0.398_942_280_401_432_7;
+const QUICK_GELU_SLOPE: f64 = 1.702;
 
 #[inline(always)]
 fn gelu<T: Real>(x: T) -> T {
@@ -34,6 +52,29 @@ fn gelu_grad<T: Real>(x: T) -> T {
     let t = u.fast_tanh();
     let du = T::of(SQRT_2_OVER_PI) * (T::ONE + T::of(3.0 * GELU_CUBIC) * x * x);
     T::of(0.5) * (T::ONE + t) + T::of(0.5) * x * (T::ONE - t * t) * du
+}
+
+#[inline(always)]
+fn sigmoid<T: Real>(x: T) -> T {
+    T::ONE / (T::ONE + (-x).fast_exp())
+}
+
+/// act(x) and act'(x) for the activations other than the tanh GELU (whose
+/// SIMD path is below): Φ(x) = ½(1 + erf(x/√2)), φ(x) = e^(−x²/2)/√(2π).
+#[inline]
+fn other<T: Real>(act: Act, x: T) -> (T, T) {
+    match act {
+        Act::GeluErf => {
+            let cdf = T::of(0.5) * (T::ONE + (x * T::of(FRAC_1_SQRT_2)).erf());
+            (x * cdf, cdf + x * T::of(NORMAL_PDF_0) * (T::of(-0.5) * x * x).exp())
+        }
+        Act::QuickGelu => {
+            let s = sigmoid(T::of(QUICK_GELU_SLOPE) * x);
+            (x * s, s + T::of(QUICK_GELU_SLOPE) * x * s * (T::ONE - s))
+        }
+        Act::Relu => (if x > T::ZERO { x } else { T::ZERO }, if x > T::ZERO { T::ONE } else { T::ZERO }),
+        Act::GeluTanh => (gelu(x), gelu_grad(x)),
+    }
 }
 
 simd_kernel! {
@@ -52,10 +93,16 @@ simd_kernel! {
     }
 }
 
-pub fn gelu_forward<T: Real>(out: &mut [T], inp: &[T]) {
-    out.par_chunks_mut(CHUNK).zip(inp.par_chunks(CHUNK)).for_each(|(o, x)| gelu_chunk(o, x));
+pub fn activation_forward<T: Real>(act: Act, out: &mut [T], inp: &[T]) {
+    out.par_chunks_mut(CHUNK).zip(inp.par_chunks(CHUNK)).for_each(|(o, x)| match act {
+        Act::GeluTanh => gelu_chunk(o, x),
+        _ => o.iter_mut().zip(x).for_each(|(o, &x)| *o = other(act, x).0),
+    });
 }
 
-pub fn gelu_backward<T: Real>(dinp: &mut [T], inp: &[T], dout: &[T]) {
-    dinp.par_chunks_mut(CHUNK).zip(inp.par_chunks(CHUNK)).zip(dout.par_chunks(CHUNK)).for_each(|((d, x), g)| gelu_grad_chunk(d, x, g));
+pub fn activation_backward<T: Real>(act: Act, dinp: &mut [T], inp: &[T], dout: &[T]) {
+    dinp.par_chunks_mut(CHUNK).zip(inp.par_chunks(CHUNK)).zip(dout.par_chunks(CHUNK)).for_each(|((d, x), g)| match act {
+        Act::GeluTanh => gelu_grad_chunk(d, x, g),
+        _ => d.iter_mut().zip(x).zip(g).for_each(|((d, &x), &g)| *d += other(act, x).1 * g),
+    });
 }

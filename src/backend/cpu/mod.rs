@@ -10,9 +10,10 @@ pub mod layernorm;
 pub mod loss;
 pub mod matmul;
 pub mod real;
+pub mod rmsnorm;
 mod simd;
 
-use super::{check_write_len, AdamW, AttnShape, Backend, DecaySegment, Gemm};
+use super::{check_write_len, Act, AdamW, AttnGrads, AttnInputs, AttnShape, Backend, DecaySegment, Gemm};
 use crate::Result;
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -99,11 +100,17 @@ impl Backend for Cpu {
     fn add_assign(&self, dst: &mut [f32], src: &[f32]) {
         elementwise::add_assign(dst, src)
     }
-    fn gelu_forward(&self, out: &mut [f32], inp: &[f32]) {
-        elementwise::gelu_forward(out, inp)
+    fn mul(&self, out: &mut [f32], a: &[f32], b: &[f32]) {
+        elementwise::mul(out, a, b)
     }
-    fn gelu_backward(&self, dinp: &mut [f32], inp: &[f32], dout: &[f32]) {
-        elementwise::gelu_backward(dinp, inp, dout)
+    fn scale(&self, v: &mut [f32], alpha: f32) {
+        elementwise::scale(v, alpha)
+    }
+    fn activation_forward(&self, act: Act, out: &mut [f32], inp: &[f32]) {
+        elementwise::activation_forward(act, out, inp)
+    }
+    fn activation_backward(&self, act: Act, dinp: &mut [f32], inp: &[f32], dout: &[f32]) {
+        elementwise::activation_backward(act, dinp, inp, dout)
     }
 
     fn layernorm_forward(&self, out: &mut [f32], mean: &mut [f32], rstd: &mut [f32], inp: &[f32], w: &[f32], b: &[f32], rows: usize, c: usize, eps: f32) {
@@ -113,18 +120,35 @@ impl Backend for Cpu {
         layernorm::layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, rows, c)
     }
 
-    fn embedding_forward(&self, out: &mut [f32], ids: &Vec<i32>, pos: &Vec<i32>, wte: &[f32], wpe: &[f32], c: usize) {
-        embedding::embedding_forward(out, ids, pos, wte, wpe, c)
+    fn rmsnorm_forward(&self, out: &mut [f32], rstd: &mut [f32], inp: &[f32], w: &[f32], rows: usize, c: usize, eps: f32) {
+        rmsnorm::rmsnorm_forward(out, rstd, inp, w, rows, c, eps)
     }
-    fn embedding_backward(&self, dwte: &mut [f32], dwpe: &mut [f32], dout: &[f32], ids: &Vec<i32>, pos: &Vec<i32>, c: usize) {
-        embedding::embedding_backward(dwte, dwpe, dout, ids, pos, c)
+    fn rmsnorm_backward(&self, dinp: &mut [f32], dw: &mut [f32], dout: &[f32], inp: &[f32], w: &[f32], rstd: &[f32], rows: usize, c: usize) {
+        rmsnorm::rmsnorm_backward(dinp, dw, dout, inp, w, rstd, rows, c)
     }
 
-    fn attention_forward(&self, out: &mut [f32], lse: &mut [f32], q: &[f32], k: &[f32], v: &[f32], key_mask: Option<&[f32]>, s: &AttnShape) {
-        attention::attention_forward(out, lse, q, k, v, key_mask, s)
+    fn embedding_forward(&self, out: &mut [f32], ids: &Vec<i32>, wte: &[f32], positions: Option<(&Vec<i32>, &[f32])>, c: usize) {
+        embedding::embedding_forward(out, ids, wte, positions.map(|(p, w)| (p.as_slice(), w)), c)
     }
-    fn attention_backward(&self, dqkv: &mut [f32], dout: &[f32], qkv: &[f32], out: &[f32], lse: &[f32], key_mask: Option<&[f32]>, s: &AttnShape) {
-        attention::attention_backward(dqkv, dout, qkv, out, lse, key_mask, s)
+    fn embedding_backward(&self, dwte: &mut [f32], positions: Option<(&Vec<i32>, &mut [f32])>, dout: &[f32], ids: &Vec<i32>, c: usize) {
+        embedding::embedding_backward(dwte, positions.map(|(p, w)| (p.as_slice(), w)), dout, ids, c)
+    }
+    fn position_bias_forward(&self, out: &mut [f32], table: &[f32], buckets: &Vec<i32>, heads: usize) {
+        embedding::position_bias_forward(out, table, buckets, heads)
+    }
+    fn position_bias_backward(&self, dtable: &mut [f32], dout: &[f32], buckets: &Vec<i32>, heads: usize) {
+        embedding::position_bias_backward(dtable, dout, buckets, heads)
+    }
+
+    fn attention_forward(&self, out: &mut [f32], lse: &mut [f32], inp: &AttnInputs<'_, Self>, s: &AttnShape) {
+        attention::attention_forward(out, lse, &cpu_inputs(inp), s)
+    }
+    fn attention_backward(&self, grads: AttnGrads<'_, Self>, dbias: Option<&mut [f32]>, dout: &[f32], out: &[f32], lse: &[f32], inp: &AttnInputs<'_, Self>, s: &AttnShape) {
+        let grads = match grads {
+            AttnGrads::Fused(buf) => attention::Grads::Fused(buf),
+            AttnGrads::Split { dq, dkv } => attention::Grads::Split { dq, dkv },
+        };
+        attention::attention_backward(grads, dbias, dout, out, lse, &cpu_inputs(inp), s)
     }
 
     fn softmax_cross_entropy(&self, losses: &mut [f32], logits: &mut [f32], targets: &Vec<i32>, rows: usize, vocab: usize, grad_scale: Option<f32>) {
@@ -144,4 +168,8 @@ impl Backend for Cpu {
             None => adamw::adamw(params, grads, m, v, segments, h, step, grad_scale),
         }
     }
+}
+
+fn cpu_inputs<'a>(inp: &AttnInputs<'a, Cpu>) -> attention::Inputs<'a, f32> {
+    attention::Inputs { q: inp.q, k: inp.k, v: inp.v, mask: inp.key_mask, bias: inp.bias }
 }

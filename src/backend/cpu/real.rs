@@ -35,6 +35,8 @@ pub trait Real:
     fn sqrt(self) -> Self;
     fn powi(self, n: i32) -> Self;
     fn max(self, o: Self) -> Self;
+    /// The error function (the C library's `erf`/`erff`).
+    fn erf(self) -> Self;
     /// exp that vectorises (f32: polynomial, ~1 ulp; f64: libm).
     fn fast_exp(self) -> Self;
     /// tanh through `fast_exp`: sign(u)·(1 − e)/(1 + e), e = exp(−2|u|).
@@ -51,8 +53,27 @@ pub trait Real:
     }
 }
 
+// Rust's std has no stable `erf`; the C math library every Rust program on
+// Linux already links has it.
+mod libm {
+    extern "C" {
+        pub fn erf(x: f64) -> f64;
+        pub fn erff(x: f32) -> f32;
+    }
+}
+
+fn erf_f64(x: f64) -> f64 {
+    // SAFETY: a pure function of its argument.
+    unsafe { libm::erf(x) }
+}
+
+fn erf_f32(x: f32) -> f32 {
+    // SAFETY: a pure function of its argument.
+    unsafe { libm::erff(x) }
+}
+
 macro_rules! impl_real {
-    ($t:ty, $fast_exp:expr) => {
+    ($t:ty, $fast_exp:expr, $erf:expr) => {
         impl Real for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -89,6 +110,10 @@ macro_rules! impl_real {
             fn max(self, o: Self) -> Self {
                 <$t>::max(self, o)
             }
+            #[inline]
+            fn erf(self) -> Self {
+                $erf(self)
+            }
             #[inline(always)]
             fn fast_exp(self) -> Self {
                 $fast_exp(self)
@@ -96,8 +121,8 @@ macro_rules! impl_real {
         }
     };
 }
-impl_real!(f32, super::simd::exp_f32);
-impl_real!(f64, f64::exp);
+impl_real!(f32, super::simd::exp_f32, erf_f32);
+impl_real!(f64, f64::exp, erf_f64);
 
 /// Dot product with four independent accumulators (lets the compiler vectorise).
 #[inline]

@@ -78,6 +78,12 @@ impl<'a> CuViewMut<'a> {
         let rest = CuViewMut { ptr: at(self.ptr, mid, self.dtype), len: self.len - mid, dtype: self.dtype, life: PhantomData };
         (CuViewMut { ptr: self.ptr, len: mid, dtype: self.dtype, life: PhantomData }, rest)
     }
+    /// The device address of element `offset` (for kernels that take several
+    /// interleaved outputs in one buffer).
+    pub fn address_of(&self, offset: usize) -> u64 {
+        assert!(offset <= self.len, "device address {offset} out of a view of {}", self.len);
+        at(self.ptr, offset, self.dtype)
+    }
     pub fn reborrow(&mut self) -> CuViewMut<'_> {
         CuViewMut { ptr: self.ptr, len: self.len, dtype: self.dtype, life: PhantomData }
     }

@@ -5,7 +5,7 @@
 use super::buffer::{CuView, CuViewMut, DeviceBuf};
 use super::runtime::KernelArg;
 use super::{alloc, gemm, kernel, suffix, upload_raw, AdamStep, AttnShapeC, Cuda};
-use crate::backend::{check_write_len, AdamW, AttnShape, Backend, DecaySegment, Gemm};
+use crate::backend::{check_write_len, Act, AdamW, AttnGrads, AttnInputs, AttnShape, Backend, DecaySegment, Gemm};
 use crate::generate::TokenPlan;
 use crate::tensor::DType;
 use crate::Result;
@@ -138,15 +138,24 @@ impl Backend for Cuda {
         assert!(src.len >= dst.len, "add_assign: source shorter than the destination");
         self.rt.launch_1d(&kernel("add_assign", dst.dtype), dst.len, &[&dst.ptr, &src.ptr, &(dst.len as i64)]);
     }
-    fn gelu_forward(&self, out: CuViewMut<'_>, inp: CuView<'_>) {
-        expect("gelu_forward", &[("inp", inp.dtype, out.dtype)]);
-        assert!(inp.len >= out.len, "gelu_forward: input shorter than the output");
-        self.rt.launch_1d(&kernel("gelu_forward", out.dtype), out.len, &[&out.ptr, &inp.ptr, &(out.len as i64)]);
+    fn mul(&self, out: CuViewMut<'_>, a: CuView<'_>, b: CuView<'_>) {
+        expect("mul", &[("a", a.dtype, out.dtype), ("b", b.dtype, out.dtype)]);
+        assert!(a.len >= out.len && b.len >= out.len, "mul: inputs shorter than the output");
+        self.rt.launch_1d(&kernel("mul", out.dtype), out.len, &[&out.ptr, &a.ptr, &b.ptr, &(out.len as i64)]);
     }
-    fn gelu_backward(&self, dinp: CuViewMut<'_>, inp: CuView<'_>, dout: CuView<'_>) {
-        expect("gelu_backward", &[("inp", inp.dtype, dinp.dtype), ("dout", dout.dtype, dinp.dtype)]);
-        assert!(inp.len >= dinp.len && dout.len >= dinp.len, "gelu_backward: inputs shorter than the output");
-        self.rt.launch_1d(&kernel("gelu_backward", dinp.dtype), dinp.len, &[&dinp.ptr, &inp.ptr, &dout.ptr, &(dinp.len as i64)]);
+    fn scale(&self, v: CuViewMut<'_>, alpha: f32) {
+        self.rt.launch_1d(&kernel("scale", v.dtype), v.len, &[&v.ptr, &alpha, &(v.len as i64)]);
+    }
+    fn activation_forward(&self, act: Act, out: CuViewMut<'_>, inp: CuView<'_>) {
+        expect("activation_forward", &[("inp", inp.dtype, out.dtype)]);
+        assert!(inp.len >= out.len, "activation_forward: input shorter than the output");
+        self.rt.launch_1d(&kernel("activation_forward", out.dtype), out.len, &[&out.ptr, &inp.ptr, &(out.len as i64), &act.code()]);
+    }
+    fn activation_backward(&self, act: Act, dinp: CuViewMut<'_>, inp: CuView<'_>, dout: CuView<'_>) {
+        expect("activation_backward", &[("inp", inp.dtype, dinp.dtype), ("dout", dout.dtype, dinp.dtype)]);
+        assert!(inp.len >= dinp.len && dout.len >= dinp.len, "activation_backward: inputs shorter than the output");
+        let args: [&dyn KernelArg; 5] = [&dinp.ptr, &inp.ptr, &dout.ptr, &(dinp.len as i64), &act.code()];
+        self.rt.launch_1d(&kernel("activation_backward", dinp.dtype), dinp.len, &args);
     }
 
     // ---- normalisation --------------------------------------------------------
@@ -186,46 +195,132 @@ impl Backend for Cuda {
         self.column_sum_launch(&kernel("layernorm_backward_params", t), rows, c, &args);
     }
 
+    fn rmsnorm_forward(&self, out: CuViewMut<'_>, rstd: CuViewMut<'_>, inp: CuView<'_>, w: CuView<'_>, rows: usize, c: usize, eps: f32) {
+        let t = out.dtype;
+        expect("rmsnorm_forward", &[("inp", inp.dtype, t), ("w", w.dtype, t), ("rstd", rstd.dtype, DType::F32)]);
+        assert!(out.len >= rows * c && inp.len >= rows * c && rstd.len >= rows && w.len >= c, "rmsnorm_forward: views too small");
+        let args: [&dyn KernelArg; 7] = [&out.ptr, &rstd.ptr, &inp.ptr, &w.ptr, &(rows as i32), &(c as i32), &eps];
+        self.rt.launch(&kernel("rmsnorm_forward", t), ((rows as u32).div_ceil(8).max(1), 1, 1), (256, 1, 1), &args);
+    }
+    fn rmsnorm_backward(&self, dinp: CuViewMut<'_>, dw: CuViewMut<'_>, dout: CuView<'_>, inp: CuView<'_>, w: CuView<'_>, rstd: CuView<'_>, rows: usize, c: usize) {
+        let (t, f) = (dinp.dtype, DType::F32);
+        expect("rmsnorm_backward", &[("dout", dout.dtype, t), ("inp", inp.dtype, t), ("w", w.dtype, t), ("dw", dw.dtype, f), ("rstd", rstd.dtype, f)]);
+        assert!(dinp.len >= rows * c && dout.len >= rows * c && inp.len >= rows * c && dw.len >= c && rstd.len >= rows, "rmsnorm_backward: views too small");
+        if rows == 0 || c == 0 {
+            return;
+        }
+        let (rows_i, c_i) = (rows as i32, c as i32);
+        let args: [&dyn KernelArg; 7] = [&dinp.ptr, &dout.ptr, &inp.ptr, &w.ptr, &rstd.ptr, &rows_i, &c_i];
+        self.rt.launch(&kernel("rmsnorm_backward_input", t), ((rows as u32).div_ceil(8), 1, 1), (256, 1, 1), &args);
+        let args: [&dyn KernelArg; 6] = [&dw.ptr, &dout.ptr, &inp.ptr, &rstd.ptr, &rows_i, &c_i];
+        self.column_sum_launch(&kernel("rmsnorm_backward_params", t), rows, c, &args);
+    }
+
     // ---- embeddings -----------------------------------------------------------
-    fn embedding_forward(&self, out: CuViewMut<'_>, ids: &DeviceBuf, pos: &DeviceBuf, wte: CuView<'_>, wpe: CuView<'_>, c: usize) {
-        expect("embedding_forward", &[("wte", wte.dtype, out.dtype), ("wpe", wpe.dtype, out.dtype)]);
+    fn embedding_forward(&self, out: CuViewMut<'_>, ids: &DeviceBuf, wte: CuView<'_>, positions: Option<(&DeviceBuf, CuView<'_>)>, c: usize) {
+        expect("embedding_forward", &[("wte", wte.dtype, out.dtype)]);
         let rows = ids.len();
-        assert!(pos.len() >= rows && out.len >= rows * c, "embedding_forward: views too small");
-        let args: [&dyn KernelArg; 7] = [&out.ptr, &ids.address(), &pos.address(), &wte.ptr, &wpe.ptr, &(rows as i32), &(c as i32)];
+        assert!(out.len >= rows * c, "embedding_forward: output too small");
+        let (pos, wpe) = match positions {
+            Some((pos, wpe)) => {
+                expect("embedding_forward", &[("wpe", wpe.dtype, out.dtype)]);
+                assert!(pos.len() >= rows, "embedding_forward: fewer positions than ids");
+                (pos.address(), wpe.ptr)
+            }
+            None => (0, 0),
+        };
+        let args: [&dyn KernelArg; 7] = [&out.ptr, &ids.address(), &pos, &wte.ptr, &wpe, &(rows as i32), &(c as i32)];
         self.rt.launch_1d(&kernel("embedding_forward", out.dtype), rows * c, &args);
     }
-    fn embedding_backward(&self, dwte: CuViewMut<'_>, dwpe: CuViewMut<'_>, dout: CuView<'_>, ids: &DeviceBuf, pos: &DeviceBuf, c: usize) {
-        expect("embedding_backward", &[("dwte", dwte.dtype, DType::F32), ("dwpe", dwpe.dtype, DType::F32)]);
+    fn embedding_backward(&self, dwte: CuViewMut<'_>, positions: Option<(&DeviceBuf, CuViewMut<'_>)>, dout: CuView<'_>, ids: &DeviceBuf, c: usize) {
+        expect("embedding_backward", &[("dwte", dwte.dtype, DType::F32)]);
         let rows = ids.len();
-        assert!(pos.len() >= rows && dout.len >= rows * c, "embedding_backward: views too small");
-        let args: [&dyn KernelArg; 7] = [&dwte.ptr, &dwpe.ptr, &dout.ptr, &ids.address(), &pos.address(), &(rows as i32), &(c as i32)];
+        assert!(dout.len >= rows * c, "embedding_backward: dout too small");
+        let (pos, dwpe) = match positions {
+            Some((pos, dwpe)) => {
+                expect("embedding_backward", &[("dwpe", dwpe.dtype, DType::F32)]);
+                assert!(pos.len() >= rows, "embedding_backward: fewer positions than ids");
+                (pos.address(), dwpe.ptr)
+            }
+            None => (0, 0),
+        };
+        let args: [&dyn KernelArg; 7] = [&dwte.ptr, &dwpe, &dout.ptr, &ids.address(), &pos, &(rows as i32), &(c as i32)];
         self.rt.launch_1d(&kernel("embedding_backward", dout.dtype), rows * c, &args);
+    }
+    fn position_bias_forward(&self, out: CuViewMut<'_>, table: CuView<'_>, buckets: &DeviceBuf, heads: usize) {
+        expect("position_bias_forward", &[("out", out.dtype, DType::F32)]);
+        let n = buckets.len();
+        assert!(out.len >= heads * n, "position_bias_forward: output too small");
+        let args: [&dyn KernelArg; 5] = [&out.ptr, &table.ptr, &buckets.address(), &(n as i32), &(heads as i32)];
+        self.rt.launch_1d(&kernel("position_bias_forward", table.dtype), heads * n, &args);
+    }
+    fn position_bias_backward(&self, dtable: CuViewMut<'_>, dout: CuView<'_>, buckets: &DeviceBuf, heads: usize) {
+        expect("position_bias_backward", &[("dtable", dtable.dtype, DType::F32), ("dout", dout.dtype, DType::F32)]);
+        let n = buckets.len();
+        assert!(dout.len >= heads * n, "position_bias_backward: dout too small");
+        let args: [&dyn KernelArg; 5] = [&dtable.ptr, &dout.ptr, &buckets.address(), &(n as i32), &(heads as i32)];
+        self.rt.launch_1d("position_bias_backward_f32", heads * n, &args);
     }
 
     // ---- attention ------------------------------------------------------------
-    fn attention_forward(&self, out: CuViewMut<'_>, lse: CuViewMut<'_>, q: CuView<'_>, k: CuView<'_>, v: CuView<'_>, key_mask: Option<CuView<'_>>, s: &AttnShape) {
+    fn attention_forward(&self, out: CuViewMut<'_>, lse: CuViewMut<'_>, inp: &AttnInputs<'_, Self>, s: &AttnShape) {
         let t = out.dtype;
-        expect("attention_forward", &[("q", q.dtype, t), ("k", k.dtype, t), ("v", v.dtype, t), ("lse", lse.dtype, DType::F32)]);
-        key_mask.iter().for_each(|m| expect("attention_forward", &[("key_mask", m.dtype, DType::F32)]));
+        check_attention_inputs("attention_forward", t, inp);
+        expect("attention_forward", &[("lse", lse.dtype, DType::F32)]);
         assert!(out.len >= s.batch * s.q_len * s.heads * s.head_dim && lse.len >= s.batch * s.heads * s.q_len, "attention_forward: outputs too small");
         if s.batch * s.heads * s.q_len == 0 {
             return;
         }
-        let mask = key_mask.map_or(0u64, |m| m.ptr);
-        self.attention_launch("forward", s.q_len, s, t, &[&out.ptr, &lse.ptr, &q.ptr, &k.ptr, &v.ptr, &mask, &AttnShapeC::from(s)]);
+        let (mask, bias) = (inp.key_mask.map_or(0u64, |m| m.ptr), inp.bias.map_or(0u64, |b| b.ptr));
+        let args: [&dyn KernelArg; 8] = [&out.ptr, &lse.ptr, &inp.q.ptr, &inp.k.ptr, &inp.v.ptr, &mask, &bias, &AttnShapeC::from(s)];
+        self.attention_launch("forward", s.q_len, s, t, &args);
     }
-    fn attention_backward(&self, dqkv: CuViewMut<'_>, dout: CuView<'_>, qkv: CuView<'_>, out: CuView<'_>, lse: CuView<'_>, key_mask: Option<CuView<'_>>, s: &AttnShape) {
-        let t = dqkv.dtype;
-        expect("attention_backward", &[("dout", dout.dtype, t), ("qkv", qkv.dtype, t), ("out", out.dtype, t), ("lse", lse.dtype, DType::F32)]);
-        key_mask.iter().for_each(|m| expect("attention_backward", &[("key_mask", m.dtype, DType::F32)]));
-        assert!(s.q_len == s.kv_len && s.kv_len == s.kv_cap, "attention_backward expects fused self-attention");
-        assert!(dqkv.len >= s.batch * s.q_len * s.q_stride && qkv.len >= dqkv.len, "attention_backward: views too small");
+    fn attention_backward(
+        &self,
+        grads: AttnGrads<'_, Self>,
+        dbias: Option<CuViewMut<'_>>,
+        dout: CuView<'_>,
+        out: CuView<'_>,
+        lse: CuView<'_>,
+        inp: &AttnInputs<'_, Self>,
+        s: &AttnShape,
+    ) {
+        let t = dout.dtype;
+        check_attention_inputs("attention_backward", t, inp);
+        expect("attention_backward", &[("out", out.dtype, t), ("lse", lse.dtype, DType::F32)]);
+        let c = s.heads * s.head_dim;
+        // dQ, dK, dV at the offsets their inputs have in the same layout.
+        let (dq, dk, dv, grad_dtype) = match &grads {
+            AttnGrads::Fused(g) => {
+                assert!(g.len >= s.batch * s.q_len * s.q_stride, "attention_backward: dqkv too small");
+                (g.ptr, g.address_of(c), g.address_of(2 * c), g.dtype)
+            }
+            AttnGrads::Split { dq, dkv } => {
+                assert!(
+                    dq.len >= inp.q.len.min(s.batch * s.q_len * s.q_stride) && dkv.len >= s.batch * s.kv_cap * s.kv_stride.min(2 * c),
+                    "attention_backward: gradients too small"
+                );
+                expect("attention_backward", &[("dkv", dkv.dtype, dq.dtype)]);
+                (dq.ptr, dkv.ptr, dkv.address_of(c), dq.dtype)
+            }
+        };
+        expect("attention_backward", &[("grads", grad_dtype, t)]);
+        let dbias = match dbias {
+            Some(db) => {
+                expect("attention_backward", &[("dbias", db.dtype, DType::F32)]);
+                assert!(db.len >= s.heads * s.q_len * s.kv_len, "attention_backward: dbias too small");
+                db.ptr
+            }
+            None => 0,
+        };
         if s.batch * s.heads * s.q_len == 0 {
             return;
         }
-        let (mask, shape) = (key_mask.map_or(0u64, |m| m.ptr), AttnShapeC::from(s));
-        let args: [&dyn KernelArg; 7] = [&dqkv.ptr, &dout.ptr, &qkv.ptr, &out.ptr, &lse.ptr, &mask, &shape];
+        let (mask, bias, shape) = (inp.key_mask.map_or(0u64, |m| m.ptr), inp.bias.map_or(0u64, |b| b.ptr), AttnShapeC::from(s));
+        let (q, k, v) = (inp.q.ptr, inp.k.ptr, inp.v.ptr);
+        let args: [&dyn KernelArg; 10] = [&dq, &dout.ptr, &q, &k, &v, &out.ptr, &lse.ptr, &mask, &bias, &shape];
         self.attention_launch("backward_query", s.q_len, s, t, &args);
+        let args: [&dyn KernelArg; 12] = [&dk, &dv, &dbias, &dout.ptr, &q, &k, &v, &out.ptr, &lse.ptr, &mask, &bias, &shape];
         self.attention_launch("backward_key", s.kv_len, s, t, &args);
     }
 
@@ -305,4 +400,11 @@ impl Backend for Cuda {
         let args: [&dyn KernelArg; 9] = [&params.ptr, &master_ptr, &grads.ptr, &m.ptr, &v.ptr, &table, &(segments.len() as i32), &(n as i64), &a];
         self.rt.launch_1d(&format!("adamw_{}", suffix(params.dtype)), n, &args);
     }
+}
+
+/// Element types of attention inputs: q, k, v in the compute type, mask and bias f32.
+fn check_attention_inputs(op: &str, t: DType, inp: &AttnInputs<'_, Cuda>) {
+    expect(op, &[("q", inp.q.dtype, t), ("k", inp.k.dtype, t), ("v", inp.v.dtype, t)]);
+    inp.key_mask.iter().for_each(|m| expect(op, &[("key_mask", m.dtype, DType::F32)]));
+    inp.bias.iter().for_each(|b| expect(op, &[("bias", b.dtype, DType::F32)]));
 }

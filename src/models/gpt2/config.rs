@@ -1,6 +1,10 @@
 //! GPT-2 configuration, field for field as `GPT2Config` in transformers
 //! (models/gpt2/configuration_gpt2.py), with its defaults for missing fields.
+//! A GPT-Neo config becomes one of these plus [`NeoAttention`] (see
+//! models/gpt_neo.rs): the graph is shared.
 
+use crate::backend::Act;
+use crate::nn::{Linear, WeightLayout};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -61,6 +65,19 @@ pub struct Gpt2Config {
     pub bos_token_id: Option<u32>,
     #[serde(default = "d_token")]
     pub eos_token_id: Option<u32>,
+    /// GPT-Neo's attention, absent for GPT-2.
+    #[serde(skip)]
+    pub neo: Option<NeoAttention>,
+}
+
+/// What GPT-Neo changes in the GPT-2 graph: unscaled scores, q/k/v and the
+/// MLP as `nn.Linear` ([out, in]) with no q/k/v bias, and local layers that
+/// see only the last `window_size` positions.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NeoAttention {
+    pub window_size: usize,
+    /// Per layer: true for a local layer.
+    pub local: Vec<bool>,
 }
 
 impl Default for Gpt2Config {
@@ -76,17 +93,48 @@ impl Gpt2Config {
         Ok(cfg)
     }
 
-    fn validate(&self) -> std::result::Result<(), String> {
+    pub(crate) fn validate(&self) -> std::result::Result<(), String> {
         if self.n_embd == 0 || self.n_head == 0 || self.n_layer == 0 || self.vocab_size == 0 || self.n_positions == 0 {
             return Err("n_embd, n_head, n_layer, vocab_size and n_positions must be positive".into());
         }
         if !self.n_embd.is_multiple_of(self.n_head) {
             return Err(format!("n_embd ({}) is not divisible by n_head ({})", self.n_embd, self.n_head));
         }
-        if !matches!(self.activation_function.as_str(), "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast") {
-            return Err(format!("activation_function `{}` is not supported (supported: gelu_new, gelu_pytorch_tanh)", self.activation_function));
+        if Act::from_hf(&self.activation_function).is_none() {
+            return Err(format!("activation_function `{}` is not supported (supported: {})", self.activation_function, Act::SUPPORTED));
+        }
+        if let Some(neo) = &self.neo {
+            if neo.local.len() != self.n_layer {
+                return Err(format!("attention_types describe {} layers but num_layers is {}", neo.local.len(), self.n_layer));
+            }
+            if neo.window_size == 0 && neo.local.contains(&true) {
+                return Err("window_size must be positive for local attention layers".into());
+            }
         }
         Ok(())
+    }
+
+    pub fn act(&self) -> Act {
+        Act::from_hf(&self.activation_function).expect("validated")
+    }
+
+    /// A linear layer in the checkpoint's layout (GPT-2 `Conv1D`, GPT-Neo `nn.Linear`).
+    pub fn linear(&self, inp: usize, out: usize) -> Linear {
+        let layout = if self.neo.is_some() { WeightLayout::OutIn } else { WeightLayout::InOut };
+        Linear { inp, out, layout }
+    }
+
+    /// Whether the fused q/k/v projection has a bias (GPT-Neo's has none).
+    pub fn qkv_bias(&self) -> bool {
+        self.neo.is_none()
+    }
+
+    /// The local-attention window of layer `l` (0: global).
+    pub fn attn_window(&self, l: usize) -> usize {
+        match &self.neo {
+            Some(neo) if neo.local[l] => neo.window_size,
+            _ => 0,
+        }
     }
 
     pub fn head_dim(&self) -> usize {
@@ -99,6 +147,9 @@ impl Gpt2Config {
 
     /// Attention score scale of layer `l` (GPT2Attention.scaling).
     pub fn attn_scale(&self, l: usize) -> f32 {
+        if self.neo.is_some() {
+            return 1.0;
+        }
         let mut s = if self.scale_attn_weights { 1.0 / (self.head_dim() as f32).sqrt() } else { 1.0 };
         if self.scale_attn_by_inverse_layer_idx {
             s /= (l + 1) as f32;
@@ -109,6 +160,9 @@ impl Gpt2Config {
     /// The JSON `save_pretrained` would write: the fields above merged over the
     /// original config (unknown fields are kept).
     pub fn to_json(&self, original: Option<&serde_json::Value>) -> serde_json::Value {
+        if let Some(neo) = &self.neo {
+            return crate::models::gpt_neo::to_json(self, neo, original);
+        }
         let mut out = original.cloned().unwrap_or_else(|| serde_json::json!({}));
         let ours = serde_json::to_value(self).expect("config serialises");
         if let (Some(o), Some(ours)) = (out.as_object_mut(), ours.as_object()) {

@@ -4,7 +4,7 @@
 //! as if it were alone.
 
 use super::Gpt2;
-use crate::backend::{AttnShape, Backend};
+use crate::backend::{AttnInputs, AttnShape, Backend};
 use crate::nn::Linear;
 use crate::{invalid, Result};
 
@@ -118,11 +118,11 @@ impl<B: Backend> Gpt2<B> {
         let w = self.weights();
         let s = &mut cache.scratch;
         let eps = cfg.layer_norm_epsilon;
-        be.embedding_forward(B::slice_mut(B::view_mut(&mut s.x), 0, rows * c), ids_d, pos_d, w.wte, w.wpe, c);
+        be.embedding_forward(B::slice_mut(B::view_mut(&mut s.x), 0, rows * c), ids_d, w.wte, Some((pos_d, w.wpe)), c);
         let kv_len = cache.len + tq;
         for (l, bw) in w.blocks.iter().enumerate() {
             be.layernorm_forward(B::view_mut(&mut s.ln), B::view_mut(&mut s.mean), B::view_mut(&mut s.rstd), sl::<B>(&s.x, rows * c), bw.ln_1_w, bw.ln_1_b, rows, c, eps);
-            Linear::conv1d(c, 3 * c).forward(be, B::view_mut(&mut s.qkv), sl::<B>(&s.ln, rows * c), bw.c_attn_w, Some(bw.c_attn_b), rows);
+            cfg.linear(c, 3 * c).forward(be, B::view_mut(&mut s.qkv), sl::<B>(&s.ln, rows * c), bw.c_attn_w, bw.c_attn_b, rows);
             let qkv = B::view(&s.qkv);
             for b in 0..nb {
                 let at = (b * cache.cap + cache.len) * c;
@@ -139,16 +139,17 @@ impl<B: Backend> Gpt2<B> {
                 q_stride: 3 * c,
                 kv_stride: c,
                 causal: true,
-                window: 0,
+                window: cfg.attn_window(l),
                 scale: cfg.attn_scale(l),
             };
-            be.attention_forward(B::view_mut(&mut s.att), B::view_mut(&mut s.lse), qkv, B::view(&cache.k[l]), B::view(&cache.v[l]), Some(B::view(&cache.mask)), &shape);
-            Linear::conv1d(c, c).forward(be, B::view_mut(&mut s.proj), sl::<B>(&s.att, rows * c), bw.attn_proj_w, Some(bw.attn_proj_b), rows);
+            let inp = AttnInputs { q: qkv, k: B::view(&cache.k[l]), v: B::view(&cache.v[l]), key_mask: Some(B::view(&cache.mask)), bias: None };
+            be.attention_forward(B::view_mut(&mut s.att), B::view_mut(&mut s.lse), &inp, &shape);
+            cfg.linear(c, c).forward(be, B::view_mut(&mut s.proj), sl::<B>(&s.att, rows * c), bw.attn_proj_w, Some(bw.attn_proj_b), rows);
             be.add_assign(B::slice_mut(B::view_mut(&mut s.x), 0, rows * c), sl::<B>(&s.proj, rows * c));
             be.layernorm_forward(B::view_mut(&mut s.ln), B::view_mut(&mut s.mean), B::view_mut(&mut s.rstd), sl::<B>(&s.x, rows * c), bw.ln_2_w, bw.ln_2_b, rows, c, eps);
-            Linear::conv1d(c, i).forward(be, B::view_mut(&mut s.fch), sl::<B>(&s.ln, rows * c), bw.c_fc_w, Some(bw.c_fc_b), rows);
-            be.gelu_forward(B::slice_mut(B::view_mut(&mut s.gelu), 0, rows * i), sl::<B>(&s.fch, rows * i));
-            Linear::conv1d(i, c).forward(be, B::view_mut(&mut s.proj), sl::<B>(&s.gelu, rows * i), bw.mlp_proj_w, Some(bw.mlp_proj_b), rows);
+            cfg.linear(c, i).forward(be, B::view_mut(&mut s.fch), sl::<B>(&s.ln, rows * c), bw.c_fc_w, Some(bw.c_fc_b), rows);
+            be.activation_forward(cfg.act(), B::slice_mut(B::view_mut(&mut s.gelu), 0, rows * i), sl::<B>(&s.fch, rows * i));
+            cfg.linear(i, c).forward(be, B::view_mut(&mut s.proj), sl::<B>(&s.gelu, rows * i), bw.mlp_proj_w, Some(bw.mlp_proj_b), rows);
             be.add_assign(B::slice_mut(B::view_mut(&mut s.x), 0, rows * c), sl::<B>(&s.proj, rows * c));
         }
         cache.len = kv_len;

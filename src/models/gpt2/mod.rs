@@ -12,7 +12,7 @@ mod decode;
 mod train;
 mod weights;
 
-pub use config::Gpt2Config;
+pub use config::{Gpt2Config, NeoAttention};
 pub use decode::KvCache;
 pub use train::{Activations, Batch, Mode};
 pub use weights::{declare, Block, Weights};
@@ -62,7 +62,8 @@ impl<B: Backend> Gpt2<B> {
 
     /// Random initialisation as `GPT2PreTrainedModel._init_weights`: N(0, 0.02)
     /// for weights and embeddings, N(0, 0.02/√(2·n_layer)) for the residual
-    /// projections, zero biases, unit LayerNorm gains.
+    /// projections (GPT-2 only; GPT-Neo keeps 0.02), zero biases, unit
+    /// LayerNorm gains.
     pub fn init_random(be: &B, cfg: Gpt2Config, seed: u64) -> Result<Self> {
         let layout = Self::layout(&cfg);
         let mut rng = Rng::new(seed);
@@ -70,7 +71,7 @@ impl<B: Backend> Gpt2<B> {
         let proj_std = 0.02 / (2.0 * cfg.n_layer as f64).sqrt();
         for s in &layout.specs {
             let dst = &mut flat[s.offset..s.offset + s.numel()];
-            let std = if s.name.ends_with("c_proj.weight") { proj_std } else { 0.02 };
+            let std = if s.name.ends_with("c_proj.weight") && cfg.neo.is_none() { proj_std } else { 0.02 };
             if s.name.contains(".ln_") {
                 dst.fill(if s.name.ends_with("weight") { 1.0 } else { 0.0 });
             } else if s.shape.len() == 2 {

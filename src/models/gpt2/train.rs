@@ -4,8 +4,7 @@
 //! like the parameters.
 
 use super::{Gpt2, Weights};
-use crate::backend::{AttnShape, Backend};
-use crate::nn::Linear;
+use crate::backend::{AttnGrads, AttnInputs, AttnShape, Backend};
 use crate::{invalid, Result};
 
 /// A batch on the host. `targets[b,t]` is the token to predict at (b, t)
@@ -142,6 +141,12 @@ impl<B: Backend> Activations<B> {
 }
 
 impl<B: Backend> Gpt2<B> {
+    /// Causal self-attention of layer `l` on a fused QKV buffer.
+    fn attn_shape(&self, l: usize, b: usize, t: usize) -> AttnShape {
+        let cfg = &self.cfg;
+        AttnShape { window: cfg.attn_window(l), ..AttnShape::fused_self(b, t, cfg.n_head, cfg.head_dim(), cfg.attn_scale(l)) }
+    }
+
     fn check_batch(&self, batch: &Batch, acts: &Activations<B>) -> Result<()> {
         let cfg = &self.cfg;
         if (batch.b, batch.t) != (acts.b, acts.t) || batch.ids.len() != batch.b * batch.t {
@@ -182,9 +187,8 @@ impl<B: Backend> Gpt2<B> {
         let n_targets = batch.targets.iter().flatten().filter(|&&x| x >= 0).count();
 
         let w = self.weights();
-        be.embedding_forward(B::view_mut(&mut acts.emb), &acts.ids, &acts.pos, w.wte, w.wpe, c);
-        let mask = acts.has_mask.then(|| B::view(&acts.mask));
-        let (qkv_lin, proj_lin, fc_lin, fcp_lin) = (Linear::conv1d(c, 3 * c), Linear::conv1d(c, c), Linear::conv1d(c, i), Linear::conv1d(i, c));
+        be.embedding_forward(B::view_mut(&mut acts.emb), &acts.ids, w.wte, Some((&acts.pos, w.wpe)), c);
+        let (qkv_lin, proj_lin, fc_lin, fcp_lin) = (cfg.linear(c, 3 * c), cfg.linear(c, c), cfg.linear(c, i), cfg.linear(i, c));
         for l in 0..cfg.n_layer {
             let (prev, cur) = acts.layers.split_at_mut(l);
             let x = if l == 0 { B::view(&acts.emb) } else { B::view(&prev[l - 1].out) };
@@ -192,21 +196,21 @@ impl<B: Backend> Gpt2<B> {
             let bw = &w.blocks[l];
             let eps = cfg.layer_norm_epsilon;
             be.layernorm_forward(B::view_mut(&mut a.ln1), B::view_mut(&mut a.ln1_mean), B::view_mut(&mut a.ln1_rstd), x, bw.ln_1_w, bw.ln_1_b, bt, c, eps);
-            qkv_lin.forward(be, B::view_mut(&mut a.qkv), B::view(&a.ln1), bw.c_attn_w, Some(bw.c_attn_b), bt);
-            let s = AttnShape::fused_self(b, t, cfg.n_head, cfg.head_dim(), cfg.attn_scale(l));
-            let qkv = B::view(&a.qkv);
-            be.attention_forward(B::view_mut(&mut a.atty), B::view_mut(&mut a.lse), qkv, B::slice(qkv, c, bt * 3 * c - c), B::slice(qkv, 2 * c, bt * 3 * c - 2 * c), mask, &s);
+            qkv_lin.forward(be, B::view_mut(&mut a.qkv), B::view(&a.ln1), bw.c_attn_w, bw.c_attn_b, bt);
+            let s = self.attn_shape(l, b, t);
+            let inp = AttnInputs::fused(B::view(&a.qkv), c, bt * 3 * c).mask(acts.has_mask.then(|| B::view(&acts.mask)));
+            be.attention_forward(B::view_mut(&mut a.atty), B::view_mut(&mut a.lse), &inp, &s);
             proj_lin.forward(be, B::view_mut(&mut acts.proj), B::view(&a.atty), bw.attn_proj_w, Some(bw.attn_proj_b), bt);
             be.add(B::view_mut(&mut a.res2), x, B::view(&acts.proj));
             be.layernorm_forward(B::view_mut(&mut a.ln2), B::view_mut(&mut a.ln2_mean), B::view_mut(&mut a.ln2_rstd), B::view(&a.res2), bw.ln_2_w, bw.ln_2_b, bt, c, eps);
             fc_lin.forward(be, B::view_mut(&mut a.fch), B::view(&a.ln2), bw.c_fc_w, Some(bw.c_fc_b), bt);
-            be.gelu_forward(B::view_mut(&mut a.fch_gelu), B::view(&a.fch));
+            be.activation_forward(cfg.act(), B::view_mut(&mut a.fch_gelu), B::view(&a.fch));
             fcp_lin.forward(be, B::view_mut(&mut acts.proj), B::view(&a.fch_gelu), bw.mlp_proj_w, Some(bw.mlp_proj_b), bt);
             be.add(B::view_mut(&mut a.out), B::view(&a.res2), B::view(&acts.proj));
         }
         let last = B::view(&acts.layers[cfg.n_layer - 1].out);
         be.layernorm_forward(B::view_mut(&mut acts.lnf), B::view_mut(&mut acts.lnf_mean), B::view_mut(&mut acts.lnf_rstd), last, w.ln_f_w, w.ln_f_b, bt, c, cfg.layer_norm_epsilon);
-        Linear::nn_linear(c, v).forward(be, B::view_mut(&mut acts.logits), B::view(&acts.lnf), *w.head(), None, bt);
+        crate::nn::Linear::nn_linear(c, v).forward(be, B::view_mut(&mut acts.logits), B::view(&acts.lnf), *w.head(), None, bt);
 
         if !acts.has_targets {
             return Ok(None);
@@ -233,12 +237,12 @@ impl<B: Backend> Gpt2<B> {
 
         // LM head and final LayerNorm. The head gradient goes to lm_head, or to wte when tied.
         let dhead = g.lm_head.as_mut().unwrap_or(&mut g.wte);
-        Linear::nn_linear(c, v).backward(be, Some(B::view_mut(dln)), B::reborrow(dhead), None, B::view(logits), B::view(lnf), *w.head(), bt, false);
+        crate::nn::Linear::nn_linear(c, v).backward(be, Some(B::view_mut(dln)), B::reborrow(dhead), None, B::view(logits), B::view(lnf), *w.head(), bt, false);
         be.fill(B::view_mut(dres), 0.0);
         let last = B::view(&layers[cfg.n_layer - 1].out);
         be.layernorm_backward(B::view_mut(dres), B::reborrow(&mut g.ln_f_w), B::reborrow(&mut g.ln_f_b), B::view(dln), last, w.ln_f_w, B::view(lnf_mean), B::view(lnf_rstd), bt, c);
 
-        let (qkv_lin, proj_lin, fc_lin, fcp_lin) = (Linear::conv1d(c, 3 * c), Linear::conv1d(c, c), Linear::conv1d(c, i), Linear::conv1d(i, c));
+        let (qkv_lin, proj_lin, fc_lin, fcp_lin) = (cfg.linear(c, 3 * c), cfg.linear(c, c), cfg.linear(c, i), cfg.linear(i, c));
         for l in (0..cfg.n_layer).rev() {
             let a = &layers[l];
             let x = if l == 0 { B::view(emb) } else { B::view(&layers[l - 1].out) };
@@ -256,7 +260,7 @@ impl<B: Backend> Gpt2<B> {
                 false,
             );
             be.fill(B::view_mut(dfch), 0.0);
-            be.gelu_backward(B::view_mut(dfch), B::view(&a.fch), B::view(dfch_gelu));
+            be.activation_backward(cfg.act(), B::view_mut(dfch), B::view(&a.fch), B::view(dfch_gelu));
             fc_lin.backward(be, Some(B::view_mut(dln)), B::reborrow(&mut gw.c_fc_w), Some(B::reborrow(&mut gw.c_fc_b)), B::view(dfch), B::view(&a.ln2), bw.c_fc_w, bt, false);
             be.layernorm_backward(
                 B::view_mut(dres),
@@ -283,13 +287,14 @@ impl<B: Backend> Gpt2<B> {
                 false,
             );
             be.fill(B::view_mut(dqkv), 0.0);
-            let s = AttnShape::fused_self(b, t, cfg.n_head, cfg.head_dim(), cfg.attn_scale(l));
-            be.attention_backward(B::view_mut(dqkv), B::view(datty), B::view(&a.qkv), B::view(&a.atty), B::view(&a.lse), mask, &s);
+            let s = self.attn_shape(l, b, t);
+            let inp = AttnInputs::fused(B::view(&a.qkv), c, bt * 3 * c).mask(mask);
+            be.attention_backward(AttnGrads::Fused(B::view_mut(dqkv)), None, B::view(datty), B::view(&a.atty), B::view(&a.lse), &inp, &s);
             qkv_lin.backward(
                 be,
                 Some(B::view_mut(dln)),
                 B::reborrow(&mut gw.c_attn_w),
-                Some(B::reborrow(&mut gw.c_attn_b)),
+                gw.c_attn_b.as_mut().map(|b| B::reborrow(b)),
                 B::view(dqkv),
                 B::view(&a.ln1),
                 bw.c_attn_w,
@@ -309,6 +314,6 @@ impl<B: Backend> Gpt2<B> {
                 c,
             );
         }
-        be.embedding_backward(B::reborrow(&mut g.wte), B::reborrow(&mut g.wpe), B::view(dres), ids, pos, c);
+        be.embedding_backward(B::reborrow(&mut g.wte), Some((pos, B::reborrow(&mut g.wpe))), B::view(dres), ids, c);
     }
 }

@@ -1,4 +1,4 @@
-//! The GPT-2 parameter set, declared once in buffer order with Hugging Face
+//! The GPT-2 parameter set (GPT-Neo's: models/gpt_neo.rs), declared once in buffer order with Hugging Face
 //! names (as `save_pretrained` writes them, `transformer.`-prefixed). The same
 //! declaration gives the flat layout, parameter views and gradient views.
 
@@ -6,18 +6,18 @@ use super::Gpt2Config;
 
 /// One transformer block. Conv1D weights are [in, out].
 pub struct Block<T> {
-    pub ln_1_w: T,      // [C]
-    pub ln_1_b: T,      // [C]
-    pub c_attn_w: T,    // [C, 3C]
-    pub c_attn_b: T,    // [3C]
-    pub attn_proj_w: T, // [C, C]
-    pub attn_proj_b: T, // [C]
-    pub ln_2_w: T,      // [C]
-    pub ln_2_b: T,      // [C]
-    pub c_fc_w: T,      // [C, I]
-    pub c_fc_b: T,      // [I]
-    pub mlp_proj_w: T,  // [I, C]
-    pub mlp_proj_b: T,  // [C]
+    pub ln_1_w: T,           // [C]
+    pub ln_1_b: T,           // [C]
+    pub c_attn_w: T,         // [C, 3C] (GPT-Neo: [3C, C], q/k/v stacked)
+    pub c_attn_b: Option<T>, // [3C] (GPT-2 only)
+    pub attn_proj_w: T,      // [C, C]
+    pub attn_proj_b: T,      // [C]
+    pub ln_2_w: T,           // [C]
+    pub ln_2_b: T,           // [C]
+    pub c_fc_w: T,           // [C, I]
+    pub c_fc_b: T,           // [I]
+    pub mlp_proj_w: T,       // [I, C]
+    pub mlp_proj_b: T,       // [C]
 }
 
 pub struct Weights<T> {
@@ -39,6 +39,9 @@ impl<T> Weights<T> {
 
 /// Declares every tensor in buffer order; `take(name, shape)` makes one `T`.
 pub fn declare<T>(cfg: &Gpt2Config, take: &mut dyn FnMut(String, Vec<usize>) -> T) -> Weights<T> {
+    if cfg.neo.is_some() {
+        return crate::models::gpt_neo::declare(cfg, take);
+    }
     let (c, i, v, p) = (cfg.n_embd, cfg.inner(), cfg.vocab_size, cfg.n_positions);
     let wte = take("transformer.wte.weight".into(), vec![v, c]);
     let wpe = take("transformer.wpe.weight".into(), vec![p, c]);
@@ -49,7 +52,7 @@ pub fn declare<T>(cfg: &Gpt2Config, take: &mut dyn FnMut(String, Vec<usize>) -> 
                 ln_1_w: t("ln_1.weight", vec![c]),
                 ln_1_b: t("ln_1.bias", vec![c]),
                 c_attn_w: t("attn.c_attn.weight", vec![c, 3 * c]),
-                c_attn_b: t("attn.c_attn.bias", vec![3 * c]),
+                c_attn_b: Some(t("attn.c_attn.bias", vec![3 * c])),
                 attn_proj_w: t("attn.c_proj.weight", vec![c, c]),
                 attn_proj_b: t("attn.c_proj.bias", vec![c]),
                 ln_2_w: t("ln_2.weight", vec![c]),
