@@ -100,6 +100,10 @@ pub trait Backend: Send + Sync {
         Self::split_mut(rest, len).0
     }
     fn reborrow<'a, 'b>(v: &'b mut Self::ViewMut<'a>) -> Self::ViewMut<'b>;
+    /// The same view with a shorter lifetime (views are invariant in it, so
+    /// one borrowed from longer-lived data must be shortened to sit beside
+    /// views of local buffers in one [`AttnInputs`]).
+    fn shorten<'a: 'b, 'b>(v: Self::View<'a>) -> Self::View<'b>;
 
     // ---- linear algebra -------------------------------------------------------
     /// `out[m,n] (=|+=) op(a)[m,k] · op(b)[k,n] (+ bias[n])`, where `op` transposes

@@ -109,6 +109,9 @@ impl<B: Backend> Backend for Profiled<B> {
     fn reborrow<'a, 'b>(v: &'b mut Self::ViewMut<'a>) -> Self::ViewMut<'b> {
         B::reborrow(v)
     }
+    fn shorten<'a: 'b, 'b>(v: Self::View<'a>) -> Self::View<'b> {
+        B::shorten(v)
+    }
     fn matmul(&self, out: Self::ViewMut<'_>, a: Self::View<'_>, b: Self::View<'_>, bias: Option<Self::View<'_>>, g: Gemm) {
         let name = match (g.trans_a, g.trans_b) {
             (false, false) => "matmul_nn",

@@ -5,8 +5,9 @@
 use super::safetensors::{self as st, TensorMap};
 use crate::backend::Backend;
 use crate::models::gpt2::{Gpt2, Gpt2Config};
+use crate::models::t5::{T5Config, T5};
 use crate::models::{read_model_type, ModelType};
-use crate::nn::Layout;
+use crate::nn::{Layout, Parameters};
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -60,10 +61,38 @@ impl ModelDir {
     }
 }
 
+impl ModelDir {
+    pub fn t5_config(&self) -> Result<T5Config> {
+        T5Config::from_json(&self.dir.join(CONFIG), &self.json)
+    }
+
+    /// Loads a T5. The head is `shared` unless the checkpoint stores its own
+    /// `lm_head.weight` and the config says `tie_word_embeddings: false`
+    /// (T5 v1.1 as saved before transformers 5, which always ties).
+    pub fn load_t5<B: Backend>(&self, be: &B, random_if_missing: Option<u64>) -> Result<T5<B>> {
+        let mut cfg = self.t5_config()?;
+        match random_if_missing {
+            Some(seed) if !self.has_weights() => T5::init_random(be, cfg, seed),
+            _ => {
+                let path = self.weights_path();
+                let tensors = st::load(&path)?;
+                let untied = self.json.get("tie_word_embeddings").and_then(|v| v.as_bool()) == Some(false);
+                cfg.separate_head = untied && tensors.contains_key("lm_head.weight");
+                let flat = flatten(&T5::<B>::layout(&cfg), &tensors, &path)?;
+                T5::from_flat(be, cfg, &flat)
+            }
+        }
+    }
+}
+
 /// Looks a parameter up by its HF name, also under the bare names of the
-/// published `gpt2` checkpoints (no `transformer.` prefix).
+/// published `gpt2` checkpoints (no `transformer.` prefix) and, for T5's
+/// `shared.weight`, under the encoder's copy of it.
 pub fn find<'a>(tensors: &'a TensorMap, name: &str) -> Option<&'a Tensor> {
-    tensors.get(name).or_else(|| name.strip_prefix("transformer.").and_then(|bare| tensors.get(bare)))
+    tensors
+        .get(name)
+        .or_else(|| name.strip_prefix("transformer.").and_then(|bare| tensors.get(bare)))
+        .or_else(|| (name == "shared.weight").then(|| tensors.get("encoder.embed_tokens.weight")).flatten())
 }
 
 /// Gathers every tensor of `layout` from `tensors` into one flat f32 buffer,

@@ -8,6 +8,7 @@ use std::path::Path;
 pub enum ModelType {
     Gpt2,
     GptNeo,
+    T5,
 }
 
 impl ModelType {
@@ -18,8 +19,8 @@ impl ModelType {
 }
 
 /// Graphs the pipeline will have but this build does not yet implement.
-const PLANNED: &[&str] = &["t5", "clip"];
-const SUPPORTED: &str = "gpt2, gpt_neo";
+const PLANNED: &[&str] = &["clip"];
+const SUPPORTED: &str = "gpt2, gpt_neo, t5";
 
 /// Reads `config.json` and returns its parsed JSON and model type.
 pub fn read_model_type(path: &Path) -> Result<(serde_json::Value, ModelType)> {
@@ -29,6 +30,7 @@ pub fn read_model_type(path: &Path) -> Result<(serde_json::Value, ModelType)> {
     match mt {
         "gpt2" => Ok((json, ModelType::Gpt2)),
         "gpt_neo" => Ok((json, ModelType::GptNeo)),
+        "t5" => Ok((json, ModelType::T5)),
         other if PLANNED.contains(&other) => Err(Error::config(path, format!("model_type `{other}` is not supported by this build yet (supported: {SUPPORTED})"))),
         other => Err(Error::config(path, format!("unknown model_type `{other}` (supported: {SUPPORTED})"))),
     }
@@ -39,7 +41,6 @@ pub fn causal_lm_config(path: &Path, json: &serde_json::Value, model_type: Model
     match model_type {
         ModelType::Gpt2 => super::gpt2::Gpt2Config::from_json(path, json),
         ModelType::GptNeo => super::gpt_neo::config_from_json(path, json),
-        #[allow(unreachable_patterns)]
         other => Err(Error::config(path, format!("{other:?} is not a causal language model"))),
     }
 }

@@ -4,5 +4,6 @@
 pub mod config;
 pub mod gpt2;
 pub mod gpt_neo;
+pub mod t5;
 
 pub use config::{causal_lm_config, read_model_type, ModelType};

@@ -5,4 +5,4 @@ pub mod linear;
 pub mod params;
 
 pub use linear::{Linear, WeightLayout};
-pub use params::{carve, carve_mut, Layout, ParamSpec};
+pub use params::{carve, carve_mut, upload_params, Layout, ParamSpec, Parameters};

@@ -83,6 +83,25 @@ impl Layout {
     }
 }
 
+/// A model's flat parameters, as optimisers and checkpoints see them.
+pub trait Parameters<B: Backend> {
+    fn param_layout(&self) -> &Layout;
+    /// The compute-type parameters and, for a narrow compute type, their f32 master copy.
+    fn params_mut(&mut self) -> (&mut B::Buf, Option<&mut B::Buf>);
+    /// The parameters at full precision: the master weights, or the parameters.
+    fn full_precision(&self) -> &B::Buf;
+}
+
+/// Uploads a flat parameter buffer in the compute type, with f32 master
+/// weights beside it when the compute type is narrower (bf16).
+pub fn upload_params<B: Backend>(be: &B, flat: &[f32]) -> crate::Result<(B::Buf, Option<B::Buf>)> {
+    let master = match be.compute_dtype() {
+        crate::tensor::DType::F32 => None,
+        _ => Some(be.upload_f32(flat)?),
+    };
+    Ok((be.upload(flat)?, master))
+}
+
 /// Read-only views of each declared tensor, carved from `flat` in order.
 pub fn carve<'a, B: Backend, W>(flat: B::View<'a>, declare: impl FnOnce(&mut dyn FnMut(String, Vec<usize>) -> B::View<'a>) -> W) -> W {
     let mut offset = 0;

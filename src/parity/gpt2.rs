@@ -1,11 +1,11 @@
 //! Parity checks of the GPT-2 graph (GPT-2 and GPT-Neo) against a transformers fixture.
 
+use super::common::{check_gradients, check_optimizer, max_abs};
 use super::{tolerance::Tolerances, Reference, Report};
-use crate::backend::{AdamW, Backend};
+use crate::backend::Backend;
 use crate::generate::{generate, GenerateConfig, SamplingConfig};
 use crate::io::checkpoint::ModelDir;
 use crate::models::gpt2::{Activations, Batch, Gpt2, Mode};
-use crate::train::Optimizer;
 use crate::{Error, Result};
 
 pub fn check<B: Backend>(be: &B, dir: &ModelDir, r: &Reference, tol: &Tolerances, report: &mut Report) -> Result<()> {
@@ -41,10 +41,6 @@ fn batch(r: &Reference, vocab: usize) -> Result<Batch> {
     let mask = r.has("attention_mask").then(|| r.ints("attention_mask")).transpose()?.map(|m| m.iter().map(|&x| x as f32).collect());
     let targets = r.has("labels").then(|| r.ints("labels")).transpose()?.map(|l| Batch::shift_labels(&l, b, t));
     Ok(Batch { b, t, ids, targets, mask })
-}
-
-fn max_abs(x: &[f32]) -> f64 {
-    x.iter().fold(0.0f64, |m, &v| m.max(v.abs() as f64))
 }
 
 fn forward_and_loss<B: Backend>(be: &B, model: &Gpt2<B>, r: &Reference, batch: &Batch, tol: &Tolerances, report: &mut Report) -> Result<()> {
@@ -84,43 +80,12 @@ fn backward<B: Backend>(be: &B, model: &Gpt2<B>, r: &Reference, batch: &Batch, t
     let mut acts = Activations::new(be, model, batch.b, batch.t)?;
     let mut grads = be.zeros_f32(model.layout.total)?;
     gradients(be, model, &mut acts, batch, &mut grads)?;
-    let got = be.download(B::view(&grads))?;
-    let mut pairs = Vec::new();
-    for spec in &model.layout.tensors() {
-        let (key, want) = r.per_parameter("grad", &spec.name)?;
-        pairs.push((key, got[spec.offset..spec.offset + spec.numel()].to_vec(), want));
-    }
-    let largest = pairs.iter().map(|(_, _, w)| max_abs(w)).fold(0.0, f64::max);
-    for (key, got, want) in pairs {
-        let denom = max_abs(&want).max(super::tolerance::BACKWARD_FLOOR * largest);
-        report.floats("backward", &key, &got, &want, denom, tol.backward);
-    }
-    Ok(())
+    check_gradients(be, &model.layout, &grads, r, tol, report)
 }
 
 fn optimizer<B: Backend>(be: &B, model: &mut Gpt2<B>, r: &Reference, batch: &Batch, tol: &Tolerances, report: &mut Report) -> Result<()> {
-    let h = AdamW {
-        lr: r.scalar("adamw.lr")? as f32,
-        beta1: r.scalar("adamw.beta1")? as f32,
-        beta2: r.scalar("adamw.beta2")? as f32,
-        eps: r.scalar("adamw.eps")? as f32,
-        weight_decay: r.scalar("adamw.weight_decay")? as f32,
-    };
-    let steps = r.scalar("adamw.steps")? as u64;
-    let mut opt = Optimizer::new(be, &model.layout, h, |_| true)?;
     let mut acts = Activations::new(be, model, batch.b, batch.t)?;
-    let mut grads = be.zeros_f32(model.layout.total)?;
-    for _ in 0..steps {
-        gradients(be, model, &mut acts, batch, &mut grads)?;
-        opt.update(be, &mut model.params, model.master.as_mut(), &grads, h.lr, 1.0);
-    }
-    let got = be.download(B::view(model.full_precision()))?;
-    let denom = h.lr as f64 * steps as f64;
-    for spec in &model.layout.tensors() {
-        let (key, want) = r.per_parameter("after", &spec.name)?;
-        report.floats("optimizer", &key, &got[spec.offset..spec.offset + spec.numel()], &want, denom, tol.optimizer);
-    }
-    Ok(())
+    check_optimizer(be, model, r, tol, report, |model, grads| gradients(be, model, &mut acts, batch, grads))
 }
 
 fn greedy<B: Backend>(be: &B, model: &Gpt2<B>, r: &Reference, tol: &Tolerances, report: &mut Report) -> Result<()> {

@@ -2,8 +2,10 @@
 //! folder (format: PARITY.md in the shared folder) and report the error of
 //! every group found: forward, loss, backward, optimizer, generation, tokens.
 
+mod common;
 mod gpt2;
 mod report;
+mod t5;
 pub mod tolerance;
 
 pub use report::{Check, Report};
@@ -73,6 +75,7 @@ pub fn run<B: Backend>(be: &B, dir: &Path, dtype: DType) -> Result<Report> {
     let mut report = Report::default();
     match model_dir.model_type {
         ModelType::Gpt2 | ModelType::GptNeo => gpt2::check(be, &model_dir, &reference, &tol, &mut report)?,
+        ModelType::T5 => t5::check(be, &model_dir, &reference, &tol, &mut report)?,
     }
     check_tokens(dir, &reference, &mut report)?;
     Ok(report)

@@ -8,6 +8,7 @@ use super::state::{TrainState, TRAIN_STATE};
 use crate::backend::{AdamW, Backend};
 use crate::io::checkpoint::save_gpt2;
 use crate::models::gpt2::{Activations, Gpt2, Mode};
+use crate::nn::Parameters;
 use crate::rng::Rng;
 use crate::{Error, Result};
 use std::io::Write;

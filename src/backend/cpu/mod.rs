@@ -86,6 +86,9 @@ impl Backend for Cpu {
     fn reborrow<'b>(v: &'b mut &mut [f32]) -> &'b mut [f32] {
         v
     }
+    fn shorten<'a: 'b, 'b>(v: &'a [f32]) -> &'b [f32] {
+        v
+    }
 
     fn matmul(&self, out: &mut [f32], a: &[f32], b: &[f32], bias: Option<&[f32]>, g: Gemm) {
         matmul::matmul(out, a, b, bias, g)

@@ -63,6 +63,12 @@ impl<'a> CuView<'a> {
     pub fn of(b: &'a DeviceBuf) -> Self {
         CuView { ptr: b.ptr, len: b.len, dtype: b.dtype, life: PhantomData }
     }
+    pub fn shorten<'b>(self) -> CuView<'b>
+    where
+        'a: 'b,
+    {
+        CuView { ptr: self.ptr, len: self.len, dtype: self.dtype, life: PhantomData }
+    }
     pub fn slice(self, offset: usize, len: usize) -> Self {
         assert!(offset + len <= self.len, "device view [{offset}, {}) out of a view of {}", offset + len, self.len);
         CuView { ptr: at(self.ptr, offset, self.dtype), len, ..self }

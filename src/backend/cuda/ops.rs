@@ -114,6 +114,9 @@ impl Backend for Cuda {
     fn reborrow<'a, 'b>(v: &'b mut CuViewMut<'a>) -> CuViewMut<'b> {
         v.reborrow()
     }
+    fn shorten<'a: 'b, 'b>(v: CuView<'a>) -> CuView<'b> {
+        v.shorten()
+    }
 
     // ---- linear algebra -------------------------------------------------------
     fn matmul(&self, out: CuViewMut<'_>, a: CuView<'_>, b: CuView<'_>, bias: Option<CuView<'_>>, g: Gemm) {

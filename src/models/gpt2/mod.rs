@@ -20,7 +20,6 @@ pub use weights::{declare, Block, Weights};
 use crate::backend::Backend;
 use crate::nn::{carve, carve_mut, Layout};
 use crate::rng::Rng;
-use crate::tensor::DType;
 use crate::Result;
 
 pub struct Gpt2<B: Backend> {
@@ -43,21 +42,13 @@ impl<B: Backend> Gpt2<B> {
     pub fn from_flat(be: &B, cfg: Gpt2Config, flat: &[f32]) -> Result<Self> {
         let layout = Self::layout(&cfg);
         assert_eq!(flat.len(), layout.total, "flat parameter buffer does not match the GPT-2 layout");
-        let master = match be.compute_dtype() {
-            DType::F32 => None,
-            _ => Some(be.upload_f32(flat)?),
-        };
-        Ok(Gpt2 { params: be.upload(flat)?, master, cfg, layout })
+        let (params, master) = crate::nn::upload_params(be, flat)?;
+        Ok(Gpt2 { params, master, cfg, layout })
     }
 
     /// Frees the f32 master weights (for inference in a narrow type).
     pub fn drop_master(&mut self) {
         self.master = None;
-    }
-
-    /// The parameters at full precision: the master weights, or `params`.
-    pub fn full_precision(&self) -> &B::Buf {
-        self.master.as_ref().unwrap_or(&self.params)
     }
 
     /// Random initialisation as `GPT2PreTrainedModel._init_weights`: N(0, 0.02)
@@ -93,5 +84,17 @@ impl<B: Backend> Gpt2<B> {
 
     pub fn num_params(&self) -> usize {
         self.layout.total
+    }
+}
+
+impl<B: Backend> crate::nn::Parameters<B> for Gpt2<B> {
+    fn param_layout(&self) -> &Layout {
+        &self.layout
+    }
+    fn params_mut(&mut self) -> (&mut B::Buf, Option<&mut B::Buf>) {
+        (&mut self.params, self.master.as_mut())
+    }
+    fn full_precision(&self) -> &B::Buf {
+        self.master.as_ref().unwrap_or(&self.params)
     }
 }

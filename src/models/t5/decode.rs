@@ -1,0 +1,2 @@
+//! T5 generation state (filled in below).
+pub struct T5Cache;
