@@ -19,7 +19,7 @@ fn fixtures() -> Vec<PathBuf> {
 #[test]
 fn every_fixture_passes_on_cpu() {
     let dirs = fixtures();
-    assert!(dirs.len() >= 4, "expected the committed fixtures, found {dirs:?}");
+    assert!(dirs.len() >= 7, "expected the committed fixtures, found {dirs:?}");
     let mut failed = Vec::new();
     for dir in &dirs {
         let report = hhi::parity::run(&Cpu, dir, DType::F32).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
@@ -72,7 +72,7 @@ fn every_fixture_passes_on_cuda_bf16() {
 #[test]
 fn fixtures_cover_every_group() {
     // Guards against a fixture script change that silently drops a group.
-    let groups = ["forward", "loss", "backward", "optimizer", "generation", "tokens"];
+    let groups = ["forward", "loss", "backward", "optimizer", "generation", "beams", "tokens"];
     let mut seen = std::collections::BTreeSet::new();
     for dir in fixtures() {
         for c in hhi::parity::run(&Cpu, &dir, DType::F32).expect("parity runs").checks {

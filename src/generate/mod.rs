@@ -2,7 +2,9 @@
 //! lengths, greedy or sampled decoding (temperature, top-k, top-p), repetition
 //! penalty, no-repeat-ngram, EOS and stop strings, seeded and reproducible.
 
+pub mod beam;
 pub mod sampling;
+pub mod seq2seq;
 
 use crate::backend::Backend;
 use crate::models::gpt2::{Gpt2, KvCache};

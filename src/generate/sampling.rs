@@ -115,7 +115,7 @@ pub fn argmax(x: &[f32]) -> usize {
 
 /// Tokens that would repeat an n-gram already in `history`.
 pub fn banned_ngram_tokens(history: &[u32], n: usize) -> Vec<u32> {
-    if history.len() + 1 < n {
+    if n == 0 || history.len() + 1 < n {
         return Vec::new();
     }
     let prefix = &history[history.len() + 1 - n..];

@@ -4,5 +4,6 @@
 pub mod atomic;
 pub mod checkpoint;
 pub mod dataset;
+pub mod generation_config;
 pub mod safetensors;
 pub mod tokenizer;

@@ -55,7 +55,7 @@ impl fmt::Display for Report {
                 group = c.group;
             }
             let verdict = if c.passed { "ok" } else { "FAIL" };
-            if matches!(c.group, "generation" | "tokens") {
+            if matches!(c.group, "generation" | "beams" | "tokens") {
                 writeln!(f, "  {:<48} mismatched {:>4}  {verdict}", c.name, c.max_abs)?;
             } else {
                 writeln!(f, "  {:<48} max|a-b| {:.3e}  err {:.3e} (tol {:.0e})  {verdict}", c.name, c.max_abs, c.error, c.tolerance)?;

