@@ -90,7 +90,10 @@ pub fn beam_search(model: &mut impl StepModel, prompts: &[Vec<u32>], cfg: &BeamC
     // The first step feeds the prompt (its last token; the model holds the rest).
     let mut feed: Vec<u32> = items.iter().flat_map(|it| it.running.iter().map(|s| *s.last().expect("non-empty prompt"))).collect();
     let mut cur_len = prompt_len;
-    while cfg.max_new_tokens > 0 {
+    if cfg.max_new_tokens == 0 {
+        return Ok(items.into_iter().map(|it| it.finished.into_iter().take(cfg.num_return.clamp(1, k)).map(|h| Hypothesis { tokens: Vec::new(), ..h }).collect()).collect());
+    }
+    loop {
         let logits = model.step(&feed)?;
         let mut all_hit = true;
         let mut parents = Vec::with_capacity(items.len() * k);
