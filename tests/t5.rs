@@ -51,3 +51,32 @@ fn weights_of_another_shape_name_the_tensor() {
     let msg = ModelDir::open(&dir).and_then(|d| d.load_t5(&Cpu, None)).err().expect("mismatched weights must fail").to_string();
     assert!(msg.contains("model.safetensors") && msg.contains("DenseReluDense.wi.weight"), "unclear error: {msg}");
 }
+
+#[test]
+fn summarize_prints_the_top_beams_best_first() {
+    let out = std::process::Command::new(common::hhi_bin())
+        .args(["summarize", "--model"])
+        .arg(repo("tests/fixtures/t5_tiny"))
+        .args(["--input", "alex hands a trophy to bailey", "--input", "the coach helps an athlete", "--num-beams", "3", "--top-k-beams", "3"])
+        .output()
+        .expect("run hhi");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    for line in &lines {
+        let scores: Vec<f64> = line["summaries"].as_array().unwrap().iter().map(|s| s["score"].as_f64().unwrap()).collect();
+        assert_eq!(scores.len(), 3);
+        assert!(scores.windows(2).all(|w| w[0] >= w[1]), "beams not best first: {scores:?}");
+    }
+}
+
+#[test]
+fn summarize_names_the_bad_jsonl_line() {
+    let dir = tempdir("t5_bad_jsonl");
+    std::fs::write(dir.join("in.jsonl"), "{\"text\": \"two players hug\"}\n{\"caption\": \"x\"}\n").unwrap();
+    let out =
+        std::process::Command::new(common::hhi_bin()).args(["summarize", "--model"]).arg(repo("tests/fixtures/t5_tiny")).arg("--file").arg(dir.join("in.jsonl")).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(err.contains("in.jsonl") && err.contains("line 2") && !err.contains("panicked"), "unclear error: {err}");
+}

@@ -1,5 +1,5 @@
 //! `hhi generate`: sample or greedily decode continuations of one or more
-//! prompts with a GPT-2 model folder.
+//! prompts with a GPT-2 or GPT-Neo model folder.
 
 use super::DeviceArg;
 use hhi::backend::Backend;

@@ -9,6 +9,7 @@ macro_rules! say {
 mod bench;
 mod generate;
 mod parity;
+mod summarize;
 mod tokenizer;
 mod train_lm;
 mod world;
@@ -30,8 +31,10 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Generate text from a prompt with a GPT-2 model folder.
+    /// Generate text from a prompt with a GPT-2 or GPT-Neo model folder.
     Generate(generate::Args),
+    /// Summarize texts with a T5 model folder (beam search, as transformers' generate).
+    Summarize(summarize::Args),
     /// Train (or fine-tune) a GPT-2 language model on text or JSONL.
     TrainLm(train_lm::Args),
     /// Check the engine against a transformers fixture folder (PARITY.md).
@@ -90,6 +93,7 @@ pub fn run(cli: Cli) -> Result<()> {
     }
     match cli.command {
         Command::Generate(a) => generate::run(a),
+        Command::Summarize(a) => summarize::run(a),
         Command::TrainLm(a) => train_lm::run(a),
         Command::Parity(a) => parity::run(a),
         Command::Bench(c) => bench::run(c),

@@ -31,6 +31,12 @@ impl Tokenizer {
         Ok(self.inner.encode(text, false).map_err(|e| self.err(e))?.get_ids().to_vec())
     }
 
+    /// Token ids with the tokenizer's special tokens (T5: the closing `</s>`),
+    /// as `tokenizer(text)` gives them in transformers.
+    pub fn encode_with_special(&self, text: &str) -> Result<Vec<u32>> {
+        Ok(self.inner.encode(text, true).map_err(|e| self.err(e))?.get_ids().to_vec())
+    }
+
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
         self.inner.decode(ids, true).map_err(|e| self.err(e))
     }
