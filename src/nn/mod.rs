@@ -1,6 +1,8 @@
-//! Building blocks shared by the model graphs: the flat parameter layout and
-//! the linear-layer helper (forward and backward as backend GEMM calls).
+//! Building blocks shared by the model graphs: the flat parameter layout,
+//! the linear-layer helper (forward and backward as backend GEMM calls) and
+//! the pre-LayerNorm transformer block.
 
+pub mod block;
 pub mod linear;
 pub mod params;
 

@@ -4,21 +4,8 @@
 
 use super::Gpt2Config;
 
-/// One transformer block. Conv1D weights are [in, out].
-pub struct Block<T> {
-    pub ln_1_w: T,           // [C]
-    pub ln_1_b: T,           // [C]
-    pub c_attn_w: T,         // [C, 3C] (GPT-Neo: [3C, C], q/k/v stacked)
-    pub c_attn_b: Option<T>, // [3C] (GPT-2 only)
-    pub attn_proj_w: T,      // [C, C]
-    pub attn_proj_b: T,      // [C]
-    pub ln_2_w: T,           // [C]
-    pub ln_2_b: T,           // [C]
-    pub c_fc_w: T,           // [C, I]
-    pub c_fc_b: T,           // [I]
-    pub mlp_proj_w: T,       // [I, C]
-    pub mlp_proj_b: T,       // [C]
-}
+/// One transformer block (Conv1D weights are [in, out]; see nn::block).
+pub use crate::nn::block::BlockWeights as Block;
 
 pub struct Weights<T> {
     pub wte: T, // [V, C]
