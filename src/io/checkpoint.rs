@@ -4,6 +4,7 @@
 
 use super::safetensors::{self as st, TensorMap};
 use crate::backend::Backend;
+use crate::models::clip::{Clip, ClipConfig};
 use crate::models::gpt2::{Gpt2, Gpt2Config};
 use crate::models::t5::{T5Config, T5};
 use crate::models::{read_model_type, ModelType};
@@ -80,6 +81,26 @@ impl ModelDir {
                 cfg.separate_head = untied && tensors.contains_key("lm_head.weight");
                 let flat = flatten(&T5::<B>::layout(&cfg), &tensors, &path)?;
                 T5::from_flat(be, cfg, &flat)
+            }
+        }
+    }
+}
+
+impl ModelDir {
+    pub fn clip_config(&self) -> Result<ClipConfig> {
+        ClipConfig::from_json(&self.dir.join(CONFIG), &self.json)
+    }
+
+    /// Loads a CLIP; a folder with only `config.json` gets a seeded random
+    /// initialisation when `random_if_missing` is set.
+    pub fn load_clip<B: Backend>(&self, be: &B, random_if_missing: Option<u64>) -> Result<Clip<B>> {
+        let cfg = self.clip_config()?;
+        match random_if_missing {
+            Some(seed) if !self.has_weights() => Clip::init_random(be, cfg, seed),
+            _ => {
+                let path = self.weights_path();
+                let flat = flatten(&Clip::<B>::layout(&cfg), &st::load(&path)?, &path)?;
+                Clip::from_flat(be, cfg, &flat)
             }
         }
     }

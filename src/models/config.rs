@@ -9,6 +9,7 @@ pub enum ModelType {
     Gpt2,
     GptNeo,
     T5,
+    Clip,
 }
 
 impl ModelType {
@@ -18,9 +19,7 @@ impl ModelType {
     }
 }
 
-/// Graphs the pipeline will have but this build does not yet implement.
-const PLANNED: &[&str] = &["clip"];
-const SUPPORTED: &str = "gpt2, gpt_neo, t5";
+const SUPPORTED: &str = "gpt2, gpt_neo, t5, clip";
 
 /// Reads `config.json` and returns its parsed JSON and model type.
 pub fn read_model_type(path: &Path) -> Result<(serde_json::Value, ModelType)> {
@@ -31,7 +30,7 @@ pub fn read_model_type(path: &Path) -> Result<(serde_json::Value, ModelType)> {
         "gpt2" => Ok((json, ModelType::Gpt2)),
         "gpt_neo" => Ok((json, ModelType::GptNeo)),
         "t5" => Ok((json, ModelType::T5)),
-        other if PLANNED.contains(&other) => Err(Error::config(path, format!("model_type `{other}` is not supported by this build yet (supported: {SUPPORTED})"))),
+        "clip" => Ok((json, ModelType::Clip)),
         other => Err(Error::config(path, format!("unknown model_type `{other}` (supported: {SUPPORTED})"))),
     }
 }

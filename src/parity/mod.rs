@@ -2,6 +2,7 @@
 //! folder (format: PARITY.md in the shared folder) and report the error of
 //! every group found: forward, loss, backward, optimizer, generation, tokens.
 
+mod clip;
 mod common;
 mod gpt2;
 mod report;
@@ -76,6 +77,7 @@ pub fn run<B: Backend>(be: &B, dir: &Path, dtype: DType) -> Result<Report> {
     match model_dir.model_type {
         ModelType::Gpt2 | ModelType::GptNeo => gpt2::check(be, &model_dir, &reference, &tol, &mut report)?,
         ModelType::T5 => t5::check(be, &model_dir, &reference, &tol, &mut report)?,
+        ModelType::Clip => clip::check(be, &model_dir, &reference, &tol, &mut report)?,
     }
     check_tokens(dir, &reference, &mut report)?;
     Ok(report)

@@ -1,0 +1,123 @@
+//! CLIP (`CLIPModel`), following transformers' models/clip/modeling_clip.py:
+//! a vision tower (patch embedding as one matrix product over unfolded
+//! patches, a class embedding, position embeddings, `pre_layrnorm`,
+//! pre-LayerNorm blocks, `post_layernorm` on the class token, then
+//! `visual_projection`) and a text tower (token + position embeddings,
+//! causal blocks with a padding mask, final LayerNorm on the pooled token,
+//! `text_projection`), joined by cosine similarities scaled by
+//! exp(`logit_scale`) and the symmetric contrastive loss.
+//!
+//! Text pools at the first `eos_token_id`, or at argmax(input_ids) for
+//! configs whose `eos_token_id` is 2 (older checkpoints). `train.rs` holds
+//! both towers' forward and backward, `contrastive.rs` the loss.
+
+mod config;
+pub mod contrastive;
+mod train;
+mod weights;
+
+pub use config::{ClipConfig, TextConfig, VisionConfig};
+pub use train::{TextActs, VisionActs};
+pub use weights::{declare, Weights};
+
+use crate::backend::{Act, Backend};
+use crate::nn::block::BlockSpec;
+use crate::nn::{carve, carve_mut, upload_params, Layout, WeightLayout};
+use crate::rng::Rng;
+use crate::Result;
+
+pub struct Clip<B: Backend> {
+    pub cfg: ClipConfig,
+    pub layout: Layout,
+    pub params: B::Buf,
+    pub master: Option<B::Buf>,
+}
+
+impl<B: Backend> Clip<B> {
+    pub fn layout(cfg: &ClipConfig) -> Layout {
+        Layout::record(|take| declare(cfg, take)).0
+    }
+
+    pub fn from_flat(be: &B, cfg: ClipConfig, flat: &[f32]) -> Result<Self> {
+        let layout = Self::layout(&cfg);
+        assert_eq!(flat.len(), layout.total, "flat parameter buffer does not match the CLIP layout");
+        let (params, master) = upload_params(be, flat)?;
+        Ok(Clip { cfg, layout, params, master })
+    }
+
+    /// Random initialisation after `CLIPPreTrainedModel._init_weights`
+    /// (factor 1): embeddings N(0, 0.02), class embedding N(0, Dv^-½), patch
+    /// embedding N(0, 0.02), q/k/v and fc2 N(0, D^-½·(2L)^-½), out_proj N(0,
+    /// D^-½), fc1 N(0, (2D)^-½), projections N(0, D^-½), zero biases, unit
+    /// LayerNorm gains, logit_scale = logit_scale_init_value.
+    pub fn init_random(be: &B, cfg: ClipConfig, seed: u64) -> Result<Self> {
+        let layout = Self::layout(&cfg);
+        let mut rng = Rng::new(seed);
+        let mut flat = vec![0f32; layout.total];
+        for part in layout.tensors() {
+            let n = part.name.as_str();
+            let (d, layers) = if n.starts_with("text_model") || n.starts_with("text_projection") {
+                (cfg.text_config.hidden_size as f64, cfg.text_config.num_hidden_layers as f64)
+            } else {
+                (cfg.vision_config.hidden_size as f64, cfg.vision_config.num_hidden_layers as f64)
+            };
+            let dst = &mut flat[part.offset..part.offset + part.numel()];
+            let std = match n {
+                "logit_scale" => {
+                    dst.fill(cfg.logit_scale_init_value);
+                    continue;
+                }
+                _ if n.contains("norm") && n.ends_with("weight") || n.contains("layrnorm.weight") => {
+                    dst.fill(1.0);
+                    continue;
+                }
+                _ if n.ends_with("bias") => continue,
+                _ if n.ends_with("class_embedding") => d.powf(-0.5),
+                _ if n.contains("embedding") => 0.02,
+                _ if n.contains("_proj.weight") && !n.contains("out_proj") || n.contains("fc2") => d.powf(-0.5) * (2.0 * layers).powf(-0.5),
+                _ if n.contains("fc1") => (2.0 * d).powf(-0.5),
+                _ => d.powf(-0.5),
+            };
+            dst.iter_mut().for_each(|x| *x = (rng.normal() * std) as f32);
+        }
+        Self::from_flat(be, cfg, &flat)
+    }
+
+    pub fn drop_master(&mut self) {
+        self.master = None;
+    }
+
+    pub fn weights(&self) -> Weights<B::View<'_>> {
+        carve::<B, _>(B::view(&self.params), |take| declare(&self.cfg, take))
+    }
+
+    pub fn grad_views<'a>(&self, grads: B::ViewMut<'a>) -> Weights<B::ViewMut<'a>> {
+        carve_mut::<B, _>(grads, |take| declare(&self.cfg, take))
+    }
+
+    pub fn num_params(&self) -> usize {
+        self.layout.total
+    }
+
+    pub(crate) fn text_spec(&self) -> BlockSpec {
+        let t = &self.cfg.text_config;
+        BlockSpec { c: t.hidden_size, inner: t.intermediate_size, layout: WeightLayout::OutIn, act: Act::from_hf(&t.hidden_act).expect("validated"), eps: t.layer_norm_eps }
+    }
+
+    pub(crate) fn vision_spec(&self) -> BlockSpec {
+        let v = &self.cfg.vision_config;
+        BlockSpec { c: v.hidden_size, inner: v.intermediate_size, layout: WeightLayout::OutIn, act: Act::from_hf(&v.hidden_act).expect("validated"), eps: v.layer_norm_eps }
+    }
+}
+
+impl<B: Backend> crate::nn::Parameters<B> for Clip<B> {
+    fn param_layout(&self) -> &Layout {
+        &self.layout
+    }
+    fn params_mut(&mut self) -> (&mut B::Buf, Option<&mut B::Buf>) {
+        (&mut self.params, self.master.as_mut())
+    }
+    fn full_precision(&self) -> &B::Buf {
+        self.master.as_ref().unwrap_or(&self.params)
+    }
+}
