@@ -5,5 +5,6 @@ pub mod atomic;
 pub mod checkpoint;
 pub mod dataset;
 pub mod generation_config;
+pub mod image;
 pub mod safetensors;
 pub mod tokenizer;
