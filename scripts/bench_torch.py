@@ -3,8 +3,13 @@
 
 train:    the same training step as `hhi bench train` (forward, backward,
           grad-norm clip 1.0, AdamW betas (0.9, 0.95), wd 0.1) on random
-          tokens, GPT2LMHeadModel built from the same config.json;
-generate: greedy `generate` with the KV cache, like `hhi bench generate`.
+          data, with the model config.json names (GPT2LMHeadModel,
+          GPTNeoForCausalLM; T5ForConditionalGeneration on --seq input and
+          --target-seq label tokens; CLIPModel contrastively on images and
+          texts of --seq tokens);
+generate: greedy `generate` with the KV cache, like `hhi bench generate`
+          (T5: from inputs of --prompt-len tokens);
+encode:   CLIP image features (vision tower + projection), like `hhi bench encode`.
 
 --device cuda runs on the GPU (timings end with a synchronisation; peak
 memory is torch.cuda.max_memory_allocated); --dtype bf16 uses bf16 autocast
@@ -17,13 +22,14 @@ import sys
 import time
 
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel
+from transformers import AutoConfig, CLIPModel, GPT2LMHeadModel, GPTNeoForCausalLM, T5ForConditionalGeneration
 
 ap = argparse.ArgumentParser()
-ap.add_argument("mode", choices=["train", "generate"])
+ap.add_argument("mode", choices=["train", "generate", "encode"])
 ap.add_argument("model_dir")
 ap.add_argument("--batch", type=int, default=4)
 ap.add_argument("--seq", type=int, default=128)
+ap.add_argument("--target-seq", type=int, default=None)
 ap.add_argument("--steps", type=int, default=10)
 ap.add_argument("--prompt-len", type=int, default=16)
 ap.add_argument("--new-tokens", type=int, default=32)
@@ -39,10 +45,14 @@ autocast = torch.autocast(device_type="cuda" if gpu else "cpu", dtype=torch.bflo
 
 torch.set_num_threads(args.threads)
 torch.manual_seed(0)
-cfg = GPT2Config.from_pretrained(args.model_dir)
-cfg.resid_pdrop = cfg.embd_pdrop = cfg.attn_pdrop = 0.0
+cfg = AutoConfig.from_pretrained(args.model_dir)
+for key in ["resid_pdrop", "embd_pdrop", "attn_pdrop", "resid_dropout", "embed_dropout", "attention_dropout", "dropout_rate"]:
+    if hasattr(cfg, key):
+        setattr(cfg, key, 0.0)
 cfg._attn_implementation = "eager"
-model = GPT2LMHeadModel(cfg).float().to(args.device)
+kind = cfg.model_type
+model_class = {"gpt2": GPT2LMHeadModel, "gpt_neo": GPTNeoForCausalLM, "t5": T5ForConditionalGeneration, "clip": CLIPModel}[kind]
+model = model_class(cfg).float().to(args.device)
 
 
 def peak_mb():
@@ -70,25 +80,60 @@ def timed(n, f):
     return statistics.median(times)
 
 
+def random_ids(vocab, *shape):
+    return torch.randint(0, vocab, shape, device=args.device)
+
+
+def images(n):
+    v = cfg.vision_config
+    return torch.randn(n, v.num_channels, v.image_size, v.image_size, device=args.device)
+
+
 if args.mode == "train":
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95), weight_decay=0.1)
-    ids = torch.randint(0, cfg.vocab_size, (args.batch, args.seq), device=args.device)
+    if kind == "t5":
+        tgt = args.target_seq or max(args.seq // 4, 1)
+        ids, labels = random_ids(cfg.vocab_size, args.batch, args.seq), random_ids(cfg.vocab_size, args.batch, tgt)
+        forward = lambda: model(input_ids=ids, labels=labels).loss
+        extra = {"tokens_per_s_factor": args.seq + tgt}
+    elif kind == "clip":
+        seq = min(args.seq, cfg.text_config.max_position_embeddings)
+        ids, pixels = random_ids(cfg.text_config.vocab_size, args.batch, seq), images(args.batch)
+        forward = lambda: model(input_ids=ids, pixel_values=pixels, return_loss=True).loss
+        extra = {"tokens_per_s_factor": None}
+    else:
+        ids = random_ids(cfg.vocab_size, args.batch, args.seq)
+        forward = lambda: model(input_ids=ids, labels=ids).loss
+        extra = {"tokens_per_s_factor": args.seq}
 
     def step():
         opt.zero_grad(set_to_none=True)
         with autocast:
-            loss = model(input_ids=ids, labels=ids).loss
+            loss = forward()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
 
     ms = timed(args.steps, step)
-    print(json.dumps({"tokens_per_s": args.batch * args.seq / (ms / 1e3), "step_ms": ms, "peak_rss_mb": peak_mb(),
-                      "device": args.device, "dtype": args.dtype}))
+    out = {"model": kind, "step_ms": ms, "pairs_per_s": args.batch / (ms / 1e3), "peak_rss_mb": peak_mb(), "device": args.device,
+           "dtype": args.dtype}
+    if extra["tokens_per_s_factor"]:
+        out["tokens_per_s"] = args.batch * extra["tokens_per_s_factor"] / (ms / 1e3)
+    print(json.dumps(out))
+elif args.mode == "encode":
+    model.eval()
+    pixels = images(args.batch)
+
+    def encode():
+        with torch.no_grad(), autocast:
+            model.get_image_features(pixel_values=pixels)
+
+    ms = timed(args.steps, encode)
+    print(json.dumps({"model": kind, "encode_ms": ms, "images_per_s": args.batch / (ms / 1e3), "peak_rss_mb": peak_mb()}))
 else:
     model.eval()
-    ids = torch.randint(0, cfg.vocab_size, (args.batch, args.prompt_len), device=args.device)
+    ids = random_ids(cfg.vocab_size, args.batch, args.prompt_len)
 
     def gen():
         with torch.no_grad(), autocast:

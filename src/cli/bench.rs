@@ -1,6 +1,7 @@
 //! `hhi bench`: training and generation throughput on a model folder (a folder
 //! with only config.json gets a random initialisation). Progress goes to
-//! stderr; the last stdout line is one JSON object.
+//! stderr; the last stdout line is one JSON object. GPT-2 and GPT-Neo here;
+//! T5 and CLIP in bench_models.rs.
 
 use super::DeviceArg;
 use hhi::backend::bench::Shapes;
@@ -9,6 +10,7 @@ use hhi::backend::profile::Profiled;
 use hhi::backend::{Backend, Device};
 use hhi::generate::{generate, GenerateConfig, SamplingConfig};
 use hhi::io::checkpoint::ModelDir;
+use hhi::models::ModelType;
 use hhi::rng::Rng;
 use hhi::train::lm::{TrainConfig, Trainer};
 use hhi::{Error, Result};
@@ -17,13 +19,18 @@ use std::time::Instant;
 
 #[derive(clap::Subcommand)]
 pub enum Command {
-    /// Time full training steps (forward, backward, clip, AdamW) on random tokens.
+    /// Time full training steps (forward, backward, clip, AdamW) on random
+    /// data: GPT-2/GPT-Neo on tokens, T5 on input/target pairs (--seq encoder
+    /// tokens, --target-seq decoder tokens), CLIP contrastively on images and texts.
     Train {
         model: PathBuf,
         #[arg(long, default_value_t = 4)]
         batch: usize,
         #[arg(long, default_value_t = 128)]
         seq: usize,
+        /// T5 decoder tokens (default: --seq / 4).
+        #[arg(long)]
+        target_seq: Option<usize>,
         #[arg(long, default_value_t = 10)]
         steps: usize,
         /// Untimed steps first.
@@ -60,7 +67,22 @@ pub enum Command {
         #[arg(long, default_value_t = 64)]
         image_size: u32,
     },
-    /// Time batched greedy generation with the KV cache.
+    /// Time CLIP image encoding (vision tower and projection) on random images.
+    Encode {
+        model: PathBuf,
+        #[arg(long, default_value_t = 8)]
+        batch: usize,
+        /// Timed repetitions (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
+        /// Also print the time spent in each op (CPU only).
+        #[arg(long)]
+        profile: bool,
+        #[command(flatten)]
+        device: DeviceArg,
+    },
+    /// Time batched greedy generation with the KV cache (GPT-2, GPT-Neo; T5
+    /// from inputs of --prompt-len tokens).
     Generate {
         model: PathBuf,
         #[arg(long, default_value_t = 1)]
@@ -77,13 +99,13 @@ pub enum Command {
     },
 }
 
-fn median(mut xs: Vec<f64>) -> f64 {
+pub(super) fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
     xs[xs.len() / 2]
 }
 
 /// Peak resident memory of this process (VmHWM), in MiB.
-fn peak_rss_mb() -> f64 {
+pub(super) fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
@@ -92,23 +114,33 @@ fn peak_rss_mb() -> f64 {
 
 pub fn run(c: Command) -> Result<()> {
     match c {
-        Command::Train { model, batch, seq, steps, warmup, profile, device } => {
-            if batch == 0 || seq == 0 || steps == 0 {
-                return Err(Error::Invalid("--batch, --seq and --steps must be positive".into()));
+        Command::Train { model, batch, seq, target_seq, steps, warmup, profile, device } => {
+            if batch == 0 || seq == 0 || steps == 0 || target_seq == Some(0) {
+                return Err(Error::Invalid("--batch, --seq, --target-seq and --steps must be positive".into()));
+            }
+            let dir = ModelDir::open(&model)?;
+            let (dev, dtype) = (device.device, device.dtype());
+            match dir.model_type {
+                ModelType::T5 => {
+                    let tgt = target_seq.unwrap_or((seq / 4).max(1));
+                    let json = hhi::on_device!(dev, dtype, |be| super::bench_models::train_t5(be, &dir, batch, seq, tgt, steps, warmup))?;
+                    say!("{json}");
+                    return Ok(());
+                }
+                ModelType::Clip => {
+                    let json = hhi::on_device!(dev, dtype, |be| super::bench_models::train_clip(be, &dir, batch, seq, steps, warmup))?;
+                    say!("{json}");
+                    return Ok(());
+                }
+                _ => {}
             }
             if profile && device.device != Device::Cpu {
                 return Err(Error::Invalid("--profile times ops on the CPU backend only (GPU launches are asynchronous; use nsys or ncu there)".into()));
             }
-            let dir = ModelDir::open(&model)?;
             let json = if profile {
                 let be = Profiled::new(Cpu);
                 let json = bench_train(&be, &dir, batch, seq, steps, warmup, &|| be.reset())?;
-                eprintln!("{:<24} {:>10} {:>8} {:>7}", "op", "total ms", "calls", "share");
-                let report = be.report();
-                let total: f64 = report.iter().map(|r| r.1).sum();
-                for (op, secs, calls) in report {
-                    eprintln!("{op:<24} {:>10.1} {calls:>8} {:>6.1}%", secs * 1e3 / steps as f64, 100.0 * secs / total);
-                }
+                print_profile(&be, steps);
                 json
             } else {
                 hhi::on_device!(device.device, device.dtype(), |be| bench_train(be, &dir, batch, seq, steps, warmup, &|| ()))?
@@ -143,11 +175,42 @@ pub fn run(c: Command) -> Result<()> {
                 return Err(Error::Invalid("--batch, --prompt-len, --new-tokens and --repeats must be positive".into()));
             }
             let dir = ModelDir::open(&model)?;
-            let json = hhi::on_device!(device.device, device.dtype(), |be| bench_generate(be, &dir, batch, prompt_len, new_tokens, repeats))?;
+            let json = match dir.model_type {
+                ModelType::T5 => hhi::on_device!(device.device, device.dtype(), |be| super::bench_models::generate_t5_bench(be, &dir, batch, prompt_len, new_tokens, repeats))?,
+                _ => hhi::on_device!(device.device, device.dtype(), |be| bench_generate(be, &dir, batch, prompt_len, new_tokens, repeats))?,
+            };
+            say!("{json}");
+        }
+        Command::Encode { model, batch, repeats, profile, device } => {
+            if batch == 0 || repeats == 0 {
+                return Err(Error::Invalid("--batch and --repeats must be positive".into()));
+            }
+            let dir = ModelDir::open(&model)?;
+            if dir.model_type != ModelType::Clip {
+                return Err(Error::config(dir.dir.join("config.json"), "bench encode needs a CLIP model"));
+            }
+            let json = if profile {
+                let be = Profiled::new(Cpu);
+                let json = super::bench_models::encode_clip(&be, &dir, batch, repeats)?;
+                print_profile(&be, repeats + 1);
+                json
+            } else {
+                hhi::on_device!(device.device, device.dtype(), |be| super::bench_models::encode_clip(be, &dir, batch, repeats))?
+            };
             say!("{json}");
         }
     }
     Ok(())
+}
+
+/// Per-op time per run (ms) and share, on stderr.
+fn print_profile(be: &Profiled<Cpu>, runs: usize) {
+    eprintln!("{:<24} {:>10} {:>8} {:>7}", "op", "ms per run", "calls", "share");
+    let report = be.report();
+    let total: f64 = report.iter().map(|r| r.1).sum();
+    for (op, secs, calls) in report {
+        eprintln!("{op:<24} {:>10.1} {calls:>8} {:>6.1}%", secs * 1e3 / runs as f64, 100.0 * secs / total);
+    }
 }
 
 /// Times batched greedy generation from random prompts; reports the median of `repeats` runs.

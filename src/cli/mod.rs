@@ -7,6 +7,7 @@ macro_rules! say {
 }
 
 mod bench;
+mod bench_models;
 mod generate;
 mod parity;
 mod summarize;

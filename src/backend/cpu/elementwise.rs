@@ -54,6 +54,7 @@ fn gelu_grad<T: Real>(x: T) -> T {
     T::of(0.5) * (T::ONE + t) + T::of(0.5) * x * (T::ONE - t * t) * du
 }
 
+/// σ(x) through `fast_exp` (vectorises).
 #[inline(always)]
 fn sigmoid<T: Real>(x: T) -> T {
     T::ONE / (T::ONE + (-x).fast_exp())
@@ -93,9 +94,27 @@ simd_kernel! {
     }
 }
 
+simd_kernel! {
+    fn quick_gelu_chunk<T: Real>(out: &mut [T], inp: &[T]) {
+        for (o, &x) in out.iter_mut().zip(inp) {
+            *o = x * sigmoid(T::of(QUICK_GELU_SLOPE) * x);
+        }
+    }
+}
+
+simd_kernel! {
+    fn quick_gelu_grad_chunk<T: Real>(dinp: &mut [T], inp: &[T], dout: &[T]) {
+        for ((d, &x), &g) in dinp.iter_mut().zip(inp).zip(dout) {
+            let s = sigmoid(T::of(QUICK_GELU_SLOPE) * x);
+            *d += (s + T::of(QUICK_GELU_SLOPE) * x * s * (T::ONE - s)) * g;
+        }
+    }
+}
+
 pub fn activation_forward<T: Real>(act: Act, out: &mut [T], inp: &[T]) {
     out.par_chunks_mut(CHUNK).zip(inp.par_chunks(CHUNK)).for_each(|(o, x)| match act {
         Act::GeluTanh => gelu_chunk(o, x),
+        Act::QuickGelu => quick_gelu_chunk(o, x),
         _ => o.iter_mut().zip(x).for_each(|(o, &x)| *o = other(act, x).0),
     });
 }
@@ -103,6 +122,7 @@ pub fn activation_forward<T: Real>(act: Act, out: &mut [T], inp: &[T]) {
 pub fn activation_backward<T: Real>(act: Act, dinp: &mut [T], inp: &[T], dout: &[T]) {
     dinp.par_chunks_mut(CHUNK).zip(inp.par_chunks(CHUNK)).zip(dout.par_chunks(CHUNK)).for_each(|((d, x), g)| match act {
         Act::GeluTanh => gelu_grad_chunk(d, x, g),
+        Act::QuickGelu => quick_gelu_grad_chunk(d, x, g),
         _ => d.iter_mut().zip(x).zip(g).for_each(|((d, &x), &g)| *d += other(act, x).1 * g),
     });
 }
