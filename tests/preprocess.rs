@@ -64,3 +64,29 @@ fn a_file_that_does_not_decode_is_a_clear_error() {
     let msg = ImageProcessor::clip_default(224).preprocess_file(&path).unwrap_err().to_string();
     assert!(msg.contains("broken.jpg") && msg.contains("cannot decode"), "unclear error: {msg}");
 }
+
+#[test]
+fn embed_skips_a_broken_image_names_it_and_writes_the_rest() {
+    let dir = tempdir("embed_cli");
+    let broken = dir.join("broken.png");
+    std::fs::write(&broken, b"\x89PNG\r\n\x1a\n truncated").unwrap();
+    let photos = repo("tests/fixtures/clip_preprocess");
+    let out_file = dir.join("embeddings.jsonl");
+    let out = std::process::Command::new(common::hhi_bin())
+        .args(["embed", "--model"])
+        .arg(repo("tests/fixtures/clip_tiny"))
+        .arg("--image")
+        .arg(photos.join("astronaut.jpg"))
+        .arg(&broken)
+        .arg(photos.join("coffee.webp"))
+        .arg("--out")
+        .arg(&out_file)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("broken.png") && err.contains("1 of 3 images") && !err.contains("panicked"), "unclear error: {err}");
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&out_file).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1]["embedding"].as_array().unwrap().len(), 8, "clip_tiny projects to 8 dimensions");
+}

@@ -8,6 +8,7 @@ macro_rules! say {
 
 mod bench;
 mod bench_models;
+mod embed;
 mod generate;
 mod parity;
 mod summarize;
@@ -36,6 +37,8 @@ enum Command {
     Generate(generate::Args),
     /// Summarize texts with a T5 model folder (beam search, as transformers' generate).
     Summarize(summarize::Args),
+    /// CLIP embeddings of images or texts (JSONL or safetensors).
+    Embed(embed::Args),
     /// Train (or fine-tune) a GPT-2 language model on text or JSONL.
     TrainLm(train_lm::Args),
     /// Check the engine against a transformers fixture folder (PARITY.md).
@@ -95,6 +98,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Generate(a) => generate::run(a),
         Command::Summarize(a) => summarize::run(a),
+        Command::Embed(a) => embed::run(a),
         Command::TrainLm(a) => train_lm::run(a),
         Command::Parity(a) => parity::run(a),
         Command::Bench(c) => bench::run(c),
