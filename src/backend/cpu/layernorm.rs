@@ -1,15 +1,15 @@
 //! LayerNorm over the last dimension: forward saves mean and 1/std per row;
 //! backward uses them (llm.c's formulation) and accumulates dinp, dw, db.
 
-use super::real::Real;
+use super::real::{sum, sum_sq_dev, Real};
 use rayon::prelude::*;
 
 #[allow(clippy::too_many_arguments)]
 pub fn layernorm_forward<T: Real>(out: &mut [T], mean: &mut [T], rstd: &mut [T], inp: &[T], w: &[T], b: &[T], rows: usize, c: usize, eps: T) {
     out[..rows * c].par_chunks_mut(c).zip(mean[..rows].par_iter_mut().zip(rstd[..rows].par_iter_mut())).zip(inp[..rows * c].par_chunks(c)).for_each(|((o, (mu, rs)), x)| {
         let n = T::of(c as f64);
-        let m = x.iter().copied().sum::<T>() / n;
-        let var = x.iter().map(|&xi| (xi - m) * (xi - m)).sum::<T>() / n;
+        let m = sum(x) / n;
+        let var = sum_sq_dev(x, m) / n;
         let r = T::ONE / (var + eps).sqrt();
         for i in 0..c {
             o[i] = (x[i] - m) * r * w[i] + b[i];

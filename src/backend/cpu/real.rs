@@ -143,6 +143,42 @@ pub fn dot<T: Real>(a: &[T], b: &[T]) -> T {
     (s0 + s1) + (s2 + s3)
 }
 
+/// Σ x with four independent accumulators (vectorises; a plain float sum
+/// cannot, since reordering changes its rounding).
+#[inline]
+pub fn sum<T: Real>(x: &[T]) -> T {
+    let (mut s0, mut s1, mut s2, mut s3) = (T::ZERO, T::ZERO, T::ZERO, T::ZERO);
+    let mut chunks = x.chunks_exact(4);
+    for c in &mut chunks {
+        s0 += c[0];
+        s1 += c[1];
+        s2 += c[2];
+        s3 += c[3];
+    }
+    for &v in chunks.remainder() {
+        s0 += v;
+    }
+    (s0 + s1) + (s2 + s3)
+}
+
+/// Σ (x − m)² with four independent accumulators.
+#[inline]
+pub fn sum_sq_dev<T: Real>(x: &[T], m: T) -> T {
+    let (mut s0, mut s1, mut s2, mut s3) = (T::ZERO, T::ZERO, T::ZERO, T::ZERO);
+    let mut chunks = x.chunks_exact(4);
+    for c in &mut chunks {
+        let (a, b, d, e) = (c[0] - m, c[1] - m, c[2] - m, c[3] - m);
+        s0 += a * a;
+        s1 += b * b;
+        s2 += d * d;
+        s3 += e * e;
+    }
+    for &v in chunks.remainder() {
+        s0 += (v - m) * (v - m);
+    }
+    (s0 + s1) + (s2 + s3)
+}
+
 /// `y += alpha · x`.
 #[inline]
 pub fn axpy<T: Real>(y: &mut [T], alpha: T, x: &[T]) {
