@@ -3,6 +3,7 @@
 //! the pre-LayerNorm transformer block.
 
 pub mod block;
+pub mod flat_model;
 pub mod linear;
 pub mod params;
 

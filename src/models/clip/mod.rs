@@ -22,29 +22,13 @@ pub use weights::{declare, Weights};
 
 use crate::backend::{Act, Backend};
 use crate::nn::block::BlockSpec;
-use crate::nn::{carve, carve_mut, upload_params, Layout, WeightLayout};
+use crate::nn::WeightLayout;
 use crate::rng::Rng;
 use crate::Result;
 
-pub struct Clip<B: Backend> {
-    pub cfg: ClipConfig,
-    pub layout: Layout,
-    pub params: B::Buf,
-    pub master: Option<B::Buf>,
-}
+crate::flat_model!(Clip, ClipConfig, declare, Weights, "CLIP");
 
 impl<B: Backend> Clip<B> {
-    pub fn layout(cfg: &ClipConfig) -> Layout {
-        Layout::record(|take| declare(cfg, take)).0
-    }
-
-    pub fn from_flat(be: &B, cfg: ClipConfig, flat: &[f32]) -> Result<Self> {
-        let layout = Self::layout(&cfg);
-        assert_eq!(flat.len(), layout.total, "flat parameter buffer does not match the CLIP layout");
-        let (params, master) = upload_params(be, flat)?;
-        Ok(Clip { cfg, layout, params, master })
-    }
-
     /// Random initialisation after `CLIPPreTrainedModel._init_weights`
     /// (factor 1): embeddings N(0, 0.02), class embedding N(0, Dv^-½), patch
     /// embedding N(0, 0.02), q/k/v and fc2 N(0, D^-½·(2L)^-½), out_proj N(0,
@@ -67,7 +51,7 @@ impl<B: Backend> Clip<B> {
                     dst.fill(cfg.logit_scale_init_value);
                     continue;
                 }
-                _ if n.contains("norm") && n.ends_with("weight") || n.contains("layrnorm.weight") => {
+                _ if n.contains("norm") && n.ends_with("weight") => {
                     dst.fill(1.0);
                     continue;
                 }
@@ -83,22 +67,6 @@ impl<B: Backend> Clip<B> {
         Self::from_flat(be, cfg, &flat)
     }
 
-    pub fn drop_master(&mut self) {
-        self.master = None;
-    }
-
-    pub fn weights(&self) -> Weights<B::View<'_>> {
-        carve::<B, _>(B::view(&self.params), |take| declare(&self.cfg, take))
-    }
-
-    pub fn grad_views<'a>(&self, grads: B::ViewMut<'a>) -> Weights<B::ViewMut<'a>> {
-        carve_mut::<B, _>(grads, |take| declare(&self.cfg, take))
-    }
-
-    pub fn num_params(&self) -> usize {
-        self.layout.total
-    }
-
     pub(crate) fn text_spec(&self) -> BlockSpec {
         let t = &self.cfg.text_config;
         BlockSpec { c: t.hidden_size, inner: t.intermediate_size, layout: WeightLayout::OutIn, act: Act::from_hf(&t.hidden_act).expect("validated"), eps: t.layer_norm_eps }
@@ -107,17 +75,5 @@ impl<B: Backend> Clip<B> {
     pub(crate) fn vision_spec(&self) -> BlockSpec {
         let v = &self.cfg.vision_config;
         BlockSpec { c: v.hidden_size, inner: v.intermediate_size, layout: WeightLayout::OutIn, act: Act::from_hf(&v.hidden_act).expect("validated"), eps: v.layer_norm_eps }
-    }
-}
-
-impl<B: Backend> crate::nn::Parameters<B> for Clip<B> {
-    fn param_layout(&self) -> &Layout {
-        &self.layout
-    }
-    fn params_mut(&mut self) -> (&mut B::Buf, Option<&mut B::Buf>) {
-        (&mut self.params, self.master.as_mut())
-    }
-    fn full_precision(&self) -> &B::Buf {
-        self.master.as_ref().unwrap_or(&self.params)
     }
 }

@@ -18,39 +18,12 @@ pub use train::{Activations, Batch, Mode};
 pub use weights::{declare, Block, Weights};
 
 use crate::backend::Backend;
-use crate::nn::{carve, carve_mut, Layout};
 use crate::rng::Rng;
 use crate::Result;
 
-pub struct Gpt2<B: Backend> {
-    pub cfg: Gpt2Config,
-    pub layout: Layout,
-    /// Every parameter, flat, in `layout` order, in the compute type.
-    pub params: B::Buf,
-    /// The same in f32 when the backend computes in a narrower type (bf16):
-    /// what AdamW updates and checkpoints save (llm.c's master weights).
-    /// Inference does not need them: see [`Gpt2::drop_master`].
-    pub master: Option<B::Buf>,
-}
+crate::flat_model!(Gpt2, Gpt2Config, declare, Weights, "GPT-2");
 
 impl<B: Backend> Gpt2<B> {
-    pub fn layout(cfg: &Gpt2Config) -> Layout {
-        Layout::record(|take| declare(cfg, take)).0
-    }
-
-    /// A model from a flat host buffer in `layout` order.
-    pub fn from_flat(be: &B, cfg: Gpt2Config, flat: &[f32]) -> Result<Self> {
-        let layout = Self::layout(&cfg);
-        assert_eq!(flat.len(), layout.total, "flat parameter buffer does not match the GPT-2 layout");
-        let (params, master) = crate::nn::upload_params(be, flat)?;
-        Ok(Gpt2 { params, master, cfg, layout })
-    }
-
-    /// Frees the f32 master weights (for inference in a narrow type).
-    pub fn drop_master(&mut self) {
-        self.master = None;
-    }
-
     /// Random initialisation as `GPT2PreTrainedModel._init_weights`: N(0, 0.02)
     /// for weights and embeddings, N(0, 0.02/√(2·n_layer)) for the residual
     /// projections (GPT-2 only; GPT-Neo keeps 0.02), zero biases, unit
@@ -70,31 +43,5 @@ impl<B: Backend> Gpt2<B> {
             }
         }
         Self::from_flat(be, cfg, &flat)
-    }
-
-    /// Read-only views of every parameter.
-    pub fn weights(&self) -> Weights<B::View<'_>> {
-        carve::<B, _>(B::view(&self.params), |take| declare(&self.cfg, take))
-    }
-
-    /// Writable views of a gradient buffer laid out like the parameters.
-    pub fn grad_views<'a>(&self, grads: B::ViewMut<'a>) -> Weights<B::ViewMut<'a>> {
-        carve_mut::<B, _>(grads, |take| declare(&self.cfg, take))
-    }
-
-    pub fn num_params(&self) -> usize {
-        self.layout.total
-    }
-}
-
-impl<B: Backend> crate::nn::Parameters<B> for Gpt2<B> {
-    fn param_layout(&self) -> &Layout {
-        &self.layout
-    }
-    fn params_mut(&mut self) -> (&mut B::Buf, Option<&mut B::Buf>) {
-        (&mut self.params, self.master.as_mut())
-    }
-    fn full_precision(&self) -> &B::Buf {
-        self.master.as_ref().unwrap_or(&self.params)
     }
 }

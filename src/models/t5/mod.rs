@@ -23,32 +23,12 @@ pub use train::{Activations, Seq2SeqBatch};
 pub use weights::{declare, Weights};
 
 use crate::backend::Backend;
-use crate::nn::{carve, carve_mut, upload_params, Layout};
 use crate::rng::Rng;
 use crate::Result;
 
-pub struct T5<B: Backend> {
-    pub cfg: T5Config,
-    pub layout: Layout,
-    /// Every parameter, flat, in `layout` order, in the compute type.
-    pub params: B::Buf,
-    /// f32 master weights when the compute type is narrower (see `Gpt2::master`).
-    pub master: Option<B::Buf>,
-}
+crate::flat_model!(T5, T5Config, declare, Weights, "T5");
 
 impl<B: Backend> T5<B> {
-    pub fn layout(cfg: &T5Config) -> Layout {
-        Layout::record(|take| declare(cfg, take)).0
-    }
-
-    /// A model from a flat host buffer in `layout` order.
-    pub fn from_flat(be: &B, cfg: T5Config, flat: &[f32]) -> Result<Self> {
-        let layout = Self::layout(&cfg);
-        assert_eq!(flat.len(), layout.total, "flat parameter buffer does not match the T5 layout");
-        let (params, master) = upload_params(be, flat)?;
-        Ok(T5 { cfg, layout, params, master })
-    }
-
     /// Random initialisation as `T5PreTrainedModel._init_weights` (factor 1):
     /// embeddings N(0, 1); q N(0, (D·d_kv)^-½); k, v, wi, relative bias and an
     /// own head N(0, D^-½); o N(0, (H·d_kv)^-½); wo N(0, F^-½); norms 1.
@@ -76,33 +56,5 @@ impl<B: Backend> T5<B> {
             flat[part.offset..part.offset + part.numel()].iter_mut().for_each(|x| *x = (rng.normal() * std) as f32);
         }
         Self::from_flat(be, cfg, &flat)
-    }
-
-    pub fn drop_master(&mut self) {
-        self.master = None;
-    }
-
-    pub fn weights(&self) -> Weights<B::View<'_>> {
-        carve::<B, _>(B::view(&self.params), |take| declare(&self.cfg, take))
-    }
-
-    pub fn grad_views<'a>(&self, grads: B::ViewMut<'a>) -> Weights<B::ViewMut<'a>> {
-        carve_mut::<B, _>(grads, |take| declare(&self.cfg, take))
-    }
-
-    pub fn num_params(&self) -> usize {
-        self.layout.total
-    }
-}
-
-impl<B: Backend> crate::nn::Parameters<B> for T5<B> {
-    fn param_layout(&self) -> &Layout {
-        &self.layout
-    }
-    fn params_mut(&mut self) -> (&mut B::Buf, Option<&mut B::Buf>) {
-        (&mut self.params, self.master.as_mut())
-    }
-    fn full_precision(&self) -> &B::Buf {
-        self.master.as_ref().unwrap_or(&self.params)
     }
 }
