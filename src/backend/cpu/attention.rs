@@ -10,12 +10,45 @@
 //! over the batch.
 
 use super::real::Real;
+use super::simd::simd_kernel;
 use crate::backend::AttnShape;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
 const QUERY_BLOCK: usize = 64;
+/// Score tiles up to this many entries skip the GEMM calls (see `scores_small`).
+const SMALL_TILE: usize = 64 * 64;
+
+simd_kernel! {
+    /// tile[r, j] = scale · Σ_c q[r·q_stride + c] · kt[c·end + j], K given transposed.
+    fn scores_small<T: Real>(tile: &mut [T], q: &[T], q_stride: usize, kt: &[T], n: usize, end: usize, d: usize, scale: T) {
+        for r in 0..n {
+            let row = &mut tile[r * end..(r + 1) * end];
+            row.fill(T::ZERO);
+            for (c, &qc) in q[r * q_stride..r * q_stride + d].iter().enumerate() {
+                let a = qc * scale;
+                for (x, &k) in row.iter_mut().zip(&kt[c * end..(c + 1) * end]) {
+                    *x += a * k;
+                }
+            }
+        }
+    }
+}
+
+simd_kernel! {
+    /// o[r, :] = Σ_j p[r, j] · v[j·v_stride ..][..d] for a zeroed `o`.
+    fn probs_times_values_small<T: Real>(o: &mut [T], p: &[T], v: &[T], v_stride: usize, n: usize, end: usize, d: usize) {
+        for r in 0..n {
+            let orow = &mut o[r * d..(r + 1) * d];
+            for (j, &pj) in p[r * end..(r + 1) * end].iter().enumerate() {
+                for (x, &vj) in orow.iter_mut().zip(&v[j * v_stride..j * v_stride + d]) {
+                    *x += pj * vj;
+                }
+            }
+        }
+    }
+}
 
 /// Keys visible to query `i` (before the padding mask): `0..end`.
 fn visible_end(s: &AttnShape, i: usize) -> usize {
@@ -66,9 +99,21 @@ impl Pair<'_> {
     /// masked (masked entries are −∞), into `tile` [n, end].
     fn scores<T: Real>(&self, tile: &mut [T], inp: &Inputs<'_, T>, i0: usize, n: usize, end: usize) {
         let (s, d) = (self.s, self.s.head_dim);
-        let qm = rows(&inp.q[self.q_at(i0)..], n, d, s.q_stride);
-        let km = rows(&inp.k[self.kv_at(0)..], end, d, s.kv_stride);
-        gemm(MatMut::from_row_major_slice_mut(&mut tile[..n * end], n, end), false, qm, km.transpose(), T::of(s.scale as f64));
+        if n * end <= SMALL_TILE {
+            // Short sequences (CLIP's 50 tokens, decoding): a GEMM call costs
+            // more than the product; K is transposed so the inner loop vectorises.
+            let mut kt = vec![T::ZERO; d * end];
+            for j in 0..end {
+                for (c, &x) in inp.k[self.kv_at(j)..][..d].iter().enumerate() {
+                    kt[c * end + j] = x;
+                }
+            }
+            scores_small(&mut tile[..n * end], &inp.q[self.q_at(i0)..], s.q_stride, &kt, n, end, d, T::of(s.scale as f64));
+        } else {
+            let qm = rows(&inp.q[self.q_at(i0)..], n, d, s.q_stride);
+            let km = rows(&inp.k[self.kv_at(0)..], end, d, s.kv_stride);
+            gemm(MatMut::from_row_major_slice_mut(&mut tile[..n * end], n, end), false, qm, km.transpose(), T::of(s.scale as f64));
+        }
         for (r, row) in tile[..n * end].chunks_exact_mut(end).enumerate() {
             if let Some(bias) = inp.bias {
                 let at = self.bias_at(i0 + r);
@@ -146,9 +191,13 @@ pub fn attention_forward<T: Real>(out: &mut [T], lse: &mut [T], inp: &Inputs<'_,
                     inv_sums[r] = T::ONE / sum;
                     l[i0 + r] = max + sum.ln();
                 }
-                let vm = rows(&inp.v[pair.kv_at(0)..], end, d, s.kv_stride);
-                let mut om = MatMut::from_row_major_slice_mut(&mut o[i0 * d..(i0 + n) * d], n, d);
-                gemm(om.as_mut(), false, MatRef::from_row_major_slice(&tile[..n * end], n, end), vm, T::ONE);
+                if n * end <= SMALL_TILE {
+                    probs_times_values_small(&mut o[i0 * d..(i0 + n) * d], &tile[..n * end], &inp.v[pair.kv_at(0)..], s.kv_stride, n, end, d);
+                } else {
+                    let vm = rows(&inp.v[pair.kv_at(0)..], end, d, s.kv_stride);
+                    let mut om = MatMut::from_row_major_slice_mut(&mut o[i0 * d..(i0 + n) * d], n, d);
+                    gemm(om.as_mut(), false, MatRef::from_row_major_slice(&tile[..n * end], n, end), vm, T::ONE);
+                }
                 for (r, row) in o[i0 * d..(i0 + n) * d].chunks_exact_mut(d).enumerate() {
                     row.iter_mut().for_each(|x| *x *= inv_sums[r]);
                 }
