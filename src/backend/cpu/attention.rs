@@ -21,13 +21,12 @@ const QUERY_BLOCK: usize = 64;
 const SMALL_TILE: usize = 64 * 64;
 
 simd_kernel! {
-    /// tile[r, j] = scale · Σ_c q[r·q_stride + c] · kt[c·end + j], K given transposed.
-    fn scores_small<T: Real>(tile: &mut [T], q: &[T], q_stride: usize, kt: &[T], n: usize, end: usize, d: usize, scale: T) {
+    /// tile[r, j] = Σ_c q[r·q_stride + c] · kt[c·end + j], with K transposed and scaled.
+    fn scores_small<T: Real>(tile: &mut [T], q: &[T], q_stride: usize, kt: &[T], n: usize, end: usize, d: usize) {
         for r in 0..n {
             let row = &mut tile[r * end..(r + 1) * end];
             row.fill(T::ZERO);
-            for (c, &qc) in q[r * q_stride..r * q_stride + d].iter().enumerate() {
-                let a = qc * scale;
+            for (c, &a) in q[r * q_stride..r * q_stride + d].iter().enumerate() {
                 for (x, &k) in row.iter_mut().zip(&kt[c * end..(c + 1) * end]) {
                     *x += a * k;
                 }
@@ -101,14 +100,15 @@ impl Pair<'_> {
         let (s, d) = (self.s, self.s.head_dim);
         if n * end <= SMALL_TILE {
             // Short sequences (CLIP's 50 tokens, decoding): a GEMM call costs
-            // more than the product; K is transposed so the inner loop vectorises.
-            let mut kt = vec![T::ZERO; d * end];
+            // more than the product.
+            // K is transposed (and scaled) so the inner loop vectorises.
+            let (mut kt, scale) = (vec![T::ZERO; d * end], T::of(s.scale as f64));
             for j in 0..end {
                 for (c, &x) in inp.k[self.kv_at(j)..][..d].iter().enumerate() {
-                    kt[c * end + j] = x;
+                    kt[c * end + j] = x * scale;
                 }
             }
-            scores_small(&mut tile[..n * end], &inp.q[self.q_at(i0)..], s.q_stride, &kt, n, end, d, T::of(s.scale as f64));
+            scores_small(&mut tile[..n * end], &inp.q[self.q_at(i0)..], s.q_stride, &kt, n, end, d);
         } else {
             let qm = rows(&inp.q[self.q_at(i0)..], n, d, s.q_stride);
             let km = rows(&inp.k[self.kv_at(0)..], end, d, s.kv_stride);
