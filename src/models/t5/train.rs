@@ -100,6 +100,8 @@ pub struct Activations<B: Backend> {
 }
 
 impl<B: Backend> StackActs<B> {
+    /// Activations of `b` sequences of `len` tokens; a decoder's
+    /// cross-attention holds keys and values for `src_rows` (= b · s) encoder rows.
     fn new(be: &B, model: &T5<B>, b: usize, len: usize, src_rows: usize, decoder: bool) -> Result<Self> {
         let cfg = &model.cfg;
         let (r, d, i, f, h) = (b * len, cfg.d_model, cfg.inner(), cfg.d_ff, cfg.num_heads);
