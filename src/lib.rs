@@ -14,6 +14,7 @@ pub mod io;
 pub mod models;
 pub mod nn;
 pub mod parity;
+pub mod pipeline;
 pub mod rng;
 pub mod tensor;
 pub mod train;

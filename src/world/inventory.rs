@@ -170,13 +170,8 @@ fn object_words(present: &str) -> String {
     }
 }
 
-/// Whether a label has the paper's form `^_ [^ ]*ing [^_]*_[^_]*$`: a
-/// placeholder, an -ing word, then exactly one more placeholder.
-pub fn is_hhi_label(label: &str) -> bool {
-    let Some(rest) = label.strip_prefix("_ ") else { return false };
-    let Some((verb, rest)) = rest.split_once(' ') else { return false };
-    verb.ends_with("ing") && rest.matches('_').count() == 1
-}
+/// The paper's label form (defined with the pipeline's other text rules).
+pub use crate::pipeline::rules::is_hhi_label;
 
 /// The interactions making up `head_mass` of the frequency mass (the head);
 /// the rest is the tail.

@@ -1,0 +1,4 @@
+//! The HHI method's stages (../shared/DESIGN.md, "The pipeline"), each a
+//! function from files to files. So far: the text rules the stages share.
+
+pub mod rules;
