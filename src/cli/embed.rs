@@ -54,7 +54,7 @@ type Row = (usize, String, Vec<f32>);
 fn embed_on<B: Backend>(be: &B, a: &Args) -> Result<()> {
     let dir = ModelDir::open(&a.model)?;
     if dir.model_type != ModelType::Clip {
-        return Err(Error::config(dir.dir.join("config.json"), format!("embed needs a CLIP model, this is {:?}", dir.model_type)));
+        return Err(Error::config(dir.dir.join("config.json"), format!("embed needs a CLIP model, this is `{}`", dir.model_type.name())));
     }
     let mut model = dir.load_clip(be, None)?;
     model.drop_master();

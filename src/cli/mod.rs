@@ -39,7 +39,7 @@ enum Command {
     Summarize(summarize::Args),
     /// CLIP embeddings of images or texts (JSONL or safetensors).
     Embed(embed::Args),
-    /// Train (or fine-tune) a GPT-2 language model on text or JSONL.
+    /// Train (or fine-tune) a GPT-2 or GPT-Neo language model on text or JSONL.
     TrainLm(train_lm::Args),
     /// Check the engine against a transformers fixture folder (PARITY.md).
     Parity(parity::Args),

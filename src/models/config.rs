@@ -13,6 +13,16 @@ pub enum ModelType {
 }
 
 impl ModelType {
+    /// The `model_type` string of its config.json.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelType::Gpt2 => "gpt2",
+            ModelType::GptNeo => "gpt_neo",
+            ModelType::T5 => "t5",
+            ModelType::Clip => "clip",
+        }
+    }
+
     /// Decoder-only language models (one graph: models/gpt2, models/gpt_neo).
     pub fn is_causal_lm(self) -> bool {
         matches!(self, ModelType::Gpt2 | ModelType::GptNeo)
@@ -40,6 +50,6 @@ pub fn causal_lm_config(path: &Path, json: &serde_json::Value, model_type: Model
     match model_type {
         ModelType::Gpt2 => super::gpt2::Gpt2Config::from_json(path, json),
         ModelType::GptNeo => super::gpt_neo::config_from_json(path, json),
-        other => Err(Error::config(path, format!("{other:?} is not a causal language model"))),
+        other => Err(Error::config(path, format!("model_type `{}` is not a causal language model", other.name()))),
     }
 }
