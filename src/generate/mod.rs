@@ -49,38 +49,71 @@ pub fn generate<B: Backend>(be: &B, model: &Gpt2<B>, prompts: &[Vec<u32>], cfg: 
             keep[b * longest + pad + j] = 1.0;
         }
     }
-    let mut history: Vec<Vec<u32>> = prompts.to_vec();
-    let mut out: Vec<(Vec<u32>, Option<Finish>)> = vec![(Vec::new(), None); nb];
+    let mut rows = Rows::new(prompts.to_vec());
     let mut rng = Rng::new(cfg.seed);
     if cfg.max_new_tokens > 0 {
         model.decode_into(be, &mut cache, &ids, &pos, &keep)?;
     }
     let vocab = model.cfg.vocab_size;
     for step in 0..cfg.max_new_tokens {
-        let histories: Vec<Option<&[u32]>> = history.iter().zip(&out).map(|(h, o)| o.1.is_none().then_some(h.as_slice())).collect();
-        let plan = TokenPlan::new(&cfg.sampling, &histories, &mut rng);
+        let plan = rows.plan(&cfg.sampling, &mut rng);
         // The backend chooses where the logits are: only ids come back.
-        let chosen = be.select_tokens(cache.logits(), vocab, &plan)?;
-        let mut next = vec![0i32; nb];
-        for b in 0..nb {
-            if out[b].1.is_some() {
+        let next = rows.accept(&be.select_tokens(cache.logits(), vocab, &plan)?, cfg.eos_token_id, stop);
+        if step + 1 == cfg.max_new_tokens || rows.all_done() {
+            break;
+        }
+        let pos: Vec<i32> = rows.history.iter().map(|h| h.len() as i32 - 1).collect();
+        model.decode_into(be, &mut cache, &next, &pos, &vec![1.0; nb])?;
+    }
+    Ok(rows.finish())
+}
+
+/// Per-row decoding state shared by the decoder-only and the seq2seq loops:
+/// each row's tokens so far, its new tokens, and why it stopped.
+pub(crate) struct Rows {
+    pub history: Vec<Vec<u32>>,
+    out: Vec<(Vec<u32>, Option<Finish>)>,
+}
+
+impl Rows {
+    pub fn new(history: Vec<Vec<u32>>) -> Self {
+        let out = vec![(Vec::new(), None); history.len()];
+        Rows { history, out }
+    }
+
+    /// The next step's plan: finished rows are skipped.
+    pub fn plan(&self, sampling: &SamplingConfig, rng: &mut Rng) -> TokenPlan {
+        let histories: Vec<Option<&[u32]>> = self.history.iter().zip(&self.out).map(|(h, o)| o.1.is_none().then_some(h.as_slice())).collect();
+        TokenPlan::new(sampling, &histories, rng)
+    }
+
+    /// Appends each running row's chosen token, stops rows at EOS or when
+    /// `stop(row, new_tokens)` says so; returns the ids to feed next (0 for
+    /// finished rows).
+    pub fn accept(&mut self, chosen: &[u32], eos: Option<u32>, stop: &dyn Fn(usize, &[u32]) -> bool) -> Vec<i32> {
+        let mut next = vec![0i32; self.out.len()];
+        for (b, out) in self.out.iter_mut().enumerate() {
+            if out.1.is_some() {
                 continue;
             }
             let tok = chosen[b];
-            history[b].push(tok);
-            out[b].0.push(tok);
+            self.history[b].push(tok);
+            out.0.push(tok);
             next[b] = tok as i32;
-            if cfg.eos_token_id == Some(tok) {
-                out[b].1 = Some(Finish::Eos);
-            } else if stop(b, &out[b].0) {
-                out[b].1 = Some(Finish::Stop);
+            if eos == Some(tok) {
+                out.1 = Some(Finish::Eos);
+            } else if stop(b, &out.0) {
+                out.1 = Some(Finish::Stop);
             }
         }
-        if step + 1 == cfg.max_new_tokens || out.iter().all(|o| o.1.is_some()) {
-            break;
-        }
-        let pos: Vec<i32> = history.iter().map(|h| h.len() as i32 - 1).collect();
-        model.decode_into(be, &mut cache, &next, &pos, &vec![1.0; nb])?;
+        next
     }
-    Ok(out.into_iter().map(|(t, f)| (t, f.unwrap_or(Finish::Length))).collect())
+
+    pub fn all_done(&self) -> bool {
+        self.out.iter().all(|o| o.1.is_some())
+    }
+
+    pub fn finish(self) -> Vec<(Vec<u32>, Finish)> {
+        self.out.into_iter().map(|(t, f)| (t, f.unwrap_or(Finish::Length))).collect()
+    }
 }

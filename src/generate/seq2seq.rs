@@ -4,7 +4,7 @@
 //! and masked, as a tokenizer pads them for transformers).
 
 use super::beam::{beam_search, BeamConfig, Hypothesis, StepModel};
-use super::{Finish, GenerateConfig, TokenPlan};
+use super::{Finish, GenerateConfig, Rows};
 use crate::backend::Backend;
 use crate::models::t5::{T5Cache, T5};
 use crate::rng::Rng;
@@ -35,32 +35,18 @@ pub fn generate_t5<B: Backend>(be: &B, model: &T5<B>, inputs: &[Vec<u32>], cfg: 
     let nb = inputs.len();
     let mut cache = T5Cache::new(be, model, &ids, mask.as_deref(), nb, 1, cfg.max_new_tokens.max(1))?;
     let start = model.cfg.decoder_start_token_id;
-    let mut history: Vec<Vec<u32>> = vec![vec![start]; nb];
-    let mut out: Vec<(Vec<u32>, Option<Finish>)> = vec![(Vec::new(), None); nb];
+    let mut rows = Rows::new(vec![vec![start]; nb]);
     let mut rng = Rng::new(cfg.seed);
     let mut next = vec![start as i32; nb];
     for _ in 0..cfg.max_new_tokens {
         model.decode_step(be, &mut cache, &next)?;
-        let histories: Vec<Option<&[u32]>> = history.iter().zip(&out).map(|(h, o)| o.1.is_none().then_some(h.as_slice())).collect();
-        let plan = TokenPlan::new(&cfg.sampling, &histories, &mut rng);
-        let chosen = be.select_tokens(cache.logits(), model.cfg.vocab_size, &plan)?;
-        for b in 0..nb {
-            if out[b].1.is_some() {
-                continue;
-            }
-            let tok = chosen[b];
-            history[b].push(tok);
-            out[b].0.push(tok);
-            next[b] = tok as i32;
-            if cfg.eos_token_id == Some(tok) {
-                out[b].1 = Some(Finish::Eos);
-            }
-        }
-        if out.iter().all(|o| o.1.is_some()) {
+        let plan = rows.plan(&cfg.sampling, &mut rng);
+        next = rows.accept(&be.select_tokens(cache.logits(), model.cfg.vocab_size, &plan)?, cfg.eos_token_id, &|_, _| false);
+        if rows.all_done() {
             break;
         }
     }
-    Ok(out.into_iter().map(|(t, f)| (t, f.unwrap_or(Finish::Length))).collect())
+    Ok(rows.finish())
 }
 
 /// T5 with its cache, as beam search drives it.
