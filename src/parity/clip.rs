@@ -2,7 +2,7 @@
 //! contrastive forward (logits_per_image, normalised embeddings), the loss,
 //! gradients of both towers and logit_scale, and AdamW steps.
 
-use super::common::{check_gradients, check_optimizer, max_abs};
+use super::common::{check_training, max_abs};
 use super::{tolerance::Tolerances, Reference, Report};
 use crate::backend::Backend;
 use crate::io::checkpoint::ModelDir;
@@ -35,18 +35,7 @@ pub fn check<B: Backend>(be: &B, dir: &ModelDir, r: &Reference, tol: &Tolerances
         let want = r.scalar("loss")? as f32;
         report.floats("loss", "loss", &[head.loss], &[want], want.abs() as f64, tol.forward);
     }
-    let mut grads_of = |model: &Clip<B>, grads: &mut B::Buf| -> Result<()> {
-        be.fill(B::view_mut(grads), 0.0);
-        model.contrastive_step(be, &mut vision, &mut text, &pixels, &ids, mask.as_deref(), Some(B::view_mut(grads)))?;
-        Ok(())
-    };
-    if r.tensors.keys().any(|k| k.starts_with("grad.")) {
-        let mut grads = be.zeros_f32(model.layout.total)?;
-        grads_of(&model, &mut grads)?;
-        check_gradients(be, &model.layout, &grads, r, tol, report)?;
-    }
-    if r.has("adamw.lr") {
-        check_optimizer(be, &mut model, r, tol, report, grads_of)?;
-    }
-    Ok(())
+    check_training(be, &mut model, r, tol, report, |model: &Clip<B>, grads: &mut B::Buf| {
+        model.contrastive_step(be, &mut vision, &mut text, &pixels, &ids, mask.as_deref(), Some(B::view_mut(grads))).map(drop)
+    })
 }

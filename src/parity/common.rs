@@ -12,7 +12,7 @@ pub fn max_abs(x: &[f32]) -> f64 {
 }
 
 /// Compares the flat gradient buffer with `grad.<name>` for every checkpoint tensor.
-pub fn check_gradients<B: Backend>(be: &B, layout: &Layout, grads: &B::Buf, r: &Reference, tol: &Tolerances, report: &mut Report) -> Result<()> {
+fn check_gradients<B: Backend>(be: &B, layout: &Layout, grads: &B::Buf, r: &Reference, tol: &Tolerances, report: &mut Report) -> Result<()> {
     let got = be.download(B::view(grads))?;
     let mut pairs = Vec::new();
     for spec in &layout.tensors() {
@@ -27,9 +27,30 @@ pub fn check_gradients<B: Backend>(be: &B, layout: &Layout, grads: &B::Buf, r: &
     Ok(())
 }
 
+/// The backward and optimizer groups the fixture has, with gradients from
+/// `grads(model, zeroed buffer)`.
+pub fn check_training<B: Backend, M: Parameters<B>>(
+    be: &B,
+    model: &mut M,
+    r: &Reference,
+    tol: &Tolerances,
+    report: &mut Report,
+    mut grads: impl FnMut(&M, &mut B::Buf) -> Result<()>,
+) -> Result<()> {
+    if r.tensors.keys().any(|k| k.starts_with("grad.")) {
+        let mut g = be.zeros_f32(model.param_layout().total)?;
+        grads(model, &mut g)?;
+        check_gradients(be, model.param_layout(), &g, r, tol, report)?;
+    }
+    if r.has("adamw.lr") {
+        check_optimizer(be, model, r, tol, report, grads)?;
+    }
+    Ok(())
+}
+
 /// Runs `adamw.steps` AdamW steps (decay on every parameter), each on the
-/// gradients `grads(model, buf)` computes, and compares `after.<name>`.
-pub fn check_optimizer<B: Backend, M: Parameters<B>>(
+/// gradients `grads(model, zeroed buffer)` computes, and compares `after.<name>`.
+fn check_optimizer<B: Backend, M: Parameters<B>>(
     be: &B,
     model: &mut M,
     r: &Reference,
@@ -49,6 +70,7 @@ pub fn check_optimizer<B: Backend, M: Parameters<B>>(
     let mut opt = Optimizer::new(be, &layout, h, |_| true)?;
     let mut g = be.zeros_f32(layout.total)?;
     for _ in 0..steps {
+        be.fill(B::view_mut(&mut g), 0.0);
         grads(model, &mut g)?;
         let (params, master) = model.params_mut();
         opt.update(be, params, master, &g, h.lr, 1.0);

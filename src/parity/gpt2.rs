@@ -1,6 +1,6 @@
 //! Parity checks of the GPT-2 graph (GPT-2 and GPT-Neo) against a transformers fixture.
 
-use super::common::{check_gradients, check_optimizer, max_abs};
+use super::common::{check_training, max_abs};
 use super::{tolerance::Tolerances, Reference, Report};
 use crate::backend::Backend;
 use crate::generate::{generate, GenerateConfig, SamplingConfig};
@@ -13,11 +13,13 @@ pub fn check<B: Backend>(be: &B, dir: &ModelDir, r: &Reference, tol: &Tolerances
     if r.has("input_ids") {
         let batch = batch(r, model.cfg.vocab_size)?;
         forward_and_loss(be, &model, r, &batch, tol, report)?;
-        if batch.targets.is_some() && r.tensors.keys().any(|k| k.starts_with("grad.")) {
-            backward(be, &model, r, &batch, tol, report)?;
-        }
-        if r.has("adamw.lr") {
-            optimizer(be, &mut model, r, &batch, tol, report)?;
+        if batch.targets.is_some() {
+            let mut acts = Activations::new(be, &model, batch.b, batch.t)?;
+            check_training(be, &mut model, r, tol, report, |model: &Gpt2<B>, grads: &mut B::Buf| {
+                model.forward(be, &mut acts, &batch, Mode::Train)?;
+                model.backward(be, &mut acts, B::view_mut(grads));
+                Ok(())
+            })?;
         }
     }
     if r.has("generate.input_ids") {
@@ -66,26 +68,6 @@ fn kept_rows(logits: &[f32], batch: &Batch) -> Vec<f32> {
     let Some(mask) = &batch.mask else { return logits.to_vec() };
     let vocab = logits.len() / mask.len().max(1);
     logits.chunks(vocab).zip(mask).filter(|(_, &m)| m != 0.0).flat_map(|(row, _)| row.iter().copied()).collect()
-}
-
-/// Gradients of the loss for every parameter: flat, in layout order.
-fn gradients<B: Backend>(be: &B, model: &Gpt2<B>, acts: &mut Activations<B>, batch: &Batch, grads: &mut B::Buf) -> Result<()> {
-    be.fill(B::view_mut(grads), 0.0);
-    model.forward(be, acts, batch, Mode::Train)?;
-    model.backward(be, acts, B::view_mut(grads));
-    Ok(())
-}
-
-fn backward<B: Backend>(be: &B, model: &Gpt2<B>, r: &Reference, batch: &Batch, tol: &Tolerances, report: &mut Report) -> Result<()> {
-    let mut acts = Activations::new(be, model, batch.b, batch.t)?;
-    let mut grads = be.zeros_f32(model.layout.total)?;
-    gradients(be, model, &mut acts, batch, &mut grads)?;
-    check_gradients(be, &model.layout, &grads, r, tol, report)
-}
-
-fn optimizer<B: Backend>(be: &B, model: &mut Gpt2<B>, r: &Reference, batch: &Batch, tol: &Tolerances, report: &mut Report) -> Result<()> {
-    let mut acts = Activations::new(be, model, batch.b, batch.t)?;
-    check_optimizer(be, model, r, tol, report, |model, grads| gradients(be, model, &mut acts, batch, grads))
 }
 
 fn greedy<B: Backend>(be: &B, model: &Gpt2<B>, r: &Reference, tol: &Tolerances, report: &mut Report) -> Result<()> {

@@ -1,7 +1,7 @@
 //! Parity checks of the T5 graph against a transformers fixture: forward,
 //! loss, backward, AdamW, greedy decoding and beam search.
 
-use super::common::{check_gradients, check_optimizer, max_abs};
+use super::common::{check_training, max_abs};
 use super::{tolerance::Tolerances, Reference, Report};
 use crate::backend::Backend;
 use crate::generate::beam::Hypothesis;
@@ -28,20 +28,11 @@ pub fn check<B: Backend>(be: &B, dir: &ModelDir, r: &Reference, tol: &Tolerances
             report.floats("loss", "loss", &[loss], &[want], want.abs() as f64, tol.forward);
         }
         if batch.labels.is_some() {
-            let mut grads_of = |model: &T5<B>, grads: &mut B::Buf| -> Result<()> {
-                be.fill(B::view_mut(grads), 0.0);
+            check_training(be, &mut model, r, tol, report, |model: &T5<B>, grads: &mut B::Buf| {
                 model.forward(be, &mut acts, &batch, true)?;
                 model.backward(be, &mut acts, B::view_mut(grads));
                 Ok(())
-            };
-            if r.tensors.keys().any(|k| k.starts_with("grad.")) {
-                let mut grads = be.zeros_f32(model.layout.total)?;
-                grads_of(&model, &mut grads)?;
-                check_gradients(be, &model.layout, &grads, r, tol, report)?;
-            }
-            if r.has("adamw.lr") {
-                check_optimizer(be, &mut model, r, tol, report, grads_of)?;
-            }
+            })?;
         }
     }
     if r.has("generate.input_ids") {

@@ -60,21 +60,21 @@ fn sigmoid<T: Real>(x: T) -> T {
     T::ONE / (T::ONE + (-x).fast_exp())
 }
 
-/// act(x) and act'(x) for the activations other than the tanh GELU (whose
-/// SIMD path is below): Φ(x) = ½(1 + erf(x/√2)), φ(x) = e^(−x²/2)/√(2π).
+/// The erf GELU and its derivative: x·Φ(x) and Φ(x) + x·φ(x), with
+/// Φ(x) = ½(1 + erf(x/√2)), φ(x) = e^(−x²/2)/√(2π) (scalar: erf is a libm call).
 #[inline]
-fn other<T: Real>(act: Act, x: T) -> (T, T) {
-    match act {
-        Act::GeluErf => {
-            let cdf = T::of(0.5) * (T::ONE + (x * T::of(FRAC_1_SQRT_2)).erf());
-            (x * cdf, cdf + x * T::of(NORMAL_PDF_0) * (T::of(-0.5) * x * x).exp())
-        }
-        Act::QuickGelu => {
-            let s = sigmoid(T::of(QUICK_GELU_SLOPE) * x);
-            (x * s, s + T::of(QUICK_GELU_SLOPE) * x * s * (T::ONE - s))
-        }
-        Act::Relu => (if x > T::ZERO { x } else { T::ZERO }, if x > T::ZERO { T::ONE } else { T::ZERO }),
-        Act::GeluTanh => (gelu(x), gelu_grad(x)),
+fn gelu_erf<T: Real>(x: T) -> (T, T) {
+    let cdf = T::of(0.5) * (T::ONE + (x * T::of(FRAC_1_SQRT_2)).erf());
+    (x * cdf, cdf + x * T::of(NORMAL_PDF_0) * (T::of(-0.5) * x * x).exp())
+}
+
+/// relu and its derivative (0 at 0, as PyTorch's).
+#[inline]
+fn relu<T: Real>(x: T) -> (T, T) {
+    if x > T::ZERO {
+        (x, T::ONE)
+    } else {
+        (T::ZERO, T::ZERO)
     }
 }
 
@@ -115,7 +115,8 @@ pub fn activation_forward<T: Real>(act: Act, out: &mut [T], inp: &[T]) {
     out.par_chunks_mut(CHUNK).zip(inp.par_chunks(CHUNK)).for_each(|(o, x)| match act {
         Act::GeluTanh => gelu_chunk(o, x),
         Act::QuickGelu => quick_gelu_chunk(o, x),
-        _ => o.iter_mut().zip(x).for_each(|(o, &x)| *o = other(act, x).0),
+        Act::GeluErf => o.iter_mut().zip(x).for_each(|(o, &x)| *o = gelu_erf(x).0),
+        Act::Relu => o.iter_mut().zip(x).for_each(|(o, &x)| *o = relu(x).0),
     });
 }
 
@@ -123,6 +124,7 @@ pub fn activation_backward<T: Real>(act: Act, dinp: &mut [T], inp: &[T], dout: &
     dinp.par_chunks_mut(CHUNK).zip(inp.par_chunks(CHUNK)).zip(dout.par_chunks(CHUNK)).for_each(|((d, x), g)| match act {
         Act::GeluTanh => gelu_grad_chunk(d, x, g),
         Act::QuickGelu => quick_gelu_grad_chunk(d, x, g),
-        _ => d.iter_mut().zip(x).zip(g).for_each(|((d, &x), &g)| *d += other(act, x).1 * g),
+        Act::GeluErf => d.iter_mut().zip(x).zip(g).for_each(|((d, &x), &g)| *d += gelu_erf(x).1 * g),
+        Act::Relu => d.iter_mut().zip(x).zip(g).for_each(|((d, &x), &g)| *d += relu(x).1 * g),
     });
 }

@@ -31,6 +31,8 @@ pub struct VisionActs<B: Backend> {
     dpooled: B::Buf,  // [b, Dv]
     demb: B::Buf,     // [R, Dv]
     dpe: B::Buf,      // [b·N, Dv]
+    /// [1] f32: d loss / d logit_scale from the host head, kept between steps.
+    d_logit_scale: B::Buf,
 }
 
 /// Text activations for `b` texts of `t` tokens.
@@ -83,6 +85,7 @@ impl<B: Backend> VisionActs<B> {
             dpooled: z(b * dv)?,
             demb: z(r * dv)?,
             dpe: z(b * n * dv)?,
+            d_logit_scale: be.zeros_f32(1)?,
         })
     }
 }
@@ -377,7 +380,8 @@ impl<B: Backend> Clip<B> {
             let mut g = self.grad_views(grads);
             self.vision_backward(be, vision, &head.d_image, &mut g)?;
             self.text_backward(be, text, &head.d_text, &mut g)?;
-            be.add_assign(B::reborrow(&mut g.logit_scale), B::view(&be.upload_f32(&[head.d_logit_scale])?));
+            be.write(B::view_mut(&mut vision.d_logit_scale), &[head.d_logit_scale])?;
+            be.add_assign(B::reborrow(&mut g.logit_scale), B::view(&vision.d_logit_scale));
         }
         Ok(head)
     }

@@ -118,10 +118,18 @@ impl Gpt2Config {
         Act::from_hf(&self.activation_function).expect("validated")
     }
 
-    /// A linear layer in the checkpoint's layout (GPT-2 `Conv1D`, GPT-Neo `nn.Linear`).
+    /// The checkpoint's weight layout: GPT-2 `Conv1D` [in, out], GPT-Neo `nn.Linear` [out, in].
+    pub fn weight_layout(&self) -> WeightLayout {
+        if self.neo.is_some() {
+            WeightLayout::OutIn
+        } else {
+            WeightLayout::InOut
+        }
+    }
+
+    /// A linear layer in the checkpoint's layout.
     pub fn linear(&self, inp: usize, out: usize) -> Linear {
-        let layout = if self.neo.is_some() { WeightLayout::OutIn } else { WeightLayout::InOut };
-        Linear { inp, out, layout }
+        Linear { inp, out, layout: self.weight_layout() }
     }
 
     /// Whether the fused q/k/v projection has a bias (GPT-Neo's has none).

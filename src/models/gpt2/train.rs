@@ -97,7 +97,7 @@ impl<B: Backend> Gpt2<B> {
     /// The blocks' shape, weight layout and activation.
     fn block_spec(&self) -> BlockSpec {
         let cfg = &self.cfg;
-        BlockSpec { c: cfg.n_embd, inner: cfg.inner(), layout: cfg.linear(1, 1).layout, act: cfg.act(), eps: cfg.layer_norm_epsilon }
+        BlockSpec { c: cfg.n_embd, inner: cfg.inner(), layout: cfg.weight_layout(), act: cfg.act(), eps: cfg.layer_norm_epsilon }
     }
 
     /// Causal self-attention of layer `l` on a fused QKV buffer.
