@@ -101,3 +101,42 @@ inline bf16 __float2bfloat16(float f) {
     u += 0x7fff + ((u >> 16) & 1);
     return bf16{uint16_t(u >> 16)};
 }
+
+inline float __expf(float x) { return expf(x); }
+inline uint16_t bf16_bits(bf16 x) { return x.bits; }
+inline void copy16(void* dst, const void* src) { std::memcpy(dst, src, 16); }
+inline uint32_t load_pair(const bf16* p) { return uint32_t(p[0].bits) | (uint32_t(p[1].bits) << 16); }
+
+namespace emu {
+// One lane's operands of a warp-wide mma, staged for the other lanes.
+struct MmaOperands {
+    uint32_t a[4], b[2];
+};
+inline std::array<std::array<MmaOperands, 32>, 32> mma_stage;  // [warp][lane]
+
+inline float half_of(uint32_t reg, int k) {
+    const bf16 x{uint16_t(k % 2 ? reg >> 16 : reg & 0xffff)};
+    return __bfloat162float(x);
+}
+}  // namespace emu
+
+// mma.sync.m16n8k16 bf16 → f32 (kernels/mma.cuh has the fragment layout): every
+// lane stages its A and B registers, then computes its four D entries.
+inline void mma_16816(float d[4], const uint32_t a[4], const uint32_t b[2]) {
+    auto& stage = emu::mma_stage[emu::warp];
+    for (int r = 0; r < 4; r++) stage[emu::lane].a[r] = a[r];
+    for (int r = 0; r < 2; r++) stage[emu::lane].b[r] = b[r];
+    emu::wait_warp();
+    const int g = emu::lane / 4, t = emu::lane % 4;
+    for (int e = 0; e < 4; e++) {
+        const int row = g + 8 * (e / 2), col = 2 * t + e % 2;
+        float sum = 0.0f;
+        for (int k = 0; k < 16; k++) {
+            const uint32_t a_reg = stage[(row % 8) * 4 + (k % 8) / 2].a[(row / 8) + 2 * (k / 8)];
+            const uint32_t b_reg = stage[col * 4 + (k % 8) / 2].b[k / 8];
+            sum += emu::half_of(a_reg, k) * emu::half_of(b_reg, k);
+        }
+        d[e] += sum;
+    }
+    emu::wait_warp();
+}

@@ -89,11 +89,18 @@ impl Cuda {
         self.rt.launch(name, (col_blocks as u32, row_splits as u32, 1), (32, 8, 1), args);
     }
 
+    /// Launches attention pass `pass` over `rows` (queries, or keys for
+    /// `backward_key`): bf16 with at least [`MMA_MIN_QUERIES`] queries takes
+    /// the tensor-core kernels (kernels/attention_mma.cu), everything else the
+    /// CUDA-core ones (kernels/attention.cu).
     fn attention_launch(&self, pass: &str, rows: usize, s: &AttnShape, dtype: DType, args: &[&dyn KernelArg]) {
-        match [32, 64, 128].into_iter().find(|&bound| s.head_dim <= bound) {
+        let mma = dtype == DType::BF16 && (pass != "forward" || s.q_len >= MMA_MIN_QUERIES);
+        let (bounds, family, warps): (&[usize], _, _) = if mma { (&[64, 128], "attention_mma", MMA_WARPS) } else { (&[32, 64, 128], "attention", ATTN_WARPS) };
+        match bounds.iter().find(|&&bound| s.head_dim <= bound) {
             Some(bound) => {
-                let name = format!("attention_{pass}_d{bound}_{}", suffix(dtype));
-                self.rt.launch(&name, ((rows as u32).div_ceil(ATTN_WARPS), s.heads as u32, s.batch as u32), (32 * ATTN_WARPS, 1, 1), args)
+                let name = format!("{family}_{pass}_d{bound}_{}", suffix(dtype));
+                let rows_per_block = if mma { 16 * warps } else { warps };
+                self.rt.launch(&name, ((rows as u32).div_ceil(rows_per_block), s.heads as u32, s.batch as u32), (32 * warps, 1, 1), args)
             }
             None => self.rt.record(format!("attention: head_dim {} is over the CUDA kernels' limit of 128", s.head_dim)),
         }
@@ -102,6 +109,11 @@ impl Cuda {
 
 /// Warps per attention block (kernels/attention.cu's WARPS).
 const ATTN_WARPS: u32 = 8;
+/// Warps per tensor-core attention block, 16 rows each (attention_mma.cu's MMA_WARPS).
+const MMA_WARPS: u32 = 4;
+/// Fewer queries than this (decoding steps) leave a tensor-core tile mostly
+/// empty: the forward takes the CUDA-core kernel then.
+const MMA_MIN_QUERIES: usize = 16;
 
 /// The kernel-name suffix of an element type (`<op>_<suffix>` in kernels/).
 fn suffix(dtype: DType) -> &'static str {

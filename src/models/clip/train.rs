@@ -154,20 +154,34 @@ impl<B: Backend> Clip<B> {
 
     /// Vision tower: `pixels` [b, C, H, W] (preprocessed) → `a.embeds` [b, Pd].
     pub fn vision_forward(&self, be: &B, a: &mut VisionActs<B>, pixels: &[f32]) -> Result<()> {
+        self.load_pixels(be, a, pixels)?;
+        self.vision_forward_loaded(be, a);
+        Ok(())
+    }
+
+    /// Writes `pixels` [b, channels, size, size] to the device as patches
+    /// (the input of [`Self::vision_forward_loaded`]).
+    pub fn load_pixels(&self, be: &B, a: &mut VisionActs<B>, pixels: &[f32]) -> Result<()> {
         let v = &self.cfg.vision_config;
-        let (b, n, dv) = (a.b, self.cfg.patches(), v.hidden_size);
+        let b = a.b;
         if pixels.len() != b * v.num_channels * v.image_size * v.image_size {
             return invalid!("pixel_values hold {} values, expected {b}×{}×{}×{}", pixels.len(), v.num_channels, v.image_size, v.image_size);
         }
-        be.write(B::view_mut(&mut a.patches), &unfold(pixels, b, v.num_channels, v.image_size, v.patch_size))?;
+        be.write(B::view_mut(&mut a.patches), &unfold(pixels, b, v.num_channels, v.image_size, v.patch_size))
+    }
+
+    /// Vision tower on the patches [`Self::load_pixels`] wrote → `a.embeds` [b, Pd].
+    pub fn vision_forward_loaded(&self, be: &B, a: &mut VisionActs<B>) {
+        let v = &self.cfg.vision_config;
+        let (b, n, dv) = (a.b, self.cfg.patches(), v.hidden_size);
         let w = self.weights();
         let vw = &w.vision;
         Linear::nn_linear(self.cfg.patch_values(), dv).forward(be, B::view_mut(&mut a.pe), B::view(&a.patches), vw.patch_embedding, None, b * n);
-        // [class, patches…] per image, plus position embeddings.
+        // [class, patches…] per image (one strided copy for all patches), plus position embeddings.
         let row = (n + 1) * dv;
         be.copy_rows(B::view_mut(&mut a.emb), row, vw.class_embedding, 0, b, dv);
+        be.copy_rows(B::slice_mut(B::view_mut(&mut a.emb), dv, b * row - dv), row, B::view(&a.pe), n * dv, b, n * dv);
         for img in 0..b {
-            be.copy_rows(B::slice_mut(B::view_mut(&mut a.emb), img * row + dv, n * dv), dv, B::slice(B::view(&a.pe), img * n * dv, n * dv), dv, n, dv);
             be.add_assign(B::slice_mut(B::view_mut(&mut a.emb), img * row, row), vw.position_embedding);
         }
         let r = b * (n + 1);
@@ -202,7 +216,6 @@ impl<B: Backend> Clip<B> {
             v.layer_norm_eps,
         );
         Linear::nn_linear(dv, self.cfg.projection_dim).forward(be, B::view_mut(&mut a.embeds), B::view(&a.post), w.visual_projection, None, b);
-        Ok(())
     }
 
     /// Text tower: `ids` [b, t] with an optional padding `mask` → `a.embeds` [b, Pd].
