@@ -35,7 +35,10 @@ template <int N, int D>
 __device__ void load_rows(bf16* tile, bf16* tile_t, const bf16* base, int64_t stride, int first, int limit, int d, bool vec) {
     constexpr int CHUNKS = D / 8;
     for (int e = threadIdx.x; e < N * CHUNKS; e += blockDim.x) {
-        const int r = e / CHUNKS, c = (e % CHUNKS) * 8, row = first + r;
+        // Neighbouring threads take neighbouring 16-byte chunks of a row (coalesced
+        // loads), or, when transposing, the same chunk of neighbouring rows (so
+        // their 2-byte stores into tile_t fall in distinct banks).
+        const int r = tile_t != nullptr ? e % N : e / CHUNKS, c = (tile_t != nullptr ? e / N : e % CHUNKS) * 8, row = first + r;
         alignas(16) bf16 v[8];
         const bf16* src = base + (int64_t)row * stride + c;
         if (vec && row < limit && c < d) {

@@ -1,5 +1,6 @@
 // LayerNorm over rows of length c: the forward saves mean and 1/std per row,
-// the backward accumulates dinp (one warp per row) and dw/db (column sums).
+// the backward accumulates dinp (one warp per row) and dw/db (column sums),
+// in one fused kernel for rows of up to 2048 columns.
 // Mirrors src/backend/cpu/layernorm.rs (llm.c's formulation). Also T5's RMS
 // norm (no mean, no bias), mirroring src/backend/cpu/rmsnorm.rs.
 #include "common.cuh"
@@ -52,6 +53,45 @@ __device__ void layernorm_backward_input(T* dinp, const T* dout, const T* inp, c
         const float norm = (to_f32(inp[at + i]) - mu) * rs;
         const float dnorm = to_f32(w[i]) * to_f32(dout[at + i]);
         dinp[at + i] = from_f32<T>(to_f32(dinp[at + i]) + (dnorm - dnorm_mean - norm * dnorm_norm_mean) * rs);
+    }
+}
+
+// The whole backward in one pass for rows of at most LN_FUSED_MAX_C columns:
+// the block's warps take rows in turn and update dinp as
+// layernorm_backward_input does, while the block sums dw and db over its rows
+// in shared memory; each block then adds its sums to dw, db once per column.
+#define LN_FUSED_MAX_C 2048
+template <typename T>
+__device__ void layernorm_backward_fused(T* dinp, float* dw, float* db, const T* dout, const T* inp, const T* w, const float* mean,
+                                         const float* rstd, int rows, int c) {
+    __shared__ float block_dw[LN_FUSED_MAX_C], block_db[LN_FUSED_MAX_C];
+    for (int i = threadIdx.x; i < c; i += blockDim.x) block_dw[i] = block_db[i] = 0.0f;
+    __syncthreads();
+    const int lane = threadIdx.x % 32, warps = blockDim.x / 32;
+    for (int row = blockIdx.x * warps + threadIdx.x / 32; row < rows; row += gridDim.x * warps) {
+        const int64_t at = (int64_t)row * c;
+        const float mu = mean[row], rs = rstd[row];
+        float dnorm_sum = 0.0f, dnorm_norm_sum = 0.0f;
+        for (int i = lane; i < c; i += 32) {
+            const float norm = (to_f32(inp[at + i]) - mu) * rs;
+            const float dnorm = to_f32(w[i]) * to_f32(dout[at + i]);
+            dnorm_sum += dnorm;
+            dnorm_norm_sum += dnorm * norm;
+        }
+        const float dnorm_mean = warp_sum(dnorm_sum) / c;
+        const float dnorm_norm_mean = warp_sum(dnorm_norm_sum) / c;
+        for (int i = lane; i < c; i += 32) {
+            const float norm = (to_f32(inp[at + i]) - mu) * rs;
+            const float dy = to_f32(dout[at + i]), dnorm = to_f32(w[i]) * dy;
+            dinp[at + i] = from_f32<T>(to_f32(dinp[at + i]) + (dnorm - dnorm_mean - norm * dnorm_norm_mean) * rs);
+            atomicAdd(&block_dw[i], norm * dy);
+            atomicAdd(&block_db[i], dy);
+        }
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < c; i += blockDim.x) {
+        atomicAdd(&dw[i], block_dw[i]);
+        atomicAdd(&db[i], block_db[i]);
     }
 }
 
@@ -151,6 +191,10 @@ __device__ void rmsnorm_backward_params(float* dw, const T* dout, const T* inp, 
     extern "C" __global__ void layernorm_backward_input_##S(T* dinp, const T* dout, const T* inp, const T* w, const float* mean, \
                                                             const float* rstd, int rows, int c) {                              \
         layernorm_backward_input<T>(dinp, dout, inp, w, mean, rstd, rows, c);                                                  \
+    }                                                                                                                          \
+    extern "C" __global__ void layernorm_backward_fused_##S(T* dinp, float* dw, float* db, const T* dout, const T* inp, const T* w,  \
+                                                            const float* mean, const float* rstd, int rows, int c) {           \
+        layernorm_backward_fused<T>(dinp, dw, db, dout, inp, w, mean, rstd, rows, c);                                          \
     }                                                                                                                          \
     extern "C" __global__ void layernorm_backward_params_##S(float* dw, float* db, const T* dout, const T* inp,                \
                                                              const float* mean, const float* rstd, int rows, int c) {          \

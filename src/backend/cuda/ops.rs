@@ -11,6 +11,10 @@ use crate::tensor::DType;
 use crate::Result;
 use half::bf16;
 
+/// Rows of at most this many columns take the fused LayerNorm backward
+/// (kernels/layernorm.cu's LN_FUSED_MAX_C); longer rows the two-kernel one.
+const LN_FUSED_MAX_C: usize = 2048;
+
 /// Asserts that each named view has the element type the op expects.
 fn expect(op: &str, views: &[(&str, DType, DType)]) {
     for &(name, got, want) in views {
@@ -192,6 +196,12 @@ impl Backend for Cuda {
             return;
         }
         let (rows_i, c_i) = (rows as i32, c as i32);
+        if c <= LN_FUSED_MAX_C {
+            let args: [&dyn KernelArg; 10] = [&dinp.ptr, &dw.ptr, &db.ptr, &dout.ptr, &inp.ptr, &w.ptr, &mean.ptr, &rstd.ptr, &rows_i, &c_i];
+            let blocks = rows.div_ceil(8).min(4 * self.info().multiprocessors as usize);
+            self.rt.launch(&kernel("layernorm_backward_fused", t), (blocks as u32, 1, 1), (256, 1, 1), &args);
+            return;
+        }
         let args: [&dyn KernelArg; 8] = [&dinp.ptr, &dout.ptr, &inp.ptr, &w.ptr, &mean.ptr, &rstd.ptr, &rows_i, &c_i];
         self.rt.launch(&kernel("layernorm_backward_input", t), ((rows as u32).div_ceil(8), 1, 1), (256, 1, 1), &args);
         let args: [&dyn KernelArg; 8] = [&dw.ptr, &db.ptr, &dout.ptr, &inp.ptr, &mean.ptr, &rstd.ptr, &rows_i, &c_i];
