@@ -44,7 +44,7 @@ __device__ void scale(T* x, float alpha, int64_t n) {
 }
 
 // The codes of `Act::code` (src/backend/spec.rs).
-enum Act { GELU_TANH = 0, GELU_ERF = 1, QUICK_GELU = 2, RELU = 3 };
+enum Act { GELU_TANH = 0, GELU_ERF = 1, QUICK_GELU = 2, RELU = 3, TANH = 4 };
 
 #define FRAC_1_SQRT_2 0.7071067811865476f
 #define NORMAL_PDF_0 0.3989422804014327f  // 1/sqrt(2 pi)
@@ -64,6 +64,10 @@ __device__ __forceinline__ float2 activation(int act, float x) {
         }
         case RELU:
             return make_float2(x > 0.0f ? x : 0.0f, x > 0.0f ? 1.0f : 0.0f);
+        case TANH: {
+            const float t = tanhf(x);
+            return make_float2(t, 1.0f - t * t);
+        }
         default: {
             const float u = GELU_SCALE * (x + GELU_CUBIC * x * x * x);
             const float t = tanhf(u);

@@ -99,7 +99,7 @@ impl<'a, B: Backend> Recorder<'a, B> {
         self.keep("mul".into(), &out);
         self.be.scale(B::view_mut(&mut out), -0.375);
         self.keep("scale".into(), &out);
-        for act in [Act::GeluTanh, Act::GeluErf, Act::QuickGelu, Act::Relu] {
+        for act in [Act::GeluTanh, Act::GeluErf, Act::QuickGelu, Act::Relu, Act::Tanh] {
             let mut out = self.poisoned(n);
             self.be.activation_forward(act, B::view_mut(&mut out), B::view(&a));
             self.keep(format!("activation_forward {act:?}"), &out);

@@ -99,7 +99,7 @@ fn layernorm_backward() {
 
 #[test]
 fn activation_backward_every_kind() {
-    for (act, seed) in [(Act::GeluTanh, 3), (Act::GeluErf, 31), (Act::QuickGelu, 32), (Act::Relu, 33)] {
+    for (act, seed) in [(Act::GeluTanh, 3), (Act::GeluErf, 31), (Act::QuickGelu, 32), (Act::Relu, 33), (Act::Tanh, 34)] {
         let mut rng = Rng::new(seed);
         let mut x: Vec<f64> = random(40, &mut rng).iter().map(|v| 3.0 * v).collect();
         let r = random(40, &mut rng);

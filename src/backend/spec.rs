@@ -101,6 +101,8 @@ pub enum Act {
     QuickGelu,
     /// `relu` (T5 v1.0).
     Relu,
+    /// `tanh` (ClipCap's mapping MLP).
+    Tanh,
 }
 
 impl Act {
@@ -111,11 +113,12 @@ impl Act {
             "gelu" => Some(Act::GeluErf),
             "quick_gelu" => Some(Act::QuickGelu),
             "relu" => Some(Act::Relu),
+            "tanh" => Some(Act::Tanh),
             _ => None,
         }
     }
     /// The names [`Act::from_hf`] accepts, for error messages.
-    pub const SUPPORTED: &'static str = "gelu_new, gelu_pytorch_tanh, gelu_fast, gelu, quick_gelu, relu";
+    pub const SUPPORTED: &'static str = "gelu_new, gelu_pytorch_tanh, gelu_fast, gelu, quick_gelu, relu, tanh";
 
     /// The code kernels/elementwise.cu's `enum Act` gives it.
     pub fn code(self) -> i32 {

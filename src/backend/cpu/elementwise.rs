@@ -1,6 +1,6 @@
 //! Elementwise ops: residual add, products, scaling, and the activations
 //! (`Act`): the tanh GELU ("gelu_new": 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))),
-//! the erf GELU, quick_gelu and relu, each with its gradient.
+//! the erf GELU, quick_gelu, relu and tanh, each with its gradient.
 
 use super::real::Real;
 use super::simd::simd_kernel;
@@ -68,6 +68,13 @@ fn gelu_erf<T: Real>(x: T) -> (T, T) {
     (x * cdf, cdf + x * T::of(NORMAL_PDF_0) * (T::of(-0.5) * x * x).exp())
 }
 
+/// tanh and its derivative 1 − tanh².
+#[inline]
+fn tanh<T: Real>(x: T) -> (T, T) {
+    let t = x.tanh();
+    (t, T::ONE - t * t)
+}
+
 /// relu and its derivative (0 at 0, as PyTorch's).
 #[inline]
 fn relu<T: Real>(x: T) -> (T, T) {
@@ -117,6 +124,7 @@ pub fn activation_forward<T: Real>(act: Act, out: &mut [T], inp: &[T]) {
         Act::QuickGelu => quick_gelu_chunk(o, x),
         Act::GeluErf => o.iter_mut().zip(x).for_each(|(o, &x)| *o = gelu_erf(x).0),
         Act::Relu => o.iter_mut().zip(x).for_each(|(o, &x)| *o = relu(x).0),
+        Act::Tanh => o.iter_mut().zip(x).for_each(|(o, &x)| *o = tanh(x).0),
     });
 }
 
@@ -126,5 +134,6 @@ pub fn activation_backward<T: Real>(act: Act, dinp: &mut [T], inp: &[T], dout: &
         Act::QuickGelu => quick_gelu_grad_chunk(d, x, g),
         Act::GeluErf => d.iter_mut().zip(x).zip(g).for_each(|((d, &x), &g)| *d += gelu_erf(x).1 * g),
         Act::Relu => d.iter_mut().zip(x).zip(g).for_each(|((d, &x), &g)| *d += relu(x).1 * g),
+        Act::Tanh => d.iter_mut().zip(x).zip(g).for_each(|((d, &x), &g)| *d += tanh(x).1 * g),
     });
 }
