@@ -3,7 +3,7 @@
 //! reverse (llm.c style). Gradients accumulate into a flat buffer laid out
 //! like the parameters.
 
-use super::{Gpt2, Weights};
+use super::{Gpt2, Gpt2Config, Weights};
 use crate::backend::{AttnShape, Backend};
 use crate::nn::block::{block_backward, block_forward, BlockActs, BlockScratch, BlockSpec};
 use crate::nn::Linear;
@@ -47,30 +47,36 @@ pub enum Mode {
 pub struct Activations<B: Backend> {
     pub b: usize,
     pub t: usize,
-    emb: B::Buf, // [BT, C]
+    /// The input embeddings [BT, C] (written by the caller of [`trunk_forward`]).
+    pub(crate) emb: B::Buf,
     layers: Vec<BlockActs<B>>,
-    scratch: BlockScratch<B>,
+    /// `dres` holds d loss / d embeddings after [`trunk_backward`].
+    pub(crate) scratch: BlockScratch<B>,
     lnf: B::Buf, // [BT, C]
     lnf_mean: B::Buf,
     lnf_rstd: B::Buf,
     /// [BT, V]: the logits after an eval forward, d loss/d logits after a train forward.
     pub logits: B::Buf,
-    losses: B::Buf, // [BT]
+    pub(crate) losses: B::Buf, // [BT]
     ids: B::Ids,
     pos: B::Ids,
     /// Rewritten per batch: targets [BT] and the key mask [BT] (f32); the
     /// flags say whether the current batch has them.
-    targets: B::Ids,
-    mask: B::Buf,
+    pub(crate) targets: B::Ids,
+    pub(crate) mask: B::Buf,
     has_targets: bool,
-    has_mask: bool,
+    pub(crate) has_mask: bool,
 }
 
 impl<B: Backend> Activations<B> {
     pub fn new(be: &B, model: &Gpt2<B>, b: usize, t: usize) -> Result<Self> {
-        let cfg = &model.cfg;
+        Self::for_config(be, &model.cfg, b, t)
+    }
+
+    /// Activations for a GPT-2 of `cfg` inside another model (ClipCap).
+    pub(crate) fn for_config(be: &B, cfg: &Gpt2Config, b: usize, t: usize) -> Result<Self> {
         let (bt, c) = (b * t, cfg.n_embd);
-        let spec = model.block_spec();
+        let spec = cfg.block_spec();
         Ok(Activations {
             b,
             t,
@@ -93,19 +99,60 @@ impl<B: Backend> Activations<B> {
     }
 }
 
-impl<B: Backend> Gpt2<B> {
+impl Gpt2Config {
     /// The blocks' shape, weight layout and activation.
     fn block_spec(&self) -> BlockSpec {
-        let cfg = &self.cfg;
-        BlockSpec { c: cfg.n_embd, inner: cfg.inner(), layout: cfg.weight_layout(), act: cfg.act(), eps: cfg.layer_norm_epsilon }
+        BlockSpec { c: self.n_embd, inner: self.inner(), layout: self.weight_layout(), act: self.act(), eps: self.layer_norm_epsilon }
     }
 
     /// Causal self-attention of layer `l` on a fused QKV buffer.
     fn attn_shape(&self, l: usize, b: usize, t: usize) -> AttnShape {
-        let cfg = &self.cfg;
-        AttnShape { window: cfg.attn_window(l), ..AttnShape::fused_self(b, t, cfg.n_head, cfg.head_dim(), cfg.attn_scale(l)) }
+        AttnShape { window: self.attn_window(l), ..AttnShape::fused_self(b, t, self.n_head, self.head_dim(), self.attn_scale(l)) }
     }
+}
 
+/// The transformer on the embeddings in `acts.emb`: the blocks, the final
+/// LayerNorm and the LM head, leaving the logits in `acts.logits` (with the
+/// key mask in `acts.mask` when `acts.has_mask`).
+pub(crate) fn trunk_forward<B: Backend>(be: &B, cfg: &Gpt2Config, w: &Weights<B::View<'_>>, acts: &mut Activations<B>) {
+    let (bt, c) = (acts.b * acts.t, cfg.n_embd);
+    let spec = cfg.block_spec();
+    for l in 0..cfg.n_layer {
+        let (prev, cur) = acts.layers.split_at_mut(l);
+        let x = if l == 0 { B::view(&acts.emb) } else { B::view(&prev[l - 1].out) };
+        let mask = acts.has_mask.then(|| B::view(&acts.mask));
+        block_forward(be, &spec, &w.blocks[l], &mut cur[0], x, mask, &cfg.attn_shape(l, acts.b, acts.t), &mut acts.scratch);
+    }
+    let last = B::view(&acts.layers[cfg.n_layer - 1].out);
+    be.layernorm_forward(B::view_mut(&mut acts.lnf), B::view_mut(&mut acts.lnf_mean), B::view_mut(&mut acts.lnf_rstd), last, w.ln_f_w, w.ln_f_b, bt, c, cfg.layer_norm_epsilon);
+    Linear::nn_linear(c, cfg.vocab_size).forward(be, B::view_mut(&mut acts.logits), B::view(&acts.lnf), *w.head(), None, bt);
+}
+
+/// The backward of [`trunk_forward`] from d loss / d logits (in
+/// `acts.logits`): parameter gradients into `g`, d loss / d embeddings into
+/// `acts.scratch.dres`.
+pub(crate) fn trunk_backward<B: Backend>(be: &B, cfg: &Gpt2Config, w: &Weights<B::View<'_>>, g: &mut Weights<B::ViewMut<'_>>, acts: &mut Activations<B>) {
+    let (b, t, c, v) = (acts.b, acts.t, cfg.n_embd, cfg.vocab_size);
+    let bt = b * t;
+    let Activations { emb, layers, scratch, lnf, lnf_mean, lnf_rstd, logits, mask, has_mask, .. } = acts;
+    let mask = has_mask.then(|| B::view(mask));
+
+    // LM head and final LayerNorm. The head gradient goes to lm_head, or to wte when tied.
+    let dhead = g.lm_head.as_mut().unwrap_or(&mut g.wte);
+    Linear::nn_linear(c, v).backward(be, Some(B::view_mut(&mut scratch.dln)), B::reborrow(dhead), None, B::view(logits), B::view(lnf), *w.head(), bt, false);
+    be.fill(B::view_mut(&mut scratch.dres), 0.0);
+    let last = B::view(&layers[cfg.n_layer - 1].out);
+    let (gw, gb, dln) = (B::reborrow(&mut g.ln_f_w), B::reborrow(&mut g.ln_f_b), B::view(&scratch.dln));
+    be.layernorm_backward(B::view_mut(&mut scratch.dres), gw, gb, dln, last, w.ln_f_w, B::view(lnf_mean), B::view(lnf_rstd), bt, c);
+
+    let spec = cfg.block_spec();
+    for l in (0..cfg.n_layer).rev() {
+        let x = if l == 0 { B::view(emb) } else { B::view(&layers[l - 1].out) };
+        block_backward(be, &spec, &w.blocks[l], &mut g.blocks[l], &layers[l], x, mask, &cfg.attn_shape(l, b, t), scratch);
+    }
+}
+
+impl<B: Backend> Gpt2<B> {
     fn check_batch(&self, batch: &Batch, acts: &Activations<B>) -> Result<()> {
         let cfg = &self.cfg;
         if (batch.b, batch.t) != (acts.b, acts.t) || batch.ids.len() != batch.b * batch.t {
@@ -147,16 +194,7 @@ impl<B: Backend> Gpt2<B> {
 
         let w = self.weights();
         be.embedding_forward(B::view_mut(&mut acts.emb), &acts.ids, w.wte, Some((&acts.pos, w.wpe)), c);
-        let spec = self.block_spec();
-        for l in 0..cfg.n_layer {
-            let (prev, cur) = acts.layers.split_at_mut(l);
-            let x = if l == 0 { B::view(&acts.emb) } else { B::view(&prev[l - 1].out) };
-            let mask = acts.has_mask.then(|| B::view(&acts.mask));
-            block_forward(be, &spec, &w.blocks[l], &mut cur[0], x, mask, &self.attn_shape(l, b, t), &mut acts.scratch);
-        }
-        let last = B::view(&acts.layers[cfg.n_layer - 1].out);
-        be.layernorm_forward(B::view_mut(&mut acts.lnf), B::view_mut(&mut acts.lnf_mean), B::view_mut(&mut acts.lnf_rstd), last, w.ln_f_w, w.ln_f_b, bt, c, cfg.layer_norm_epsilon);
-        Linear::nn_linear(c, v).forward(be, B::view_mut(&mut acts.logits), B::view(&acts.lnf), *w.head(), None, bt);
+        trunk_forward(be, cfg, &w, acts);
 
         if !acts.has_targets {
             return Ok(None);
@@ -172,27 +210,11 @@ impl<B: Backend> Gpt2<B> {
     /// Accumulates d loss / d parameters into `grads` (layout of `self.layout`).
     /// Requires a preceding `forward(.., Mode::Train)` with targets.
     pub fn backward(&self, be: &B, acts: &mut Activations<B>, grads: B::ViewMut<'_>) {
-        let cfg = &self.cfg;
-        let (b, t, c, v) = (acts.b, acts.t, cfg.n_embd, cfg.vocab_size);
-        let bt = b * t;
+        let c = self.cfg.n_embd;
         let w = self.weights();
         let mut g: Weights<B::ViewMut<'_>> = self.grad_views(grads);
-        let Activations { emb, layers, scratch, lnf, lnf_mean, lnf_rstd, logits, ids, pos, mask, has_mask, .. } = acts;
-        let mask = has_mask.then(|| B::view(mask));
-
-        // LM head and final LayerNorm. The head gradient goes to lm_head, or to wte when tied.
-        let dhead = g.lm_head.as_mut().unwrap_or(&mut g.wte);
-        Linear::nn_linear(c, v).backward(be, Some(B::view_mut(&mut scratch.dln)), B::reborrow(dhead), None, B::view(logits), B::view(lnf), *w.head(), bt, false);
-        be.fill(B::view_mut(&mut scratch.dres), 0.0);
-        let last = B::view(&layers[cfg.n_layer - 1].out);
-        let (gw, gb, dln) = (B::reborrow(&mut g.ln_f_w), B::reborrow(&mut g.ln_f_b), B::view(&scratch.dln));
-        be.layernorm_backward(B::view_mut(&mut scratch.dres), gw, gb, dln, last, w.ln_f_w, B::view(lnf_mean), B::view(lnf_rstd), bt, c);
-
-        let spec = self.block_spec();
-        for l in (0..cfg.n_layer).rev() {
-            let x = if l == 0 { B::view(emb) } else { B::view(&layers[l - 1].out) };
-            block_backward(be, &spec, &w.blocks[l], &mut g.blocks[l], &layers[l], x, mask, &self.attn_shape(l, b, t), scratch);
-        }
+        trunk_backward(be, &self.cfg, &w, &mut g, acts);
+        let Activations { scratch, ids, pos, .. } = acts;
         be.embedding_backward(B::reborrow(&mut g.wte), Some((pos, B::reborrow(&mut g.wpe))), B::view(&scratch.dres), ids, c);
     }
 }
