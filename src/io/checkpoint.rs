@@ -5,6 +5,7 @@
 use super::safetensors::{self as st, TensorMap};
 use crate::backend::Backend;
 use crate::models::clip::{Clip, ClipConfig};
+use crate::models::clipcap::{ClipCap, ClipCapConfig};
 use crate::models::gpt2::{Gpt2, Gpt2Config};
 use crate::models::t5::{T5Config, T5};
 use crate::models::{read_model_type, ModelType};
@@ -104,6 +105,30 @@ impl ModelDir {
             }
         }
     }
+}
+
+impl ModelDir {
+    pub fn clipcap_config(&self) -> Result<ClipCapConfig> {
+        ClipCapConfig::from_json(&self.dir.join(CONFIG), &self.json)
+    }
+
+    /// Loads a ClipCap captioner (config.json + model.safetensors).
+    pub fn load_clipcap<B: Backend>(&self, be: &B) -> Result<ClipCap<B>> {
+        let cfg = self.clipcap_config()?;
+        let path = self.weights_path();
+        let flat = flatten(&ClipCap::<B>::layout(&cfg), &st::load(&path)?, &path)?;
+        ClipCap::from_flat(be, cfg, &flat)
+    }
+}
+
+/// Saves a ClipCap captioner as `config.json` + `model.safetensors` (f32,
+/// the official state-dict names), from its f32 master weights where it has them.
+pub fn save_clipcap<B: Backend>(be: &B, model: &ClipCap<B>, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let flat = be.download(B::view(model.full_precision()))?;
+    st::save(&dir.join(WEIGHTS), &unflatten(&model.layout, &flat, ""))?;
+    let text = serde_json::to_string_pretty(&model.cfg.to_json()).expect("config serialises");
+    super::atomic::write_atomic(&dir.join(CONFIG), text.as_bytes())
 }
 
 /// Looks a parameter up by its HF name, also under the bare names of the

@@ -10,6 +10,7 @@ pub enum ModelType {
     GptNeo,
     T5,
     Clip,
+    ClipCap,
 }
 
 impl ModelType {
@@ -20,6 +21,7 @@ impl ModelType {
             ModelType::GptNeo => "gpt_neo",
             ModelType::T5 => "t5",
             ModelType::Clip => "clip",
+            ModelType::ClipCap => "clipcap",
         }
     }
 
@@ -29,7 +31,7 @@ impl ModelType {
     }
 }
 
-const SUPPORTED: &str = "gpt2, gpt_neo, t5, clip";
+const SUPPORTED: &str = "gpt2, gpt_neo, t5, clip, clipcap";
 
 /// Reads `config.json` and returns its parsed JSON and model type.
 pub fn read_model_type(path: &Path) -> Result<(serde_json::Value, ModelType)> {
@@ -41,6 +43,7 @@ pub fn read_model_type(path: &Path) -> Result<(serde_json::Value, ModelType)> {
         "gpt_neo" => Ok((json, ModelType::GptNeo)),
         "t5" => Ok((json, ModelType::T5)),
         "clip" => Ok((json, ModelType::Clip)),
+        "clipcap" => Ok((json, ModelType::ClipCap)),
         other => Err(Error::config(path, format!("unknown model_type `{other}` (supported: {SUPPORTED})"))),
     }
 }

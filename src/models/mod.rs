@@ -2,6 +2,7 @@
 //! transformers, top to bottom, with an explicit backward.
 
 pub mod clip;
+pub mod clipcap;
 pub mod config;
 pub mod gpt2;
 pub mod gpt_neo;

@@ -3,6 +3,7 @@
 //! every group found: forward, loss, backward, optimizer, generation, tokens.
 
 mod clip;
+mod clipcap;
 mod common;
 mod gpt2;
 mod report;
@@ -78,6 +79,7 @@ pub fn run<B: Backend>(be: &B, dir: &Path, dtype: DType) -> Result<Report> {
         ModelType::Gpt2 | ModelType::GptNeo => gpt2::check(be, &model_dir, &reference, &tol, &mut report)?,
         ModelType::T5 => t5::check(be, &model_dir, &reference, &tol, &mut report)?,
         ModelType::Clip => clip::check(be, &model_dir, &reference, &tol, &mut report)?,
+        ModelType::ClipCap => clipcap::check(be, &model_dir, &reference, &tol, &mut report)?,
     }
     check_tokens(dir, &reference, &mut report)?;
     Ok(report)
