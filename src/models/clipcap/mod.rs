@@ -8,10 +8,12 @@
 //!
 //! `config.json`: `{"model_type": "clipcap", "prefix_length", "prefix_size",
 //! "prefix_hidden_size", "gpt2": {a GPT-2 config.json}}`. `train.rs` holds
-//! the training graph.
+//! the training graph, `decode.rs` captioning with beam search.
 
+mod decode;
 mod train;
 
+pub use decode::caption_beams;
 pub use train::{CaptionBatch, ClipCapActs};
 
 use crate::backend::Backend;

@@ -3,7 +3,7 @@
 //! keys are masked and positions count real tokens only, so each row decodes
 //! as if it were alone.
 
-use super::Gpt2;
+use super::{Gpt2, Gpt2Config, Weights};
 use crate::backend::{AttnInputs, AttnShape, Backend};
 use crate::nn::Linear;
 use crate::{invalid, Result};
@@ -14,6 +14,8 @@ pub struct KvCache<B: Backend> {
     pub cap: usize,
     /// Positions filled so far (the same for every row; padding is masked).
     pub len: usize,
+    /// Floats of one sequence's keys (or values) in one layer: cap · C.
+    row_width: usize,
     k: Vec<B::Buf>, // per layer [batch, cap, C]
     v: Vec<B::Buf>, // per layer [batch, cap, C]
     /// Host copy of the key mask [batch, cap]: 1 for real tokens.
@@ -40,11 +42,16 @@ struct Scratch<B: Backend> {
     gelu: B::Buf,   // [rows, I]
     last: B::Buf,   // [batch, C]
     logits: B::Buf, // [batch, V]
+    spare: B::Buf,  // [batch, cap, C]: the gather target of `reorder`
 }
 
 impl<B: Backend> KvCache<B> {
     pub fn new(be: &B, model: &Gpt2<B>, batch: usize, cap: usize, max_q: usize) -> Result<Self> {
-        let cfg = &model.cfg;
+        Self::for_config(be, &model.cfg, batch, cap, max_q)
+    }
+
+    /// A cache for a GPT-2 of `cfg` inside another model (ClipCap).
+    pub(crate) fn for_config(be: &B, cfg: &Gpt2Config, batch: usize, cap: usize, max_q: usize) -> Result<Self> {
         if cap > cfg.n_positions {
             return invalid!("prompt plus new tokens ({cap}) exceed the model's n_positions ({})", cfg.n_positions);
         }
@@ -64,11 +71,13 @@ impl<B: Backend> KvCache<B> {
             gelu: be.zeros(rows * cfg.inner())?,
             last: be.zeros(batch * c)?,
             logits: be.zeros(batch * cfg.vocab_size)?,
+            spare: layer()?,
         };
         Ok(KvCache {
             batch,
             cap,
             len: 0,
+            row_width: cap * cfg.n_embd,
             k: (0..cfg.n_layer).map(|_| layer()).collect::<Result<_>>()?,
             v: (0..cfg.n_layer).map(|_| layer()).collect::<Result<_>>()?,
             mask_host: vec![0.0; batch * cap],
@@ -91,7 +100,7 @@ impl<B: Backend> Gpt2<B> {
     /// As [`Gpt2::decode`], leaving the logits on the device ([`KvCache::logits`]).
     pub fn decode_into(&self, be: &B, cache: &mut KvCache<B>, ids: &[i32], pos: &[i32], keep: &[f32]) -> Result<()> {
         let cfg = &self.cfg;
-        let (nb, c, i, v) = (cache.batch, cfg.n_embd, cfg.inner(), cfg.vocab_size);
+        let (nb, c, v) = (cache.batch, cfg.n_embd, cfg.vocab_size);
         let tq = ids.len() / nb.max(1);
         if tq == 0 || tq > cache.scratch.max_q || ids.len() != nb * tq || cache.len + tq > cache.cap {
             return invalid!("decode: {} tokens do not fit the cache ({} rows, {} of {} filled)", ids.len(), nb, cache.len, cache.cap);
@@ -100,10 +109,7 @@ impl<B: Backend> Gpt2<B> {
             return invalid!("token id {bad} is outside the vocabulary (size {v})");
         }
         let rows = nb * tq;
-        for b in 0..nb {
-            cache.mask_host[b * cache.cap + cache.len..][..tq].copy_from_slice(&keep[b * tq..(b + 1) * tq]);
-        }
-        be.write(B::view_mut(&mut cache.mask), &cache.mask_host)?;
+        cache.set_keep(be, keep, tq)?;
         let at = match cache.inputs.iter().position(|(n, _, _)| *n == ids.len()) {
             Some(at) => at,
             None => {
@@ -116,9 +122,22 @@ impl<B: Backend> Gpt2<B> {
         be.write_ids(pos_d, pos)?;
         let (ids_d, pos_d) = (&*ids_d, &*pos_d);
         let w = self.weights();
+        be.embedding_forward(B::slice_mut(B::view_mut(&mut cache.scratch.x), 0, rows * c), ids_d, w.wte, Some((pos_d, w.wpe)), c);
+        decode_embedded(be, cfg, &w, cache, tq);
+        Ok(())
+    }
+}
+
+/// Runs the blocks on `tq` new rows per sequence whose input embeddings are
+/// in [`KvCache::input_rows`] (positions included, key mask already
+/// written), appends their keys and values, and leaves each sequence's
+/// next-token logits in [`KvCache::logits`].
+pub(crate) fn decode_embedded<B: Backend>(be: &B, cfg: &Gpt2Config, w: &Weights<B::View<'_>>, cache: &mut KvCache<B>, tq: usize) {
+    let (nb, c, i, v) = (cache.batch, cfg.n_embd, cfg.inner(), cfg.vocab_size);
+    let rows = nb * tq;
+    {
         let s = &mut cache.scratch;
         let eps = cfg.layer_norm_epsilon;
-        be.embedding_forward(B::slice_mut(B::view_mut(&mut s.x), 0, rows * c), ids_d, w.wte, Some((pos_d, w.wpe)), c);
         let kv_len = cache.len + tq;
         for (l, bw) in w.blocks.iter().enumerate() {
             be.layernorm_forward(B::view_mut(&mut s.ln), B::view_mut(&mut s.mean), B::view_mut(&mut s.rstd), sl::<B>(&s.x, rows * c), bw.ln_1_w, bw.ln_1_b, rows, c, eps);
@@ -157,11 +176,48 @@ impl<B: Backend> Gpt2<B> {
         be.copy_rows(B::view_mut(&mut s.last), c, B::slice(B::view(&s.x), (tq - 1) * c, rows * c - (tq - 1) * c), tq * c, nb, c);
         be.layernorm_forward(B::view_mut(&mut s.ln), B::view_mut(&mut s.mean), B::view_mut(&mut s.rstd), B::view(&s.last), w.ln_f_w, w.ln_f_b, nb, c, eps);
         Linear::nn_linear(c, v).forward(be, B::view_mut(&mut s.logits), sl::<B>(&s.ln, nb * c), *w.head(), None, nb);
-        Ok(())
     }
 }
 
 impl<B: Backend> KvCache<B> {
+    /// Where the caller of [`decode_embedded`] writes `rows` input embeddings.
+    pub(crate) fn input_rows(&mut self, rows: usize, c: usize) -> B::ViewMut<'_> {
+        B::slice_mut(B::view_mut(&mut self.scratch.x), 0, rows * c)
+    }
+
+    /// Marks `keep` [batch, tq] (1 real, 0 padding) as the key mask of the
+    /// next `tq` positions and writes the mask to the device.
+    pub(crate) fn set_keep(&mut self, be: &B, keep: &[f32], tq: usize) -> Result<()> {
+        for b in 0..self.batch {
+            self.mask_host[b * self.cap + self.len..][..tq].copy_from_slice(&keep[b * tq..(b + 1) * tq]);
+        }
+        be.write(B::view_mut(&mut self.mask), &self.mask_host)
+    }
+
+    /// Row r continues from row `parents[r]` (beam reselection): keys,
+    /// values and the key mask are gathered.
+    pub fn reorder(&mut self, be: &B, parents: &[usize]) -> Result<()> {
+        if parents.len() != self.batch || parents.iter().any(|&p| p >= self.batch) {
+            return invalid!("reorder: {} parents for {} rows", parents.len(), self.batch);
+        }
+        if parents.iter().enumerate().all(|(r, &p)| r == p) {
+            return Ok(());
+        }
+        let width = self.row_width;
+        let spare = &mut self.scratch.spare;
+        for kv in self.k.iter_mut().chain(self.v.iter_mut()) {
+            for (r, &p) in parents.iter().enumerate() {
+                be.copy_rows(B::slice_mut(B::view_mut(spare), r * width, width), 0, B::slice(B::view(kv), p * width, width), 0, 1, width);
+            }
+            std::mem::swap(kv, spare);
+        }
+        let old = self.mask_host.clone();
+        for (r, &p) in parents.iter().enumerate() {
+            self.mask_host[r * self.cap..(r + 1) * self.cap].copy_from_slice(&old[p * self.cap..(p + 1) * self.cap]);
+        }
+        Ok(())
+    }
+
     /// The logits of the last decoded position of each row, [batch, vocab].
     pub fn logits(&self) -> B::View<'_> {
         B::view(&self.scratch.logits)

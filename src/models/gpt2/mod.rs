@@ -15,6 +15,7 @@ mod weights;
 pub use config::{Gpt2Config, NeoAttention};
 pub use decode::KvCache;
 pub use train::{Activations, Batch, Mode};
+pub(crate) use decode::decode_embedded;
 pub(crate) use train::{trunk_backward, trunk_forward};
 pub use weights::{declare, Block, Weights};
 
