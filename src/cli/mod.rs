@@ -8,6 +8,7 @@ macro_rules! say {
 
 mod bench;
 mod bench_models;
+mod captioner;
 mod embed;
 mod generate;
 mod parity;
@@ -41,6 +42,10 @@ enum Command {
     Embed(embed::Args),
     /// Train (or fine-tune) a GPT-2 or GPT-Neo language model on text or JSONL.
     TrainLm(train_lm::Args),
+    /// Train the ClipCap captioner (frozen CLIP → MLP prefix → GPT-2) on pseudo-labelled images.
+    TrainCaptioner(captioner::TrainArgs),
+    /// Predict interactions for images: beam search with a trained captioner, top k with scores.
+    Predict(captioner::PredictArgs),
     /// Check the engine against a transformers fixture folder (PARITY.md).
     Parity(parity::Args),
     /// Throughput benchmarks that print one JSON line.
@@ -100,6 +105,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Summarize(a) => summarize::run(a),
         Command::Embed(a) => embed::run(a),
         Command::TrainLm(a) => train_lm::run(a),
+        Command::TrainCaptioner(a) => captioner::train(a),
+        Command::Predict(a) => captioner::predict(a),
         Command::Parity(a) => parity::run(a),
         Command::Bench(c) => bench::run(c),
         Command::Tokenizer(c) => tokenizer::run(c),

@@ -151,9 +151,7 @@ pub fn inventory(seed: u64) -> Vec<Interaction> {
     // Zipf weights over a seeded ranking.
     let mut rng = Rng::new(seed ^ 0x1_4E7E_4A77);
     let mut order: Vec<usize> = (0..items.len()).collect();
-    for i in (1..order.len()).rev() {
-        order.swap(i, rng.below(i + 1));
-    }
+    rng.shuffle(&mut order);
     let z: f64 = (1..=items.len()).map(|r| (r as f64).powf(-ZIPF_S)).sum();
     for (rank, &i) in order.iter().enumerate() {
         items[i].weight = ((rank + 1) as f64).powf(-ZIPF_S) / z;

@@ -13,10 +13,10 @@ mod train;
 mod weights;
 
 pub use config::{Gpt2Config, NeoAttention};
-pub use decode::KvCache;
-pub use train::{Activations, Batch, Mode};
 pub(crate) use decode::decode_embedded;
+pub use decode::KvCache;
 pub(crate) use train::{trunk_backward, trunk_forward};
+pub use train::{Activations, Batch, Mode};
 pub use weights::{declare, Block, Weights};
 
 use crate::backend::Backend;

@@ -1,0 +1,116 @@
+//! `hhi train-captioner` and `hhi predict` end to end on tiny random
+//! Hugging Face checkpoints (the clip_tiny and gpt2_tiny fixtures) and the
+//! five photographs of clip_preprocess: every path runs, a rerun after a kill
+//! gives the same predictions, and bad inputs are named and counted.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn fixture(name: &str) -> PathBuf {
+    common::repo("tests/fixtures").join(name)
+}
+
+fn hhi(args: &[&str]) -> Output {
+    Command::new(common::hhi_bin()).args(args).output().expect("run hhi")
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+const PHOTOS: [&str; 5] = ["astronaut.jpg", "camera_alpha.png", "chelsea_grey.png", "coffee.webp", "rocket_cmyk.jpg"];
+
+fn write_lines(path: &Path, lines: &[String]) {
+    std::fs::write(path, lines.join("\n") + "\n").unwrap();
+}
+
+#[test]
+fn train_then_predict_resumes_and_reports_bad_inputs() {
+    let dir = common::tempdir("captioner");
+    let photos = fixture("clip_preprocess");
+    let labels = ["_ hugging _", "_ lifting _", "_ hugging _", "_ greeting _", "_ carrying _"];
+    let pseudo: Vec<String> =
+        PHOTOS.iter().zip(labels).enumerate().map(|(i, (f, l))| serde_json::json!({"image": photos.join(f), "label": l, "weight": 0.5 + i as f64 * 0.25}).to_string()).collect();
+    let pseudo_path = dir.join("pseudo.jsonl");
+    write_lines(&pseudo_path, &pseudo);
+    let captioner = dir.join("captioner");
+    let (clip, gpt2) = (fixture("clip_tiny"), fixture("gpt2_tiny"));
+    let args = ["train-captioner", "--clip", p(&clip), "--gpt2", p(&gpt2), "--pseudo-labels", p(&pseudo_path), "--out", p(&captioner)];
+    let out = hhi(&[&args[..], &["--prefix-length", "2", "--epochs", "2", "--batch", "2", "--lr", "1e-3", "--max-tokens", "8"]].concat());
+    assert!(out.status.success(), "train-captioner failed: {}", String::from_utf8_lossy(&out.stderr));
+    for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+        assert!(captioner.join(f).exists(), "the captioner folder lacks {f}");
+    }
+
+    // Predict for the five photos in two batches; then as if killed after the first batch.
+    let manifest = dir.join("manifest.jsonl");
+    write_lines(&manifest, &PHOTOS.iter().map(|f| serde_json::json!({"id": f, "image": photos.join(f)}).to_string()).collect::<Vec<_>>());
+    let predict = |out_file: &Path| {
+        hhi(&[
+            "predict",
+            "--captioner",
+            p(&captioner),
+            "--clip",
+            p(&clip),
+            "--manifest",
+            p(&manifest),
+            "--out",
+            p(out_file),
+            "--beams",
+            "4",
+            "--keep",
+            "3",
+            "--max-tokens",
+            "6",
+            "--batch",
+            "3",
+        ])
+    };
+    let full = dir.join("full.jsonl");
+    let out = predict(&full);
+    assert!(out.status.success(), "predict failed: {}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&full).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 5);
+    for line in &lines {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let preds = v["predictions"].as_array().unwrap();
+        assert_eq!(preds.len(), 3, "{line}");
+        let scores: Vec<f64> = preds.iter().map(|x| x["score"].as_f64().unwrap()).collect();
+        assert!(scores.windows(2).all(|w| w[0] >= w[1]) && scores.iter().all(|s| *s <= 0.0), "scores are log-probabilities, best first: {scores:?}");
+    }
+    let resumed = dir.join("resumed.jsonl");
+    write_lines(&resumed, &lines[..3].iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    let out = predict(&resumed);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("3 images already predicted, 2 to go"));
+    assert_eq!(std::fs::read_to_string(&resumed).unwrap(), text, "a resumed run must end with the uninterrupted run's output");
+
+    // A manifest line that is not JSON: named with its line, nothing predicted.
+    let broken = dir.join("broken.jsonl");
+    write_lines(&broken, &[lines[0].to_string(), "{not json".into()]);
+    let out = hhi(&["predict", "--captioner", p(&captioner), "--clip", p(&clip), "--manifest", p(&broken), "--out", p(&dir.join("x.jsonl"))]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("broken.jsonl") && err.contains("line 2"), "{err}");
+
+    // An image that does not decode: named, skipped, counted; the others predicted.
+    let bad = dir.join("not_an_image.jpg");
+    std::fs::write(&bad, b"plain text").unwrap();
+    let out_file = dir.join("with_bad.jsonl");
+    let out = hhi(&["predict", "--captioner", p(&captioner), "--clip", p(&clip), "--images", p(&photos.join(PHOTOS[0])), p(&bad), "--out", p(&out_file), "--beams", "2"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("not_an_image.jpg") && err.contains("1 of 2 images could not be read"), "{err}");
+    assert_eq!(std::fs::read_to_string(&out_file).unwrap().lines().count(), 1);
+
+    // An empty pseudo-label file and a missing model folder.
+    let empty = dir.join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    let out = hhi(&["train-captioner", "--clip", p(&clip), "--gpt2", p(&gpt2), "--pseudo-labels", p(&empty), "--out", p(&dir.join("y"))]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("empty.jsonl") && err.contains("no records"), "{err}");
+    let out = hhi(&["train-captioner", "--clip", p(&dir.join("no-such-clip")), "--gpt2", p(&gpt2), "--pseudo-labels", p(&pseudo_path), "--out", p(&dir.join("z"))]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("no-such-clip"), "{err}");
+}
