@@ -114,3 +114,43 @@ fn train_then_predict_resumes_and_reports_bad_inputs() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("no-such-clip"), "{err}");
 }
+
+#[test]
+fn pseudo_labels_resume_after_a_stop_and_carry_weights() {
+    let dir = common::tempdir("pseudo-label");
+    let captions = [
+        "Alex hands a trophy to Bailey",
+        "two players hug at the net",
+        "a coach helps an athlete",
+        "leaders greet each other",
+        "she carries her friend",
+        "they play chess in the park",
+        "the mayor interviews a firefighter",
+    ];
+    let weak = dir.join("weak.jsonl");
+    write_lines(&weak, &captions.iter().enumerate().map(|(i, c)| serde_json::json!({"image": format!("img{i}.jpg"), "caption": c}).to_string()).collect::<Vec<_>>());
+    let t5 = fixture("t5_tiny");
+    let run = |out: &Path, extra: &[&str]| hhi(&[&["pseudo-label", "--summarizer", p(&t5), "--weak", p(&weak), "--out", p(out), "--batch", "3"][..], extra].concat());
+    let full = dir.join("full.jsonl");
+    let out = run(&full, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stopped = dir.join("stopped.jsonl");
+    let out = run(&stopped, &["--stop-after", "1"]);
+    assert!(out.status.success() && !stopped.exists() && dir.join("stopped.jsonl.partial").exists());
+    let out = run(&stopped, &[]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("3 captions already summarized, 4 to go"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&stopped).unwrap(), std::fs::read_to_string(&full).unwrap());
+    assert!(!dir.join("stopped.jsonl.partial").exists());
+    // Kept lines carry their input, an -ing label and a weight.
+    for line in std::fs::read_to_string(&full).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(v["image"].is_string() && v["caption"].is_string() && v["weight"].as_f64().unwrap() > 0.0);
+        assert!(v["label"].as_str().unwrap().split_whitespace().nth(1).unwrap().ends_with("ing"), "{line}");
+    }
+    // A line without a caption is named.
+    let bad = dir.join("bad.jsonl");
+    write_lines(&bad, &[r#"{"image": "a.jpg", "caption": "x"}"#.into(), r#"{"image": "b.jpg"}"#.into()]);
+    let out = hhi(&["pseudo-label", "--summarizer", p(&t5), "--weak", p(&bad), "--out", p(&dir.join("o.jsonl"))]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("bad.jsonl") && err.contains("line 2") && err.contains("caption"), "{err}");
+}

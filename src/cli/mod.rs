@@ -12,6 +12,7 @@ mod captioner;
 mod embed;
 mod generate;
 mod parity;
+mod pseudo_label;
 mod summarize;
 mod tokenizer;
 mod train_lm;
@@ -42,6 +43,8 @@ enum Command {
     Embed(embed::Args),
     /// Train (or fine-tune) a GPT-2 or GPT-Neo language model on text or JSONL.
     TrainLm(train_lm::Args),
+    /// Weak captions → pseudo-labels with the distilled T5 summarizer (beams, -ing filter, sample weights).
+    PseudoLabel(pseudo_label::Args),
     /// Train the ClipCap captioner (frozen CLIP → MLP prefix → GPT-2) on pseudo-labelled images.
     TrainCaptioner(captioner::TrainArgs),
     /// Predict interactions for images: beam search with a trained captioner, top k with scores.
@@ -105,6 +108,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Summarize(a) => summarize::run(a),
         Command::Embed(a) => embed::run(a),
         Command::TrainLm(a) => train_lm::run(a),
+        Command::PseudoLabel(a) => pseudo_label::run(a),
         Command::TrainCaptioner(a) => captioner::train(a),
         Command::Predict(a) => captioner::predict(a),
         Command::Parity(a) => parity::run(a),

@@ -1,0 +1,110 @@
+//! Stage 5 of the method: the distilled T5 summarizer turns weak captions
+//! into pseudo-labels. Each caption (with `summarize: ` before it) is
+//! decoded with 4 beams, length penalty 2.0, no-repeat-ngram 3 and at most
+//! 20 tokens; labels whose second word is not an -ing word are dropped; the
+//! kept items get the method's sample weights (pipeline/rules.rs).
+//!
+//! Weak-caption JSONL, one object per line: `{"image": PATH, "caption":
+//! TEXT}` (other fields are carried through). Output JSONL: the same
+//! objects plus `"label"` and `"weight"`, the input of train-captioner.
+
+use super::rules::{has_gerund, sample_weights};
+use crate::backend::Backend;
+use crate::generate::beam::{BeamConfig, EarlyStopping};
+use crate::generate::seq2seq::beam_search_t5;
+use crate::io::tokenizer::Tokenizer;
+use crate::models::t5::T5;
+use crate::{Error, Result};
+use std::path::Path;
+
+pub type Record = serde_json::Map<String, serde_json::Value>;
+
+/// The method's decoding settings for pseudo-labels.
+pub fn label_search(eos: Option<u32>) -> BeamConfig {
+    BeamConfig {
+        num_beams: 4,
+        max_new_tokens: 20,
+        length_penalty: 2.0,
+        early_stopping: EarlyStopping::True,
+        no_repeat_ngram_size: 3,
+        min_length: 0,
+        min_new_tokens: 0,
+        eos_token_id: eos,
+        num_return: 1,
+    }
+}
+
+/// Reads weak captions: every non-empty line a JSON object with a string `caption`.
+pub fn read_weak(path: &Path) -> Result<Vec<Record>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let line_no = i + 1;
+        let record = match serde_json::from_str::<serde_json::Value>(line) {
+            Ok(serde_json::Value::Object(o)) => o,
+            Ok(_) => return Err(Error::data(path, format!("line {line_no}: expected a JSON object"))),
+            Err(e) => return Err(Error::data(path, format!("line {line_no}: not JSON: {e}"))),
+        };
+        if !record.get("caption").is_some_and(|c| c.is_string()) {
+            return Err(Error::data(path, format!("line {line_no}: no string field `caption`")));
+        }
+        out.push(record);
+    }
+    if out.is_empty() {
+        return Err(Error::data(path, "no records (the file is empty)"));
+    }
+    Ok(out)
+}
+
+/// The summarizer's top beam for each caption.
+pub fn summarize<B: Backend>(be: &B, t5: &T5<B>, tok: &Tokenizer, captions: &[&str], prefix: &str, search: &BeamConfig) -> Result<Vec<String>> {
+    let ids = captions.iter().map(|c| tok.encode_with_special(&format!("{prefix}{c}"))).collect::<Result<Vec<_>>>()?;
+    beam_search_t5(be, t5, &ids, search)?.into_iter().map(|hyps| Ok(tok.decode(&hyps[0].tokens)?.trim().to_string())).collect()
+}
+
+/// Drops labels without an -ing word and weights the rest: (record, label)
+/// pairs in, records with `label` and `weight` out.
+pub fn finish(labelled: Vec<(Record, String)>) -> Vec<Record> {
+    let kept: Vec<(Record, String)> = labelled.into_iter().filter(|(_, label)| has_gerund(label)).collect();
+    let labels: Vec<String> = kept.iter().map(|(_, l)| l.clone()).collect();
+    let captions: Vec<String> = kept.iter().map(|(r, _)| r["caption"].as_str().unwrap_or_default().to_string()).collect();
+    let weights = sample_weights(&labels, &captions);
+    kept.into_iter()
+        .zip(weights)
+        .map(|((mut r, label), w)| {
+            r.insert("label".into(), label.into());
+            r.insert("weight".into(), serde_json::json!(w));
+            r
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(caption: &str) -> Record {
+        serde_json::json!({"image": "x.jpg", "caption": caption}).as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn finish_keeps_gerund_labels_and_weights_them() {
+        let labelled = vec![
+            (record("a"), "_ hugging _".to_string()),
+            (record("b"), "_ hugs _".to_string()), // no -ing word: dropped
+            (record("c"), "_ hugging _".to_string()),
+            (record("c"), "_ lifting _".to_string()), // shares caption c
+        ];
+        let kept = finish(labelled);
+        let labels: Vec<&str> = kept.iter().map(|r| r["label"].as_str().unwrap()).collect();
+        assert_eq!(labels, ["_ hugging _", "_ hugging _", "_ lifting _"]);
+        let w: Vec<f64> = kept.iter().map(|r| r["weight"].as_f64().unwrap()).collect();
+        // (1/2)^0.25, (1/2)^0.25, 1, scaled to mean 1, then ÷ 2 for the two items of caption c.
+        let raw = [0.5f64.powf(0.25), 0.5f64.powf(0.25), 1.0];
+        let mean = raw.iter().sum::<f64>() / 3.0;
+        for (got, want) in w.iter().zip([raw[0] / mean, raw[1] / mean / 2.0, raw[2] / mean / 2.0]) {
+            assert!((got - want).abs() < 1e-6, "{w:?}");
+        }
+        assert_eq!(kept[0]["image"], "x.jpg");
+    }
+}
