@@ -16,6 +16,7 @@ mod pseudo_label;
 mod summarize;
 mod tokenizer;
 mod train_lm;
+mod train_summarizer;
 mod world;
 
 use clap::{Parser, Subcommand};
@@ -43,6 +44,8 @@ enum Command {
     Embed(embed::Args),
     /// Train (or fine-tune) a GPT-2 or GPT-Neo language model on text or JSONL.
     TrainLm(train_lm::Args),
+    /// Distil the caption → interaction summarizer: fine-tune a T5 on (caption, label) pairs.
+    TrainSummarizer(train_summarizer::Args),
     /// Weak captions → pseudo-labels with the distilled T5 summarizer (beams, -ing filter, sample weights).
     PseudoLabel(pseudo_label::Args),
     /// Train the ClipCap captioner (frozen CLIP → MLP prefix → GPT-2) on pseudo-labelled images.
@@ -108,6 +111,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Summarize(a) => summarize::run(a),
         Command::Embed(a) => embed::run(a),
         Command::TrainLm(a) => train_lm::run(a),
+        Command::TrainSummarizer(a) => train_summarizer::run(a),
         Command::PseudoLabel(a) => pseudo_label::run(a),
         Command::TrainCaptioner(a) => captioner::train(a),
         Command::Predict(a) => captioner::predict(a),

@@ -121,13 +121,19 @@ impl ModelDir {
     }
 }
 
-/// Saves a ClipCap captioner as `config.json` + `model.safetensors` (f32,
-/// the official state-dict names), from its f32 master weights where it has them.
+/// Saves a ClipCap captioner as `config.json` + `model.safetensors` (the
+/// official state-dict names).
 pub fn save_clipcap<B: Backend>(be: &B, model: &ClipCap<B>, dir: &Path) -> Result<()> {
+    save_model(be, model, dir, &model.cfg.to_json())
+}
+
+/// Saves any model as `config.json` (the given JSON) + `model.safetensors`
+/// (f32, HF names, from the f32 master weights where the model has them).
+pub fn save_model<B: Backend>(be: &B, model: &impl Parameters<B>, dir: &Path, config: &serde_json::Value) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let flat = be.download(B::view(model.full_precision()))?;
-    st::save(&dir.join(WEIGHTS), &unflatten(&model.layout, &flat, ""))?;
-    let text = serde_json::to_string_pretty(&model.cfg.to_json()).expect("config serialises");
+    st::save(&dir.join(WEIGHTS), &unflatten(model.param_layout(), &flat, ""))?;
+    let text = serde_json::to_string_pretty(config).expect("config serialises");
     super::atomic::write_atomic(&dir.join(CONFIG), text.as_bytes())
 }
 
@@ -167,10 +173,5 @@ pub fn unflatten(layout: &Layout, flat: &[f32], prefix: &str) -> TensorMap {
 /// tied head is stored once, as `save_pretrained` does).
 /// The f32 master weights are saved where the model has them.
 pub fn save_gpt2<B: Backend>(be: &B, model: &Gpt2<B>, dir: &Path, original_config: Option<&serde_json::Value>) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let flat = be.download(B::view(model.full_precision()))?;
-    st::save(&dir.join(WEIGHTS), &unflatten(&model.layout, &flat, ""))?;
-    let json = model.cfg.to_json(original_config);
-    let text = serde_json::to_string_pretty(&json).expect("config serialises");
-    super::atomic::write_atomic(&dir.join(CONFIG), text.as_bytes())
+    save_model(be, model, dir, &model.cfg.to_json(original_config))
 }

@@ -1,7 +1,8 @@
-//! `hhi train-captioner` and `hhi predict` end to end on tiny random
-//! Hugging Face checkpoints (the clip_tiny and gpt2_tiny fixtures) and the
-//! five photographs of clip_preprocess: every path runs, a rerun after a kill
-//! gives the same predictions, and bad inputs are named and counted.
+//! The pipeline's stage commands end to end on tiny random Hugging Face
+//! checkpoints (the t5_tiny, clip_tiny and gpt2_tiny fixtures) and the five
+//! photographs of clip_preprocess: train-summarizer, pseudo-label,
+//! train-captioner and predict. Every path runs, a rerun after a stop or a
+//! kill gives the uninterrupted run's output, and bad inputs are named.
 
 mod common;
 
@@ -153,4 +154,30 @@ fn pseudo_labels_resume_after_a_stop_and_carry_weights() {
     let out = hhi(&["pseudo-label", "--summarizer", p(&t5), "--weak", p(&bad), "--out", p(&dir.join("o.jsonl"))]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("bad.jsonl") && err.contains("line 2") && err.contains("caption"), "{err}");
+}
+
+#[test]
+fn train_summarizer_fits_pairs_and_saves_a_usable_folder() {
+    let dir = common::tempdir("summarizer");
+    let pairs = dir.join("pairs.jsonl");
+    let rows = [("Alex hands a trophy to Bailey", "_ handing a trophy to _"), ("two players hug at the net", "_ hugging _"), ("a coach helps an athlete", "_ helping _")];
+    write_lines(&pairs, &rows.iter().map(|(c, l)| serde_json::json!({"caption": c, "label": l}).to_string()).collect::<Vec<_>>());
+    let out_dir = dir.join("summarizer");
+    let t5 = fixture("t5_tiny");
+    let out = hhi(&["train-summarizer", "--t5", p(&t5), "--pairs", p(&pairs), "--out", p(&out_dir), "--epochs", "25", "--batch", "2", "--lr", "1e-2", "--eval-share", "0"]);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    let losses: Vec<f32> = log.lines().filter_map(|l| l.split("loss ").nth(1)).map(|x| x.split_whitespace().next().unwrap().parse().unwrap()).collect();
+    assert_eq!(losses.len(), 25, "{log}");
+    assert!(losses[24] < losses[0] / 3.0, "three pairs should be fitted: {losses:?}");
+    // The saved folder is a summarizer the next stage takes.
+    let weak = dir.join("weak.jsonl");
+    write_lines(&weak, &[serde_json::json!({"image": "a.jpg", "caption": rows[1].0}).to_string()]);
+    let out = hhi(&["pseudo-label", "--summarizer", p(&out_dir), "--weak", p(&weak), "--out", p(&dir.join("labels.jsonl"))]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // A pair without its target field is named.
+    write_lines(&pairs, &[r#"{"caption": "x"}"#.into()]);
+    let out = hhi(&["train-summarizer", "--t5", p(&t5), "--pairs", p(&pairs), "--out", p(&dir.join("o"))]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("pairs.jsonl") && err.contains("line 1") && err.contains("`label`"), "{err}");
 }

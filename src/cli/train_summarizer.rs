@@ -1,0 +1,83 @@
+//! `hhi train-summarizer`: distils the caption → interaction summarizer by
+//! fine-tuning a T5 folder on (caption, label) pairs (pipeline/summarizer.rs)
+//! and saves it with the base folder's tokenizer and generation config.
+
+use super::DeviceArg;
+use hhi::backend::Backend;
+use hhi::io::checkpoint::{save_model, ModelDir, TOKENIZER};
+use hhi::io::tokenizer::Tokenizer;
+use hhi::models::ModelType;
+use hhi::pipeline::summarizer::{read_pairs, tokenize, train_summarizer, SummarizerOptions};
+use hhi::{Error, Result};
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The T5 to start from (config.json, model.safetensors, tokenizer.json).
+    #[arg(long)]
+    t5: PathBuf,
+    /// Training pairs, JSONL, one object per line with the two fields below.
+    #[arg(long)]
+    pairs: PathBuf,
+    /// Output folder: config.json, model.safetensors, tokenizer.json (and generation_config.json if the base has one).
+    #[arg(long)]
+    out: PathBuf,
+    /// The field holding the input text.
+    #[arg(long, default_value = "caption")]
+    source_field: String,
+    /// The field holding the target text.
+    #[arg(long, default_value = "label")]
+    target_field: String,
+    /// Prepended to every input.
+    #[arg(long, default_value = "summarize: ")]
+    prefix: String,
+    #[arg(long, default_value_t = 3)]
+    epochs: usize,
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    #[arg(long, default_value_t = 5e-5)]
+    lr: f32,
+    #[arg(long, default_value_t = 0.0)]
+    weight_decay: f32,
+    /// Share of the pairs held out for an evaluation loss after each epoch.
+    #[arg(long, default_value_t = 0.05)]
+    eval_share: f64,
+    /// Input tokens kept per caption (EOS included).
+    #[arg(long, default_value_t = 128)]
+    max_source_tokens: usize,
+    /// Target tokens kept per label (EOS included).
+    #[arg(long, default_value_t = 32)]
+    max_target_tokens: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[command(flatten)]
+    device: DeviceArg,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    hhi::on_device!(a.device.device, a.device.dtype(), |be| run_on(be, &a))
+}
+
+fn run_on<B: Backend>(be: &B, a: &Args) -> Result<()> {
+    let dir = ModelDir::open(&a.t5)?;
+    if dir.model_type != ModelType::T5 {
+        return Err(Error::config(a.t5.join("config.json"), format!("--t5 needs a T5 model, this is `{}`", dir.model_type.name())));
+    }
+    let tok = Tokenizer::load(&a.t5.join(TOKENIZER))?;
+    let pairs = tokenize(&tok, &read_pairs(&a.pairs, &a.source_field, &a.target_field)?, &a.prefix, a.max_source_tokens, a.max_target_tokens)?;
+    let mut model = dir.load_t5(be, None)?;
+    let opts = SummarizerOptions { epochs: a.epochs, batch: a.batch, lr: a.lr, weight_decay: a.weight_decay, eval_share: a.eval_share, seed: a.seed };
+    eprintln!("fine-tuning {} ({} parameters) on {} pairs, {} epochs, {}", a.t5.display(), model.num_params(), pairs.len(), a.epochs, be.name());
+    train_summarizer(be, &mut model, &pairs, &opts, |(epoch, loss, eval)| match eval {
+        Some(e) => eprintln!("epoch {:>3}  loss {loss:.4}  held-out loss {e:.4}", epoch + 1),
+        None => eprintln!("epoch {:>3}  loss {loss:.4}", epoch + 1),
+    })?;
+    save_model(be, &model, &a.out, &dir.json)?;
+    for file in [TOKENIZER, "generation_config.json"] {
+        if a.t5.join(file).exists() {
+            std::fs::copy(a.t5.join(file), a.out.join(file)).map_err(|e| Error::io(a.out.join(file), e))?;
+        }
+    }
+    eprintln!("saved {}", a.out.display());
+    Ok(())
+}
