@@ -9,6 +9,7 @@
 
 pub mod backend;
 pub mod error;
+pub mod eval;
 pub mod generate;
 pub mod io;
 pub mod models;

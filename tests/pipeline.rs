@@ -89,6 +89,29 @@ fn train_then_predict_resumes_and_reports_bad_inputs() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("3 images already predicted, 2 to go"));
     assert_eq!(std::fs::read_to_string(&resumed).unwrap(), text, "a resumed run must end with the uninterrupted run's output");
 
+    // Evaluate the predictions against gold labels of two sources.
+    let gold = dir.join("gold.jsonl");
+    write_lines(
+        &gold,
+        &PHOTOS
+            .iter()
+            .zip(labels)
+            .enumerate()
+            .map(|(i, (f, l))| serde_json::json!({"id": f, "label": l, "source": if i < 3 { "news" } else { "web" }}).to_string())
+            .collect::<Vec<_>>(),
+    );
+    let report_path = dir.join("report.json");
+    let out = hhi(&["evaluate", "--predictions", p(&full), "--gold", p(&gold), "--out", p(&report_path)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("majority baseline (_ hugging _)"));
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+    assert_eq!(report["n"], 5);
+    for k in ["1", "5", "8"] {
+        for source in ["news", "web"] {
+            assert!(report["k"][k]["per_source"][source]["bleu4"].is_number(), "{report}");
+        }
+    }
+
     // A manifest line that is not JSON: named with its line, nothing predicted.
     let broken = dir.join("broken.jsonl");
     write_lines(&broken, &[lines[0].to_string(), "{not json".into()]);

@@ -10,6 +10,7 @@ mod bench;
 mod bench_models;
 mod captioner;
 mod embed;
+mod evaluate;
 mod generate;
 mod parity;
 mod pseudo_label;
@@ -50,6 +51,8 @@ enum Command {
     PseudoLabel(pseudo_label::Args),
     /// Train the ClipCap captioner (frozen CLIP → MLP prefix → GPT-2) on pseudo-labelled images.
     TrainCaptioner(captioner::TrainArgs),
+    /// Score predictions against gold labels at k = 1, 5, 8 (exact match, gerund accuracy, BLEU-4, word F1).
+    Evaluate(evaluate::Args),
     /// Predict interactions for images: beam search with a trained captioner, top k with scores.
     Predict(captioner::PredictArgs),
     /// Check the engine against a transformers fixture folder (PARITY.md).
@@ -115,6 +118,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::PseudoLabel(a) => pseudo_label::run(a),
         Command::TrainCaptioner(a) => captioner::train(a),
         Command::Predict(a) => captioner::predict(a),
+        Command::Evaluate(a) => evaluate::run(a),
         Command::Parity(a) => parity::run(a),
         Command::Bench(c) => bench::run(c),
         Command::Tokenizer(c) => tokenizer::run(c),

@@ -1,0 +1,94 @@
+//! `hhi evaluate`: predictions (from `hhi predict`) against gold labels,
+//! printed as a table and optionally written as JSON (eval/mod.rs).
+
+use hhi::eval::{evaluate, verb_accuracy, Gold, KS};
+use hhi::io::atomic::write_atomic;
+use hhi::{Error, Result};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Predictions JSONL: {"id", "predictions": [{"text", "score"}, ...]} (best first).
+    #[arg(long)]
+    predictions: PathBuf,
+    /// Gold JSONL: {"id", "label", "source"} (`source` optional).
+    #[arg(long)]
+    gold: PathBuf,
+    /// Categorical gold JSONL: {"id", "verb"}; adds verb accuracy (top-1 gerund = verb).
+    #[arg(long)]
+    categorical: Option<PathBuf>,
+    /// Write the full report (every number) here as JSON.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// Each non-empty line of a JSONL file, parsed, with its line number.
+fn lines(path: &Path) -> Result<Vec<(usize, serde_json::Value)>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let rows: Vec<_> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| serde_json::from_str(l).map(|v| (i + 1, v)).map_err(|e| Error::data(path, format!("line {}: not JSON: {e}", i + 1))))
+        .collect::<Result<_>>()?;
+    if rows.is_empty() {
+        return Err(Error::data(path, "no records (the file is empty)"));
+    }
+    Ok(rows)
+}
+
+fn field(path: &Path, line: usize, v: &serde_json::Value, name: &str) -> Result<String> {
+    match v.get(name) {
+        Some(serde_json::Value::String(s)) => Ok(s.clone()),
+        Some(other) if name == "id" && !other.is_null() => Ok(other.to_string()),
+        _ => Err(Error::data(path, format!("line {line}: no string field `{name}`"))),
+    }
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let mut predictions: HashMap<String, Vec<String>> = HashMap::new();
+    for (line, v) in lines(&a.predictions)? {
+        let preds = v.get("predictions").and_then(|p| p.as_array()).ok_or_else(|| Error::data(&a.predictions, format!("line {line}: no `predictions` list")))?;
+        let texts = preds.iter().map(|p| p.get("text").and_then(|t| t.as_str()).map(String::from)).collect::<Option<Vec<_>>>();
+        let texts = texts.ok_or_else(|| Error::data(&a.predictions, format!("line {line}: a prediction without a string `text`")))?;
+        predictions.insert(field(&a.predictions, line, &v, "id")?, texts);
+    }
+    let gold = lines(&a.gold)?
+        .into_iter()
+        .map(|(line, v)| {
+            let source = v.get("source").and_then(|s| s.as_str()).unwrap_or("all").to_string();
+            Ok(Gold { id: field(&a.gold, line, &v, "id")?, label: field(&a.gold, line, &v, "label")?, source })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut report = evaluate(&predictions, &gold);
+    if let Some(path) = &a.categorical {
+        let verbs = lines(path)?.into_iter().map(|(line, v)| Ok((field(path, line, &v, "id")?, field(path, line, &v, "verb")?))).collect::<Result<Vec<_>>>()?;
+        report["categorical"] = serde_json::json!({"verb_accuracy": verb_accuracy(&predictions, &verbs), "n": verbs.len()});
+    }
+    print_table(&report);
+    if let Some(out) = &a.out {
+        write_atomic(out, serde_json::to_string_pretty(&report).expect("serialises").as_bytes())?;
+    }
+    Ok(())
+}
+
+fn print_table(r: &serde_json::Value) {
+    say!("{} items, {} without predictions", r["n"], r["missing_predictions"]);
+    say!("{:<8} {:>12} {:>16} {:>8} {:>8}", "k", "exact match", "gerund accuracy", "BLEU-4", "word F1");
+    for k in KS {
+        let o = &r["k"][k.to_string()]["overall"];
+        let f = |name: &str| o[name].as_f64().unwrap_or(0.0);
+        say!("{:<8} {:>12.3} {:>16.3} {:>8.3} {:>8.3}", k, f("exact_match"), f("gerund_accuracy"), f("bleu4"), f("word_f1"));
+    }
+    let m = &r["majority_baseline"];
+    say!(
+        "majority baseline ({}): exact match {:.3}, gerund accuracy {:.3}",
+        m["label"].as_str().unwrap_or("-"),
+        m["exact_match"].as_f64().unwrap_or(0.0),
+        m["gerund_accuracy"].as_f64().unwrap_or(0.0)
+    );
+    if let Some(v) = r["categorical"]["verb_accuracy"].as_f64() {
+        say!("categorical verb accuracy: {v:.3} ({} items)", r["categorical"]["n"]);
+    }
+}
