@@ -204,3 +204,92 @@ fn train_summarizer_fits_pairs_and_saves_a_usable_folder() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("pairs.jsonl") && err.contains("line 1") && err.contains("`label`"), "{err}");
 }
+
+/// A tiny random GPT-2 with room for few-shot prompts (gpt2_tiny's tokenizer).
+fn tiny_llm(dir: &Path) -> PathBuf {
+    let cfg = dir.join("llm_config.json");
+    let json = serde_json::json!({"model_type": "gpt2", "vocab_size": 300, "n_positions": 384, "n_embd": 16, "n_layer": 1, "n_head": 2, "eos_token_id": 0, "bos_token_id": 0});
+    std::fs::write(&cfg, json.to_string()).unwrap();
+    let data = dir.join("llm_data.txt");
+    std::fs::write(&data, "Alex hugging Bailey\nAlex lifting Bailey\n").unwrap();
+    let out = dir.join("llm");
+    let tokenizer = fixture("gpt2_tiny").join("tokenizer.json");
+    let run =
+        hhi(&["train-lm", "--config", p(&cfg), "--tokenizer", p(&tokenizer), "--data", p(&data), "--out", p(&out), "--steps", "2", "--batch", "2", "--seq", "8", "--warmup", "1"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    out
+}
+
+#[test]
+fn synthetic_stages_resume_to_the_uninterrupted_output() {
+    let dir = common::tempdir("synthetic");
+    let llm = tiny_llm(&dir);
+    let seeds = dir.join("seeds.txt");
+    std::fs::write(&seeds, "Alex hugging Bailey\nAlex handing a trophy to Bailey\nAlex lifting Bailey\nAlex greeting Bailey\n").unwrap();
+    let interactions = |out: &Path, extra: &[&str]| {
+        hhi(&[&["interactions", "--llm", p(&llm), "--seeds", p(&seeds), "--out", p(out), "--prompts", "5", "--batch", "2", "--shots", "3", "--max-new-tokens", "10"][..], extra]
+            .concat())
+    };
+    let full = dir.join("interactions.txt");
+    let out = interactions(&full, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stopped = dir.join("interactions_stopped.txt");
+    assert!(interactions(&stopped, &["--stop-after", "2"]).status.success());
+    assert!(!stopped.exists(), "a stopped run must not write its output");
+    let out = interactions(&stopped, &[]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("2 batches already done, 1 to go"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&stopped).unwrap(), std::fs::read_to_string(&full).unwrap());
+
+    let fewshot = dir.join("fewshot.jsonl");
+    write_lines(
+        &fewshot,
+        &[
+            r#"{"interaction": "Alex hugging Bailey", "caption": "Alex hugs Bailey at the airport."}"#.into(),
+            r#"{"interaction": "Alex lifting Bailey", "caption": "Alex lifts Bailey after the win."}"#.into(),
+        ],
+    );
+    let captions = |out: &Path, extra: &[&str]| {
+        hhi(&[
+            &[
+                "captions",
+                "--llm",
+                p(&llm),
+                "--interactions",
+                p(&seeds),
+                "--fewshot",
+                p(&fewshot),
+                "--out",
+                p(out),
+                "--shots",
+                "2",
+                "--batch",
+                "3",
+                "--per-interaction",
+                "2",
+                "--max-new-tokens",
+                "12",
+            ][..],
+            extra,
+        ]
+        .concat())
+    };
+    let full = dir.join("captions.jsonl");
+    let out = captions(&full, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("of 8 captions kept"));
+    let stopped = dir.join("captions_stopped.jsonl");
+    assert!(captions(&stopped, &["--stop-after", "1"]).status.success());
+    assert!(captions(&stopped, &[]).status.success());
+    assert_eq!(std::fs::read_to_string(&stopped).unwrap(), std::fs::read_to_string(&full).unwrap());
+
+    // Bad inputs: an empty seeds file, a few-shot record without a caption.
+    let empty = dir.join("empty.txt");
+    std::fs::write(&empty, "\n").unwrap();
+    let out = hhi(&["interactions", "--llm", p(&llm), "--seeds", p(&empty), "--out", p(&dir.join("x.txt"))]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("empty.txt") && err.contains("no lines"), "{err}");
+    write_lines(&fewshot, &[r#"{"interaction": "Alex hugging Bailey"}"#.into()]);
+    let out = captions(&dir.join("y.jsonl"), &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("fewshot.jsonl") && err.contains("record 1") && err.contains("`caption`"), "{err}");
+}

@@ -15,6 +15,7 @@ mod generate;
 mod parity;
 mod pseudo_label;
 mod summarize;
+mod synthetic;
 mod tokenizer;
 mod train_lm;
 mod train_summarizer;
@@ -45,6 +46,10 @@ enum Command {
     Embed(embed::Args),
     /// Train (or fine-tune) a GPT-2 or GPT-Neo language model on text or JSONL.
     TrainLm(train_lm::Args),
+    /// Stage 1: new interactions from a language model's few-shot continuations of seed interactions.
+    Interactions(synthetic::InteractionArgs),
+    /// Stages 2-3: synthetic captions of interactions from in-context pairs, filtered and labelled.
+    Captions(synthetic::CaptionArgs),
     /// Distil the caption → interaction summarizer: fine-tune a T5 on (caption, label) pairs.
     TrainSummarizer(train_summarizer::Args),
     /// Weak captions → pseudo-labels with the distilled T5 summarizer (beams, -ing filter, sample weights).
@@ -114,6 +119,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Summarize(a) => summarize::run(a),
         Command::Embed(a) => embed::run(a),
         Command::TrainLm(a) => train_lm::run(a),
+        Command::Interactions(a) => synthetic::interactions(a),
+        Command::Captions(a) => synthetic::captions(a),
         Command::TrainSummarizer(a) => train_summarizer::run(a),
         Command::PseudoLabel(a) => pseudo_label::run(a),
         Command::TrainCaptioner(a) => captioner::train(a),

@@ -1,7 +1,7 @@
 //! `hhi pseudo-label`: weak captions → pseudo-labels with sample weights
 //! (pipeline/pseudo_label.rs). Summaries are saved batch by batch in
-//! `<out>.partial` (atomically), so a rerun after a kill continues where it
-//! stopped; the weighted output is written once every caption is done.
+//! `<out>.partial` (pipeline/partial.rs), so a rerun after a kill continues
+//! where it stopped; the weighted output is written once every caption is done.
 
 use super::DeviceArg;
 use hhi::backend::Backend;
@@ -9,11 +9,11 @@ use hhi::io::atomic::write_atomic;
 use hhi::io::checkpoint::{ModelDir, TOKENIZER};
 use hhi::io::tokenizer::Tokenizer;
 use hhi::models::ModelType;
+use hhi::pipeline::partial::Partial;
 use hhi::pipeline::pseudo_label::{finish, label_search, read_weak, summarize};
 use hhi::{Error, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -44,26 +44,6 @@ pub fn run(a: Args) -> Result<()> {
     hhi::on_device!(a.device.device, a.device.dtype(), |be| run_on(be, &a))
 }
 
-fn partial_path(out: &Path) -> PathBuf {
-    let mut name = out.file_name().unwrap_or_default().to_os_string();
-    name.push(".partial");
-    out.with_file_name(name)
-}
-
-/// Labels an earlier, interrupted run saved: input index → label.
-fn read_partial(path: &Path, inputs: usize) -> Result<BTreeMap<usize, String>> {
-    let Ok(text) = std::fs::read_to_string(path) else { return Ok(BTreeMap::new()) };
-    let mut done = BTreeMap::new();
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| Error::data(path, format!("line {}: {e} (delete the file to start over)", i + 1)))?;
-        match (v["index"].as_u64(), v["label"].as_str()) {
-            (Some(idx), Some(label)) if (idx as usize) < inputs => done.insert(idx as usize, label.to_string()),
-            _ => return Err(Error::data(path, format!("line {}: not a saved summary of this input (delete the file to start over)", i + 1))),
-        };
-    }
-    Ok(done)
-}
-
 fn run_on<B: Backend>(be: &B, a: &Args) -> Result<()> {
     let records = read_weak(&a.weak)?;
     let dir = ModelDir::open(&a.summarizer)?;
@@ -74,11 +54,13 @@ fn run_on<B: Backend>(be: &B, a: &Args) -> Result<()> {
     t5.drop_master();
     let tok = Tokenizer::load(&a.summarizer.join(TOKENIZER))?;
     let search = label_search(t5.cfg.eos_token_id);
-    let partial = partial_path(&a.out);
-    let mut done = read_partial(&partial, records.len())?;
-    let todo: Vec<usize> = (0..records.len()).filter(|i| !done.contains_key(i)).collect();
-    if !done.is_empty() {
-        eprintln!("{}: {} captions already summarized, {} to go", partial.display(), done.len(), todo.len());
+    let mut partial = Partial::load(&a.out)?;
+    if partial.done.keys().any(|&i| i >= records.len()) || partial.done.values().any(|v| !v.is_string()) {
+        return Err(Error::data(&partial.path, "not saved summaries of this input (delete the file to start over)"));
+    }
+    let todo: Vec<usize> = (0..records.len()).filter(|i| !partial.done.contains_key(i)).collect();
+    if !partial.done.is_empty() {
+        eprintln!("{}: {} captions already summarized, {} to go", partial.path.display(), partial.done.len(), todo.len());
     }
     let bar = ProgressBar::new(todo.len() as u64);
     bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} captions, {per_sec}, eta {eta}").expect("template"));
@@ -90,19 +72,19 @@ fn run_on<B: Backend>(be: &B, a: &Args) -> Result<()> {
         }
         let captions: Vec<&str> = chunk.iter().map(|&i| records[i]["caption"].as_str().expect("checked when read")).collect();
         for (&i, label) in chunk.iter().zip(summarize(be, &t5, &tok, &captions, &a.prefix, &search)?) {
-            done.insert(i, label);
+            partial.insert(i, label.into());
         }
-        let lines: Vec<String> = done.iter().map(|(i, l)| serde_json::json!({"index": i, "label": l}).to_string()).collect();
-        write_atomic(&partial, (lines.join("\n") + "\n").as_bytes())?;
+        partial.save()?;
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
-    let labelled: Vec<_> = records.into_iter().zip(done.into_values()).collect();
+    let labels = partial.done.values().map(|v| v.as_str().unwrap_or_default().to_string()).collect::<Vec<_>>();
+    let labelled: Vec<_> = records.into_iter().zip(labels).collect();
     let total = labelled.len();
     let kept = finish(labelled);
     let lines: Vec<String> = kept.iter().map(|r| serde_json::Value::Object(r.clone()).to_string()).collect();
     write_atomic(&a.out, (lines.join("\n") + if lines.is_empty() { "" } else { "\n" }).as_bytes())?;
-    let _ = std::fs::remove_file(&partial);
+    partial.finish();
     eprintln!("{}: {} of {total} captions gave a pseudo-label with an -ing word", a.out.display(), kept.len());
     Ok(())
 }

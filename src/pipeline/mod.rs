@@ -4,6 +4,8 @@
 //! captioner (stages 6 and 7).
 
 pub mod captioner;
+pub mod partial;
 pub mod pseudo_label;
 pub mod rules;
 pub mod summarizer;
+pub mod synthetic;
