@@ -12,10 +12,11 @@ pub struct Args {
     /// Predictions JSONL: {"id", "predictions": [{"text", "score"}, ...]} (best first).
     #[arg(long)]
     predictions: PathBuf,
-    /// Gold JSONL: {"id", "label", "source"} (`source` optional).
+    /// Gold JSONL: {"id", "label", "source"} (`source` optional; without `id`,
+    /// items are matched by `image`, as `hhi world`'s test.jsonl and `hhi predict` write it).
     #[arg(long)]
     gold: PathBuf,
-    /// Categorical gold JSONL: {"id", "verb"}; adds verb accuracy (top-1 gerund = verb).
+    /// Categorical gold JSONL: {"id" or "image", "verb"}; adds verb accuracy (top-1 gerund = verb).
     #[arg(long)]
     categorical: Option<PathBuf>,
     /// Write the full report (every number) here as JSON.
@@ -38,6 +39,11 @@ fn lines(path: &Path) -> Result<Vec<(usize, serde_json::Value)>> {
     Ok(rows)
 }
 
+/// An item's key: its `id`, else its `image` path (as `hhi world` and `hhi predict` write it).
+fn item_id(path: &Path, line: usize, v: &serde_json::Value) -> Result<String> {
+    field(path, line, v, "id").or_else(|_| field(path, line, v, "image")).map_err(|_| Error::data(path, format!("line {line}: no `id` or `image` field")))
+}
+
 fn field(path: &Path, line: usize, v: &serde_json::Value, name: &str) -> Result<String> {
     match v.get(name) {
         Some(serde_json::Value::String(s)) => Ok(s.clone()),
@@ -52,18 +58,18 @@ pub fn run(a: Args) -> Result<()> {
         let preds = v.get("predictions").and_then(|p| p.as_array()).ok_or_else(|| Error::data(&a.predictions, format!("line {line}: no `predictions` list")))?;
         let texts = preds.iter().map(|p| p.get("text").and_then(|t| t.as_str()).map(String::from)).collect::<Option<Vec<_>>>();
         let texts = texts.ok_or_else(|| Error::data(&a.predictions, format!("line {line}: a prediction without a string `text`")))?;
-        predictions.insert(field(&a.predictions, line, &v, "id")?, texts);
+        predictions.insert(item_id(&a.predictions, line, &v)?, texts);
     }
     let gold = lines(&a.gold)?
         .into_iter()
         .map(|(line, v)| {
             let source = v.get("source").and_then(|s| s.as_str()).unwrap_or("all").to_string();
-            Ok(Gold { id: field(&a.gold, line, &v, "id")?, label: field(&a.gold, line, &v, "label")?, source })
+            Ok(Gold { id: item_id(&a.gold, line, &v)?, label: field(&a.gold, line, &v, "label")?, source })
         })
         .collect::<Result<Vec<_>>>()?;
     let mut report = evaluate(&predictions, &gold);
     if let Some(path) = &a.categorical {
-        let verbs = lines(path)?.into_iter().map(|(line, v)| Ok((field(path, line, &v, "id")?, field(path, line, &v, "verb")?))).collect::<Result<Vec<_>>>()?;
+        let verbs = lines(path)?.into_iter().map(|(line, v)| Ok((item_id(path, line, &v)?, field(path, line, &v, "verb")?))).collect::<Result<Vec<_>>>()?;
         report["categorical"] = serde_json::json!({"verb_accuracy": verb_accuracy(&predictions, &verbs), "n": verbs.len()});
     }
     print_table(&report);

@@ -11,6 +11,7 @@ use hhi::io::checkpoint::{ModelDir, TOKENIZER};
 use hhi::io::tokenizer::Tokenizer;
 use hhi::models::gpt2::Gpt2;
 use hhi::pipeline::partial::Partial;
+use hhi::pipeline::rules::{FIRST, SECOND};
 use hhi::pipeline::synthetic::{caption_prompt, caption_record, caption_sampling, interaction_prompt, interaction_sampling, new_interaction, with_names, Writer};
 use hhi::rng::Rng;
 use hhi::{Error, Result};
@@ -24,7 +25,8 @@ pub struct InteractionArgs {
     /// Causal language model folder (GPT-Neo or GPT-2, with tokenizer.json).
     #[arg(long)]
     llm: PathBuf,
-    /// Seed interactions, one per line, written with the names Alex and Bailey.
+    /// Seed interactions, one per line, written with the names Alex and Bailey
+    /// (or two `[NAME]` placeholders, read as Alex then Bailey).
     #[arg(long)]
     seeds: PathBuf,
     /// Output: the new interactions, one per line.
@@ -138,8 +140,13 @@ fn run_batches(partial: &mut Partial, batches: usize, stop_after: Option<usize>,
     Ok(true)
 }
 
+/// `[NAME] … [NAME]` as `Alex … Bailey`, the placeholders of stage 1's prompts.
+fn placeholder_names(line: &str) -> String {
+    line.replacen("[NAME]", FIRST, 1).replacen("[NAME]", SECOND, 1)
+}
+
 fn interactions_on<B: Backend>(be: &B, a: &InteractionArgs) -> Result<()> {
-    let seeds = read_lines(&a.seeds)?;
+    let seeds: Vec<String> = read_lines(&a.seeds)?.iter().map(|l| placeholder_names(l)).collect();
     let (model, tok) = load_llm(be, &a.llm)?;
     let writer = Writer::new(be, &model, &tok)?;
     let mut partial = Partial::load(&a.out)?;
