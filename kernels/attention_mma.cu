@@ -27,6 +27,11 @@ __device__ __forceinline__ float masked_score(float dot, const float* key_mask, 
     return seen ? dot * s.scale + bias_at(bias, s, h, i, j) : -CUDART_INF_F;
 }
 
+// exp(score − lse): the softmax probability, 0 where the key is hidden or the row saw no key.
+__device__ __forceinline__ float probability(float score, float lse) {
+    return (score == -CUDART_INF_F || lse == -CUDART_INF_F) ? 0.0f : __expf(score - lse);
+}
+
 // Rows [first, first + N) of a strided [rows, d] bf16 matrix into shared
 // memory, zero past `limit` and past column d: row-major into `tile` (pitch
 // D + 8) and/or transposed into `tile_t` (pitch N + 8); either may be null.
@@ -270,9 +275,7 @@ __device__ void attention_mma_backward_query(bf16* dq, const bf16* dout, const b
 #pragma unroll
             for (int e = 0; e < 4; e++) {
                 const float x = masked_score(sc[n][e], key_mask, bias, s, b, h, row0 + g + 8 * (e / 2), j0 + 8 * n + 2 * t + e % 2);
-                const float l = row_lse[e / 2];
-                const float p = (x == -CUDART_INF_F || l == -CUDART_INF_F) ? 0.0f : __expf(x - l);
-                sc[n][e] = p * (dp[n][e] - di[e / 2]) * s.scale;
+                sc[n][e] = probability(x, row_lse[e / 2]) * (dp[n][e] - di[e / 2]) * s.scale;
             }
         mma_cols<N, D>(acc, sc, kt);
     }
@@ -330,8 +333,7 @@ __device__ void attention_mma_backward_key(bf16* dk, bf16* dv, float* dbias, con
 #pragma unroll
             for (int e = 0; e < 4; e++) {
                 const int j = row0 + g + 8 * (e / 2), r = 8 * n + 2 * t + e % 2, i = i0 + r;
-                const float x = masked_score(sc[n][e], key_mask, bias, s, b, h, i, j), l = tile_lse[r];
-                const float p = (x == -CUDART_INF_F || l == -CUDART_INF_F) ? 0.0f : __expf(x - l);
+                const float p = probability(masked_score(sc[n][e], key_mask, bias, s, b, h, i, j), tile_lse[r]);
                 const float ds = p * (dp[n][e] - tile_di[r]);
                 if (dbias != nullptr && p != 0.0f) atomicAdd(&dbias[((int64_t)h * s.q_len + i) * s.kv_len + j], ds);
                 sc[n][e] = p;

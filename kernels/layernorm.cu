@@ -33,6 +33,20 @@ __device__ void layernorm_forward(T* out, float* mean, float* rstd, const T* inp
 }
 
 // dinp += rstd·(dnorm − mean(dnorm) − norm·mean(dnorm·norm)), dnorm = w·dout.
+// The two means of one row, summed across the warp (every lane gets them).
+template <typename T>
+__device__ float2 layernorm_row_means(const T* dout, const T* inp, const T* w, float mu, float rs, int c) {
+    const int lane = threadIdx.x % 32;
+    float dnorm_sum = 0.0f, dnorm_norm_sum = 0.0f;
+    for (int i = lane; i < c; i += 32) {
+        const float norm = (to_f32(inp[i]) - mu) * rs;
+        const float dnorm = to_f32(w[i]) * to_f32(dout[i]);
+        dnorm_sum += dnorm;
+        dnorm_norm_sum += dnorm * norm;
+    }
+    return make_float2(warp_sum(dnorm_sum) / c, warp_sum(dnorm_norm_sum) / c);
+}
+
 template <typename T>
 __device__ void layernorm_backward_input(T* dinp, const T* dout, const T* inp, const T* w, const float* mean, const float* rstd, int rows, int c) {
     const int lane = threadIdx.x % 32;
@@ -40,19 +54,11 @@ __device__ void layernorm_backward_input(T* dinp, const T* dout, const T* inp, c
     if (row >= rows) return;
     const int64_t at = (int64_t)row * c;
     const float mu = mean[row], rs = rstd[row];
-    float dnorm_sum = 0.0f, dnorm_norm_sum = 0.0f;
+    const float2 means = layernorm_row_means(dout + at, inp + at, w, mu, rs, c);
     for (int i = lane; i < c; i += 32) {
         const float norm = (to_f32(inp[at + i]) - mu) * rs;
         const float dnorm = to_f32(w[i]) * to_f32(dout[at + i]);
-        dnorm_sum += dnorm;
-        dnorm_norm_sum += dnorm * norm;
-    }
-    const float dnorm_mean = warp_sum(dnorm_sum) / c;
-    const float dnorm_norm_mean = warp_sum(dnorm_norm_sum) / c;
-    for (int i = lane; i < c; i += 32) {
-        const float norm = (to_f32(inp[at + i]) - mu) * rs;
-        const float dnorm = to_f32(w[i]) * to_f32(dout[at + i]);
-        dinp[at + i] = from_f32<T>(to_f32(dinp[at + i]) + (dnorm - dnorm_mean - norm * dnorm_norm_mean) * rs);
+        dinp[at + i] = from_f32<T>(to_f32(dinp[at + i]) + (dnorm - means.x - norm * means.y) * rs);
     }
 }
 
@@ -71,19 +77,11 @@ __device__ void layernorm_backward_fused(T* dinp, float* dw, float* db, const T*
     for (int row = blockIdx.x * warps + threadIdx.x / 32; row < rows; row += gridDim.x * warps) {
         const int64_t at = (int64_t)row * c;
         const float mu = mean[row], rs = rstd[row];
-        float dnorm_sum = 0.0f, dnorm_norm_sum = 0.0f;
-        for (int i = lane; i < c; i += 32) {
-            const float norm = (to_f32(inp[at + i]) - mu) * rs;
-            const float dnorm = to_f32(w[i]) * to_f32(dout[at + i]);
-            dnorm_sum += dnorm;
-            dnorm_norm_sum += dnorm * norm;
-        }
-        const float dnorm_mean = warp_sum(dnorm_sum) / c;
-        const float dnorm_norm_mean = warp_sum(dnorm_norm_sum) / c;
+        const float2 means = layernorm_row_means(dout + at, inp + at, w, mu, rs, c);
         for (int i = lane; i < c; i += 32) {
             const float norm = (to_f32(inp[at + i]) - mu) * rs;
             const float dy = to_f32(dout[at + i]), dnorm = to_f32(w[i]) * dy;
-            dinp[at + i] = from_f32<T>(to_f32(dinp[at + i]) + (dnorm - dnorm_mean - norm * dnorm_norm_mean) * rs);
+            dinp[at + i] = from_f32<T>(to_f32(dinp[at + i]) + (dnorm - means.x - norm * means.y) * rs);
             atomicAdd(&block_dw[i], norm * dy);
             atomicAdd(&block_db[i], dy);
         }

@@ -19,6 +19,22 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+/// How a sampling stage runs: batches, seed, early stop, device.
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Prompts per batch.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Stop after this many batches, leaving `<out>.partial` as a kill would
+    /// (for time-boxed runs); a rerun continues.
+    #[arg(long)]
+    stop_after: Option<usize>,
+    #[command(flatten)]
+    device: DeviceArg,
+}
+
 /// Stage 1: new interactions from few-shot prompts of seed interactions.
 #[derive(clap::Args)]
 pub struct InteractionArgs {
@@ -40,17 +56,8 @@ pub struct InteractionArgs {
     shots: usize,
     #[arg(long, default_value_t = 200)]
     max_new_tokens: usize,
-    /// Prompts per batch.
-    #[arg(long, default_value_t = 8)]
-    batch: usize,
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Stop after this many batches, leaving `<out>.partial` as a kill would
-    /// (for time-boxed runs); a rerun continues.
-    #[arg(long)]
-    stop_after: Option<usize>,
     #[command(flatten)]
-    device: DeviceArg,
+    run: RunArgs,
 }
 
 /// Stage 2 and 3: synthetic captions of interactions, and their labels.
@@ -76,25 +83,16 @@ pub struct CaptionArgs {
     shots: usize,
     #[arg(long, default_value_t = 64)]
     max_new_tokens: usize,
-    /// Prompts per batch.
-    #[arg(long, default_value_t = 8)]
-    batch: usize,
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Stop after this many batches, leaving `<out>.partial` as a kill would
-    /// (for time-boxed runs); a rerun continues.
-    #[arg(long)]
-    stop_after: Option<usize>,
     #[command(flatten)]
-    device: DeviceArg,
+    run: RunArgs,
 }
 
 pub fn interactions(a: InteractionArgs) -> Result<()> {
-    hhi::on_device!(a.device.device, a.device.dtype(), |be| interactions_on(be, &a))
+    hhi::on_device!(a.run.device.device, a.run.device.dtype(), |be| interactions_on(be, &a))
 }
 
 pub fn captions(a: CaptionArgs) -> Result<()> {
-    hhi::on_device!(a.device.device, a.device.dtype(), |be| captions_on(be, &a))
+    hhi::on_device!(a.run.device.device, a.run.device.dtype(), |be| captions_on(be, &a))
 }
 
 fn load_llm<B: Backend>(be: &B, dir: &Path) -> Result<(Gpt2<B>, Tokenizer)> {
@@ -150,9 +148,9 @@ fn interactions_on<B: Backend>(be: &B, a: &InteractionArgs) -> Result<()> {
     let (model, tok) = load_llm(be, &a.llm)?;
     let writer = Writer::new(be, &model, &tok)?;
     let mut partial = Partial::load(&a.out)?;
-    let batch = a.batch.max(1);
-    let finished = run_batches(&mut partial, a.prompts.div_ceil(batch), a.stop_after, "prompts", |i| {
-        let mut rng = Rng::new(a.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let batch = a.run.batch.max(1);
+    let finished = run_batches(&mut partial, a.prompts.div_ceil(batch), a.run.stop_after, "prompts", |i| {
+        let mut rng = Rng::new(a.run.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let n = batch.min(a.prompts - i * batch);
         let prompts: Vec<String> = (0..n).map(|_| interaction_prompt(&seeds, a.shots, &mut rng)).collect();
         Ok(writer.lines(&prompts, interaction_sampling(), a.max_new_tokens, rng.next_u64())?.into())
@@ -191,9 +189,9 @@ fn captions_on<B: Backend>(be: &B, a: &CaptionArgs) -> Result<()> {
     let writer = Writer::new(be, &model, &tok)?;
     let items: Vec<&String> = interactions.iter().flat_map(|x| std::iter::repeat_n(x, a.per_interaction.max(1))).collect();
     let mut partial = Partial::load(&a.out)?;
-    let batch = a.batch.max(1);
-    let finished = run_batches(&mut partial, items.len().div_ceil(batch), a.stop_after, "captions", |i| {
-        let mut rng = Rng::new(a.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let batch = a.run.batch.max(1);
+    let finished = run_batches(&mut partial, items.len().div_ceil(batch), a.run.stop_after, "captions", |i| {
+        let mut rng = Rng::new(a.run.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let chunk = &items[i * batch..((i + 1) * batch).min(items.len())];
         let named: Vec<(String, [&str; 2])> = chunk.iter().map(|x| with_names(x, &mut rng)).collect();
         let prompts: Vec<String> = named.iter().map(|(n, _)| caption_prompt(&fewshot, a.shots, n, &mut rng)).collect();

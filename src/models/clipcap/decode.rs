@@ -84,7 +84,7 @@ impl<B: Backend> ClipCap<B> {
 /// their scores, best first.
 pub fn caption_beams<B: Backend>(be: &B, model: &ClipCap<B>, prefixes: &[f32], cfg: &BeamConfig) -> Result<Vec<Vec<Hypothesis>>> {
     let size = model.cfg.prefix_size;
-    if prefixes.len() % size != 0 {
+    if !prefixes.len().is_multiple_of(size) {
         return invalid!("{} image-embedding values are not a whole number of {size}-wide embeddings", prefixes.len());
     }
     let (n, beams) = (prefixes.len() / size, cfg.num_beams.max(1));
