@@ -293,3 +293,47 @@ fn synthetic_stages_resume_to_the_uninterrupted_output() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("fewshot.jsonl") && err.contains("record 1") && err.contains("`caption`"), "{err}");
 }
+
+#[test]
+fn train_clip_learns_world_pairs_and_saves_a_clip_folder() {
+    let dir = common::tempdir("train-clip");
+    let world = dir.join("world");
+    let out = hhi(&["world", "--out", p(&world), "--weak", "48", "--test", "4", "--categorical", "4", "--image-size", "32"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let cfg = dir.join("clip_config.json");
+    let json = serde_json::json!({
+        "model_type": "clip", "projection_dim": 16,
+        "text_config": {"vocab_size": 300, "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "max_position_embeddings": 64, "eos_token_id": 0},
+        "vision_config": {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "image_size": 32, "patch_size": 8}
+    });
+    std::fs::write(&cfg, json.to_string()).unwrap();
+    let tokenizer = fixture("gpt2_tiny").join("tokenizer.json");
+    let clip = dir.join("clip");
+    let out = hhi(&[
+        "train-clip",
+        "--config",
+        p(&cfg),
+        "--tokenizer",
+        p(&tokenizer),
+        "--pairs",
+        p(&world.join("weak.jsonl")),
+        "--out",
+        p(&clip),
+        "--epochs",
+        "6",
+        "--batch",
+        "16",
+        "--lr",
+        "3e-3",
+        "--warmup",
+        "2",
+    ]);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    let losses: Vec<f32> = log.lines().filter_map(|l| l.split("loss ").nth(1)).map(|x| x.trim().parse().unwrap()).collect();
+    assert_eq!(losses.len(), 6, "{log}");
+    assert!(losses[5] < losses[0], "the contrastive loss should fall: {losses:?}");
+    // The folder is a CLIP that the other commands take.
+    let out = hhi(&["embed", "--model", p(&clip), "--image", p(&world.join("images/test/000000.png"))]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -17,6 +17,7 @@ mod pseudo_label;
 mod summarize;
 mod synthetic;
 mod tokenizer;
+mod train_clip;
 mod train_lm;
 mod train_summarizer;
 mod world;
@@ -46,6 +47,8 @@ enum Command {
     Embed(embed::Args),
     /// Train (or fine-tune) a GPT-2 or GPT-Neo language model on text or JSONL.
     TrainLm(train_lm::Args),
+    /// Train (or fine-tune) a CLIP contrastively on image–caption pairs.
+    TrainClip(train_clip::Args),
     /// Stage 1: new interactions from a language model's few-shot continuations of seed interactions.
     Interactions(synthetic::InteractionArgs),
     /// Stages 2-3: synthetic captions of interactions from in-context pairs, filtered and labelled.
@@ -119,6 +122,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Summarize(a) => summarize::run(a),
         Command::Embed(a) => embed::run(a),
         Command::TrainLm(a) => train_lm::run(a),
+        Command::TrainClip(a) => train_clip::run(a),
         Command::Interactions(a) => synthetic::interactions(a),
         Command::Captions(a) => synthetic::captions(a),
         Command::TrainSummarizer(a) => train_summarizer::run(a),

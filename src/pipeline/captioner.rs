@@ -67,6 +67,11 @@ fn resolve(path: &Path, image: &str) -> PathBuf {
     }
 }
 
+/// (image, text) pairs of a JSONL file: `{"image": PATH, FIELD: TEXT}` per line.
+pub fn read_image_texts(path: &Path, field: &str) -> Result<Vec<(PathBuf, String)>> {
+    jsonl_objects(path)?.into_iter().map(|(line, o)| Ok((resolve(path, &string_field(path, line, &o, "image")?), string_field(path, line, &o, field)?))).collect()
+}
+
 /// Reads pseudo-labels (see the module header).
 pub fn read_labelled(path: &Path) -> Result<Vec<Labelled>> {
     jsonl_objects(path)?

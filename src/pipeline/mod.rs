@@ -4,6 +4,7 @@
 //! captioner (stages 6 and 7).
 
 pub mod captioner;
+pub mod clip_train;
 pub mod partial;
 pub mod pseudo_label;
 pub mod rules;
