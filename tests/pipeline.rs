@@ -198,6 +198,25 @@ fn train_summarizer_fits_pairs_and_saves_a_usable_folder() {
     write_lines(&weak, &[serde_json::json!({"image": "a.jpg", "caption": rows[1].0}).to_string()]);
     let out = hhi(&["pseudo-label", "--summarizer", p(&out_dir), "--weak", p(&weak), "--out", p(&dir.join("labels.jsonl"))]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // A folder with only config.json starts from a random T5 (with --tokenizer).
+    let config_only = dir.join("config_only");
+    std::fs::create_dir_all(&config_only).unwrap();
+    std::fs::copy(t5.join("config.json"), config_only.join("config.json")).unwrap();
+    let out = hhi(&[
+        "train-summarizer",
+        "--t5",
+        p(&config_only),
+        "--tokenizer",
+        p(&t5.join("tokenizer.json")),
+        "--pairs",
+        p(&pairs),
+        "--out",
+        p(&dir.join("from_scratch")),
+        "--epochs",
+        "1",
+    ]);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && log.contains("random initialisation"), "{log}");
     // A pair without its target field is named.
     write_lines(&pairs, &[r#"{"caption": "x"}"#.into()]);
     let out = hhi(&["train-summarizer", "--t5", p(&t5), "--pairs", p(&pairs), "--out", p(&dir.join("o"))]);

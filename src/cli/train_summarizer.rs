@@ -13,9 +13,13 @@ use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The T5 to start from (config.json, model.safetensors, tokenizer.json).
+    /// The T5 to start from (config.json, model.safetensors, tokenizer.json);
+    /// a folder with only config.json starts from a seeded random initialisation.
     #[arg(long)]
     t5: PathBuf,
+    /// tokenizer.json to use instead of the folder's.
+    #[arg(long)]
+    tokenizer: Option<PathBuf>,
     /// Training pairs, JSONL, one object per line with the two fields below.
     #[arg(long)]
     pairs: PathBuf,
@@ -63,9 +67,13 @@ fn run_on<B: Backend>(be: &B, a: &Args) -> Result<()> {
     if dir.model_type != ModelType::T5 {
         return Err(Error::config(a.t5.join("config.json"), format!("--t5 needs a T5 model, this is `{}`", dir.model_type.name())));
     }
-    let tok = Tokenizer::load(&a.t5.join(TOKENIZER))?;
+    let tok_path = a.tokenizer.clone().unwrap_or_else(|| a.t5.join(TOKENIZER));
+    let tok = Tokenizer::load(&tok_path)?;
     let pairs = tokenize(&tok, &read_pairs(&a.pairs, &a.source_field, &a.target_field)?, &a.prefix, a.max_source_tokens, a.max_target_tokens)?;
-    let mut model = dir.load_t5(be, None)?;
+    if !dir.has_weights() {
+        eprintln!("{}: no model.safetensors, starting from a random initialisation (seed {})", a.t5.display(), a.seed);
+    }
+    let mut model = dir.load_t5(be, Some(a.seed))?;
     let opts = SummarizerOptions { epochs: a.epochs, batch: a.batch, lr: a.lr, weight_decay: a.weight_decay, eval_share: a.eval_share, seed: a.seed };
     eprintln!("fine-tuning {} ({} parameters) on {} pairs, {} epochs, {}", a.t5.display(), model.num_params(), pairs.len(), a.epochs, be.name());
     train_summarizer(be, &mut model, &pairs, &opts, |(epoch, loss, eval)| match eval {
@@ -73,10 +81,10 @@ fn run_on<B: Backend>(be: &B, a: &Args) -> Result<()> {
         None => eprintln!("epoch {:>3}  loss {loss:.4}", epoch + 1),
     })?;
     save_model(be, &model, &a.out, &dir.json)?;
-    for file in [TOKENIZER, "generation_config.json"] {
-        if a.t5.join(file).exists() {
-            std::fs::copy(a.t5.join(file), a.out.join(file)).map_err(|e| Error::io(a.out.join(file), e))?;
-        }
+    std::fs::copy(&tok_path, a.out.join(TOKENIZER)).map_err(|e| Error::io(a.out.join(TOKENIZER), e))?;
+    let generation = a.t5.join("generation_config.json");
+    if generation.exists() {
+        std::fs::copy(&generation, a.out.join("generation_config.json")).map_err(|e| Error::io(&generation, e))?;
     }
     eprintln!("saved {}", a.out.display());
     Ok(())
