@@ -45,6 +45,23 @@ fn train_then_predict_resumes_and_reports_bad_inputs() {
         assert!(captioner.join(f).exists(), "the captioner folder lacks {f}");
     }
 
+    // --only-prefix trains the MLP alone: GPT-2 comes out exactly as it went in.
+    let frozen = dir.join("frozen");
+    let args = ["train-captioner", "--clip", p(&clip), "--gpt2", p(&gpt2), "--pseudo-labels", p(&pseudo_path), "--out", p(&frozen)];
+    let out = hhi(&[&args[..], &["--prefix-length", "2", "--epochs", "2", "--batch", "2", "--lr", "1e-2", "--only-prefix"]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (trained, base) = (hhi::io::safetensors::load(&frozen.join("model.safetensors")).unwrap(), hhi::io::safetensors::load(&gpt2.join("model.safetensors")).unwrap());
+    let mut compared = 0;
+    for (name, t) in &base {
+        let got = &trained[&format!("gpt.{name}")];
+        assert_eq!(got.to_f32(), t.to_f32(), "{name} changed under --only-prefix");
+        compared += 1;
+    }
+    assert!(compared > 10);
+    let log = String::from_utf8_lossy(&out.stderr);
+    let losses: Vec<f32> = log.lines().filter_map(|l| l.split("loss ").nth(1)).map(|x| x.trim().parse().unwrap()).collect();
+    assert!(losses.len() == 2 && losses[1] < losses[0], "the MLP alone should still learn: {log}");
+
     // Predict for the five photos in two batches; then as if killed after the first batch.
     let manifest = dir.join("manifest.jsonl");
     write_lines(&manifest, &PHOTOS.iter().map(|f| serde_json::json!({"id": f, "image": photos.join(f)}).to_string()).collect::<Vec<_>>());

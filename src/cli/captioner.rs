@@ -48,6 +48,9 @@ pub struct TrainArgs {
     max_tokens: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Train only the mapping MLP and keep GPT-2 frozen (default: both train, as in the method).
+    #[arg(long)]
+    only_prefix: bool,
     #[command(flatten)]
     device: DeviceArg,
 }
@@ -145,7 +148,7 @@ fn train_on<B: Backend>(be: &B, a: &TrainArgs) -> Result<()> {
     let cfg = ClipCapConfig::new(a.prefix_length, clip.cfg.projection_dim, gpt.cfg.clone());
     let gpt_flat = gpt.full_precision().clone();
     let mut model = ClipCap::from_gpt2(be, cfg, &gpt_flat, a.seed)?;
-    let opts = TrainOptions { epochs: a.epochs, batch: a.batch, lr: a.lr, weight_decay: a.weight_decay, max_tokens: a.max_tokens, seed: a.seed };
+    let opts = TrainOptions { epochs: a.epochs, batch: a.batch, lr: a.lr, weight_decay: a.weight_decay, max_tokens: a.max_tokens, seed: a.seed, only_prefix: a.only_prefix };
     eprintln!("training the captioner: {} examples, {} parameters, {} epochs", examples.len(), model.num_params(), a.epochs);
     cap::train_captioner(be, &mut model, &examples, &opts, |(epoch, loss)| eprintln!("epoch {:>3}  loss {loss:.4}", epoch + 1))?;
     save_clipcap(be, &model, &a.out)?;

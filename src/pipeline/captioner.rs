@@ -136,14 +136,18 @@ pub struct TrainOptions {
     pub weight_decay: f32,
     pub max_tokens: usize,
     pub seed: u64,
+    /// Train only the mapping MLP, GPT-2 frozen (ClipCap's `--only_prefix`).
+    pub only_prefix: bool,
 }
 
 /// Per-epoch progress: (epoch, mean weighted loss).
 pub type EpochLog = (usize, f32);
 
 /// Trains `model` on (image embedding, caption tokens, weight) examples:
-/// AdamW over every parameter (weight decay on matrices), gradients clipped
-/// to norm 1, shuffled batches of `opts.batch`.
+/// AdamW (weight decay on matrices) over every parameter, or over the MLP
+/// alone with `only_prefix` (GPT-2's gradients are zeroed and it gets no
+/// decay, so it stays exactly as it was), gradients clipped to norm 1,
+/// shuffled batches of `opts.batch`.
 pub fn train_captioner<B: Backend>(be: &B, model: &mut ClipCap<B>, examples: &[(Vec<f32>, Vec<u32>, f32)], opts: &TrainOptions, mut on_epoch: impl FnMut(EpochLog)) -> Result<()> {
     if examples.is_empty() {
         return Err(Error::Invalid("no training examples".into()));
@@ -151,7 +155,10 @@ pub fn train_captioner<B: Backend>(be: &B, model: &mut ClipCap<B>, examples: &[(
     let (b, t) = (opts.batch.max(1), opts.max_tokens.max(1));
     let hyper = AdamW { lr: opts.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: opts.weight_decay };
     let layout = model.param_layout().clone();
-    let mut opt = Optimizer::new(be, &layout, hyper, default_decay)?;
+    // The MLP's four tensors come first in the layout; GPT-2 follows from here.
+    let gpt_start = layout.specs.iter().find(|s| s.name.starts_with("gpt.")).map_or(layout.total, |s| s.offset);
+    let frozen = |offset: usize| opts.only_prefix && offset >= gpt_start;
+    let mut opt = Optimizer::new(be, &layout, hyper, |spec| default_decay(spec) && !frozen(spec.offset))?;
     let mut grads = be.zeros_f32(layout.total)?;
     let mut acts = ClipCapActs::new(be, model, b, t)?;
     let mut rng = Rng::new(opts.seed);
@@ -176,6 +183,9 @@ pub fn train_captioner<B: Backend>(be: &B, model: &mut ClipCap<B>, examples: &[(
             total += model.forward(be, &mut acts, &batch, Mode::Train)? as f64;
             batches += 1;
             model.backward(be, &mut acts, B::view_mut(&mut grads));
+            if opts.only_prefix {
+                be.fill(B::slice_mut(B::view_mut(&mut grads), gpt_start, layout.total - gpt_start), 0.0);
+            }
             let (_, factor) = clip_grad_norm(be, &grads, 1.0);
             let (params, master) = model.params_mut();
             opt.update(be, params, master, &grads, opts.lr, factor);
