@@ -100,29 +100,36 @@ pub fn read_manifest(path: &Path) -> Result<Vec<ImageItem>> {
         .collect()
 }
 
-/// CLIP image features of every image, `batch` at a time; an image that
-/// does not decode gets its error (naming the file) instead.
+/// CLIP image features of every image, `batch` at a time (only one batch of
+/// pixels in memory); an image that does not decode gets its error (naming
+/// the file) instead.
 pub fn embed_images<B: Backend>(be: &B, clip: &Clip<B>, proc: &ImageProcessor, images: &[PathBuf], batch: usize) -> Result<Vec<Result<Vec<f32>>>> {
     let v = &clip.cfg.vision_config;
     let want = v.num_channels * v.image_size * v.image_size;
-    let pixels: Vec<Result<Vec<f32>>> = images
-        .iter()
-        .map(|p| match proc.preprocess_file(p) {
-            Ok(px) if px.len() == want => Ok(px),
-            Ok(px) => Err(Error::data(p, format!("preprocessing gives {} values, the CLIP model takes {want}", px.len()))),
-            Err(e) => Err(e),
-        })
-        .collect();
-    let good: Vec<usize> = (0..images.len()).filter(|&i| pixels[i].is_ok()).collect();
-    let mut out: Vec<Result<Vec<f32>>> = pixels.into_iter().map(|r| r.map(|_| Vec::new())).collect();
-    for chunk in good.chunks(batch.max(1)) {
-        let mut acts = VisionActs::new(be, clip, chunk.len())?;
-        let flat: Vec<f32> = chunk.iter().flat_map(|&i| proc.preprocess_file(&images[i]).expect("decoded above")).collect();
-        clip.vision_forward(be, &mut acts, &flat)?;
-        let embeds = be.download(B::view(&acts.embeds))?;
-        for (&i, e) in chunk.iter().zip(embeds.chunks(clip.cfg.projection_dim)) {
-            out[i] = Ok(e.to_vec());
+    let mut out = Vec::with_capacity(images.len());
+    for chunk in images.chunks(batch.max(1)) {
+        let mut pixels = Vec::new();
+        let mut slots = Vec::new(); // per image: Ok(position among the decoded) or its error
+        for path in chunk {
+            match proc.preprocess_file(path) {
+                Ok(px) if px.len() == want => {
+                    slots.push(Ok(pixels.len() / want));
+                    pixels.extend(px);
+                }
+                Ok(px) => slots.push(Err(Error::data(path, format!("preprocessing gives {} values, the CLIP model takes {want}", px.len())))),
+                Err(e) => slots.push(Err(e)),
+            }
         }
+        let decoded = pixels.len() / want;
+        let embeds = if decoded == 0 {
+            Vec::new()
+        } else {
+            let mut acts = VisionActs::new(be, clip, decoded)?;
+            clip.vision_forward(be, &mut acts, &pixels)?;
+            be.download(B::view(&acts.embeds))?
+        };
+        let p = clip.cfg.projection_dim;
+        out.extend(slots.into_iter().map(|slot| slot.map(|k| embeds[k * p..(k + 1) * p].to_vec())));
     }
     Ok(out)
 }
@@ -177,7 +184,9 @@ pub fn train_captioner<B: Backend>(be: &B, model: &mut ClipCap<B>, examples: &[(
                     batch.tokens[r * t + j] = tok as i32;
                     batch.mask[r * t + j] = 1.0;
                 }
-                batch.weights.as_mut().expect("set above")[r] = *weight;
+                if let Some(w) = batch.weights.as_mut() {
+                    w[r] = *weight;
+                }
             }
             be.fill(B::view_mut(&mut grads), 0.0);
             total += model.forward(be, &mut acts, &batch, Mode::Train)? as f64;
