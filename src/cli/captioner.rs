@@ -98,10 +98,7 @@ pub fn predict(a: PredictArgs) -> Result<()> {
 }
 
 fn load_clip<B: Backend>(be: &B, dir: &Path) -> Result<(Clip<B>, ImageProcessor)> {
-    let clip_dir = ModelDir::open(dir)?;
-    if clip_dir.model_type != ModelType::Clip {
-        return Err(Error::config(dir.join("config.json"), format!("--clip needs a CLIP model, this is `{}`", clip_dir.model_type.name())));
-    }
+    let clip_dir = ModelDir::open_kind(dir, &[ModelType::Clip], "--clip")?;
     let mut clip = clip_dir.load_clip(be, None)?;
     clip.drop_master();
     let proc = ImageProcessor::load(dir, clip.cfg.vision_config.image_size)?;
@@ -126,10 +123,7 @@ fn embed<B: Backend>(be: &B, clip: &Clip<B>, proc: &ImageProcessor, images: &[Pa
 
 fn train_on<B: Backend>(be: &B, a: &TrainArgs) -> Result<()> {
     let labelled = cap::read_labelled(&a.pseudo_labels)?;
-    let gpt_dir = ModelDir::open(&a.gpt2)?;
-    if gpt_dir.model_type != ModelType::Gpt2 {
-        return Err(Error::config(a.gpt2.join("config.json"), format!("--gpt2 needs a GPT-2 model, this is `{}`", gpt_dir.model_type.name())));
-    }
+    let gpt_dir = ModelDir::open_kind(&a.gpt2, &[ModelType::Gpt2], "--gpt2")?;
     let tok = Tokenizer::load(&a.gpt2.join(TOKENIZER))?;
     let gpt = gpt_dir.load_gpt2(&hhi::backend::cpu::Cpu, None)?;
     let eos = gpt.cfg.eos_token_id.ok_or_else(|| Error::config(a.gpt2.join("config.json"), "no eos_token_id (captions end with it)"))?;
@@ -180,10 +174,7 @@ fn predict_on<B: Backend>(be: &B, a: &PredictArgs) -> Result<()> {
         Some(m) => cap::read_manifest(m)?,
         None => a.images.iter().map(|p| ImageItem { id: p.display().to_string(), image: p.clone() }).collect(),
     };
-    let dir = ModelDir::open(&a.captioner)?;
-    if dir.model_type != ModelType::ClipCap {
-        return Err(Error::config(a.captioner.join("config.json"), format!("--captioner needs a `clipcap` model, this is `{}`", dir.model_type.name())));
-    }
+    let dir = ModelDir::open_kind(&a.captioner, &[ModelType::ClipCap], "--captioner")?;
     let mut model = dir.load_clipcap(be)?;
     model.drop_master();
     let tok = Tokenizer::load(&a.captioner.join(TOKENIZER))?;

@@ -52,10 +52,7 @@ pub fn run(a: Args) -> Result<()> {
 type Row = (usize, String, Vec<f32>);
 
 fn embed_on<B: Backend>(be: &B, a: &Args) -> Result<()> {
-    let dir = ModelDir::open(&a.model)?;
-    if dir.model_type != ModelType::Clip {
-        return Err(Error::config(dir.dir.join("config.json"), format!("embed needs a CLIP model, this is `{}`", dir.model_type.name())));
-    }
+    let dir = ModelDir::open_kind(&a.model, &[ModelType::Clip], "embed")?;
     let mut model = dir.load_clip(be, None)?;
     model.drop_master();
     let (rows, failed) = if a.image.is_empty() { (embed_texts(be, &model, a)?, 0) } else { embed_images(be, &model, a)? };

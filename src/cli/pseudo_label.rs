@@ -46,10 +46,7 @@ pub fn run(a: Args) -> Result<()> {
 
 fn run_on<B: Backend>(be: &B, a: &Args) -> Result<()> {
     let records = read_weak(&a.weak)?;
-    let dir = ModelDir::open(&a.summarizer)?;
-    if dir.model_type != ModelType::T5 {
-        return Err(Error::config(a.summarizer.join("config.json"), format!("--summarizer needs a T5 model, this is `{}`", dir.model_type.name())));
-    }
+    let dir = ModelDir::open_kind(&a.summarizer, &[ModelType::T5], "--summarizer")?;
     let mut t5 = dir.load_t5(be, None)?;
     t5.drop_master();
     let tok = Tokenizer::load(&a.summarizer.join(TOKENIZER))?;

@@ -78,10 +78,7 @@ fn read_inputs(a: &Args) -> Result<Vec<String>> {
 }
 
 fn summarize_on<B: Backend>(be: &B, a: &Args) -> Result<()> {
-    let dir = ModelDir::open(&a.model)?;
-    if dir.model_type != ModelType::T5 {
-        return Err(Error::config(dir.dir.join("config.json"), format!("summarize needs a T5 model, this is `{}`", dir.model_type.name())));
-    }
+    let dir = ModelDir::open_kind(&a.model, &[ModelType::T5], "summarize")?;
     let mut model = dir.load_t5(be, None)?;
     model.drop_master();
     let tok = Tokenizer::load(&a.model.join(TOKENIZER))?;

@@ -10,6 +10,7 @@ use hhi::io::atomic::write_atomic;
 use hhi::io::checkpoint::{ModelDir, TOKENIZER};
 use hhi::io::tokenizer::Tokenizer;
 use hhi::models::gpt2::Gpt2;
+use hhi::models::ModelType;
 use hhi::pipeline::partial::Partial;
 use hhi::pipeline::rules::{FIRST, SECOND};
 use hhi::pipeline::synthetic::{caption_prompt, caption_record, caption_sampling, interaction_prompt, interaction_sampling, new_interaction, with_names, Writer};
@@ -96,10 +97,7 @@ pub fn captions(a: CaptionArgs) -> Result<()> {
 }
 
 fn load_llm<B: Backend>(be: &B, dir: &Path) -> Result<(Gpt2<B>, Tokenizer)> {
-    let model_dir = ModelDir::open(dir)?;
-    if !model_dir.model_type.is_causal_lm() {
-        return Err(Error::config(dir.join("config.json"), format!("--llm needs a GPT-Neo or GPT-2 model, this is `{}`", model_dir.model_type.name())));
-    }
+    let model_dir = ModelDir::open_kind(dir, &[ModelType::GptNeo, ModelType::Gpt2], "--llm")?;
     let mut model = model_dir.load_gpt2(be, None)?;
     model.drop_master();
     Ok((model, Tokenizer::load(&dir.join(TOKENIZER))?))

@@ -57,10 +57,7 @@ pub fn run(a: Args) -> Result<()> {
 fn run_on<B: Backend>(be: &B, a: &Args) -> Result<()> {
     let (mut model, json, tok_path, proc) = match (&a.model, &a.config) {
         (Some(dir), _) => {
-            let md = ModelDir::open(dir)?;
-            if md.model_type != ModelType::Clip {
-                return Err(Error::config(dir.join("config.json"), format!("--model needs a CLIP model, this is `{}`", md.model_type.name())));
-            }
+            let md = ModelDir::open_kind(dir, &[ModelType::Clip], "--model")?;
             let model = md.load_clip(be, None)?;
             let proc = ImageProcessor::load(dir, model.cfg.vision_config.image_size)?;
             (model, md.json.clone(), dir.join(TOKENIZER), proc)

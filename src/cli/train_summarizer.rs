@@ -63,10 +63,7 @@ pub fn run(a: Args) -> Result<()> {
 }
 
 fn run_on<B: Backend>(be: &B, a: &Args) -> Result<()> {
-    let dir = ModelDir::open(&a.t5)?;
-    if dir.model_type != ModelType::T5 {
-        return Err(Error::config(a.t5.join("config.json"), format!("--t5 needs a T5 model, this is `{}`", dir.model_type.name())));
-    }
+    let dir = ModelDir::open_kind(&a.t5, &[ModelType::T5], "--t5")?;
     let tok_path = a.tokenizer.clone().unwrap_or_else(|| a.t5.join(TOKENIZER));
     let tok = Tokenizer::load(&tok_path)?;
     let pairs = tokenize(&tok, &read_pairs(&a.pairs, &a.source_field, &a.target_field)?, &a.prefix, a.max_source_tokens, a.max_target_tokens)?;

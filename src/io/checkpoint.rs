@@ -34,6 +34,17 @@ impl ModelDir {
         Ok(ModelDir { dir: dir.to_path_buf(), json, model_type })
     }
 
+    /// Opens a folder that `who` (a command or flag, for the error) needs to
+    /// hold a model of one of `kinds`.
+    pub fn open_kind(dir: &Path, kinds: &[ModelType], who: &str) -> Result<Self> {
+        let md = Self::open(dir)?;
+        if !kinds.contains(&md.model_type) {
+            let wanted: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+            return Err(Error::config(dir.join(CONFIG), format!("{who} needs a model of type {}, this is `{}`", wanted.join(" or "), md.model_type.name())));
+        }
+        Ok(md)
+    }
+
     pub fn weights_path(&self) -> PathBuf {
         self.dir.join(WEIGHTS)
     }
