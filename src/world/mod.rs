@@ -192,15 +192,8 @@ fn write_world(cfg: &WorldConfig, dir: &Path, progress: &dyn Fn(&str)) -> Result
     let mut rng = item_rng(cfg.seed, 4, 0);
     write_lines(
         &dir.join("seeds.txt"),
-        (0..SEED_LINES).map(|_| {
-            let it = &inv[sample(&inv, &mut rng)];
-            let verb = &it.paraphrases[rng.below(it.paraphrases.len())];
-            if it.tail.is_empty() {
-                format!("[NAME] {verb} [NAME]")
-            } else {
-                format!("[NAME] {verb} [NAME] {}", it.tail)
-            }
-        }),
+        // The interaction in stage 1's form (its label with the names back), frequency-weighted.
+        (0..SEED_LINES).map(|_| inv[sample(&inv, &mut rng)].label.replacen('_', "[NAME]", 2)),
     )?;
     write_lines(
         &dir.join("fewshot.jsonl"),
