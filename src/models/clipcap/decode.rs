@@ -7,7 +7,7 @@
 use super::ClipCap;
 use crate::backend::{Act, Backend};
 use crate::generate::beam::{beam_search, BeamConfig, Hypothesis, StepModel};
-use crate::models::gpt2::{decode_embedded, KvCache};
+use crate::models::gpt2::{decode_embedded, decode_tokens, KvCache};
 use crate::nn::Linear;
 use crate::{invalid, Result};
 
@@ -50,7 +50,7 @@ impl<B: Backend> StepModel for CaptionStepper<'_, B> {
             let pos = (self.model.cfg.prefix_length + self.steps - 1) as i32;
             let ids: Vec<i32> = tokens.iter().map(|&t| t as i32).collect();
             let rows = ids.len();
-            self.model.gpt_decode(self.be, &mut self.cache, &ids, &vec![pos; rows])?;
+            decode_tokens(self.be, &self.model.cfg.gpt2, &self.model.weights().gpt, &mut self.cache, &ids, &vec![pos; rows], &vec![1.0; rows])?;
         }
         self.steps += 1;
         self.be.download(self.cache.logits())
@@ -60,22 +60,6 @@ impl<B: Backend> StepModel for CaptionStepper<'_, B> {
     }
     fn vocab(&self) -> usize {
         self.model.cfg.gpt2.vocab_size
-    }
-}
-
-impl<B: Backend> ClipCap<B> {
-    /// One token per row at position `pos[r]` through GPT-2 with the cache.
-    fn gpt_decode(&self, be: &B, cache: &mut KvCache<B>, ids: &[i32], pos: &[i32]) -> Result<()> {
-        let (c, v) = (self.cfg.gpt2.n_embd, self.cfg.gpt2.vocab_size);
-        if let Some(&bad) = ids.iter().find(|&&x| x < 0 || x as usize >= v) {
-            return invalid!("token id {bad} is outside the vocabulary (size {v})");
-        }
-        cache.set_keep(be, &vec![1.0; ids.len()], 1)?;
-        let (ids_d, pos_d) = (be.upload_ids(ids)?, be.upload_ids(pos)?);
-        let w = self.weights();
-        be.embedding_forward(cache.input_rows(ids.len(), c), &ids_d, w.gpt.wte, Some((&pos_d, w.gpt.wpe)), c);
-        decode_embedded(be, &self.cfg.gpt2, &w.gpt, cache, 1);
-        Ok(())
     }
 }
 

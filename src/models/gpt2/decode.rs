@@ -14,8 +14,8 @@ pub struct KvCache<B: Backend> {
     pub cap: usize,
     /// Positions filled so far (the same for every row; padding is masked).
     pub len: usize,
-    /// Floats of one sequence's keys (or values) in one layer: cap · C.
-    row_width: usize,
+    /// Width of a key or value row (n_embd).
+    c: usize,
     k: Vec<B::Buf>, // per layer [batch, cap, C]
     v: Vec<B::Buf>, // per layer [batch, cap, C]
     /// Host copy of the key mask [batch, cap]: 1 for real tokens.
@@ -77,7 +77,7 @@ impl<B: Backend> KvCache<B> {
             batch,
             cap,
             len: 0,
-            row_width: cap * cfg.n_embd,
+            c: cfg.n_embd,
             k: (0..cfg.n_layer).map(|_| layer()).collect::<Result<_>>()?,
             v: (0..cfg.n_layer).map(|_| layer()).collect::<Result<_>>()?,
             mask_host: vec![0.0; batch * cap],
@@ -99,33 +99,39 @@ impl<B: Backend> Gpt2<B> {
 
     /// As [`Gpt2::decode`], leaving the logits on the device ([`KvCache::logits`]).
     pub fn decode_into(&self, be: &B, cache: &mut KvCache<B>, ids: &[i32], pos: &[i32], keep: &[f32]) -> Result<()> {
-        let cfg = &self.cfg;
-        let (nb, c, v) = (cache.batch, cfg.n_embd, cfg.vocab_size);
-        let tq = ids.len() / nb.max(1);
-        if tq == 0 || tq > cache.scratch.max_q || ids.len() != nb * tq || cache.len + tq > cache.cap {
-            return invalid!("decode: {} tokens do not fit the cache ({} rows, {} of {} filled)", ids.len(), nb, cache.len, cache.cap);
-        }
-        if let Some(&bad) = ids.iter().find(|&&x| x < 0 || x as usize >= v) {
-            return invalid!("token id {bad} is outside the vocabulary (size {v})");
-        }
-        let rows = nb * tq;
-        cache.set_keep(be, keep, tq)?;
-        let at = match cache.inputs.iter().position(|(n, _, _)| *n == ids.len()) {
-            Some(at) => at,
-            None => {
-                cache.inputs.push((ids.len(), be.upload_ids(ids)?, be.upload_ids(pos)?));
-                cache.inputs.len() - 1
-            }
-        };
-        let (_, ids_d, pos_d) = &mut cache.inputs[at];
-        be.write_ids(ids_d, ids)?;
-        be.write_ids(pos_d, pos)?;
-        let (ids_d, pos_d) = (&*ids_d, &*pos_d);
-        let w = self.weights();
-        be.embedding_forward(B::slice_mut(B::view_mut(&mut cache.scratch.x), 0, rows * c), ids_d, w.wte, Some((pos_d, w.wpe)), c);
-        decode_embedded(be, cfg, &w, cache, tq);
-        Ok(())
+        decode_tokens(be, &self.cfg, &self.weights(), cache, ids, pos, keep)
     }
+}
+
+/// Appends `tq` tokens per row (`ids`, `pos`, `keep` all [batch, tq]) to the
+/// cache of a GPT-2 of `cfg` with weights `w` (also inside another model,
+/// ClipCap), leaving the next-token logits in [`KvCache::logits`]. The id and
+/// position buffers of each step length are kept in the cache and rewritten.
+pub(crate) fn decode_tokens<B: Backend>(be: &B, cfg: &Gpt2Config, w: &Weights<B::View<'_>>, cache: &mut KvCache<B>, ids: &[i32], pos: &[i32], keep: &[f32]) -> Result<()> {
+    let (nb, c, v) = (cache.batch, cfg.n_embd, cfg.vocab_size);
+    let tq = ids.len() / nb.max(1);
+    if tq == 0 || tq > cache.scratch.max_q || ids.len() != nb * tq || cache.len + tq > cache.cap {
+        return invalid!("decode: {} tokens do not fit the cache ({} rows, {} of {} filled)", ids.len(), nb, cache.len, cache.cap);
+    }
+    if let Some(&bad) = ids.iter().find(|&&x| x < 0 || x as usize >= v) {
+        return invalid!("token id {bad} is outside the vocabulary (size {v})");
+    }
+    let rows = nb * tq;
+    cache.set_keep(be, keep, tq)?;
+    let at = match cache.inputs.iter().position(|(n, _, _)| *n == ids.len()) {
+        Some(at) => at,
+        None => {
+            cache.inputs.push((ids.len(), be.upload_ids(ids)?, be.upload_ids(pos)?));
+            cache.inputs.len() - 1
+        }
+    };
+    let (_, ids_d, pos_d) = &mut cache.inputs[at];
+    be.write_ids(ids_d, ids)?;
+    be.write_ids(pos_d, pos)?;
+    let (ids_d, pos_d) = (&*ids_d, &*pos_d);
+    be.embedding_forward(B::slice_mut(B::view_mut(&mut cache.scratch.x), 0, rows * c), ids_d, w.wte, Some((pos_d, w.wpe)), c);
+    decode_embedded(be, cfg, w, cache, tq);
+    Ok(())
 }
 
 /// Runs the blocks on `tq` new rows per sequence whose input embeddings are
@@ -197,20 +203,11 @@ impl<B: Backend> KvCache<B> {
     /// Row r continues from row `parents[r]` (beam reselection): keys,
     /// values and the key mask are gathered.
     pub fn reorder(&mut self, be: &B, parents: &[usize]) -> Result<()> {
-        if parents.len() != self.batch || parents.iter().any(|&p| p >= self.batch) {
+        if parents.len() != self.batch {
             return invalid!("reorder: {} parents for {} rows", parents.len(), self.batch);
         }
-        if parents.iter().enumerate().all(|(r, &p)| r == p) {
-            return Ok(());
-        }
-        let width = self.row_width;
-        let spare = &mut self.scratch.spare;
-        for kv in self.k.iter_mut().chain(self.v.iter_mut()) {
-            for (r, &p) in parents.iter().enumerate() {
-                be.copy_rows(B::slice_mut(B::view_mut(spare), r * width, width), 0, B::slice(B::view(kv), p * width, width), 0, 1, width);
-            }
-            std::mem::swap(kv, spare);
-        }
+        let (k, v, spare) = (&mut self.k, &mut self.v, &mut self.scratch.spare);
+        crate::models::reorder_cache_rows(be, k.iter_mut().chain(v.iter_mut()), spare, parents, self.cap * self.c, self.len * self.c)?;
         let old = self.mask_host.clone();
         for (r, &p) in parents.iter().enumerate() {
             self.mask_host[r * self.cap..(r + 1) * self.cap].copy_from_slice(&old[p * self.cap..(p + 1) * self.cap]);

@@ -13,8 +13,8 @@ mod train;
 mod weights;
 
 pub use config::{Gpt2Config, NeoAttention};
-pub(crate) use decode::decode_embedded;
 pub use decode::KvCache;
+pub(crate) use decode::{decode_embedded, decode_tokens};
 pub(crate) use train::{trunk_backward, trunk_forward};
 pub use train::{Activations, Batch, Mode};
 pub use weights::{declare, Block, Weights};

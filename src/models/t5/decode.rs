@@ -119,20 +119,10 @@ impl<B: Backend> T5Cache<B> {
 
     /// Row r continues from row `parents[r]` (beam reselection).
     pub fn reorder(&mut self, be: &B, parents: &[usize]) -> Result<()> {
-        if parents.len() != self.rows || parents.iter().any(|&p| p >= self.rows) {
+        if parents.len() != self.rows {
             return invalid!("reorder: {} parents for {} rows", parents.len(), self.rows);
         }
-        if parents.iter().enumerate().all(|(r, &p)| r == p) {
-            return Ok(());
-        }
-        let (block, width) = (self.cap * self.kv_width, self.len * self.kv_width);
-        for kv in &mut self.self_kv {
-            for (r, &p) in parents.iter().enumerate() {
-                let (dst, src) = (r * block, p * block);
-                be.copy_rows(B::slice_mut(B::view_mut(&mut self.spare), dst, width), 0, B::slice(B::view(kv), src, width), 0, 1, width);
-            }
-            std::mem::swap(kv, &mut self.spare);
-        }
+        super::super::reorder_cache_rows(be, self.self_kv.iter_mut(), &mut self.spare, parents, self.cap * self.kv_width, self.len * self.kv_width)?;
         Ok(())
     }
 }
