@@ -12,7 +12,7 @@
 //! into next-token logits and reorders its cache when beams are reselected,
 //! so T5 and the captioner share this file.
 
-use crate::Result;
+use crate::{invalid, Result};
 
 /// transformers' `early_stopping`: `true`, `false` or `"never"`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,6 +76,9 @@ struct Item {
 /// `num_return` hypotheses per item, best first.
 pub fn beam_search(model: &mut impl StepModel, prompts: &[Vec<u32>], cfg: &BeamConfig) -> Result<Vec<Vec<Hypothesis>>> {
     let (k, vocab) = (cfg.num_beams.max(1), model.vocab());
+    if prompts.iter().any(Vec::is_empty) {
+        return invalid!("beam search needs at least one prompt token per item");
+    }
     let prompt_len = prompts.first().map_or(0, Vec::len);
     let max_len = prompt_len + cfg.max_new_tokens;
     let mut items: Vec<Item> = prompts

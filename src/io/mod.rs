@@ -6,5 +6,6 @@ pub mod checkpoint;
 pub mod dataset;
 pub mod generation_config;
 pub mod image;
+pub mod jsonl;
 pub mod safetensors;
 pub mod tokenizer;

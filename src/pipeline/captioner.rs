@@ -11,6 +11,7 @@
 use crate::backend::{AdamW, Backend};
 use crate::generate::beam::{BeamConfig, EarlyStopping, Hypothesis};
 use crate::io::image::ImageProcessor;
+use crate::io::jsonl::{read_objects, string_field};
 use crate::io::tokenizer::Tokenizer;
 use crate::models::clip::{Clip, VisionActs};
 use crate::models::clipcap::{caption_beams, CaptionBatch, ClipCap, ClipCapActs};
@@ -36,28 +37,6 @@ pub struct ImageItem {
     pub image: PathBuf,
 }
 
-/// Non-empty lines of a JSONL file as (line number, object); a line that is
-/// not a JSON object is an error naming the file and line.
-fn jsonl_objects(path: &Path) -> Result<Vec<(usize, serde_json::Map<String, serde_json::Value>)>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let mut rows = Vec::new();
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        match serde_json::from_str::<serde_json::Value>(line) {
-            Ok(serde_json::Value::Object(o)) => rows.push((i + 1, o)),
-            Ok(_) => return Err(Error::data(path, format!("line {}: expected a JSON object", i + 1))),
-            Err(e) => return Err(Error::data(path, format!("line {}: not JSON: {e}", i + 1))),
-        }
-    }
-    if rows.is_empty() {
-        return Err(Error::data(path, "no records (the file is empty)"));
-    }
-    Ok(rows)
-}
-
-fn string_field(path: &Path, line: usize, o: &serde_json::Map<String, serde_json::Value>, key: &str) -> Result<String> {
-    o.get(key).and_then(|v| v.as_str()).map(str::to_string).ok_or_else(|| Error::data(path, format!("line {line}: no string field `{key}`")))
-}
-
 fn resolve(path: &Path, image: &str) -> PathBuf {
     let p = PathBuf::from(image);
     if p.is_absolute() {
@@ -69,12 +48,12 @@ fn resolve(path: &Path, image: &str) -> PathBuf {
 
 /// (image, text) pairs of a JSONL file: `{"image": PATH, FIELD: TEXT}` per line.
 pub fn read_image_texts(path: &Path, field: &str) -> Result<Vec<(PathBuf, String)>> {
-    jsonl_objects(path)?.into_iter().map(|(line, o)| Ok((resolve(path, &string_field(path, line, &o, "image")?), string_field(path, line, &o, field)?))).collect()
+    read_objects(path)?.into_iter().map(|(line, o)| Ok((resolve(path, &string_field(path, line, &o, "image")?), string_field(path, line, &o, field)?))).collect()
 }
 
 /// Reads pseudo-labels (see the module header).
 pub fn read_labelled(path: &Path) -> Result<Vec<Labelled>> {
-    jsonl_objects(path)?
+    read_objects(path)?
         .into_iter()
         .map(|(line, o)| {
             let weight = match o.get("weight") {
@@ -90,7 +69,7 @@ pub fn read_labelled(path: &Path) -> Result<Vec<Labelled>> {
 
 /// Reads a prediction manifest (see the module header).
 pub fn read_manifest(path: &Path) -> Result<Vec<ImageItem>> {
-    jsonl_objects(path)?
+    read_objects(path)?
         .into_iter()
         .map(|(line, o)| {
             let image = string_field(path, line, &o, "image")?;

@@ -12,12 +12,13 @@ use super::rules::{has_gerund, sample_weights};
 use crate::backend::Backend;
 use crate::generate::beam::{BeamConfig, EarlyStopping};
 use crate::generate::seq2seq::beam_search_t5;
+use crate::io::jsonl::{read_objects, string_field, Object};
 use crate::io::tokenizer::Tokenizer;
 use crate::models::t5::T5;
-use crate::{Error, Result};
+use crate::Result;
 use std::path::Path;
 
-pub type Record = serde_json::Map<String, serde_json::Value>;
+pub type Record = Object;
 
 /// The method's decoding settings for pseudo-labels.
 pub fn label_search(eos: Option<u32>) -> BeamConfig {
@@ -36,24 +37,13 @@ pub fn label_search(eos: Option<u32>) -> BeamConfig {
 
 /// Reads weak captions: every non-empty line a JSON object with a string `caption`.
 pub fn read_weak(path: &Path) -> Result<Vec<Record>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let line_no = i + 1;
-        let record = match serde_json::from_str::<serde_json::Value>(line) {
-            Ok(serde_json::Value::Object(o)) => o,
-            Ok(_) => return Err(Error::data(path, format!("line {line_no}: expected a JSON object"))),
-            Err(e) => return Err(Error::data(path, format!("line {line_no}: not JSON: {e}"))),
-        };
-        if !record.get("caption").is_some_and(|c| c.is_string()) {
-            return Err(Error::data(path, format!("line {line_no}: no string field `caption`")));
-        }
-        out.push(record);
-    }
-    if out.is_empty() {
-        return Err(Error::data(path, "no records (the file is empty)"));
-    }
-    Ok(out)
+    read_objects(path)?
+        .into_iter()
+        .map(|(line, record)| {
+            string_field(path, line, &record, "caption")?;
+            Ok(record)
+        })
+        .collect()
 }
 
 /// The summarizer's top beam for each caption.

@@ -8,12 +8,13 @@
 //! caller (default `caption` and `label`).
 
 use crate::backend::{AdamW, Backend};
+use crate::io::jsonl::{read_objects, string_field};
 use crate::io::tokenizer::Tokenizer;
 use crate::models::t5::{Activations, Seq2SeqBatch, T5};
 use crate::nn::Parameters;
 use crate::rng::Rng;
 use crate::train::optimizer::{clip_grad_norm, default_decay, Optimizer};
-use crate::{Error, Result};
+use crate::Result;
 use std::path::Path;
 
 /// One tokenized pair: encoder ids (with EOS) and target ids (with EOS).
@@ -21,17 +22,7 @@ pub type Pair = (Vec<u32>, Vec<u32>);
 
 /// Reads (source, target) text pairs from `path`.
 pub fn read_pairs(path: &Path, source: &str, target: &str) -> Result<Vec<(String, String)>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let mut pairs = Vec::new();
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| Error::data(path, format!("line {}: not JSON: {e}", i + 1)))?;
-        let field = |name: &str| v.get(name).and_then(|x| x.as_str()).map(str::to_string).ok_or_else(|| Error::data(path, format!("line {}: no string field `{name}`", i + 1)));
-        pairs.push((field(source)?, field(target)?));
-    }
-    if pairs.is_empty() {
-        return Err(Error::data(path, "no records (the file is empty)"));
-    }
-    Ok(pairs)
+    read_objects(path)?.into_iter().map(|(line, o)| Ok((string_field(path, line, &o, source)?, string_field(path, line, &o, target)?))).collect()
 }
 
 /// Tokenizes pairs, the source after `prefix`, each side cut to its limit
@@ -65,28 +56,20 @@ pub type EpochLog = (usize, f32, Option<f32>);
 /// A padded batch of `b` rows (rows past `pairs` predict nothing) in
 /// shapes [b, s] and [b, t].
 fn batch_of(model_pad: u32, start: u32, pairs: &[&Pair], b: usize, s: usize, t: usize) -> Seq2SeqBatch {
-    let mut batch = Seq2SeqBatch {
-        b,
-        s,
-        t,
-        input_ids: vec![model_pad as i32; b * s],
-        mask: Some(vec![0.0; b * s]),
-        decoder_ids: vec![model_pad as i32; b * t],
-        labels: Some(vec![-100; b * t]),
-    };
-    let (mask, labels) = (batch.mask.as_mut().expect("set"), batch.labels.as_mut().expect("set"));
+    let (mut input_ids, mut mask) = (vec![model_pad as i32; b * s], vec![0.0; b * s]);
+    let (mut decoder_ids, mut labels) = (vec![model_pad as i32; b * t], vec![-100; b * t]);
     for (r, (src, tgt)) in pairs.iter().enumerate() {
         for (j, &id) in src.iter().enumerate() {
-            batch.input_ids[r * s + j] = id as i32;
+            input_ids[r * s + j] = id as i32;
             mask[r * s + j] = 1.0;
         }
         // Teacher forcing: the decoder sees [start, y0, y1, …] and predicts [y0, y1, …].
         for (j, &id) in tgt.iter().enumerate() {
-            batch.decoder_ids[r * t + j] = if j == 0 { start as i32 } else { tgt[j - 1] as i32 };
+            decoder_ids[r * t + j] = if j == 0 { start as i32 } else { tgt[j - 1] as i32 };
             labels[r * t + j] = id as i32;
         }
     }
-    batch
+    Seq2SeqBatch { b, s, t, input_ids, mask: Some(mask), decoder_ids, labels: Some(labels) }
 }
 
 /// Fine-tunes `model` on `pairs`; calls `on_epoch` after every epoch.
