@@ -51,6 +51,39 @@ __device__ __forceinline__ float block_sum(float v) {
     return result;
 }
 
+// ---- 16-byte vector access ----------------------------------------------------
+#ifndef HHI_EMULATE
+// 16 bytes from `src` to `dst`, both 16-byte aligned.
+__device__ __forceinline__ void copy16(void* dst, const void* src) { *(uint4*)dst = *(const uint4*)src; }
+#endif
+
+// V consecutive elements of T moved as one access: V = 16 / sizeof(T) makes a
+// 16-byte vector load or store (the address must be 16-byte aligned); V = 1
+// is a plain element access (any alignment). Kernels templated on V get both
+// from one body; the launcher picks the vector form when the data allows it.
+template <typename T, int V>
+struct alignas(sizeof(T) * V) Pack {
+    T v[V];
+    __device__ __forceinline__ float operator[](int k) const { return to_f32(v[k]); }
+};
+template <typename T> constexpr int VEC = 16 / sizeof(T);
+
+template <typename T, int V>
+__device__ __forceinline__ Pack<T, V> load_pack(const T* p) {
+    Pack<T, V> r;
+    if constexpr (sizeof(T) * V == 16) copy16(&r, p);
+    else
+        for (int k = 0; k < V; k++) r.v[k] = p[k];
+    return r;
+}
+
+template <typename T, int V>
+__device__ __forceinline__ void store_pack(T* p, const Pack<T, V>& r) {
+    if constexpr (sizeof(T) * V == 16) copy16(p, &r);
+    else
+        for (int k = 0; k < V; k++) p[k] = r.v[k];
+}
+
 // Grid-stride loop over [0, n).
 #define GRID_STRIDE(i, n) \
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)

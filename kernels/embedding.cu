@@ -7,13 +7,19 @@
 
 // ---- kernels ------------------------------------------------------------------
 
-template <typename T>
+// A thread per pack of V columns (V = 1, or VEC<T> when c is a multiple of
+// it and the tables and output are 16-byte aligned).
+template <typename T, int V>
 __device__ void embedding_forward(T* out, const int* ids, const int* pos, const T* wte, const T* wpe, int rows, int c) {
-    GRID_STRIDE(i, (int64_t)rows * c) {
-        const int64_t r = i / c, col = i % c;
-        float x = to_f32(wte[(int64_t)ids[r] * c + col]);
-        if (pos != nullptr) x += to_f32(wpe[(int64_t)pos[r] * c + col]);
-        out[i] = from_f32<T>(x);
+    const int64_t packs_per_row = c / V;
+    GRID_STRIDE(i, rows * packs_per_row) {
+        const int64_t r = i / packs_per_row, col = (i % packs_per_row) * V;
+        Pack<T, V> x = load_pack<T, V>(wte + (int64_t)ids[r] * c + col);
+        if (pos != nullptr) {
+            const Pack<T, V> p = load_pack<T, V>(wpe + (int64_t)pos[r] * c + col);
+            for (int k = 0; k < V; k++) x.v[k] = from_f32<T>(x[k] + p[k]);
+        }
+        store_pack(out + r * c + col, x);
     }
 }
 
@@ -48,7 +54,11 @@ __device__ void position_bias_backward(float* dtable, const float* dout, const i
 #define FOR_DTYPE(T, S)                                                                                                   \
     extern "C" __global__ void embedding_forward_##S(T* out, const int* ids, const int* pos, const T* wte, const T* wpe,  \
                                                      int rows, int c) {                                                   \
-        embedding_forward<T>(out, ids, pos, wte, wpe, rows, c);                                                           \
+        embedding_forward<T, 1>(out, ids, pos, wte, wpe, rows, c);                                                        \
+    }                                                                                                                     \
+    extern "C" __global__ void embedding_forward_vec_##S(T* out, const int* ids, const int* pos, const T* wte,           \
+                                                         const T* wpe, int rows, int c) {                                 \
+        embedding_forward<T, VEC<T>>(out, ids, pos, wte, wpe, rows, c);                                                   \
     }                                                                                                                     \
     extern "C" __global__ void embedding_backward_##S(float* dwte, float* dwpe, const T* dout, const int* ids,            \
                                                       const int* pos, int rows, int c) {                                  \

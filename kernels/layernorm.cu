@@ -1,11 +1,107 @@
 // LayerNorm over rows of length c: the forward saves mean and 1/std per row,
-// the backward accumulates dinp (one warp per row) and dw/db (column sums),
-// in one fused kernel for rows of up to 2048 columns.
+// the backward accumulates dinp (one warp per row) and dw/db (column sums).
+// Rows of up to 1024 columns take the "cached" kernels: each lane keeps its
+// share of the row in registers (read from memory once, in 16-byte packs
+// where the row allows) and the backward also keeps its dw/db partial sums
+// there. Wider rows take the general kernels (fused backward up to 2048).
 // Mirrors src/backend/cpu/layernorm.rs (llm.c's formulation). Also T5's RMS
 // norm (no mean, no bias), mirroring src/backend/cpu/rmsnorm.rs.
 #include "common.cuh"
 
 // ---- kernels ------------------------------------------------------------------
+
+// The cached kernels' widest row: a lane holds LN_CACHED_MAX_C / 32 elements.
+#define LN_CACHED_MAX_C 1024
+
+// Lane `lane`'s packs of a row: pack p covers columns (p·32 + lane)·V + [0, V).
+#define FOR_LANE_PACKS(p, i, P, V, c)                                  \
+    _Pragma("unroll") for (int p = 0, i = lane * (V); p < (P); p++, i += 32 * (V)) if (i < (c))
+
+// layernorm_forward with the row in registers. V = 1, or VEC<T> when c is a
+// multiple of it and every pointer is 16-byte aligned.
+template <typename T, int V>
+__device__ void layernorm_forward_cached(T* out, float* mean, float* rstd, const T* inp, const T* w, const T* b, int rows, int c, float eps) {
+    constexpr int P = LN_CACHED_MAX_C / (32 * V);
+    const int lane = threadIdx.x % 32;
+    const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    if (row >= rows) return;
+    const int64_t at = (int64_t)row * c;
+    Pack<T, V> x[P];
+    float sum = 0.0f;
+    FOR_LANE_PACKS(p, i, P, V, c) {
+        x[p] = load_pack<T, V>(inp + at + i);
+        for (int k = 0; k < V; k++) sum += x[p][k];
+    }
+    const float m = warp_sum(sum) / c;
+    float var = 0.0f;
+    FOR_LANE_PACKS(p, i, P, V, c) for (int k = 0; k < V; k++) {
+        const float d = x[p][k] - m;
+        var += d * d;
+    }
+    const float r = 1.0f / sqrtf(warp_sum(var) / c + eps);
+    FOR_LANE_PACKS(p, i, P, V, c) {
+        const Pack<T, V> wp = load_pack<T, V>(w + i), bp = load_pack<T, V>(b + i);
+        Pack<T, V> o;
+        for (int k = 0; k < V; k++) o.v[k] = from_f32<T>((x[p][k] - m) * r * wp[k] + bp[k]);
+        store_pack(out + at + i, o);
+    }
+    if (lane == 0) {
+        mean[row] = m;
+        rstd[row] = r;
+    }
+}
+
+// The whole LayerNorm backward with w and the dw/db partial sums in
+// registers: warps take rows in turn, each lane adds norm·dy and dy of its
+// columns to its own sums; at the end the block's warps add theirs in shared
+// memory and the block adds the result to dw, db once per column.
+template <typename T, int V>
+__device__ void layernorm_backward_cached(T* dinp, float* dw, float* db, const T* dout, const T* inp, const T* w, const float* mean,
+                                          const float* rstd, int rows, int c) {
+    constexpr int P = LN_CACHED_MAX_C / (32 * V);
+    __shared__ float block_dw[LN_CACHED_MAX_C], block_db[LN_CACHED_MAX_C];
+    for (int i = threadIdx.x; i < c; i += blockDim.x) block_dw[i] = block_db[i] = 0.0f;
+    __syncthreads();
+    const int lane = threadIdx.x % 32, warps = blockDim.x / 32;
+    Pack<T, V> wp[P];
+    float sum_dw[P][V] = {}, sum_db[P][V] = {};
+    FOR_LANE_PACKS(p, i, P, V, c) wp[p] = load_pack<T, V>(w + i);
+    for (int row = blockIdx.x * warps + threadIdx.x / 32; row < rows; row += gridDim.x * warps) {
+        const int64_t at = (int64_t)row * c;
+        const float mu = mean[row], rs = rstd[row];
+        float dnorm_sum = 0.0f, dnorm_norm_sum = 0.0f;
+        FOR_LANE_PACKS(p, i, P, V, c) {
+            const Pack<T, V> x = load_pack<T, V>(inp + at + i), dy = load_pack<T, V>(dout + at + i);
+            for (int k = 0; k < V; k++) {
+                const float dnorm = wp[p][k] * dy[k];
+                dnorm_sum += dnorm;
+                dnorm_norm_sum += dnorm * (x[k] - mu) * rs;
+            }
+        }
+        const float mean_dnorm = warp_sum(dnorm_sum) / c, mean_dnorm_norm = warp_sum(dnorm_norm_sum) / c;
+        // The row again, from L1 (registers would cost occupancy).
+        FOR_LANE_PACKS(p, i, P, V, c) {
+            const Pack<T, V> x = load_pack<T, V>(inp + at + i), dy = load_pack<T, V>(dout + at + i);
+            Pack<T, V> dx = load_pack<T, V>(dinp + at + i);
+            for (int k = 0; k < V; k++) {
+                const float norm = (x[k] - mu) * rs, dnorm = wp[p][k] * dy[k];
+                dx.v[k] = from_f32<T>(dx[k] + (dnorm - mean_dnorm - norm * mean_dnorm_norm) * rs);
+                sum_dw[p][k] += norm * dy[k];
+                sum_db[p][k] += dy[k];
+            }
+            store_pack(dinp + at + i, dx);
+        }
+    }
+    FOR_LANE_PACKS(p, i, P, V, c) for (int k = 0; k < V; k++) {
+        atomicAdd(&block_dw[i + k], sum_dw[p][k]);
+        atomicAdd(&block_db[i + k], sum_db[p][k]);
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < c; i += blockDim.x) {
+        atomicAdd(&dw[i], block_dw[i]);
+        atomicAdd(&db[i], block_db[i]);
+    }
+}
 
 // One warp per row; two passes over the row (mean, then centred variance) as
 // the CPU reference does, so both agree to rounding.
@@ -212,3 +308,19 @@ __device__ void rmsnorm_backward_params(float* dw, const T* dout, const T* inp, 
 
 FOR_DTYPE(float, f32)
 FOR_DTYPE(bf16, bf16)
+
+// The cached kernels, each with plain (`_cached_`) and 16-byte (`_cached_vec_`) access.
+#define CACHED_FOR(T, S, V, NAME)                                                                                                 \
+    extern "C" __global__ void layernorm_forward_##NAME##_##S(T* out, float* mean, float* rstd, const T* inp, const T* w,       \
+                                                               const T* b, int rows, int c, float eps) {                          \
+        layernorm_forward_cached<T, V>(out, mean, rstd, inp, w, b, rows, c, eps);                                                  \
+    }                                                                                                                              \
+    extern "C" __global__ void __launch_bounds__(256, 2) layernorm_backward_##NAME##_##S(T* dinp, float* dw, float* db, const T* dout, const T* inp,      \
+                                                                const T* w, const float* mean, const float* rstd, int rows, int c) { \
+        layernorm_backward_cached<T, V>(dinp, dw, db, dout, inp, w, mean, rstd, rows, c);                                          \
+    }
+
+CACHED_FOR(float, f32, 1, cached)
+CACHED_FOR(bf16, bf16, 1, cached)
+CACHED_FOR(float, f32, VEC<float>, cached_vec)
+CACHED_FOR(bf16, bf16, VEC<bf16>, cached_vec)

@@ -26,9 +26,6 @@ __device__ __forceinline__ void mma_16816(float d[4], const uint32_t a[4], const
 
 __device__ __forceinline__ uint16_t bf16_bits(bf16 x) { return __bfloat16_as_ushort(x); }
 
-// 16 bytes from `src` to `dst`, both 16-byte aligned.
-__device__ __forceinline__ void copy16(void* dst, const void* src) { *(uint4*)dst = *(const uint4*)src; }
-
 // p[0], p[1] as one register (p 4-byte aligned: shared tiles with even pitch, even column).
 __device__ __forceinline__ uint32_t load_pair(const bf16* p) { return *(const uint32_t*)p; }
 #endif

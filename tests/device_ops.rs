@@ -119,11 +119,13 @@ impl<'a, B: Backend> Recorder<'a, B> {
         self.keep("copy_rows".into(), &dst);
     }
 
-    /// LayerNorm and T5's RMS norm, forward and backward. Rows of 70 take the
-    /// CUDA backend's fused LayerNorm backward, rows of 2,100 its two-kernel one.
+    /// LayerNorm and T5's RMS norm, forward and backward. On the CUDA
+    /// backend rows of 70 take the kernels that keep rows in registers with
+    /// element access, rows of 768 the same with 16-byte packs, rows of 1,040
+    /// the general forward and fused backward, rows of 2,100 the two-kernel backward.
     fn layernorm(&mut self, seed: u64) {
         let mut rng = Rng::new(seed);
-        for (rows, c) in [(19, 70), (3, 2100)] {
+        for (rows, c) in [(19, 70), (21, 768), (5, 1040), (3, 2100)] {
             let inp = self.up(&random(&mut rng, rows * c, 3.0).iter().map(|x| x + 1.5).collect::<Vec<_>>());
             let (w, b) = (self.up(&random(&mut rng, c, 1.0)), self.up(&random(&mut rng, c, 1.0)));
             let (mut out, mut mean, mut rstd) = (self.poisoned(rows * c), self.poisoned32(rows), self.poisoned32(rows));
@@ -153,26 +155,13 @@ impl<'a, B: Backend> Recorder<'a, B> {
         }
     }
 
+    /// Token and position lookups (rows of 24 take the CUDA backend's 16-byte
+    /// lookups, rows of 10 the element ones) and T5's position bias.
     fn embedding(&mut self, seed: u64) {
-        let (vocab, ctx, c) = (11, 9, 24);
         let mut rng = Rng::new(seed);
-        let ids: Vec<i32> = (0..30).map(|_| rng.below(vocab) as i32).collect(); // repeats on purpose
-        let pos: Vec<i32> = (0..30).map(|i| (i % ctx) as i32).collect();
-        let (ids, pos) = (self.be.upload_ids(&ids).unwrap(), self.be.upload_ids(&pos).unwrap());
-        let (wte, wpe) = (self.up(&random(&mut rng, vocab * c, 1.0)), self.up(&random(&mut rng, ctx * c, 1.0)));
-        let mut out = self.poisoned(30 * c);
-        self.be.embedding_forward(B::view_mut(&mut out), &ids, B::view(&wte), Some((&pos, B::view(&wpe))), c);
-        self.keep("embedding_forward".into(), &out);
-        let mut out = self.poisoned(30 * c);
-        self.be.embedding_forward(B::view_mut(&mut out), &ids, B::view(&wte), None, c);
-        self.keep("embedding_forward without positions".into(), &out);
-        let dout = self.up(&random(&mut rng, 30 * c, 1.0));
-        let (mut dwte, mut dwpe) = (self.up32(&random(&mut rng, vocab * c, 1.0)), self.up32(&random(&mut rng, ctx * c, 1.0)));
-        self.be.embedding_backward(B::view_mut(&mut dwte), Some((&pos, B::view_mut(&mut dwpe))), B::view(&dout), &ids, c);
-        self.keep("embedding_backward dwte".into(), &dwte);
-        self.keep("embedding_backward dwpe".into(), &dwpe);
-        self.be.embedding_backward(B::view_mut(&mut dwte), None, B::view(&dout), &ids, c);
-        self.keep("embedding_backward without positions".into(), &dwte);
+        for c in [24, 10] {
+            self.lookups(&mut rng, c);
+        }
         // T5's position bias: 3 heads over a 9×9 bucket grid from 32 buckets.
         let (heads, n, buckets) = (3, 81, 32);
         let ids: Vec<i32> = (0..n).map(|_| rng.below(buckets) as i32).collect();
@@ -184,6 +173,27 @@ impl<'a, B: Backend> Recorder<'a, B> {
         let mut dtable = self.up32(&random(&mut rng, buckets * heads, 1.0));
         self.be.position_bias_backward(B::view_mut(&mut dtable), B::view(&bias), &ids, heads);
         self.keep("position_bias_backward".into(), &dtable);
+    }
+
+    fn lookups(&mut self, rng: &mut Rng, c: usize) {
+        let (vocab, ctx) = (11, 9);
+        let ids: Vec<i32> = (0..30).map(|_| rng.below(vocab) as i32).collect(); // repeats on purpose
+        let pos: Vec<i32> = (0..30).map(|i| (i % ctx) as i32).collect();
+        let (ids, pos) = (self.be.upload_ids(&ids).unwrap(), self.be.upload_ids(&pos).unwrap());
+        let (wte, wpe) = (self.up(&random(rng, vocab * c, 1.0)), self.up(&random(rng, ctx * c, 1.0)));
+        let mut out = self.poisoned(30 * c);
+        self.be.embedding_forward(B::view_mut(&mut out), &ids, B::view(&wte), Some((&pos, B::view(&wpe))), c);
+        self.keep(format!("embedding_forward c={c}"), &out);
+        let mut out = self.poisoned(30 * c);
+        self.be.embedding_forward(B::view_mut(&mut out), &ids, B::view(&wte), None, c);
+        self.keep(format!("embedding_forward without positions c={c}"), &out);
+        let dout = self.up(&random(rng, 30 * c, 1.0));
+        let (mut dwte, mut dwpe) = (self.up32(&random(rng, vocab * c, 1.0)), self.up32(&random(rng, ctx * c, 1.0)));
+        self.be.embedding_backward(B::view_mut(&mut dwte), Some((&pos, B::view_mut(&mut dwpe))), B::view(&dout), &ids, c);
+        self.keep(format!("embedding_backward dwte c={c}"), &dwte);
+        self.keep(format!("embedding_backward dwpe c={c}"), &dwpe);
+        self.be.embedding_backward(B::view_mut(&mut dwte), None, B::view(&dout), &ids, c);
+        self.keep(format!("embedding_backward without positions c={c}"), &dwte);
     }
 
     /// Self-attention on a fused QKV buffer, forward and backward, with a
@@ -255,7 +265,7 @@ impl<'a, B: Backend> Recorder<'a, B> {
 
     fn loss(&mut self, seed: u64) {
         let mut rng = Rng::new(seed);
-        for (rows, vocab) in [(9, 77), (5, 5000)] {
+        for (rows, vocab) in [(9, 77), (5, 5000), (6, 3)] {
             let logits = random(&mut rng, rows * vocab, 3.0);
             let targets: Vec<i32> = (0..rows).map(|r| if r % 4 == 3 { -100 } else { rng.below(vocab) as i32 }).collect();
             let targets = self.be.upload_ids(&targets).unwrap();

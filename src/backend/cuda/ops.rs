@@ -11,9 +11,24 @@ use crate::tensor::DType;
 use crate::Result;
 use half::bf16;
 
-/// Rows of at most this many columns take the fused LayerNorm backward
-/// (kernels/layernorm.cu's LN_FUSED_MAX_C); longer rows the two-kernel one.
+/// Rows of at most this many columns take the LayerNorm kernels that keep
+/// rows in registers (kernels/layernorm.cu's LN_CACHED_MAX_C); rows up to
+/// LN_FUSED_MAX_C the general forward and fused backward; longer rows the
+/// two-kernel backward.
+const LN_CACHED_MAX_C: usize = 1024;
 const LN_FUSED_MAX_C: usize = 2048;
+
+/// Whether rows of `len` elements of `dtype` starting at each address can
+/// move as 16-byte packs (the kernels' `_vec` forms): every address 16-byte
+/// aligned and `len` a whole number of packs, so every row stays aligned.
+fn packs_fit(dtype: DType, len: usize, addresses: &[u64]) -> bool {
+    len % (16 / dtype.size()) == 0 && addresses.iter().all(|a| a % 16 == 0)
+}
+
+/// `op` with the `_cached` (rows in registers) or `_cached_vec` (and 16-byte packs) suffix.
+fn cached_kernel(op: &str, vec: bool, dtype: DType) -> String {
+    kernel(&format!("{op}_cached{}", if vec { "_vec" } else { "" }), dtype)
+}
 
 /// Asserts that each named view has the element type the op expects.
 fn expect(op: &str, views: &[(&str, DType, DType)]) {
@@ -171,7 +186,8 @@ impl Backend for Cuda {
         expect("layernorm_forward", &[("inp", inp.dtype, t), ("w", w.dtype, t), ("b", b.dtype, t), ("mean", mean.dtype, DType::F32), ("rstd", rstd.dtype, DType::F32)]);
         assert!(out.len >= rows * c && inp.len >= rows * c && mean.len >= rows && rstd.len >= rows && w.len >= c && b.len >= c, "layernorm_forward: views too small");
         let args: [&dyn KernelArg; 9] = [&out.ptr, &mean.ptr, &rstd.ptr, &inp.ptr, &w.ptr, &b.ptr, &(rows as i32), &(c as i32), &eps];
-        self.rt.launch(&kernel("layernorm_forward", t), ((rows as u32).div_ceil(8).max(1), 1, 1), (256, 1, 1), &args);
+        let name = if c <= LN_CACHED_MAX_C { cached_kernel("layernorm_forward", packs_fit(t, c, &[out.ptr, inp.ptr, w.ptr, b.ptr]), t) } else { kernel("layernorm_forward", t) };
+        self.rt.launch(&name, ((rows as u32).div_ceil(8).max(1), 1, 1), (256, 1, 1), &args);
     }
     fn layernorm_backward(
         &self,
@@ -198,8 +214,14 @@ impl Backend for Cuda {
         let (rows_i, c_i) = (rows as i32, c as i32);
         if c <= LN_FUSED_MAX_C {
             let args: [&dyn KernelArg; 10] = [&dinp.ptr, &dw.ptr, &db.ptr, &dout.ptr, &inp.ptr, &w.ptr, &mean.ptr, &rstd.ptr, &rows_i, &c_i];
-            let blocks = rows.div_ceil(8).min(4 * self.info().multiprocessors as usize);
-            self.rt.launch(&kernel("layernorm_backward_fused", t), (blocks as u32, 1, 1), (256, 1, 1), &args);
+            // Each block adds its dw/db sums once: enough blocks to fill the device, no more.
+            let sms = self.info().multiprocessors as usize;
+            let (name, blocks) = if c <= LN_CACHED_MAX_C {
+                (cached_kernel("layernorm_backward", packs_fit(t, c, &[dinp.ptr, dout.ptr, inp.ptr, w.ptr]), t), 2 * sms)
+            } else {
+                (kernel("layernorm_backward_fused", t), 4 * sms)
+            };
+            self.rt.launch(&name, (rows.div_ceil(8).min(blocks) as u32, 1, 1), (256, 1, 1), &args);
             return;
         }
         let args: [&dyn KernelArg; 8] = [&dinp.ptr, &dout.ptr, &inp.ptr, &w.ptr, &mean.ptr, &rstd.ptr, &rows_i, &c_i];
@@ -243,7 +265,11 @@ impl Backend for Cuda {
             None => (0, 0),
         };
         let args: [&dyn KernelArg; 7] = [&out.ptr, &ids.address(), &pos, &wte.ptr, &wpe, &(rows as i32), &(c as i32)];
-        self.rt.launch_1d(&kernel("embedding_forward", out.dtype), rows * c, &args);
+        if packs_fit(out.dtype, c, &[out.ptr, wte.ptr, wpe]) {
+            self.rt.launch_1d(&kernel("embedding_forward_vec", out.dtype), rows * c / (16 / out.dtype.size()), &args);
+        } else {
+            self.rt.launch_1d(&kernel("embedding_forward", out.dtype), rows * c, &args);
+        }
     }
     fn embedding_backward(&self, dwte: CuViewMut<'_>, positions: Option<(&DeviceBuf, CuViewMut<'_>)>, dout: CuView<'_>, ids: &DeviceBuf, c: usize) {
         expect("embedding_backward", &[("dwte", dwte.dtype, DType::F32)]);
