@@ -24,21 +24,6 @@ __device__ void copy_rows(T* dst, int64_t dst_stride, const T* src, int64_t src_
 }
 
 template <typename T>
-__device__ void add(T* out, const T* a, const T* b, int64_t n) {
-    GRID_STRIDE(i, n) out[i] = from_f32<T>(to_f32(a[i]) + to_f32(b[i]));
-}
-
-template <typename T>
-__device__ void add_assign(T* dst, const T* src, int64_t n) {
-    GRID_STRIDE(i, n) dst[i] = from_f32<T>(to_f32(dst[i]) + to_f32(src[i]));
-}
-
-template <typename T>
-__device__ void mul(T* out, const T* a, const T* b, int64_t n) {
-    GRID_STRIDE(i, n) out[i] = from_f32<T>(to_f32(a[i]) * to_f32(b[i]));
-}
-
-template <typename T>
 __device__ void scale(T* x, float alpha, int64_t n) {
     GRID_STRIDE(i, n) x[i] = from_f32<T>(to_f32(x[i]) * alpha);
 }
@@ -77,17 +62,54 @@ __device__ __forceinline__ float2 activation(int act, float x) {
     }
 }
 
-template <typename T>
+// The elementwise arithmetic ops, out[i] = f(a[i], b[i], c[i]) (b, c may be
+// null; out may be one of the inputs), as packs of V elements: V = VEC<T>
+// (16-byte accesses, every pointer 16-byte aligned) or 1; the last n % V
+// elements one at a time.
+template <typename T, int V, typename F>
+__device__ __forceinline__ void map_elements(T* out, const T* a, const T* b, const T* c, int64_t n, F f) {
+    const int64_t packs = n / V;
+    GRID_STRIDE(p, packs) {
+        const int64_t i = p * V;
+        const Pack<T, V> x = load_pack<T, V>(a + i);
+        const Pack<T, V> y = b != nullptr ? load_pack<T, V>(b + i) : x, z = c != nullptr ? load_pack<T, V>(c + i) : x;
+        Pack<T, V> o;
+        for (int k = 0; k < V; k++) o.v[k] = from_f32<T>(f(x[k], y[k], z[k]));
+        store_pack(out + i, o);
+    }
+    GRID_STRIDE(j, n - packs * V) {
+        const int64_t i = packs * V + j;
+        const float x = to_f32(a[i]);
+        out[i] = from_f32<T>(f(x, b != nullptr ? to_f32(b[i]) : x, c != nullptr ? to_f32(c[i]) : x));
+    }
+}
+
+template <typename T, int V>
+__device__ void add(T* out, const T* a, const T* b, int64_t n) {
+    map_elements<T, V>(out, a, b, nullptr, n, [](float x, float y, float) { return x + y; });
+}
+
+template <typename T, int V>
+__device__ void add_assign(T* dst, const T* src, int64_t n) {
+    map_elements<T, V>(dst, dst, src, nullptr, n, [](float x, float y, float) { return x + y; });
+}
+
+template <typename T, int V>
+__device__ void mul(T* out, const T* a, const T* b, int64_t n) {
+    map_elements<T, V>(out, a, b, nullptr, n, [](float x, float y, float) { return x * y; });
+}
+
+template <typename T, int V>
 __device__ void activation_forward(T* out, const T* inp, int64_t n, int act) {
-    GRID_STRIDE(i, n) out[i] = from_f32<T>(activation(act, to_f32(inp[i])).x);
+    map_elements<T, V>(out, inp, nullptr, nullptr, n, [act](float x, float, float) { return activation(act, x).x; });
 }
 
-template <typename T>
+// dinp += act'(inp)·dout.
+template <typename T, int V>
 __device__ void activation_backward(T* dinp, const T* inp, const T* dout, int64_t n, int act) {
-    GRID_STRIDE(i, n) dinp[i] = from_f32<T>(to_f32(dinp[i]) + activation(act, to_f32(inp[i])).y * to_f32(dout[i]));
+    map_elements<T, V>(dinp, dinp, inp, dout, n, [act](float d, float x, float g) { return d + activation(act, x).y * g; });
 }
 
-// out[r, c] = bias[c] (+ out[r, c] when accumulating): the bias epilogue of a GEMM.
 template <typename T>
 __device__ void bias_broadcast(T* out, const T* bias, int64_t rows, int64_t n, int accumulate) {
     GRID_STRIDE(i, rows * n) {
@@ -131,16 +153,7 @@ __device__ void cast_bf16_f32(float* out, const bf16* inp, int64_t n) {
     extern "C" __global__ void copy_rows_##S(T* dst, int64_t ds, const T* src, int64_t ss, int64_t rows, int64_t width) { \
         copy_rows<T>(dst, ds, src, ss, rows, width);                                                                      \
     }                                                                                                                     \
-    extern "C" __global__ void add_##S(T* out, const T* a, const T* b, int64_t n) { add<T>(out, a, b, n); }               \
-    extern "C" __global__ void add_assign_##S(T* dst, const T* src, int64_t n) { add_assign<T>(dst, src, n); }            \
-    extern "C" __global__ void mul_##S(T* out, const T* a, const T* b, int64_t n) { mul<T>(out, a, b, n); }               \
     extern "C" __global__ void scale_##S(T* x, float alpha, int64_t n) { scale<T>(x, alpha, n); }                         \
-    extern "C" __global__ void activation_forward_##S(T* out, const T* inp, int64_t n, int act) {                         \
-        activation_forward<T>(out, inp, n, act);                                                                          \
-    }                                                                                                                     \
-    extern "C" __global__ void activation_backward_##S(T* dinp, const T* inp, const T* dout, int64_t n, int act) {        \
-        activation_backward<T>(dinp, inp, dout, n, act);                                                                  \
-    }                                                                                                                     \
     extern "C" __global__ void bias_broadcast_##S(T* out, const T* bias, int64_t rows, int64_t n, int accumulate) {       \
         bias_broadcast<T>(out, bias, rows, n, accumulate);                                                                \
     }                                                                                                                     \
@@ -150,6 +163,23 @@ __device__ void cast_bf16_f32(float* out, const bf16* inp, int64_t n) {
 
 FOR_DTYPE(float, f32)
 FOR_DTYPE(bf16, bf16)
+
+// The arithmetic ops with element (`add_f32`) and 16-byte (`add_vec_f32`) access.
+#define MAPPED_FOR(T, S, V, VS)                                                                                            \
+    extern "C" __global__ void add##VS##_##S(T* out, const T* a, const T* b, int64_t n) { add<T, V>(out, a, b, n); }      \
+    extern "C" __global__ void add_assign##VS##_##S(T* dst, const T* src, int64_t n) { add_assign<T, V>(dst, src, n); }   \
+    extern "C" __global__ void mul##VS##_##S(T* out, const T* a, const T* b, int64_t n) { mul<T, V>(out, a, b, n); }      \
+    extern "C" __global__ void activation_forward##VS##_##S(T* out, const T* inp, int64_t n, int act) {                   \
+        activation_forward<T, V>(out, inp, n, act);                                                                       \
+    }                                                                                                                     \
+    extern "C" __global__ void activation_backward##VS##_##S(T* dinp, const T* inp, const T* dout, int64_t n, int act) {  \
+        activation_backward<T, V>(dinp, inp, dout, n, act);                                                               \
+    }
+
+MAPPED_FOR(float, f32, 1, )
+MAPPED_FOR(bf16, bf16, 1, )
+MAPPED_FOR(float, f32, VEC<float>, _vec)
+MAPPED_FOR(bf16, bf16, VEC<bf16>, _vec)
 
 extern "C" __global__ void cast_f32_to_bf16(bf16* out, const float* inp, int64_t n) { cast_f32_bf16(out, inp, n); }
 extern "C" __global__ void cast_bf16_to_f32(float* out, const bf16* inp, int64_t n) { cast_bf16_f32(out, inp, n); }

@@ -1,17 +1,42 @@
 // LayerNorm over rows of length c: the forward saves mean and 1/std per row,
 // the backward accumulates dinp (one warp per row) and dw/db (column sums).
-// Rows of up to 1024 columns take the "cached" kernels: each lane keeps its
-// share of the row in registers (read from memory once, in 16-byte packs
-// where the row allows) and the backward also keeps its dw/db partial sums
-// there. Wider rows take the general kernels (fused backward up to 2048).
+// Rows of up to 1024 columns (forward) and 768 (backward) take the "cached"
+// kernels: each lane keeps its share of the row in registers (read from
+// memory once, in 16-byte packs where the row allows) and the backward also
+// keeps its dw/db partial sums there. Wider rows take the general kernels
+// (fused backward up to 2048).
 // Mirrors src/backend/cpu/layernorm.rs (llm.c's formulation). Also T5's RMS
 // norm (no mean, no bias), mirroring src/backend/cpu/rmsnorm.rs.
 #include "common.cuh"
 
 // ---- kernels ------------------------------------------------------------------
 
-// The cached kernels' widest row: a lane holds LN_CACHED_MAX_C / 32 elements.
-#define LN_CACHED_MAX_C 1024
+// The fused backwards' last step: the block's dw and db sums go to its row of
+// `partial` [blocks, 2c] (dw, then db); layernorm_params_reduce adds the rows
+// to dw and db. (Adding them atomically instead makes every block wait on the
+// same 2c addresses: half the kernel's time at GPT-2 shapes on an H200.)
+__device__ __forceinline__ void block_sums_out(float* partial, const float* block_dw, const float* block_db, int c) {
+    float* mine = partial + (int64_t)blockIdx.x * 2 * c;
+    for (int i = threadIdx.x; i < c; i += blockDim.x) {
+        mine[i] = block_dw[i];
+        mine[c + i] = block_db[i];
+    }
+}
+
+// dw[i] += Σ_b partial[b, i], db[i] += Σ_b partial[b, c + i], in block order.
+__device__ void layernorm_params_reduce(float* dw, float* db, const float* partial, int blocks, int c) {
+    GRID_STRIDE(i, 2 * c) {
+        float sum = 0.0f;
+        for (int b = 0; b < blocks; b++) sum += partial[(int64_t)b * 2 * c + i];
+        if (i < c) dw[i] += sum;
+        else db[i - c] += sum;
+    }
+}
+
+// The cached kernels' widest rows: a lane holds MAX_C / 32 elements (the
+// backward's bound keeps it within 128 registers, two blocks per SM).
+#define LN_FORWARD_CACHED_MAX_C 1024
+#define LN_BACKWARD_CACHED_MAX_C 768
 
 // Lane `lane`'s packs of a row: pack p covers columns (p·32 + lane)·V + [0, V).
 #define FOR_LANE_PACKS(p, i, P, V, c)                                  \
@@ -21,7 +46,7 @@
 // multiple of it and every pointer is 16-byte aligned.
 template <typename T, int V>
 __device__ void layernorm_forward_cached(T* out, float* mean, float* rstd, const T* inp, const T* w, const T* b, int rows, int c, float eps) {
-    constexpr int P = LN_CACHED_MAX_C / (32 * V);
+    constexpr int P = LN_FORWARD_CACHED_MAX_C / (32 * V);
     const int lane = threadIdx.x % 32;
     const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
     if (row >= rows) return;
@@ -54,12 +79,12 @@ __device__ void layernorm_forward_cached(T* out, float* mean, float* rstd, const
 // The whole LayerNorm backward with w and the dw/db partial sums in
 // registers: warps take rows in turn, each lane adds norm·dy and dy of its
 // columns to its own sums; at the end the block's warps add theirs in shared
-// memory and the block adds the result to dw, db once per column.
+// memory and the block writes the result out (block_sums_out).
 template <typename T, int V>
-__device__ void layernorm_backward_cached(T* dinp, float* dw, float* db, const T* dout, const T* inp, const T* w, const float* mean,
+__device__ void layernorm_backward_cached(T* dinp, float* partial, const T* dout, const T* inp, const T* w, const float* mean,
                                           const float* rstd, int rows, int c) {
-    constexpr int P = LN_CACHED_MAX_C / (32 * V);
-    __shared__ float block_dw[LN_CACHED_MAX_C], block_db[LN_CACHED_MAX_C];
+    constexpr int P = LN_BACKWARD_CACHED_MAX_C / (32 * V);
+    __shared__ float block_dw[LN_BACKWARD_CACHED_MAX_C], block_db[LN_BACKWARD_CACHED_MAX_C];
     for (int i = threadIdx.x; i < c; i += blockDim.x) block_dw[i] = block_db[i] = 0.0f;
     __syncthreads();
     const int lane = threadIdx.x % 32, warps = blockDim.x / 32;
@@ -69,9 +94,12 @@ __device__ void layernorm_backward_cached(T* dinp, float* dw, float* db, const T
     for (int row = blockIdx.x * warps + threadIdx.x / 32; row < rows; row += gridDim.x * warps) {
         const int64_t at = (int64_t)row * c;
         const float mu = mean[row], rs = rstd[row];
+        // dinp is loaded with the row, so each row waits on memory once.
+        Pack<T, V> dx[P];
         float dnorm_sum = 0.0f, dnorm_norm_sum = 0.0f;
         FOR_LANE_PACKS(p, i, P, V, c) {
             const Pack<T, V> x = load_pack<T, V>(inp + at + i), dy = load_pack<T, V>(dout + at + i);
+            dx[p] = load_pack<T, V>(dinp + at + i);
             for (int k = 0; k < V; k++) {
                 const float dnorm = wp[p][k] * dy[k];
                 dnorm_sum += dnorm;
@@ -79,17 +107,16 @@ __device__ void layernorm_backward_cached(T* dinp, float* dw, float* db, const T
             }
         }
         const float mean_dnorm = warp_sum(dnorm_sum) / c, mean_dnorm_norm = warp_sum(dnorm_norm_sum) / c;
-        // The row again, from L1 (registers would cost occupancy).
+        // x and dy again, from L1 (registers would cost occupancy).
         FOR_LANE_PACKS(p, i, P, V, c) {
             const Pack<T, V> x = load_pack<T, V>(inp + at + i), dy = load_pack<T, V>(dout + at + i);
-            Pack<T, V> dx = load_pack<T, V>(dinp + at + i);
             for (int k = 0; k < V; k++) {
                 const float norm = (x[k] - mu) * rs, dnorm = wp[p][k] * dy[k];
-                dx.v[k] = from_f32<T>(dx[k] + (dnorm - mean_dnorm - norm * mean_dnorm_norm) * rs);
+                dx[p].v[k] = from_f32<T>(dx[p][k] + (dnorm - mean_dnorm - norm * mean_dnorm_norm) * rs);
                 sum_dw[p][k] += norm * dy[k];
                 sum_db[p][k] += dy[k];
             }
-            store_pack(dinp + at + i, dx);
+            store_pack(dinp + at + i, dx[p]);
         }
     }
     FOR_LANE_PACKS(p, i, P, V, c) for (int k = 0; k < V; k++) {
@@ -97,10 +124,7 @@ __device__ void layernorm_backward_cached(T* dinp, float* dw, float* db, const T
         atomicAdd(&block_db[i + k], sum_db[p][k]);
     }
     __syncthreads();
-    for (int i = threadIdx.x; i < c; i += blockDim.x) {
-        atomicAdd(&dw[i], block_dw[i]);
-        atomicAdd(&db[i], block_db[i]);
-    }
+    block_sums_out(partial, block_dw, block_db, c);
 }
 
 // One warp per row; two passes over the row (mean, then centred variance) as
@@ -161,10 +185,10 @@ __device__ void layernorm_backward_input(T* dinp, const T* dout, const T* inp, c
 // The whole backward in one pass for rows of at most LN_FUSED_MAX_C columns:
 // the block's warps take rows in turn and update dinp as
 // layernorm_backward_input does, while the block sums dw and db over its rows
-// in shared memory; each block then adds its sums to dw, db once per column.
+// in shared memory, then writes them out (block_sums_out).
 #define LN_FUSED_MAX_C 2048
 template <typename T>
-__device__ void layernorm_backward_fused(T* dinp, float* dw, float* db, const T* dout, const T* inp, const T* w, const float* mean,
+__device__ void layernorm_backward_fused(T* dinp, float* partial, const T* dout, const T* inp, const T* w, const float* mean,
                                          const float* rstd, int rows, int c) {
     __shared__ float block_dw[LN_FUSED_MAX_C], block_db[LN_FUSED_MAX_C];
     for (int i = threadIdx.x; i < c; i += blockDim.x) block_dw[i] = block_db[i] = 0.0f;
@@ -183,10 +207,7 @@ __device__ void layernorm_backward_fused(T* dinp, float* dw, float* db, const T*
         }
     }
     __syncthreads();
-    for (int i = threadIdx.x; i < c; i += blockDim.x) {
-        atomicAdd(&dw[i], block_dw[i]);
-        atomicAdd(&db[i], block_db[i]);
-    }
+    block_sums_out(partial, block_dw, block_db, c);
 }
 
 // dw[c] += Σ_r norm[r,c]·dout[r,c], db[c] += Σ_r dout[r,c]. Block (32 columns ×
@@ -286,9 +307,9 @@ __device__ void rmsnorm_backward_params(float* dw, const T* dout, const T* inp, 
                                                             const float* rstd, int rows, int c) {                              \
         layernorm_backward_input<T>(dinp, dout, inp, w, mean, rstd, rows, c);                                                  \
     }                                                                                                                          \
-    extern "C" __global__ void layernorm_backward_fused_##S(T* dinp, float* dw, float* db, const T* dout, const T* inp, const T* w,  \
+    extern "C" __global__ void layernorm_backward_fused_##S(T* dinp, float* partial, const T* dout, const T* inp, const T* w,     \
                                                             const float* mean, const float* rstd, int rows, int c) {           \
-        layernorm_backward_fused<T>(dinp, dw, db, dout, inp, w, mean, rstd, rows, c);                                          \
+        layernorm_backward_fused<T>(dinp, partial, dout, inp, w, mean, rstd, rows, c);                                         \
     }                                                                                                                          \
     extern "C" __global__ void layernorm_backward_params_##S(float* dw, float* db, const T* dout, const T* inp,                \
                                                              const float* mean, const float* rstd, int rows, int c) {          \
@@ -315,12 +336,17 @@ FOR_DTYPE(bf16, bf16)
                                                                const T* b, int rows, int c, float eps) {                          \
         layernorm_forward_cached<T, V>(out, mean, rstd, inp, w, b, rows, c, eps);                                                  \
     }                                                                                                                              \
-    extern "C" __global__ void __launch_bounds__(256, 2) layernorm_backward_##NAME##_##S(T* dinp, float* dw, float* db, const T* dout, const T* inp,      \
-                                                                const T* w, const float* mean, const float* rstd, int rows, int c) { \
-        layernorm_backward_cached<T, V>(dinp, dw, db, dout, inp, w, mean, rstd, rows, c);                                          \
+    extern "C" __global__ void __launch_bounds__(256, 2) layernorm_backward_##NAME##_##S(T* dinp, float* partial, const T* dout,  \
+                                                                const T* inp, const T* w, const float* mean, const float* rstd,  \
+                                                                int rows, int c) {                                               \
+        layernorm_backward_cached<T, V>(dinp, partial, dout, inp, w, mean, rstd, rows, c);                                         \
     }
 
 CACHED_FOR(float, f32, 1, cached)
 CACHED_FOR(bf16, bf16, 1, cached)
 CACHED_FOR(float, f32, VEC<float>, cached_vec)
 CACHED_FOR(bf16, bf16, VEC<bf16>, cached_vec)
+
+extern "C" __global__ void layernorm_params_reduce_f32(float* dw, float* db, const float* partial, int blocks, int c) {
+    layernorm_params_reduce(dw, db, partial, blocks, c);
+}

@@ -43,17 +43,25 @@ fn filled(n: usize, seed: u32) -> Vec<f32> {
     (0..n).map(|i| ((i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed) % 2000) as f32 / 1000.0 - 1.0).collect()
 }
 
-/// Median wall time of `reps` runs after one warm-up, each ended by a device
-/// synchronisation.
+/// Median time of one call over `reps` samples, after a warm-up. A sample
+/// times enough back-to-back calls (then one device synchronisation) to fill
+/// about a millisecond, so that a kernel of a few microseconds is measured as
+/// the device runs it, not as the host's launch and synchronisation latency.
 fn median_ms<B: Backend>(be: &B, reps: usize, mut f: impl FnMut()) -> Result<f64> {
     f();
     be.synchronize()?;
+    let start = Instant::now();
+    f();
+    be.synchronize()?;
+    let calls = (1.0 / (start.elapsed().as_secs_f64() * 1e3)).ceil().clamp(1.0, 100.0) as usize;
     let mut times = Vec::with_capacity(reps);
     for _ in 0..reps {
         let start = Instant::now();
-        f();
+        for _ in 0..calls {
+            f();
+        }
         be.synchronize()?;
-        times.push(start.elapsed().as_secs_f64() * 1e3);
+        times.push(start.elapsed().as_secs_f64() * 1e3 / calls as f64);
     }
     times.sort_by(f64::total_cmp);
     Ok(times[reps / 2])

@@ -48,6 +48,8 @@ pub struct Cuda {
     /// staging buffer for per-step inputs and outputs (both grow, never shrink).
     select_work: Mutex<Option<DeviceBuf>>,
     select_io: Mutex<Option<DeviceBuf>>,
+    /// The fused LayerNorm backwards' per-block dw/db sums (grows, never shrinks).
+    ln_partial: Mutex<Option<DeviceBuf>>,
 }
 
 impl Cuda {
@@ -73,7 +75,7 @@ impl Cuda {
         }
         let rt = Runtime::new(driver);
         let scalar = alloc(&rt, 1, DType::F32)?;
-        Ok(Cuda { rt, dtype, scalar: Mutex::new(scalar), segments: Mutex::new(None), select_work: Mutex::new(None), select_io: Mutex::new(None) })
+        Ok(Cuda { rt, dtype, scalar: Mutex::new(scalar), segments: Mutex::new(None), select_work: Mutex::new(None), select_io: Mutex::new(None), ln_partial: Mutex::new(None) })
     }
 
     pub fn info(&self) -> &DeviceInfo {
@@ -87,6 +89,17 @@ impl Cuda {
         let wanted = (4 * self.info().multiprocessors as usize).div_ceil(col_blocks);
         let row_splits = wanted.clamp(1, rows.div_ceil(64).max(1));
         self.rt.launch(name, (col_blocks as u32, row_splits as u32, 1), (32, 8, 1), args);
+    }
+
+    /// Launches elementwise op `op` (kernels/elementwise.cu's map_elements)
+    /// over `len` elements: its 16-byte form (`<op>_vec`, a thread per pack)
+    /// when every address is 16-byte aligned, else its element form.
+    fn map_launch(&self, op: &str, dtype: DType, len: usize, addresses: &[u64], args: &[&dyn KernelArg]) {
+        if addresses.iter().all(|a| a % 16 == 0) {
+            self.rt.launch_1d(&kernel(&format!("{op}_vec"), dtype), len.div_ceil(16 / dtype.size()), args);
+        } else {
+            self.rt.launch_1d(&kernel(op, dtype), len, args);
+        }
     }
 
     /// Launches attention pass `pass` over `rows` (queries, or keys for

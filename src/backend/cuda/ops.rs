@@ -12,10 +12,11 @@ use crate::Result;
 use half::bf16;
 
 /// Rows of at most this many columns take the LayerNorm kernels that keep
-/// rows in registers (kernels/layernorm.cu's LN_CACHED_MAX_C); rows up to
-/// LN_FUSED_MAX_C the general forward and fused backward; longer rows the
-/// two-kernel backward.
-const LN_CACHED_MAX_C: usize = 1024;
+/// rows in registers (kernels/layernorm.cu's LN_*_CACHED_MAX_C); wider rows
+/// the general forward, and up to LN_FUSED_MAX_C the fused backward, beyond
+/// it the two-kernel one.
+const LN_FORWARD_CACHED_MAX_C: usize = 1024;
+const LN_BACKWARD_CACHED_MAX_C: usize = 768;
 const LN_FUSED_MAX_C: usize = 2048;
 
 /// Whether rows of `len` elements of `dtype` starting at each address can
@@ -153,17 +154,17 @@ impl Backend for Cuda {
     fn add(&self, out: CuViewMut<'_>, a: CuView<'_>, b: CuView<'_>) {
         expect("add", &[("a", a.dtype, out.dtype), ("b", b.dtype, out.dtype)]);
         assert!(a.len >= out.len && b.len >= out.len, "add: inputs shorter than the output");
-        self.rt.launch_1d(&kernel("add", out.dtype), out.len, &[&out.ptr, &a.ptr, &b.ptr, &(out.len as i64)]);
+        self.map_launch("add", out.dtype, out.len, &[out.ptr, a.ptr, b.ptr], &[&out.ptr, &a.ptr, &b.ptr, &(out.len as i64)]);
     }
     fn add_assign(&self, dst: CuViewMut<'_>, src: CuView<'_>) {
         expect("add_assign", &[("src", src.dtype, dst.dtype)]);
         assert!(src.len >= dst.len, "add_assign: source shorter than the destination");
-        self.rt.launch_1d(&kernel("add_assign", dst.dtype), dst.len, &[&dst.ptr, &src.ptr, &(dst.len as i64)]);
+        self.map_launch("add_assign", dst.dtype, dst.len, &[dst.ptr, src.ptr], &[&dst.ptr, &src.ptr, &(dst.len as i64)]);
     }
     fn mul(&self, out: CuViewMut<'_>, a: CuView<'_>, b: CuView<'_>) {
         expect("mul", &[("a", a.dtype, out.dtype), ("b", b.dtype, out.dtype)]);
         assert!(a.len >= out.len && b.len >= out.len, "mul: inputs shorter than the output");
-        self.rt.launch_1d(&kernel("mul", out.dtype), out.len, &[&out.ptr, &a.ptr, &b.ptr, &(out.len as i64)]);
+        self.map_launch("mul", out.dtype, out.len, &[out.ptr, a.ptr, b.ptr], &[&out.ptr, &a.ptr, &b.ptr, &(out.len as i64)]);
     }
     fn scale(&self, v: CuViewMut<'_>, alpha: f32) {
         self.rt.launch_1d(&kernel("scale", v.dtype), v.len, &[&v.ptr, &alpha, &(v.len as i64)]);
@@ -171,13 +172,13 @@ impl Backend for Cuda {
     fn activation_forward(&self, act: Act, out: CuViewMut<'_>, inp: CuView<'_>) {
         expect("activation_forward", &[("inp", inp.dtype, out.dtype)]);
         assert!(inp.len >= out.len, "activation_forward: input shorter than the output");
-        self.rt.launch_1d(&kernel("activation_forward", out.dtype), out.len, &[&out.ptr, &inp.ptr, &(out.len as i64), &act.code()]);
+        self.map_launch("activation_forward", out.dtype, out.len, &[out.ptr, inp.ptr], &[&out.ptr, &inp.ptr, &(out.len as i64), &act.code()]);
     }
     fn activation_backward(&self, act: Act, dinp: CuViewMut<'_>, inp: CuView<'_>, dout: CuView<'_>) {
         expect("activation_backward", &[("inp", inp.dtype, dinp.dtype), ("dout", dout.dtype, dinp.dtype)]);
         assert!(inp.len >= dinp.len && dout.len >= dinp.len, "activation_backward: inputs shorter than the output");
         let args: [&dyn KernelArg; 5] = [&dinp.ptr, &inp.ptr, &dout.ptr, &(dinp.len as i64), &act.code()];
-        self.rt.launch_1d(&kernel("activation_backward", dinp.dtype), dinp.len, &args);
+        self.map_launch("activation_backward", dinp.dtype, dinp.len, &[dinp.ptr, inp.ptr, dout.ptr], &args);
     }
 
     // ---- normalisation --------------------------------------------------------
@@ -186,7 +187,8 @@ impl Backend for Cuda {
         expect("layernorm_forward", &[("inp", inp.dtype, t), ("w", w.dtype, t), ("b", b.dtype, t), ("mean", mean.dtype, DType::F32), ("rstd", rstd.dtype, DType::F32)]);
         assert!(out.len >= rows * c && inp.len >= rows * c && mean.len >= rows && rstd.len >= rows && w.len >= c && b.len >= c, "layernorm_forward: views too small");
         let args: [&dyn KernelArg; 9] = [&out.ptr, &mean.ptr, &rstd.ptr, &inp.ptr, &w.ptr, &b.ptr, &(rows as i32), &(c as i32), &eps];
-        let name = if c <= LN_CACHED_MAX_C { cached_kernel("layernorm_forward", packs_fit(t, c, &[out.ptr, inp.ptr, w.ptr, b.ptr]), t) } else { kernel("layernorm_forward", t) };
+        let name =
+            if c <= LN_FORWARD_CACHED_MAX_C { cached_kernel("layernorm_forward", packs_fit(t, c, &[out.ptr, inp.ptr, w.ptr, b.ptr]), t) } else { kernel("layernorm_forward", t) };
         self.rt.launch(&name, ((rows as u32).div_ceil(8).max(1), 1, 1), (256, 1, 1), &args);
     }
     fn layernorm_backward(
@@ -213,15 +215,27 @@ impl Backend for Cuda {
         }
         let (rows_i, c_i) = (rows as i32, c as i32);
         if c <= LN_FUSED_MAX_C {
-            let args: [&dyn KernelArg; 10] = [&dinp.ptr, &dw.ptr, &db.ptr, &dout.ptr, &inp.ptr, &w.ptr, &mean.ptr, &rstd.ptr, &rows_i, &c_i];
-            // Each block adds its dw/db sums once: enough blocks to fill the device, no more.
+            // Enough blocks to fill the device (each writes its dw/db sums to
+            // a row of the scratch), then one pass adds the rows to dw, db.
             let sms = self.info().multiprocessors as usize;
-            let (name, blocks) = if c <= LN_CACHED_MAX_C {
+            let (name, blocks) = if c <= LN_BACKWARD_CACHED_MAX_C {
                 (cached_kernel("layernorm_backward", packs_fit(t, c, &[dinp.ptr, dout.ptr, inp.ptr, w.ptr]), t), 2 * sms)
             } else {
                 (kernel("layernorm_backward_fused", t), 4 * sms)
             };
-            self.rt.launch(&name, (rows.div_ceil(8).min(blocks) as u32, 1, 1), (256, 1, 1), &args);
+            let blocks = rows.div_ceil(8).min(blocks);
+            let mut scratch = self.ln_partial.lock().unwrap();
+            if scratch.as_ref().is_none_or(|s| s.len() < blocks * 2 * c) {
+                match alloc(&self.rt, blocks * 2 * c, DType::F32) {
+                    Ok(buf) => *scratch = Some(buf),
+                    Err(e) => return self.rt.record(format!("layernorm_backward: {e}")),
+                }
+            }
+            let partial = scratch.as_ref().unwrap().address();
+            let args: [&dyn KernelArg; 9] = [&dinp.ptr, &partial, &dout.ptr, &inp.ptr, &w.ptr, &mean.ptr, &rstd.ptr, &rows_i, &c_i];
+            self.rt.launch(&name, (blocks as u32, 1, 1), (256, 1, 1), &args);
+            let args: [&dyn KernelArg; 5] = [&dw.ptr, &db.ptr, &partial, &(blocks as i32), &c_i];
+            self.rt.launch_1d("layernorm_params_reduce_f32", 2 * c, &args);
             return;
         }
         let args: [&dyn KernelArg; 8] = [&dinp.ptr, &dout.ptr, &inp.ptr, &w.ptr, &mean.ptr, &rstd.ptr, &rows_i, &c_i];
