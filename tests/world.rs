@@ -50,11 +50,16 @@ fn files_follow_the_documented_schemas() {
     let weak = jsonl(&dir.join("weak.jsonl"));
     assert_eq!(weak.len(), 60);
     for w in &weak {
-        assert_eq!(w.as_object().unwrap().len(), 2, "{w}");
+        assert_eq!(w.as_object().unwrap().len(), 4, "{w}");
         assert!(w["caption"].as_str().is_some_and(|c| !c.is_empty()));
+        assert!(is_hhi_label(w["gold"].as_str().unwrap()), "{w}");
+        assert!(w["caption_label"].is_null() || is_hhi_label(w["caption_label"].as_str().unwrap()), "{w}");
         image_exists(&dir, &w["image"]);
     }
     assert!(weak.iter().any(|w| w["caption"].as_str().unwrap().contains("[NAME]")), "news captions are name-masked");
+    // Most captions state what the image shows; the noisy share does not.
+    let agree = weak.iter().filter(|w| w["gold"] == w["caption_label"]).count();
+    assert!(agree > weak.len() / 2 && agree < weak.len(), "{agree} of {} captions state the image's interaction", weak.len());
 
     let test = jsonl(&dir.join("test.jsonl"));
     assert_eq!(test.len(), 30);
@@ -76,9 +81,12 @@ fn files_follow_the_documented_schemas() {
     for f in &fewshot {
         let (caption, interaction) = (f["caption"].as_str().unwrap(), f["interaction"].as_str().unwrap());
         assert!(is_hhi_label(f["label"].as_str().unwrap()));
-        // The interaction names a participant of the caption (its agent's full name).
-        let agent: Vec<&str> = interaction.split_whitespace().take(2).collect();
-        assert!(caption.contains(&agent.join(" ")), "{f}");
+        // The pair is in the caption stage's form: the participants are Alex and
+        // Bailey in both the interaction and the caption, and the label is the
+        // interaction with the names as `_`.
+        assert!(interaction.starts_with("Alex ") && interaction.contains(" Bailey"), "{f}");
+        assert!(caption.contains("Alex") && caption.contains("Bailey"), "{f}");
+        assert_eq!(interaction.replace("Alex", "_").replace("Bailey", "_"), f["label"].as_str().unwrap(), "{f}");
     }
 
     let seeds = std::fs::read_to_string(dir.join("seeds.txt")).unwrap();

@@ -16,6 +16,7 @@ pub mod render;
 mod sheet;
 pub mod text;
 
+use crate::pipeline::rules::{FIRST, SECOND};
 use crate::rng::Rng;
 use crate::{Error, Result};
 use inventory::{inventory, pick_scene, sample, Interaction};
@@ -153,8 +154,10 @@ fn write_world(cfg: &WorldConfig, dir: &Path, progress: &dyn Fn(&str)) -> Result
             let source = Source::ALL[it.rng.below(3)];
             let d = decoy(it.interaction, &mut it.rng);
             weak_counts[it.interaction] += 1;
-            let caption = text::caption(&inv[it.interaction], &inv[d], source, noisy, true, &mut it.rng).text;
-            json!({"image": it.image, "caption": caption}).to_string()
+            let caption = text::caption(&inv[it.interaction], &inv[d], source, noisy, true, &mut it.rng);
+            // `gold` (what the image shows) and `caption_label` (what the caption
+            // states) are for analysis only; no stage reads them.
+            json!({"image": it.image, "caption": caption.text, "gold": inv[it.interaction].label, "caption_label": caption.stated}).to_string()
         })
         .collect();
     write_lines(&dir.join("weak.jsonl"), weak_lines)?;
@@ -200,8 +203,10 @@ fn write_world(cfg: &WorldConfig, dir: &Path, progress: &dyn Fn(&str)) -> Result
         (0..FEWSHOT).map(|i| {
             let it = &inv[i % n];
             let c = text::caption(it, &inv[decoy(i % n, &mut rng)], Source::News, false, false, &mut rng);
+            // The participants as Alex and Bailey, the form the caption stage's pairs take.
             let (a, b) = c.names.unwrap_or_default();
-            json!({"caption": c.text, "interaction": text::named_label(it, &a, &b), "label": it.label}).to_string()
+            let caption = c.text.replace(&a, FIRST).replace(&b, SECOND);
+            json!({"caption": caption, "interaction": text::named_label(it, FIRST, SECOND), "label": it.label}).to_string()
         }),
     )?;
     write_lines(&dir.join("corpus.txt"), (0..CORPUS_LINES).map(|_| text::corpus_line(&inv, &mut rng)))?;

@@ -112,10 +112,13 @@ fn date(rng: &mut Rng) -> String {
     format!("{} {}, {}", pick(MONTHS, rng), 1 + rng.below(28), 2009 + rng.below(14))
 }
 
-/// A caption and the names of its two participants (news captions only).
+/// A caption, the names of its two participants (news captions only), and
+/// the label of the interaction it states (none when it states none; a
+/// noisy caption may state another interaction than the image shows).
 pub struct Caption {
     pub text: String,
     pub names: Option<(String, String)>,
+    pub stated: Option<String>,
 }
 
 /// A caption of `it` (or, when `noisy`, one whose interaction is absent or
@@ -124,12 +127,12 @@ pub struct Caption {
 pub fn caption(it: &Interaction, decoy: &Interaction, source: Source, noisy: bool, masked: bool, rng: &mut Rng) -> Caption {
     let name = |rng: &mut Rng| if masked { "[NAME]".to_string() } else { full_name(rng) };
     let (a, b) = (name(rng), name(rng));
-    let text = caption_text(it, decoy, source, noisy, &a, &b, masked, rng);
-    Caption { text, names: (source == Source::News).then_some((a, b)) }
+    let (text, stated) = caption_text(it, decoy, source, noisy, &a, &b, masked, rng);
+    Caption { text, names: (source == Source::News).then_some((a, b)), stated: stated.map(|s| s.label.clone()) }
 }
 
 #[allow(clippy::too_many_arguments)]
-fn caption_text(it: &Interaction, decoy: &Interaction, source: Source, noisy: bool, a: &str, b: &str, masked: bool, rng: &mut Rng) -> String {
+fn caption_text<'a>(it: &'a Interaction, decoy: &'a Interaction, source: Source, noisy: bool, a: &str, b: &str, masked: bool, rng: &mut Rng) -> (String, Option<&'a Interaction>) {
     let name = |rng: &mut Rng| if masked { "[NAME]".to_string() } else { full_name(rng) };
     let shown = if noisy && rng.uniform() < 0.5 {
         Some(decoy)
@@ -138,7 +141,7 @@ fn caption_text(it: &Interaction, decoy: &Interaction, source: Source, noisy: bo
     } else {
         Some(it)
     };
-    match source {
+    let text = match source {
         Source::News => {
             let (event, place) = (pick(EVENTS, rng), pick(PLACES, rng));
             let body = match shown {
@@ -185,7 +188,8 @@ fn caption_text(it: &Interaction, decoy: &Interaction, source: Source, noisy: bo
                 format!("{}.", capitalize(&clause(n1, &s.present, n2, s)))
             }
         },
-    }
+    };
+    (text, shown)
 }
 
 /// A line of news-like running text for the language-model corpus.
