@@ -144,9 +144,14 @@ fn train_on<B: Backend>(be: &B, a: &TrainArgs) -> Result<()> {
     let mut model = ClipCap::from_gpt2(be, cfg, &gpt_flat, a.seed)?;
     let opts = TrainOptions { epochs: a.epochs, batch: a.batch, lr: a.lr, weight_decay: a.weight_decay, max_tokens: a.max_tokens, seed: a.seed, only_prefix: a.only_prefix };
     eprintln!("training the captioner: {} examples, {} parameters, {} epochs", examples.len(), model.num_params(), a.epochs);
-    cap::train_captioner(be, &mut model, &examples, &opts, |(epoch, loss)| eprintln!("epoch {:>3}  loss {loss:.4}", epoch + 1))?;
+    let mut log = Vec::new();
+    cap::train_captioner(be, &mut model, &examples, &opts, |(epoch, loss)| {
+        eprintln!("epoch {:>3}  loss {loss:.4}", epoch + 1);
+        log.push(serde_json::json!({"epoch": epoch + 1, "loss": loss}));
+    })?;
     save_clipcap(be, &model, &a.out)?;
     std::fs::copy(a.gpt2.join(TOKENIZER), a.out.join(TOKENIZER)).map_err(|e| Error::io(a.out.join(TOKENIZER), e))?;
+    super::write_epoch_log(&a.out, &log)?;
     eprintln!("saved {}", a.out.display());
     match failed {
         0 => Ok(()),

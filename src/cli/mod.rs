@@ -9,6 +9,7 @@ macro_rules! say {
 mod bench;
 mod bench_models;
 mod captioner;
+mod demo;
 mod embed;
 mod evaluate;
 mod generate;
@@ -63,6 +64,8 @@ enum Command {
     Evaluate(evaluate::Args),
     /// Predict interactions for images: beam search with a trained captioner, top k with scores.
     Predict(captioner::PredictArgs),
+    /// The whole method on the embedded default (a synthetic world and stand-in models trained here), with a report.
+    Demo(demo::Args),
     /// Check the engine against a transformers fixture folder (PARITY.md).
     Parity(parity::Args),
     /// Throughput benchmarks that print one JSON line.
@@ -104,6 +107,13 @@ impl DeviceArg {
     }
 }
 
+/// Writes a trainer's per-epoch records to `dir/log.jsonl` (atomically; the
+/// last file a training command writes, so its presence means the folder is complete).
+fn write_epoch_log(dir: &std::path::Path, epochs: &[serde_json::Value]) -> Result<()> {
+    let text: String = epochs.iter().map(|e| format!("{e}\n")).collect();
+    hhi::io::atomic::write_atomic(&dir.join("log.jsonl"), text.as_bytes())
+}
+
 pub fn say_line(line: std::fmt::Arguments) {
     use std::io::Write;
     if let Err(e) = writeln!(std::io::stdout(), "{line}") {
@@ -130,6 +140,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::TrainCaptioner(a) => captioner::train(a),
         Command::Predict(a) => captioner::predict(a),
         Command::Evaluate(a) => evaluate::run(a),
+        Command::Demo(a) => demo::run(a),
         Command::Parity(a) => parity::run(a),
         Command::Bench(c) => bench::run(c),
         Command::Tokenizer(c) => tokenizer::run(c),

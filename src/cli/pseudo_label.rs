@@ -13,7 +13,7 @@ use hhi::pipeline::partial::Partial;
 use hhi::pipeline::pseudo_label::{finish, label_search, read_weak, summarize};
 use hhi::{Error, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -45,7 +45,8 @@ pub fn run(a: Args) -> Result<()> {
 }
 
 fn run_on<B: Backend>(be: &B, a: &Args) -> Result<()> {
-    let records = read_weak(&a.weak)?;
+    let mut records = read_weak(&a.weak)?;
+    rebase_images(&mut records, &a.weak, &a.out)?;
     let dir = ModelDir::open_kind(&a.summarizer, &[ModelType::T5], "--summarizer")?;
     let mut t5 = dir.load_t5(be, None)?;
     t5.drop_master();
@@ -83,5 +84,24 @@ fn run_on<B: Backend>(be: &B, a: &Args) -> Result<()> {
     write_atomic(&a.out, (lines.join("\n") + if lines.is_empty() { "" } else { "\n" }).as_bytes())?;
     partial.finish();
     eprintln!("{}: {} of {total} captions gave a pseudo-label with an -ing word", a.out.display(), kept.len());
+    Ok(())
+}
+
+/// Relative image paths name files beside the weak-caption file; when the
+/// output goes to another folder, they become absolute so that they still
+/// name the same files from there.
+fn rebase_images(records: &mut [serde_json::Map<String, serde_json::Value>], weak: &Path, out: &Path) -> Result<()> {
+    let folder = |p: &Path| p.parent().map(Path::to_path_buf).filter(|d| !d.as_os_str().is_empty()).unwrap_or_else(|| PathBuf::from("."));
+    let (from, to) = (folder(weak), folder(out));
+    let from = from.canonicalize().map_err(|e| Error::io(&from, e))?;
+    if to.canonicalize().is_ok_and(|t| t == from) {
+        return Ok(());
+    }
+    for r in records {
+        if let Some(image) = r.get("image").and_then(|v| v.as_str()).filter(|i| Path::new(i).is_relative()) {
+            let absolute = from.join(image).to_string_lossy().into_owned();
+            r.insert("image".into(), absolute.into());
+        }
+    }
     Ok(())
 }

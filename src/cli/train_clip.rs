@@ -87,7 +87,11 @@ fn run_on<B: Backend>(be: &B, a: &Args) -> Result<()> {
     }
     let opts = ClipOptions { epochs: a.epochs, batch: a.batch, lr: a.lr, weight_decay: a.weight_decay, warmup: a.warmup, seed: a.seed };
     eprintln!("training CLIP ({} parameters) on {} pairs, {} epochs, {}", model.num_params(), pairs.len(), a.epochs, be.name());
-    train_clip(be, &mut model, &proc, &pairs, &opts, |epoch, loss| eprintln!("epoch {:>3}  loss {loss:.4}", epoch + 1))?;
+    let mut log = Vec::new();
+    train_clip(be, &mut model, &proc, &pairs, &opts, |epoch, loss| {
+        eprintln!("epoch {:>3}  loss {loss:.4}", epoch + 1);
+        log.push(serde_json::json!({"epoch": epoch + 1, "loss": loss}));
+    })?;
     save_model(be, &model, &a.out, &json)?;
     std::fs::copy(&tok_path, a.out.join(TOKENIZER)).map_err(|e| Error::io(a.out.join(TOKENIZER), e))?;
     if let Some(dir) = &a.model {
@@ -96,6 +100,7 @@ fn run_on<B: Backend>(be: &B, a: &Args) -> Result<()> {
             std::fs::copy(&pre, a.out.join("preprocessor_config.json")).map_err(|e| Error::io(&pre, e))?;
         }
     }
+    super::write_epoch_log(&a.out, &log)?;
     eprintln!("saved {}", a.out.display());
     match failed {
         0 => Ok(()),

@@ -73,9 +73,13 @@ fn run_on<B: Backend>(be: &B, a: &Args) -> Result<()> {
     let mut model = dir.load_t5(be, Some(a.seed))?;
     let opts = SummarizerOptions { epochs: a.epochs, batch: a.batch, lr: a.lr, weight_decay: a.weight_decay, eval_share: a.eval_share, seed: a.seed };
     eprintln!("fine-tuning {} ({} parameters) on {} pairs, {} epochs, {}", a.t5.display(), model.num_params(), pairs.len(), a.epochs, be.name());
-    train_summarizer(be, &mut model, &pairs, &opts, |(epoch, loss, eval)| match eval {
-        Some(e) => eprintln!("epoch {:>3}  loss {loss:.4}  held-out loss {e:.4}", epoch + 1),
-        None => eprintln!("epoch {:>3}  loss {loss:.4}", epoch + 1),
+    let mut log = Vec::new();
+    train_summarizer(be, &mut model, &pairs, &opts, |(epoch, loss, eval)| {
+        match eval {
+            Some(e) => eprintln!("epoch {:>3}  loss {loss:.4}  held-out loss {e:.4}", epoch + 1),
+            None => eprintln!("epoch {:>3}  loss {loss:.4}", epoch + 1),
+        }
+        log.push(serde_json::json!({"epoch": epoch + 1, "loss": loss, "eval_loss": eval}));
     })?;
     save_model(be, &model, &a.out, &dir.json)?;
     std::fs::copy(&tok_path, a.out.join(TOKENIZER)).map_err(|e| Error::io(a.out.join(TOKENIZER), e))?;
@@ -83,6 +87,7 @@ fn run_on<B: Backend>(be: &B, a: &Args) -> Result<()> {
     if generation.exists() {
         std::fs::copy(&generation, a.out.join("generation_config.json")).map_err(|e| Error::io(&generation, e))?;
     }
+    super::write_epoch_log(&a.out, &log)?;
     eprintln!("saved {}", a.out.display());
     Ok(())
 }

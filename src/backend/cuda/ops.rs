@@ -23,7 +23,7 @@ const LN_FUSED_MAX_C: usize = 2048;
 /// move as 16-byte packs (the kernels' `_vec` forms): every address 16-byte
 /// aligned and `len` a whole number of packs, so every row stays aligned.
 fn packs_fit(dtype: DType, len: usize, addresses: &[u64]) -> bool {
-    len % (16 / dtype.size()) == 0 && addresses.iter().all(|a| a % 16 == 0)
+    len.is_multiple_of(16 / dtype.size()) && addresses.iter().all(|a| a % 16 == 0)
 }
 
 /// `op` with the `_cached` (rows in registers) or `_cached_vec` (and 16-byte packs) suffix.
