@@ -6,6 +6,7 @@
 
 use super::DeviceArg;
 use hhi::backend::Backend;
+use hhi::generate::SamplingConfig;
 use hhi::io::atomic::write_atomic;
 use hhi::io::checkpoint::{ModelDir, TOKENIZER};
 use hhi::io::tokenizer::Tokenizer;
@@ -32,6 +33,11 @@ pub struct RunArgs {
     /// (for time-boxed runs); a rerun continues.
     #[arg(long)]
     stop_after: Option<usize>,
+    /// Ban repeating any n-gram of this size, the prompt's included (the
+    /// official 3; 0 turns it off — a small model whose captions all end in
+    /// the prompt's phrases cannot end a line under it).
+    #[arg(long, default_value_t = 3)]
+    no_repeat_ngram: usize,
     #[command(flatten)]
     device: DeviceArg,
 }
@@ -151,7 +157,7 @@ fn interactions_on<B: Backend>(be: &B, a: &InteractionArgs) -> Result<()> {
         let mut rng = Rng::new(a.run.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let n = batch.min(a.prompts - i * batch);
         let prompts: Vec<String> = (0..n).map(|_| interaction_prompt(&seeds, a.shots, &mut rng)).collect();
-        Ok(writer.lines(&prompts, interaction_sampling(), a.max_new_tokens, rng.next_u64())?.into())
+        Ok(writer.lines(&prompts, SamplingConfig { no_repeat_ngram_size: a.run.no_repeat_ngram, ..interaction_sampling() }, a.max_new_tokens, rng.next_u64())?.into())
     })?;
     if !finished {
         return Ok(());
@@ -193,7 +199,7 @@ fn captions_on<B: Backend>(be: &B, a: &CaptionArgs) -> Result<()> {
         let chunk = &items[i * batch..((i + 1) * batch).min(items.len())];
         let named: Vec<(String, [&str; 2])> = chunk.iter().map(|x| with_names(x, &mut rng)).collect();
         let prompts: Vec<String> = named.iter().map(|(n, _)| caption_prompt(&fewshot, a.shots, n, &mut rng)).collect();
-        let captions = writer.lines(&prompts, caption_sampling(), a.max_new_tokens, rng.next_u64())?;
+        let captions = writer.lines(&prompts, SamplingConfig { no_repeat_ngram_size: a.run.no_repeat_ngram, ..caption_sampling() }, a.max_new_tokens, rng.next_u64())?;
         let records: Vec<serde_json::Value> =
             chunk.iter().zip(&named).zip(&captions).map(|((x, (n, names)), c)| caption_record(x, n, *names, c).unwrap_or(serde_json::Value::Null)).collect();
         Ok(records.into())

@@ -66,11 +66,11 @@ fn run_on<B: Backend>(be: &B, a: &Args) -> Result<()> {
     let dir = ModelDir::open_kind(&a.t5, &[ModelType::T5], "--t5")?;
     let tok_path = a.tokenizer.clone().unwrap_or_else(|| a.t5.join(TOKENIZER));
     let tok = Tokenizer::load(&tok_path)?;
-    let pairs = tokenize(&tok, &read_pairs(&a.pairs, &a.source_field, &a.target_field)?, &a.prefix, a.max_source_tokens, a.max_target_tokens)?;
     if !dir.has_weights() {
         eprintln!("{}: no model.safetensors, starting from a random initialisation (seed {})", a.t5.display(), a.seed);
     }
     let mut model = dir.load_t5(be, Some(a.seed))?;
+    let pairs = tokenize(&tok, &read_pairs(&a.pairs, &a.source_field, &a.target_field)?, &a.prefix, model.cfg.eos_token_id, a.max_source_tokens, a.max_target_tokens)?;
     let opts = SummarizerOptions { epochs: a.epochs, batch: a.batch, lr: a.lr, weight_decay: a.weight_decay, eval_share: a.eval_share, seed: a.seed };
     eprintln!("fine-tuning {} ({} parameters) on {} pairs, {} epochs, {}", a.t5.display(), model.num_params(), pairs.len(), a.epochs, be.name());
     let mut log = Vec::new();

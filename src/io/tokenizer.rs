@@ -37,6 +37,23 @@ impl Tokenizer {
         Ok(self.inner.encode(text, true).map_err(|e| self.err(e))?.get_ids().to_vec())
     }
 
+    /// [`Self::encode_with_special`], then `eos` appended where the ids do not
+    /// already end with it (a byte-level BPE adds no closing token; models
+    /// that pool or stop there need it), cut to `max` tokens (0: no limit)
+    /// keeping the last one.
+    pub fn encode_with_eos(&self, text: &str, eos: Option<u32>, max: usize) -> Result<Vec<u32>> {
+        let mut ids = self.encode_with_special(text)?;
+        if let Some(eos) = eos.filter(|&e| ids.last() != Some(&e)) {
+            ids.push(eos);
+        }
+        if max > 0 && ids.len() > max {
+            let last = *ids.last().expect("non-empty");
+            ids.truncate(max);
+            ids[max - 1] = last;
+        }
+        Ok(ids)
+    }
+
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
         self.inner.decode(ids, true).map_err(|e| self.err(e))
     }

@@ -28,16 +28,7 @@ pub struct ClipOptions {
 /// `eos` appended when the tokenizer does not end with it (the text tower
 /// pools there), cut to the model's positions keeping the final EOS.
 pub fn caption_ids(tok: &Tokenizer, caption: &str, eos: Option<u32>, max: usize) -> Result<Vec<u32>> {
-    let mut ids = tok.encode_with_special(caption)?;
-    if let Some(eos) = eos.filter(|&e| ids.last() != Some(&e)) {
-        ids.push(eos);
-    }
-    if ids.len() > max {
-        let last = *ids.last().expect("non-empty");
-        ids.truncate(max);
-        ids[max - 1] = last;
-    }
-    Ok(ids)
+    tok.encode_with_eos(caption, eos, max)
 }
 
 /// Trains `model` on (image, caption ids) pairs; `on_epoch(epoch, mean loss)`.

@@ -48,7 +48,7 @@ pub fn read_weak(path: &Path) -> Result<Vec<Record>> {
 
 /// The summarizer's top beam for each caption.
 pub fn summarize<B: Backend>(be: &B, t5: &T5<B>, tok: &Tokenizer, captions: &[&str], prefix: &str, search: &BeamConfig) -> Result<Vec<String>> {
-    let ids = captions.iter().map(|c| tok.encode_with_special(&format!("{prefix}{c}"))).collect::<Result<Vec<_>>>()?;
+    let ids = captions.iter().map(|c| tok.encode_with_eos(&format!("{prefix}{c}"), t5.cfg.eos_token_id, 0)).collect::<Result<Vec<_>>>()?;
     beam_search_t5(be, t5, &ids, search)?.into_iter().map(|hyps| Ok(tok.decode(&hyps[0].tokens)?.trim().to_string())).collect()
 }
 

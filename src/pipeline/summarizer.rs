@@ -25,18 +25,10 @@ pub fn read_pairs(path: &Path, source: &str, target: &str) -> Result<Vec<(String
     read_objects(path)?.into_iter().map(|(line, o)| Ok((string_field(path, line, &o, source)?, string_field(path, line, &o, target)?))).collect()
 }
 
-/// Tokenizes pairs, the source after `prefix`, each side cut to its limit
-/// (keeping the final EOS).
-pub fn tokenize(tok: &Tokenizer, pairs: &[(String, String)], prefix: &str, max_source: usize, max_target: usize) -> Result<Vec<Pair>> {
-    let cut = |mut ids: Vec<u32>, max: usize| {
-        if ids.len() > max && max > 0 {
-            let last = *ids.last().expect("non-empty");
-            ids.truncate(max);
-            ids[max - 1] = last;
-        }
-        ids
-    };
-    pairs.iter().map(|(s, t)| Ok((cut(tok.encode_with_special(&format!("{prefix}{s}"))?, max_source), cut(tok.encode_with_special(t)?, max_target)))).collect()
+/// Tokenizes pairs, the source after `prefix`, each side ending with `eos`
+/// (appended where the tokenizer adds none) and cut to its limit (keeping the EOS).
+pub fn tokenize(tok: &Tokenizer, pairs: &[(String, String)], prefix: &str, eos: Option<u32>, max_source: usize, max_target: usize) -> Result<Vec<Pair>> {
+    pairs.iter().map(|(s, t)| Ok((tok.encode_with_eos(&format!("{prefix}{s}"), eos, max_source)?, tok.encode_with_eos(t, eos, max_target)?))).collect()
 }
 
 #[derive(Clone, Debug)]

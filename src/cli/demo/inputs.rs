@@ -40,7 +40,9 @@ fn alex_bailey(seed: &str) -> String {
 
 /// The configs, and the GPT-Neo stand-in's text (JSONL documents): the
 /// world's news corpus, lists of seed interactions (stage 1's prompt form)
-/// and in-context caption pairs (stage 2's prompt form, random names).
+/// and, most of it, runs of caption pairs in stage 2's prompt form with
+/// random names (copying the prompt's names into the caption is the skill
+/// stage 2's filter asks for; a tiny model learns it only from many examples).
 pub fn configs_and_lm_text(out: &Path, s: &Sizes, seed: u64) -> Result<()> {
     for (name, text) in CONFIGS {
         write_lines(&out.join(name), [text.trim_end().to_string()])?;
@@ -55,9 +57,11 @@ pub fn configs_and_lm_text(out: &Path, s: &Sizes, seed: u64) -> Result<()> {
     }
     let mut rng = Rng::new(seed ^ 0x1e4);
     let mut docs: Vec<String> = corpus;
-    for _ in 0..s.lm_documents {
-        docs.push((0..10).map(|_| seeds[rng.below(seeds.len())].clone()).collect::<Vec<_>>().join("\n"));
-        let shots: Vec<String> = (0..3)
+    for i in 0..s.lm_documents {
+        if i % 4 == 0 {
+            docs.push((0..10).map(|_| seeds[rng.below(seeds.len())].clone()).collect::<Vec<_>>().join("\n"));
+        }
+        let shots: Vec<String> = (0..4)
             .map(|_| {
                 let (interaction, caption) = &pairs[rng.below(pairs.len())];
                 let (named, [a, b]) = with_names(interaction, &mut rng);

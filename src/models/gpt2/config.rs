@@ -88,7 +88,14 @@ impl Default for Gpt2Config {
 
 impl Gpt2Config {
     pub fn from_json(path: &Path, json: &serde_json::Value) -> Result<Self> {
-        let cfg: Gpt2Config = serde_json::from_value(json.clone()).map_err(|e| Error::config(path, format!("invalid GPT-2 config: {e}")))?;
+        let mut cfg: Gpt2Config = serde_json::from_value(json.clone()).map_err(|e| Error::config(path, format!("invalid GPT-2 config: {e}")))?;
+        // GPT-2's default ids (50256) mean nothing in a smaller vocabulary: absent, they are unset.
+        let vocab = cfg.vocab_size;
+        for (key, id) in [("bos_token_id", &mut cfg.bos_token_id), ("eos_token_id", &mut cfg.eos_token_id)] {
+            if json.get(key).is_none() && id.is_some_and(|i| i as usize >= vocab) {
+                *id = None;
+            }
+        }
         cfg.validate().map_err(|msg| Error::config(path, msg))?;
         Ok(cfg)
     }
@@ -102,6 +109,11 @@ impl Gpt2Config {
         }
         if Act::from_hf(&self.activation_function).is_none() {
             return Err(format!("activation_function `{}` is not supported (supported: {})", self.activation_function, Act::SUPPORTED));
+        }
+        for (name, id) in [("bos_token_id", self.bos_token_id), ("eos_token_id", self.eos_token_id)] {
+            if let Some(id) = id.filter(|&id| id as usize >= self.vocab_size) {
+                return Err(format!("{name} {id} is outside the vocabulary of {} tokens", self.vocab_size));
+            }
         }
         if let Some(neo) = &self.neo {
             if neo.local.len() != self.n_layer {
