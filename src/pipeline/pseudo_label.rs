@@ -2,7 +2,10 @@
 //! into pseudo-labels. Each caption (with `summarize: ` before it) is
 //! decoded with 4 beams, length penalty 2.0, no-repeat-ngram 3 and at most
 //! 20 tokens; labels whose second word is not an -ing word are dropped; the
-//! kept items get the method's sample weights (pipeline/rules.rs).
+//! kept items get the method's sample weights (pipeline/rules.rs). Names
+//! masked as `[NAME]` (Who's Waldo's mask) become distinct first names
+//! before summarizing: the summarizer was distilled from captions with names,
+//! and the mask's tokens are foreign to it.
 //!
 //! Weak-caption JSONL, one object per line: `{"image": PATH, "caption":
 //! TEXT}` (other fields are carried through). Output JSONL: the same
@@ -15,8 +18,13 @@ use crate::generate::seq2seq::beam_search_t5;
 use crate::io::jsonl::{read_objects, string_field, Object};
 use crate::io::tokenizer::Tokenizer;
 use crate::models::t5::T5;
+use crate::pipeline::synthetic::NAMES;
+use crate::rng::Rng;
 use crate::Result;
 use std::path::Path;
+
+/// The name mask of Who's Waldo captions.
+pub const NAME_MASK: &str = "[NAME]";
 
 pub type Record = Object;
 
@@ -46,9 +54,29 @@ pub fn read_weak(path: &Path) -> Result<Vec<Record>> {
         .collect()
 }
 
-/// The summarizer's top beam for each caption.
+/// `caption` with each `[NAME]` replaced by a first name, distinct within
+/// the caption and chosen from the caption's own text (so the same caption
+/// always reads the same, whatever batch or run it is in).
+pub fn fill_name_masks(caption: &str) -> String {
+    if !caption.contains(NAME_MASK) {
+        return caption.to_string();
+    }
+    let hash = caption.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    let mut names: Vec<&str> = NAMES.to_vec();
+    Rng::new(hash).shuffle(&mut names);
+    let mut out = String::new();
+    for (i, part) in caption.split(NAME_MASK).enumerate() {
+        if i > 0 {
+            out += names[(i - 1) % names.len()];
+        }
+        out += part;
+    }
+    out
+}
+
+/// The summarizer's top beam for each caption (name masks filled).
 pub fn summarize<B: Backend>(be: &B, t5: &T5<B>, tok: &Tokenizer, captions: &[&str], prefix: &str, search: &BeamConfig) -> Result<Vec<String>> {
-    let ids = captions.iter().map(|c| tok.encode_with_eos(&format!("{prefix}{c}"), t5.cfg.eos_token_id, 0)).collect::<Result<Vec<_>>>()?;
+    let ids = captions.iter().map(|c| tok.encode_with_eos(&format!("{prefix}{}", fill_name_masks(c)), t5.cfg.eos_token_id, 0)).collect::<Result<Vec<_>>>()?;
     beam_search_t5(be, t5, &ids, search)?.into_iter().map(|hyps| Ok(tok.decode(&hyps[0].tokens)?.trim().to_string())).collect()
 }
 
@@ -72,6 +100,18 @@ pub fn finish(labelled: Vec<(Record, String)>) -> Vec<Record> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn name_masks_become_distinct_names_the_same_every_time() {
+        let caption = "[NAME] hands flowers to [NAME] while [NAME] looks on.";
+        let filled = fill_name_masks(caption);
+        assert_eq!(filled, fill_name_masks(caption));
+        assert!(!filled.contains("[NAME]"), "{filled}");
+        let names: Vec<&str> = filled.split_whitespace().filter(|w| NAMES.contains(w)).collect();
+        assert_eq!(names.len(), 3, "{filled}");
+        assert!(names[0] != names[1] && names[1] != names[2] && names[0] != names[2], "{filled}");
+        assert_eq!(fill_name_masks("no mask here"), "no mask here");
+    }
 
     fn record(caption: &str) -> Record {
         serde_json::json!({"image": "x.jpg", "caption": caption}).as_object().unwrap().clone()
