@@ -13,8 +13,9 @@ use hhi::io::tokenizer::Tokenizer;
 use hhi::models::gpt2::Gpt2;
 use hhi::models::ModelType;
 use hhi::pipeline::partial::Partial;
-use hhi::pipeline::rules::{FIRST, SECOND};
-use hhi::pipeline::synthetic::{caption_prompt, caption_record, caption_sampling, interaction_prompt, interaction_sampling, new_interaction, with_names, Writer};
+use hhi::pipeline::synthetic::{
+    caption_prompt, caption_record, caption_sampling, interaction_prompt, interaction_sampling, new_interaction, placeholder_names, with_names, Writer,
+};
 use hhi::rng::Rng;
 use hhi::{Error, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -140,11 +141,6 @@ fn run_batches(partial: &mut Partial, batches: usize, stop_after: Option<usize>,
     }
     bar.finish_and_clear();
     Ok(true)
-}
-
-/// `[NAME] … [NAME]` as `Alex … Bailey`, the placeholders of stage 1's prompts.
-fn placeholder_names(line: &str) -> String {
-    line.replacen("[NAME]", FIRST, 1).replacen("[NAME]", SECOND, 1)
 }
 
 fn interactions_on<B: Backend>(be: &B, a: &InteractionArgs) -> Result<()> {

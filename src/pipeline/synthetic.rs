@@ -81,6 +81,11 @@ pub fn new_interaction(line: &str, known: &HashSet<String>) -> bool {
     keep_interaction(line) && !known.contains(line.trim())
 }
 
+/// A seed line's `[NAME]` placeholders as stage 1 reads them: Alex, then Bailey.
+pub fn placeholder_names(line: &str) -> String {
+    line.replacen("[NAME]", FIRST, 1).replacen("[NAME]", SECOND, 1)
+}
+
 /// `interaction` with the placeholders Alex and Bailey replaced by two
 /// distinct random first names; returns the text and the names.
 pub fn with_names(interaction: &str, rng: &mut Rng) -> (String, [&'static str; 2]) {

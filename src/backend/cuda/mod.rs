@@ -95,7 +95,7 @@ impl Cuda {
     /// over `len` elements: its 16-byte form (`<op>_vec`, a thread per pack)
     /// when every address is 16-byte aligned, else its element form.
     fn map_launch(&self, op: &str, dtype: DType, len: usize, addresses: &[u64], args: &[&dyn KernelArg]) {
-        if addresses.iter().all(|a| a % 16 == 0) {
+        if aligned16(addresses) {
             self.rt.launch_1d(&kernel(&format!("{op}_vec"), dtype), len.div_ceil(16 / dtype.size()), args);
         } else {
             self.rt.launch_1d(&kernel(op, dtype), len, args);
@@ -135,6 +135,11 @@ fn suffix(dtype: DType) -> &'static str {
         DType::F32 => "f32",
         other => panic!("no CUDA kernels for {other}"),
     }
+}
+
+/// Whether every address can take 16-byte vector accesses (kernels/common.cuh's `Pack`).
+fn aligned16(addresses: &[u64]) -> bool {
+    addresses.iter().all(|a| a % 16 == 0)
 }
 
 /// The name of kernel `op` for element type `dtype`.

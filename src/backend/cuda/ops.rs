@@ -4,7 +4,7 @@
 
 use super::buffer::{CuView, CuViewMut, DeviceBuf};
 use super::runtime::KernelArg;
-use super::{alloc, gemm, kernel, suffix, upload_raw, AdamStep, AttnShapeC, Cuda};
+use super::{aligned16, alloc, gemm, kernel, suffix, upload_raw, AdamStep, AttnShapeC, Cuda};
 use crate::backend::{check_write_len, Act, AdamW, AttnGrads, AttnInputs, AttnShape, Backend, DecaySegment, Gemm};
 use crate::generate::TokenPlan;
 use crate::tensor::DType;
@@ -23,7 +23,7 @@ const LN_FUSED_MAX_C: usize = 2048;
 /// move as 16-byte packs (the kernels' `_vec` forms): every address 16-byte
 /// aligned and `len` a whole number of packs, so every row stays aligned.
 fn packs_fit(dtype: DType, len: usize, addresses: &[u64]) -> bool {
-    len.is_multiple_of(16 / dtype.size()) && addresses.iter().all(|a| a % 16 == 0)
+    len.is_multiple_of(16 / dtype.size()) && aligned16(addresses)
 }
 
 /// `op` with the `_cached` (rows in registers) or `_cached_vec` (and 16-byte packs) suffix.

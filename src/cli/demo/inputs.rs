@@ -5,7 +5,7 @@
 use super::Sizes;
 use hhi::io::atomic::write_atomic;
 use hhi::io::jsonl::{read_objects, string_field};
-use hhi::pipeline::synthetic::with_names;
+use hhi::pipeline::synthetic::{placeholder_names, with_names};
 use hhi::rng::Rng;
 use hhi::{Error, Result};
 use serde_json::json;
@@ -33,11 +33,6 @@ fn read_lines(path: &Path) -> Result<Vec<String>> {
     Ok(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())
 }
 
-/// `[NAME] … [NAME]` as stage 1 reads it: Alex, then Bailey.
-fn alex_bailey(seed: &str) -> String {
-    seed.replacen("[NAME]", "Alex", 1).replacen("[NAME]", "Bailey", 1)
-}
-
 /// The configs, and the GPT-Neo stand-in's text (JSONL documents): the
 /// world's news corpus, lists of seed interactions (stage 1's prompt form)
 /// and, most of it, runs of caption pairs in stage 2's prompt form with
@@ -49,7 +44,7 @@ pub fn configs_and_lm_text(out: &Path, s: &Sizes, seed: u64) -> Result<()> {
     }
     let world = out.join("world");
     let corpus = read_lines(&world.join("corpus.txt"))?;
-    let seeds: Vec<String> = read_lines(&world.join("seeds.txt"))?.iter().map(|l| alex_bailey(l)).collect();
+    let seeds: Vec<String> = read_lines(&world.join("seeds.txt"))?.iter().map(|l| placeholder_names(l)).collect();
     let fewshot_path = world.join("fewshot.jsonl");
     let mut pairs = Vec::new();
     for (line, r) in read_objects(&fewshot_path)? {
@@ -76,7 +71,7 @@ pub fn configs_and_lm_text(out: &Path, s: &Sizes, seed: u64) -> Result<()> {
 
 /// Stage 2's input: the seed interactions and stage 1's new ones, each once.
 pub fn all_interactions(out: &Path, _: &Sizes, _: u64) -> Result<()> {
-    let mut all: BTreeSet<String> = read_lines(&out.join("world/seeds.txt"))?.iter().map(|l| alex_bailey(l)).collect();
+    let mut all: BTreeSet<String> = read_lines(&out.join("world/seeds.txt"))?.iter().map(|l| placeholder_names(l)).collect();
     all.extend(read_lines(&out.join("interactions.txt"))?);
     write_lines(&out.join("all_interactions.txt"), all)
 }
