@@ -5,11 +5,14 @@
 // the f32 path and the decoding path (few queries).
 //
 // A block is 4 warps; each warp owns 16 rows of its side (queries in the
-// forward and the dQ pass, keys in the dK/dV pass) and streams tiles of the
-// other side through shared memory: row-major tiles feed products whose
-// reduction runs over head dims, transposed copies feed those whose reduction
-// runs over rows (P·V, dS·K, Pᵀ·dO, dSᵀ·Q). Scores stay in registers; P is
-// rounded to bf16 for its product, as FlashAttention does.
+// forward and the dQ pass, keys in the dK/dV pass) and streams row-major
+// tiles of the other side through shared memory; ldmatrix reads them as B
+// fragments, transposed for the products whose reduction runs over rows
+// (P·V, dS·K, Pᵀ·dO, dSᵀ·Q). Scores stay in registers, in log2 units (the
+// scale folded with log2 e, so each probability is one exp2); P is rounded
+// to bf16 for its product, as FlashAttention does. A warp's tile that lies
+// inside every one of its rows' windows, with no padding mask and no bias,
+// skips the per-score visibility checks (most tiles of a long sequence).
 //
 // Backward, with P = softmax(S), Di = Σ dO_i·O_i:
 //   dS_ij = P_ij·(dO_i·V_j − Di),  d bias_ij = Σ_b dS_ij,
@@ -27,35 +30,41 @@ __device__ __forceinline__ float masked_score(float dot, const float* key_mask, 
     return seen ? dot * s.scale + bias_at(bias, s, h, i, j) : -CUDART_INF_F;
 }
 
-// exp(score − lse): the softmax probability, 0 where the key is hidden or the row saw no key.
-__device__ __forceinline__ float probability(float score, float lse) {
-    return (score == -CUDART_INF_F || lse == -CUDART_INF_F) ? 0.0f : __expf(score - lse);
+#define LOG2E 1.4426950408889634f
+#define LN2 0.6931471805599453f
+
+// What exp2 subtracts for a row whose running max (or lse) is `x`, in log2
+// units: x, or 0 for a row that has seen no key (−∞), so that its −∞ scores
+// give exp2(−∞) = 0 rather than NaN.
+__device__ __forceinline__ float exp_base(float x) { return x == -CUDART_INF_F ? 0.0f : x; }
+
+// Whether queries [q_first, q_last] all see keys [k_first, k_last] with no
+// mask or bias to apply: their scores need no per-element checks.
+__device__ __forceinline__ bool all_visible(const AttnShape& s, const float* key_mask, const float* bias, int q_first, int q_last, int k_first, int k_last) {
+    return key_mask == nullptr && bias == nullptr && q_last < s.q_len && k_last < s.kv_len && k_first >= visible_begin(s, q_last) &&
+           k_last < visible_end(s, q_first);
 }
 
-// Rows [first, first + N) of a strided [rows, d] bf16 matrix into shared
-// memory, zero past `limit` and past column d: row-major into `tile` (pitch
-// D + 8) and/or transposed into `tile_t` (pitch N + 8); either may be null.
-// 16-byte loads when `vec` (d, the stride and the base all multiples of 8 values).
-template <int N, int D>
-__device__ void load_rows(bf16* tile, bf16* tile_t, const bf16* base, int64_t stride, int first, int limit, int d, bool vec) {
+// Rows [first, first + N) of a strided [rows, d] bf16 matrix into a
+// row-major shared tile (pitch D + 8: ldmatrix's eight row addresses fall in
+// distinct banks), zero past `limit` and past column d. 16-byte loads when
+// `vec` (d, the stride and the base all multiples of 8 values), issued as
+// cp.async copies when ASYNC (the caller commits and waits).
+template <int N, int D, bool ASYNC = false>
+__device__ void load_rows(bf16* tile, const bf16* base, int64_t stride, int first, int limit, int d, bool vec) {
     constexpr int CHUNKS = D / 8;
     for (int e = threadIdx.x; e < N * CHUNKS; e += blockDim.x) {
-        // Neighbouring threads take neighbouring 16-byte chunks of a row (coalesced
-        // loads), or, when transposing, the same chunk of neighbouring rows (so
-        // their 2-byte stores into tile_t fall in distinct banks).
-        const int r = tile_t != nullptr ? e % N : e / CHUNKS, c = (tile_t != nullptr ? e / N : e % CHUNKS) * 8, row = first + r;
-        alignas(16) bf16 v[8];
+        const int r = e / CHUNKS, c = e % CHUNKS * 8, row = first + r;
         const bf16* src = base + (int64_t)row * stride + c;
+        bf16* dst = tile + r * (D + 8) + c;
         if (vec && row < limit && c < d) {
-            copy16(v, src);
+            if constexpr (ASYNC) cp_async16(dst, src);
+            else copy16(dst, src);
         } else {
+            alignas(16) bf16 v[8];
 #pragma unroll
             for (int u = 0; u < 8; u++) v[u] = (row < limit && c + u < d) ? src[u] : __float2bfloat16(0.0f);
-        }
-        if (tile != nullptr) copy16(tile + r * (D + 8) + c, v);
-        if (tile_t != nullptr) {
-#pragma unroll
-            for (int u = 0; u < 8; u++) tile_t[(c + u) * (N + 8) + r] = v[u];
+            copy16(dst, v);
         }
     }
 }
@@ -80,35 +89,41 @@ __device__ void load_a_fragments(uint32_t (*frag)[4], const bf16* base, int64_t 
     }
 }
 
-// acc[n] (16 × 8 tiles, n < N/8) += A (16 × D, fragments) · tileᵀ, tile = N rows × D (pitch D + 8).
+// acc[n] (16 × 8 tiles, n < N/8) += A (16 × D, fragments) · tileᵀ, tile = N rows × D.
+// One ldmatrix gives the B fragments of n-tile n for head-dim chunks kk and kk + 1.
 template <int N, int D>
 __device__ __forceinline__ void mma_rows(float (*acc)[4], const uint32_t (*a)[4], const bf16* tile) {
-    const int g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
+    const int lane = threadIdx.x % 32;
+    const bf16* lane_row = tile + (lane % 8) * (D + 8) + 8 * (lane / 8);
 #pragma unroll
-    for (int kk = 0; kk < D / 16; kk++) {
+    for (int kk = 0; kk < D / 16; kk += 2) {
 #pragma unroll
         for (int n = 0; n < N / 8; n++) {
-            const bf16* row = tile + (8 * n + g) * (D + 8) + 16 * kk + 2 * t;
-            const uint32_t b[2] = {load_pair(row), load_pair(row + 8)};
+            uint32_t b[4];
+            ldmatrix_x4(b, lane_row + 8 * n * (D + 8) + 16 * kk);
             mma_16816(acc[n], a[kk], b);
+            mma_16816(acc[n], a[kk + 1], b + 2);
         }
     }
 }
 
-// out[dn] (16 × D) += P (16 × N, accumulator tiles p[N/8]) · M, with M (N × D)
-// given transposed: tile_t = D rows × N (pitch N + 8).
+// out[dn] (16 × D) += P (16 × N, accumulator tiles p[N/8]) · M, M = tile
+// (N rows × D). One transposing ldmatrix gives the B fragments of head-dim
+// tiles dn and dn + 1 for rows 16kk … 16kk + 15.
 template <int N, int D>
-__device__ __forceinline__ void mma_cols(float (*out)[4], const float (*p)[4], const bf16* tile_t) {
-    const int g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
+__device__ __forceinline__ void mma_cols(float (*out)[4], const float (*p)[4], const bf16* tile) {
+    const int lane = threadIdx.x % 32;
+    const bf16* lane_row = tile + (lane % 8 + 8 * (lane / 8 % 2)) * (D + 8) + 8 * (lane / 16);
 #pragma unroll
     for (int kk = 0; kk < N / 16; kk++) {
         const uint32_t a[4] = {pack_f32(p[2 * kk][0], p[2 * kk][1]), pack_f32(p[2 * kk][2], p[2 * kk][3]), pack_f32(p[2 * kk + 1][0], p[2 * kk + 1][1]),
                                pack_f32(p[2 * kk + 1][2], p[2 * kk + 1][3])};
 #pragma unroll
-        for (int dn = 0; dn < D / 8; dn++) {
-            const bf16* row = tile_t + (8 * dn + g) * (N + 8) + 16 * kk + 2 * t;
-            const uint32_t b[2] = {load_pair(row), load_pair(row + 8)};
+        for (int dn = 0; dn < D / 8; dn += 2) {
+            uint32_t b[4];
+            ldmatrix_x4_trans(b, lane_row + 16 * kk * (D + 8) + 8 * dn);
             mma_16816(out[dn], a, b);
+            mma_16816(out[dn + 1], a, b + 2);
         }
     }
 }
@@ -146,68 +161,95 @@ __device__ __forceinline__ float row_dot(const bf16* dout, const bf16* out, cons
 template <int D>
 __device__ void attention_mma_forward(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v, const float* key_mask, const float* bias,
                                       AttnShape s) {
-    constexpr int N = 64;  // keys per tile
-    alignas(16) __shared__ bf16 ks[N * (D + 8)];
-    alignas(16) __shared__ bf16 vt[D * (N + 8)];
+    constexpr int N = D == 128 ? 32 : 64;  // keys per tile; two tiles of K and V in flight (static shared memory: 48 KB)
+    alignas(16) __shared__ bf16 ks[2][N * (D + 8)];
+    alignas(16) __shared__ bf16 vs[2][N * (D + 8)];
     const int warp = threadIdx.x / 32, g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
     const int b = blockIdx.z, h = blockIdx.y, d = s.head_dim;
     const int q0 = blockIdx.x * ROWS, row0 = q0 + 16 * warp;
     const bf16* k_base = k + (int64_t)b * s.kv_cap * s.kv_stride + (int64_t)h * d;
     const bf16* v_base = v + (int64_t)b * s.kv_cap * s.kv_stride + (int64_t)h * d;
     const bool vec = aligned8(k_base, s.kv_stride, d) && aligned8(v_base, s.kv_stride, d);
+    const float scale_log2 = s.scale * LOG2E;
 
-    uint32_t qa[D / 16][4];
-    load_a_fragments<D>(qa, q + (int64_t)b * s.q_len * s.q_stride + (int64_t)h * d, s.q_stride, row0, s.q_len, d);
     // Keys the block's (and the warp's) queries may see.
     const int block_begin = visible_begin(s, q0) / N * N;
     const int block_end = visible_end(s, min(q0 + ROWS, s.q_len) - 1);
     const int warp_begin = visible_begin(s, row0), warp_end = visible_end(s, min(row0 + 15, s.q_len - 1));
+    // Tile j0's keys and values go to buffer (j0 − block_begin) / N % 2; the
+    // next tile's copies run while the block computes on this one.
+    auto load_tile = [&](int j0) {
+        const int buf = (j0 - block_begin) / N % 2;
+        load_rows<N, D, true>(ks[buf], k_base, s.kv_stride, j0, block_end, d, vec);
+        load_rows<N, D, true>(vs[buf], v_base, s.kv_stride, j0, block_end, d, vec);
+        cp_async_commit();
+    };
+    if (block_begin < block_end) load_tile(block_begin);
 
+    uint32_t qa[D / 16][4];
+    load_a_fragments<D>(qa, q + (int64_t)b * s.q_len * s.q_stride + (int64_t)h * d, s.q_stride, row0, s.q_len, d);
+
+    // Running max m and sum l of rows g and g + 8, in log2 units.
     float o[D / 8][4] = {}, m[2] = {-CUDART_INF_F, -CUDART_INF_F}, l[2] = {0.0f, 0.0f};
     for (int j0 = block_begin; j0 < block_end; j0 += N) {
-        __syncthreads();  // the previous tile is used up
-        load_rows<N, D>(ks, nullptr, k_base, s.kv_stride, j0, block_end, d, vec);
-        load_rows<N, D>(nullptr, vt, v_base, s.kv_stride, j0, block_end, d, vec);
-        __syncthreads();
-        if (row0 >= s.q_len || j0 >= warp_end || j0 + N <= warp_begin) continue;
-        float sc[N / 8][4] = {};
-        mma_rows<N, D>(sc, qa, ks);
-        float tile_max[2] = {-CUDART_INF_F, -CUDART_INF_F};
-#pragma unroll
-        for (int n = 0; n < N / 8; n++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                sc[n][e] = masked_score(sc[n][e], key_mask, bias, s, b, h, row0 + g + 8 * (e / 2), j0 + 8 * n + 2 * t + e % 2);
-                tile_max[e / 2] = fmaxf(tile_max[e / 2], sc[n][e]);
-            }
-        float correction[2], tile_sum[2] = {0.0f, 0.0f};
-#pragma unroll
-        for (int r = 0; r < 2; r++) {  // the four lanes of a quad share rows g and g + 8
-            tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
-            tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
-            const float m_new = fmaxf(m[r], tile_max[r]);
-            correction[r] = m[r] == -CUDART_INF_F ? 0.0f : __expf(m[r] - m_new);
-            m[r] = m_new;
+        if (j0 + N < block_end) {
+            load_tile(j0 + N);
+            cp_async_wait<1>();  // this tile's copies are done, the next one's may run on
+        } else {
+            cp_async_wait<0>();
         }
+        __syncthreads();  // every thread's copies of this tile are visible
+        const int buf = (j0 - block_begin) / N % 2;
+        if (row0 < s.q_len && j0 < warp_end && j0 + N > warp_begin) {
+            float sc[N / 8][4] = {};
+            mma_rows<N, D>(sc, qa, ks[buf]);
+            if (all_visible(s, key_mask, bias, row0, row0 + 15, j0, j0 + N - 1)) {
 #pragma unroll
-        for (int n = 0; n < N / 8; n++)
+                for (int n = 0; n < N / 8; n++)
 #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const float x = sc[n][e];
-                sc[n][e] = x == -CUDART_INF_F ? 0.0f : __expf(x - m[e / 2]);
-                tile_sum[e / 2] += sc[n][e];
+                    for (int e = 0; e < 4; e++) sc[n][e] *= scale_log2;
+            } else {
+#pragma unroll
+                for (int n = 0; n < N / 8; n++)
+#pragma unroll
+                    for (int e = 0; e < 4; e++)
+                        sc[n][e] = LOG2E * masked_score(sc[n][e], key_mask, bias, s, b, h, row0 + g + 8 * (e / 2), j0 + 8 * n + 2 * t + e % 2);
+            }
+            float tile_max[2] = {-CUDART_INF_F, -CUDART_INF_F};
+#pragma unroll
+            for (int n = 0; n < N / 8; n++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) tile_max[e / 2] = fmaxf(tile_max[e / 2], sc[n][e]);
+            float correction[2], base[2], tile_sum[2] = {0.0f, 0.0f};
+#pragma unroll
+            for (int r = 0; r < 2; r++) {  // the four lanes of a quad share rows g and g + 8
+                tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
+                tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
+                const float m_new = fmaxf(m[r], tile_max[r]);
+                base[r] = exp_base(m_new);
+                correction[r] = exp2f(m[r] - base[r]);
+                m[r] = m_new;
             }
 #pragma unroll
-        for (int r = 0; r < 2; r++) {
-            tile_sum[r] += __shfl_xor_sync(0xffffffffu, tile_sum[r], 1);
-            tile_sum[r] += __shfl_xor_sync(0xffffffffu, tile_sum[r], 2);
-            l[r] = l[r] * correction[r] + tile_sum[r];
+            for (int n = 0; n < N / 8; n++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    sc[n][e] = exp2f(sc[n][e] - base[e / 2]);
+                    tile_sum[e / 2] += sc[n][e];
+                }
+#pragma unroll
+            for (int r = 0; r < 2; r++) {
+                tile_sum[r] += __shfl_xor_sync(0xffffffffu, tile_sum[r], 1);
+                tile_sum[r] += __shfl_xor_sync(0xffffffffu, tile_sum[r], 2);
+                l[r] = l[r] * correction[r] + tile_sum[r];
+            }
+#pragma unroll
+            for (int dn = 0; dn < D / 8; dn++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) o[dn][e] *= correction[e / 2];
+            mma_cols<N, D>(o, sc, vs[buf]);
         }
-#pragma unroll
-        for (int dn = 0; dn < D / 8; dn++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) o[dn][e] *= correction[e / 2];
-        mma_cols<N, D>(o, sc, vt);
+        __syncthreads();  // this buffer is used up before the copies of tile j0 + 2N land in it
     }
     // Normalise and store; a row that saw no key gets zeros and lse = −∞.
     const int64_t c_all = (int64_t)s.heads * d;
@@ -222,19 +264,46 @@ __device__ void attention_mma_forward(bf16* out, float* lse, const bf16* q, cons
 #pragma unroll
     for (int r = 0; r < 2; r++) {
         const int i = row0 + g + 8 * r;
-        if (t == 0 && i < s.q_len) lse[((int64_t)b * s.heads + h) * s.q_len + i] = l[r] > 0.0f ? m[r] + logf(l[r]) : -CUDART_INF_F;
+        if (t == 0 && i < s.q_len) lse[((int64_t)b * s.heads + h) * s.q_len + i] = l[r] > 0.0f ? m[r] * LN2 + logf(l[r]) : -CUDART_INF_F;
     }
+}
+
+// Scores of a 16-row × N tile (accumulators of dot products, rows `row0` …
+// of one side, columns `col0` … of the other) → probabilities exp2(score − lse),
+// in place; `lse_base` gives each element's exp_base of its query's lse in
+// log2 units. `queries_are_rows`: the rows are queries (dQ pass), or keys (dK/dV pass).
+template <int N, typename LseBase>
+__device__ __forceinline__ void probabilities(float (*sc)[4], const AttnShape& s, const float* key_mask, const float* bias, int b, int h, int row0, int col0,
+                                              bool queries_are_rows, LseBase&& lse_base) {
+    const int g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
+    const bool plain = queries_are_rows ? all_visible(s, key_mask, bias, row0, row0 + 15, col0, col0 + N - 1)
+                                        : all_visible(s, key_mask, bias, col0, col0 + N - 1, row0, row0 + 15);
+    const float scale_log2 = s.scale * LOG2E;
+    if (plain) {
+#pragma unroll
+        for (int n = 0; n < N / 8; n++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) sc[n][e] = exp2f(sc[n][e] * scale_log2 - lse_base(e, 8 * n + 2 * t + e % 2));
+        return;
+    }
+#pragma unroll
+    for (int n = 0; n < N / 8; n++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const int row = row0 + g + 8 * (e / 2), col = col0 + 8 * n + 2 * t + e % 2;
+            const float x = queries_are_rows ? masked_score(sc[n][e], key_mask, bias, s, b, h, row, col) : masked_score(sc[n][e], key_mask, bias, s, b, h, col, row);
+            sc[n][e] = exp2f(LOG2E * x - lse_base(e, 8 * n + 2 * t + e % 2));
+        }
 }
 
 // Pass 1: grid (ceil(q_len / ROWS), heads, batch). dq += scale·dS·K for the block's queries.
 template <int D>
 __device__ void attention_mma_backward_query(bf16* dq, const bf16* dout, const bf16* q, const bf16* k, const bf16* v, const bf16* out,
                                              const float* lse, const float* key_mask, const float* bias, AttnShape s) {
-    constexpr int N = D == 128 ? 32 : 64;  // keys per tile (shared memory: three tiles)
+    constexpr int N = D == 128 ? 32 : 64;  // keys per tile
     alignas(16) __shared__ bf16 ks[N * (D + 8)];
     alignas(16) __shared__ bf16 vs[N * (D + 8)];
-    alignas(16) __shared__ bf16 kt[D * (N + 8)];
-    const int warp = threadIdx.x / 32, g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
+    const int warp = threadIdx.x / 32, g = threadIdx.x % 32 / 4;
     const int b = blockIdx.z, h = blockIdx.y, d = s.head_dim;
     const int q0 = blockIdx.x * ROWS, row0 = q0 + 16 * warp;
     const int64_t c_all = (int64_t)s.heads * d;
@@ -245,7 +314,7 @@ __device__ void attention_mma_backward_query(bf16* dq, const bf16* dout, const b
     uint32_t qa[D / 16][4], da[D / 16][4];
     load_a_fragments<D>(qa, q + (int64_t)b * s.q_len * s.q_stride + (int64_t)h * d, s.q_stride, row0, s.q_len, d);
     load_a_fragments<D>(da, dout + (int64_t)b * s.q_len * c_all + (int64_t)h * d, c_all, row0, s.q_len, d);
-    float di[2] = {0.0f, 0.0f}, row_lse[2];
+    float di[2] = {0.0f, 0.0f}, lse_base[2];
     for (int r = 0; r < 16; r++) {
         const float x = row_dot(dout, out, s, b, h, row0 + r);
         if (r == g) di[0] = x;
@@ -254,7 +323,7 @@ __device__ void attention_mma_backward_query(bf16* dq, const bf16* dout, const b
 #pragma unroll
     for (int r = 0; r < 2; r++) {
         const int i = row0 + g + 8 * r;
-        row_lse[r] = i < s.q_len ? lse[((int64_t)b * s.heads + h) * s.q_len + i] : -CUDART_INF_F;
+        lse_base[r] = i < s.q_len ? exp_base(LOG2E * lse[((int64_t)b * s.heads + h) * s.q_len + i]) : 0.0f;
     }
     const int block_begin = visible_begin(s, q0) / N * N;
     const int block_end = visible_end(s, min(q0 + ROWS, s.q_len) - 1);
@@ -263,21 +332,19 @@ __device__ void attention_mma_backward_query(bf16* dq, const bf16* dout, const b
     float acc[D / 8][4] = {};
     for (int j0 = block_begin; j0 < block_end; j0 += N) {
         __syncthreads();
-        load_rows<N, D>(ks, kt, k_base, s.kv_stride, j0, block_end, d, vec);
-        load_rows<N, D>(vs, nullptr, v_base, s.kv_stride, j0, block_end, d, vec);
+        load_rows<N, D>(ks, k_base, s.kv_stride, j0, block_end, d, vec);
+        load_rows<N, D>(vs, v_base, s.kv_stride, j0, block_end, d, vec);
         __syncthreads();
         if (row0 >= s.q_len || j0 >= warp_end || j0 + N <= warp_begin) continue;
         float sc[N / 8][4] = {}, dp[N / 8][4] = {};
         mma_rows<N, D>(sc, qa, ks);
         mma_rows<N, D>(dp, da, vs);
+        probabilities<N>(sc, s, key_mask, bias, b, h, row0, j0, true, [&](int e, int) { return lse_base[e / 2]; });
 #pragma unroll
         for (int n = 0; n < N / 8; n++)
 #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const float x = masked_score(sc[n][e], key_mask, bias, s, b, h, row0 + g + 8 * (e / 2), j0 + 8 * n + 2 * t + e % 2);
-                sc[n][e] = probability(x, row_lse[e / 2]) * (dp[n][e] - di[e / 2]) * s.scale;
-            }
-        mma_cols<N, D>(acc, sc, kt);
+            for (int e = 0; e < 4; e++) sc[n][e] *= (dp[n][e] - di[e / 2]) * s.scale;
+        mma_cols<N, D>(acc, sc, ks);
     }
     add_rows<D>(dq + (int64_t)b * s.q_len * s.q_stride + (int64_t)h * d, s.q_stride, acc, row0, s.q_len, d);
 }
@@ -287,12 +354,10 @@ __device__ void attention_mma_backward_query(bf16* dq, const bf16* dout, const b
 template <int D>
 __device__ void attention_mma_backward_key(bf16* dk, bf16* dv, float* dbias, const bf16* dout, const bf16* q, const bf16* k, const bf16* v,
                                            const bf16* out, const float* lse, const float* key_mask, const float* bias, AttnShape s) {
-    constexpr int N = D == 128 ? 32 : 64;  // queries per tile (shared memory: four tiles)
+    constexpr int N = D == 128 ? 32 : 64;  // queries per tile
     alignas(16) __shared__ bf16 qs[N * (D + 8)];
     alignas(16) __shared__ bf16 dos[N * (D + 8)];
-    alignas(16) __shared__ bf16 qt[D * (N + 8)];
-    alignas(16) __shared__ bf16 dot[D * (N + 8)];
-    __shared__ float tile_lse[N], tile_di[N];
+    __shared__ float tile_lse_base[N], tile_di[N];
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
     const int b = blockIdx.z, h = blockIdx.y, d = s.head_dim;
     const int k0 = blockIdx.x * ROWS, row0 = k0 + 16 * warp;
@@ -313,14 +378,14 @@ __device__ void attention_mma_backward_key(bf16* dk, bf16* dv, float* dbias, con
     float dk_acc[D / 8][4] = {}, dv_acc[D / 8][4] = {};
     for (int i0 = first_query; i0 < last_query; i0 += N) {
         __syncthreads();
-        load_rows<N, D>(qs, qt, q_base, s.q_stride, i0, s.q_len, d, vec);
-        load_rows<N, D>(dos, dot, do_base, c_all, i0, s.q_len, d, vec);
+        load_rows<N, D>(qs, q_base, s.q_stride, i0, s.q_len, d, vec);
+        load_rows<N, D>(dos, do_base, c_all, i0, s.q_len, d, vec);
         for (int r = warp; r < N; r += MMA_WARPS) {
             const int i = i0 + r;
             const float di = row_dot(dout, out, s, b, h, i);
             if (lane == 0) {
                 tile_di[r] = di;
-                tile_lse[r] = i < s.q_len ? lse[((int64_t)b * s.heads + h) * s.q_len + i] : -CUDART_INF_F;
+                tile_lse_base[r] = i < s.q_len ? exp_base(LOG2E * lse[((int64_t)b * s.heads + h) * s.q_len + i]) : 0.0f;
             }
         }
         __syncthreads();
@@ -328,19 +393,18 @@ __device__ void attention_mma_backward_key(bf16* dk, bf16* dv, float* dbias, con
         float sc[N / 8][4] = {}, dp[N / 8][4] = {};  // Sᵀ, dPᵀ: 16 keys × N queries
         mma_rows<N, D>(sc, ka, qs);
         mma_rows<N, D>(dp, va, dos);
+        probabilities<N>(sc, s, key_mask, bias, b, h, row0, i0, false, [&](int, int r) { return tile_lse_base[r]; });
 #pragma unroll
         for (int n = 0; n < N / 8; n++)
 #pragma unroll
             for (int e = 0; e < 4; e++) {
-                const int j = row0 + g + 8 * (e / 2), r = 8 * n + 2 * t + e % 2, i = i0 + r;
-                const float p = probability(masked_score(sc[n][e], key_mask, bias, s, b, h, i, j), tile_lse[r]);
-                const float ds = p * (dp[n][e] - tile_di[r]);
-                if (dbias != nullptr && p != 0.0f) atomicAdd(&dbias[((int64_t)h * s.q_len + i) * s.kv_len + j], ds);
-                sc[n][e] = p;
+                const int r = 8 * n + 2 * t + e % 2;
+                const float ds = sc[n][e] * (dp[n][e] - tile_di[r]);
+                if (dbias != nullptr && sc[n][e] != 0.0f) atomicAdd(&dbias[((int64_t)h * s.q_len + i0 + r) * s.kv_len + row0 + g + 8 * (e / 2)], ds);
                 dp[n][e] = ds * s.scale;
             }
-        mma_cols<N, D>(dv_acc, sc, dot);
-        mma_cols<N, D>(dk_acc, dp, qt);
+        mma_cols<N, D>(dv_acc, sc, dos);
+        mma_cols<N, D>(dk_acc, dp, qs);
     }
     add_rows<D>(dk + kv_at, s.kv_stride, dk_acc, row0, s.kv_len, d);
     add_rows<D>(dv + kv_at, s.kv_stride, dv_acc, row0, s.kv_len, d);

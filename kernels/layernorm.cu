@@ -13,9 +13,7 @@
 
 // The fused backwards' last step: the block's dw and db sums go to its row of
 // `partial` [blocks, 2c] (dw, then db); layernorm_params_reduce adds the rows
-// to dw and db in block order. (Measured on an H200 at GPT-2 shapes: no faster
-// than atomics on dw, db — 0.069 against 0.058 ms — so the kernel's slowness
-// lies elsewhere; this form is the one verified on the GPU.)
+// to dw and db.
 __device__ __forceinline__ void block_sums_out(float* partial, const float* block_dw, const float* block_db, int c) {
     float* mine = partial + (int64_t)blockIdx.x * 2 * c;
     for (int i = threadIdx.x; i < c; i += blockDim.x) {
@@ -24,13 +22,26 @@ __device__ __forceinline__ void block_sums_out(float* partial, const float* bloc
     }
 }
 
-// dw[i] += Σ_b partial[b, i], db[i] += Σ_b partial[b, c + i], in block order.
+// dw[i] += Σ_b partial[b, i], db[i] += Σ_b partial[b, c + i]. Block (32
+// columns × 32 lanes): lane y sums rows y, y + 32, … of its column, then the
+// 32 sums are added in lane order (a fixed order: deterministic). Every
+// partial row is read by 32 threads at once; a thread per column summing all
+// rows in turn waited on memory once per row (most of the backward's time).
 __device__ void layernorm_params_reduce(float* dw, float* db, const float* partial, int blocks, int c) {
-    GRID_STRIDE(i, 2 * c) {
-        float sum = 0.0f;
-        for (int b = 0; b < blocks; b++) sum += partial[(int64_t)b * 2 * c + i];
-        if (i < c) dw[i] += sum;
-        else db[i - c] += sum;
+    __shared__ float sums[32][33];
+    const int col = blockIdx.x * 32 + threadIdx.x;
+    float s = 0.0f;
+    if (col < 2 * c) {
+#pragma unroll 4
+        for (int b = threadIdx.y; b < blocks; b += 32) s += partial[(int64_t)b * 2 * c + col];
+    }
+    sums[threadIdx.y][threadIdx.x] = s;
+    __syncthreads();
+    if (threadIdx.y == 0 && col < 2 * c) {
+        float total = 0.0f;
+        for (int y = 0; y < 32; y++) total += sums[y][threadIdx.x];
+        if (col < c) dw[col] += total;
+        else db[col - c] += total;
     }
 }
 
@@ -80,52 +91,68 @@ __device__ void layernorm_forward_cached(T* out, float* mean, float* rstd, const
 // The whole LayerNorm backward with w and the dw/db partial sums in
 // registers: warps take rows in turn, each lane adds norm·dy and dy of its
 // columns to its own sums; at the end the block's warps add theirs in shared
-// memory and the block writes the result out (block_sums_out).
+// memory one warp at a time and the block writes the result to its row of
+// `partial`. (Not atomics: a float atomicAdd on shared memory is a
+// compare-and-swap loop on sm_80/sm_90, and eight warps contending for every
+// column cost more than a wave's rows.) Element k of pack q sits at
+// [k·packs + q], so a warp's 32 lanes touch 32 different banks.
 template <typename T, int V>
 __device__ void layernorm_backward_cached(T* dinp, float* partial, const T* dout, const T* inp, const T* w, const float* mean,
                                           const float* rstd, int rows, int c) {
     constexpr int P = LN_BACKWARD_CACHED_MAX_C / (32 * V);
-    __shared__ float block_dw[LN_BACKWARD_CACHED_MAX_C], block_db[LN_BACKWARD_CACHED_MAX_C];
-    for (int i = threadIdx.x; i < c; i += blockDim.x) block_dw[i] = block_db[i] = 0.0f;
-    __syncthreads();
-    const int lane = threadIdx.x % 32, warps = blockDim.x / 32;
-    Pack<T, V> wp[P];
+    constexpr bool HOLD_ROW = sizeof(T) == 2 && V > 1;
+    __shared__ float block_dw[LN_BACKWARD_CACHED_MAX_C], block_db[LN_BACKWARD_CACHED_MAX_C], ws[LN_BACKWARD_CACHED_MAX_C];
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32, packs = c / V;
     float sum_dw[P][V] = {}, sum_db[P][V] = {};
-    FOR_LANE_PACKS(p, i, P, V, c) wp[p] = load_pack<T, V>(w + i);
-    for (int row = blockIdx.x * warps + threadIdx.x / 32; row < rows; row += gridDim.x * warps) {
+    for (int i = threadIdx.x; i < c; i += blockDim.x) ws[i] = to_f32(w[i]);
+    __syncthreads();
+    for (int row = blockIdx.x * warps + warp; row < rows; row += gridDim.x * warps) {
         const int64_t at = (int64_t)row * c;
         const float mu = mean[row], rs = rstd[row];
-        // dinp is loaded with the row, so each row waits on memory once.
-        Pack<T, V> dx[P];
+        // dinp is loaded with the row, so each row waits on memory once; x and
+        // dy are read again for the second loop from registers where they
+        // fit (packed bf16: 128 registers, no spills), else from L1.
+        Pack<T, V> x[P], dy[P], dx[P];
         float dnorm_sum = 0.0f, dnorm_norm_sum = 0.0f;
         FOR_LANE_PACKS(p, i, P, V, c) {
-            const Pack<T, V> x = load_pack<T, V>(inp + at + i), dy = load_pack<T, V>(dout + at + i);
+            x[p] = load_pack<T, V>(inp + at + i);
+            dy[p] = load_pack<T, V>(dout + at + i);
             dx[p] = load_pack<T, V>(dinp + at + i);
             for (int k = 0; k < V; k++) {
-                const float dnorm = wp[p][k] * dy[k];
+                const float dnorm = ws[i + k] * dy[p][k];
                 dnorm_sum += dnorm;
-                dnorm_norm_sum += dnorm * (x[k] - mu) * rs;
+                dnorm_norm_sum += dnorm * (x[p][k] - mu) * rs;
             }
         }
         const float mean_dnorm = warp_sum(dnorm_sum) / c, mean_dnorm_norm = warp_sum(dnorm_norm_sum) / c;
-        // x and dy again, from L1 (registers would cost occupancy).
         FOR_LANE_PACKS(p, i, P, V, c) {
-            const Pack<T, V> x = load_pack<T, V>(inp + at + i), dy = load_pack<T, V>(dout + at + i);
+            if constexpr (!HOLD_ROW) {
+                x[p] = load_pack<T, V>(inp + at + i);
+                dy[p] = load_pack<T, V>(dout + at + i);
+            }
             for (int k = 0; k < V; k++) {
-                const float norm = (x[k] - mu) * rs, dnorm = wp[p][k] * dy[k];
+                const float norm = (x[p][k] - mu) * rs, dnorm = ws[i + k] * dy[p][k];
                 dx[p].v[k] = from_f32<T>(dx[p][k] + (dnorm - mean_dnorm - norm * mean_dnorm_norm) * rs);
-                sum_dw[p][k] += norm * dy[k];
-                sum_db[p][k] += dy[k];
+                sum_dw[p][k] += norm * dy[p][k];
+                sum_db[p][k] += dy[p][k];
             }
             store_pack(dinp + at + i, dx[p]);
         }
     }
-    FOR_LANE_PACKS(p, i, P, V, c) for (int k = 0; k < V; k++) {
-        atomicAdd(&block_dw[i + k], sum_dw[p][k]);
-        atomicAdd(&block_db[i + k], sum_db[p][k]);
+    for (int turn = 0; turn < warps; turn++) {
+        if (warp == turn) FOR_LANE_PACKS(p, i, P, V, c) for (int k = 0; k < V; k++) {
+                const int at = k * packs + i / V;
+                block_dw[at] = (turn == 0 ? 0.0f : block_dw[at]) + sum_dw[p][k];
+                block_db[at] = (turn == 0 ? 0.0f : block_db[at]) + sum_db[p][k];
+            }
+        __syncthreads();
     }
-    __syncthreads();
-    block_sums_out(partial, block_dw, block_db, c);
+    float* mine = partial + (int64_t)blockIdx.x * 2 * c;
+    for (int i = threadIdx.x; i < c; i += blockDim.x) {
+        const int at = i % V * packs + i / V;
+        mine[i] = block_dw[at];
+        mine[c + i] = block_db[at];
+    }
 }
 
 // One warp per row; two passes over the row (mean, then centred variance) as

@@ -13,6 +13,15 @@
 //   C, D (16×8 f32):     c0, c1 = C[g][2t], C[g][2t+1];  c2, c3 = C[g+8][2t], C[g+8][2t+1]
 // So an accumulator tile of S = Q·Kᵀ converts in registers into the A operand
 // of P·V (FlashAttention-2's trick): the 16×16 A chunk kk is n-tiles 2kk and 2kk+1.
+//
+// `ldmatrix_x4` (ldmatrix.m8n8.x4) loads four 8×8 bf16 matrices from shared
+// memory in one instruction: lanes 8m … 8m+7 give the addresses of rows
+// 0 … 7 of matrix m (16-byte aligned), and register m of lane l receives row
+// l/4, elements 2·(l%4) and +1 of matrix m — a B fragment when the matrix is
+// 8 n-rows × 8 k-columns. `ldmatrix_x4_trans` transposes each matrix on the
+// way: register m receives rows 2·(l%4) and +1 of column l/4, so a tile
+// stored k-major (keys × head dims) yields B fragments of its transpose.
+// `cp_async16` copies 16 bytes global → shared without the thread waiting.
 #pragma once
 #include "common.cuh"
 
@@ -26,8 +35,29 @@ __device__ __forceinline__ void mma_16816(float d[4], const uint32_t a[4], const
 
 __device__ __forceinline__ uint16_t bf16_bits(bf16 x) { return __bfloat16_as_ushort(x); }
 
-// p[0], p[1] as one register (p 4-byte aligned: shared tiles with even pitch, even column).
-__device__ __forceinline__ uint32_t load_pair(const bf16* p) { return *(const uint32_t*)p; }
+__device__ __forceinline__ void ldmatrix_x4(uint32_t r[4], const bf16* row) {
+    const uint32_t at = (uint32_t)__cvta_generic_to_shared(row);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n" : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(at));
+}
+
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t r[4], const bf16* row) {
+    const uint32_t at = (uint32_t)__cvta_generic_to_shared(row);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n" : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(at));
+}
+
+// Asynchronous 16-byte copies global → shared (cp.async, sm_80+): issued
+// without waiting, grouped by `cp_async_commit`; `cp_async_wait<n>` returns
+// once at most n groups are still in flight (the thread's own copies: a
+// __syncthreads must follow before other threads read them).
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
+    const uint32_t at = (uint32_t)__cvta_generic_to_shared(smem);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(at), "l"(gmem));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
 #endif
 
 // Two bf16 as one register: `lo` in the low half.

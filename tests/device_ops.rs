@@ -222,6 +222,24 @@ impl<'a, B: Backend> Recorder<'a, B> {
             self.be.attention_backward(AttnGrads::Fused(B::view_mut(&mut dqkv)), None, B::view(&dout), B::view(&out), B::view(&lse), &inp, &s);
             self.keep(format!("attention_backward d={d} window={window}"), &dqkv);
         }
+        // No padding mask and sequences long enough for tiles that a warp's
+        // rows all see whole (the tensor-core kernels' unchecked scores):
+        // causal, bidirectional, and a local window wider than a tile.
+        for (t, heads, d, causal, window) in [(150, 2, 64, true, 0), (130, 1, 128, false, 0), (200, 1, 64, true, 90)] {
+            let c = heads * d;
+            let s = AttnShape { causal, window, ..AttnShape::fused_self(1, t, heads, d, 1.0 / (d as f32).sqrt()) };
+            let qkv = self.up(&random(&mut rng, t * 3 * c, 1.0));
+            let inp = AttnInputs::fused(B::view(&qkv), c, t * 3 * c);
+            let (mut out, mut lse) = (self.poisoned(t * c), self.poisoned32(heads * t));
+            self.be.attention_forward(B::view_mut(&mut out), B::view_mut(&mut lse), &inp, &s);
+            let label = format!("t={t} d={d} causal={causal} window={window}");
+            self.keep(format!("unmasked attention_forward out {label}"), &out);
+            self.keep(format!("unmasked attention_forward lse {label}"), &lse);
+            let dout = self.up(&random(&mut rng, t * c, 1.0));
+            let mut dqkv = self.up(&random(&mut rng, t * 3 * c, 1.0));
+            self.be.attention_backward(AttnGrads::Fused(B::view_mut(&mut dqkv)), None, B::view(&dout), B::view(&out), B::view(&lse), &inp, &s);
+            self.keep(format!("unmasked attention_backward {label}"), &dqkv);
+        }
         // T5: cross-attention (queries against a fused KV buffer of another
         // length, padded keys) and causal self-attention, each with a
         // position bias and its gradient; q_len crosses the warp tiles.

@@ -105,7 +105,6 @@ inline bf16 __float2bfloat16(float f) {
 inline float __expf(float x) { return expf(x); }
 inline uint16_t bf16_bits(bf16 x) { return x.bits; }
 inline void copy16(void* dst, const void* src) { std::memcpy(dst, src, 16); }
-inline uint32_t load_pair(const bf16* p) { return uint32_t(p[0].bits) | (uint32_t(p[1].bits) << 16); }
 
 namespace emu {
 // One lane's operands of a warp-wide mma, staged for the other lanes.
@@ -140,3 +139,30 @@ inline void mma_16816(float d[4], const uint32_t a[4], const uint32_t b[2]) {
     }
     emu::wait_warp();
 }
+
+namespace emu {
+inline std::array<std::array<const bf16*, 32>, 32> ldmatrix_stage;  // [warp][lane]: row addresses
+}
+
+// ldmatrix.sync.aligned.m8n8.x4[.trans].shared.b16 (kernels/mma.cuh has the
+// layout): every lane stages its row address, then reads its registers.
+inline void ldmatrix_x4_lanes(uint32_t r[4], const bf16* row, bool trans) {
+    auto& stage = emu::ldmatrix_stage[emu::warp];
+    stage[emu::lane] = row;
+    emu::wait_warp();
+    const int g = emu::lane / 4, t = emu::lane % 4;
+    for (int m = 0; m < 4; m++) {
+        const bf16 lo = trans ? stage[8 * m + 2 * t][g] : stage[8 * m + g][2 * t];
+        const bf16 hi = trans ? stage[8 * m + 2 * t + 1][g] : stage[8 * m + g][2 * t + 1];
+        r[m] = uint32_t(lo.bits) | (uint32_t(hi.bits) << 16);
+    }
+    emu::wait_warp();
+}
+inline void ldmatrix_x4(uint32_t r[4], const bf16* row) { ldmatrix_x4_lanes(r, row, false); }
+inline void ldmatrix_x4_trans(uint32_t r[4], const bf16* row) { ldmatrix_x4_lanes(r, row, true); }
+
+// cp.async: the copy happens at once (a valid order of the real one).
+inline void cp_async16(void* smem, const void* gmem) { copy16(smem, gmem); }
+inline void cp_async_commit() {}
+template <int N>
+inline void cp_async_wait() {}

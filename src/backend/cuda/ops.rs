@@ -235,7 +235,7 @@ impl Backend for Cuda {
             let args: [&dyn KernelArg; 9] = [&dinp.ptr, &partial, &dout.ptr, &inp.ptr, &w.ptr, &mean.ptr, &rstd.ptr, &rows_i, &c_i];
             self.rt.launch(&name, (blocks as u32, 1, 1), (256, 1, 1), &args);
             let args: [&dyn KernelArg; 5] = [&dw.ptr, &db.ptr, &partial, &(blocks as i32), &c_i];
-            self.rt.launch_1d("layernorm_params_reduce_f32", 2 * c, &args);
+            self.rt.launch("layernorm_params_reduce_f32", ((2 * c).div_ceil(32) as u32, 1, 1), (32, 32, 1), &args);
             return;
         }
         let args: [&dyn KernelArg; 8] = [&dinp.ptr, &dout.ptr, &inp.ptr, &w.ptr, &mean.ptr, &rstd.ptr, &rows_i, &c_i];
