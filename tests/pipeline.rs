@@ -373,3 +373,94 @@ fn train_clip_learns_world_pairs_and_saves_a_clip_folder() {
     let out = hhi(&["embed", "--model", p(&clip), "--image", p(&world.join("images/test/000000.png"))]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// Starts `hhi args`, waits for a stderr line containing `marker`, and kills
+/// the process there (SIGKILL: no cleanup runs). Returns whether the marker
+/// came before the process ended on its own.
+fn kill_at(args: &[String], marker: &str) -> bool {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(common::hhi_bin()).args(args).stderr(std::process::Stdio::piped()).spawn().expect("run hhi");
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let seen = stderr.lines().map_while(|l| l.ok()).any(|l| l.contains(marker));
+    child.kill().ok();
+    child.wait().ok();
+    seen
+}
+
+fn owned(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn killed_stages_rerun_to_the_uninterrupted_output() {
+    let dir = common::tempdir("killed");
+    let photos = fixture("clip_preprocess");
+    let labels = ["_ hugging _", "_ lifting _", "_ hugging _", "_ greeting _", "_ carrying _"];
+    let pseudo_path = dir.join("pseudo.jsonl");
+    write_lines(&pseudo_path, &PHOTOS.iter().zip(labels).map(|(f, l)| serde_json::json!({"image": photos.join(f), "label": l}).to_string()).collect::<Vec<_>>());
+    let (clip, gpt2) = (fixture("clip_tiny"), fixture("gpt2_tiny"));
+    let run = |args: &[String]| Command::new(common::hhi_bin()).args(args).output().expect("run hhi");
+
+    // train-captioner, killed after its first of six epochs, then rerun.
+    let train = |out: &Path| {
+        owned(&[
+            "train-captioner",
+            "--clip",
+            p(&clip),
+            "--gpt2",
+            p(&gpt2),
+            "--pseudo-labels",
+            p(&pseudo_path),
+            "--out",
+            p(out),
+            "--prefix-length",
+            "2",
+            "--epochs",
+            "6",
+            "--batch",
+            "1",
+            "--lr",
+            "1e-3",
+            "--max-tokens",
+            "8",
+        ])
+    };
+    let (full, killed) = (dir.join("full"), dir.join("killed"));
+    assert!(run(&train(&full)).status.success());
+    assert!(kill_at(&train(&killed), "epoch   1"), "train-captioner ended before its first epoch was logged");
+    assert!(!killed.join("model.safetensors").exists(), "a killed training must not leave a model behind");
+    assert!(run(&train(&killed)).status.success());
+    let bytes = |d: &Path| std::fs::read(d.join("model.safetensors")).unwrap();
+    assert!(bytes(&killed) == bytes(&full), "the rerun after a kill trained a different model");
+
+    // predict, killed after its first batch of one image, then rerun.
+    let manifest = dir.join("manifest.jsonl");
+    write_lines(&manifest, &PHOTOS.iter().map(|f| serde_json::json!({"id": f, "image": photos.join(f)}).to_string()).collect::<Vec<_>>());
+    let predict = |out: &Path| {
+        owned(&[
+            "predict",
+            "--captioner",
+            p(&full),
+            "--clip",
+            p(&clip),
+            "--manifest",
+            p(&manifest),
+            "--out",
+            p(out),
+            "--beams",
+            "3",
+            "--keep",
+            "2",
+            "--max-tokens",
+            "5",
+            "--batch",
+            "1",
+        ])
+    };
+    let (full_pred, killed_pred) = (dir.join("full.jsonl"), dir.join("killed.jsonl"));
+    assert!(run(&predict(&full_pred)).status.success());
+    assert!(kill_at(&predict(&killed_pred), "predicted 1 of 5"), "predict ended before its first batch");
+    let out = run(&predict(&killed_pred));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&killed_pred).unwrap(), std::fs::read_to_string(&full_pred).unwrap());
+}
