@@ -22,8 +22,11 @@ impl Timings {
             Err(_) => Ok(Timings(Map::new())),
         }
     }
-    pub fn record(&mut self, step: &str, seconds: f64) {
-        self.0.insert(step.to_string(), json!((seconds * 10.0).round() / 10.0));
+    /// A step's time in this invocation: it replaces an earlier one (the
+    /// step ran whole), or, for a step that resumes itself, adds to it.
+    pub fn record(&mut self, step: &str, seconds: f64, resumed: bool) {
+        let before = if resumed { self.0.get(step).and_then(Value::as_f64).unwrap_or(0.0) } else { 0.0 };
+        self.0.insert(step.to_string(), json!(((before + seconds) * 10.0).round() / 10.0));
     }
     pub fn save(&self, out: &Path) -> Result<()> {
         write_atomic(&out.join("timings.json"), Value::Object(self.0.clone()).to_string().as_bytes())
