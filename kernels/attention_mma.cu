@@ -13,6 +13,8 @@
 // to bf16 for its product, as FlashAttention does. A warp's tile that lies
 // inside every one of its rows' windows, with no padding mask and no bias,
 // skips the per-score visibility checks (most tiles of a long sequence).
+// The forward copies its K/V tiles with cp.async into two buffers, so the
+// next tile loads while the block computes on this one.
 //
 // Backward, with P = softmax(S), Di = Σ dO_i·O_i:
 //   dS_ij = P_ij·(dO_i·V_j − Di),  d bias_ij = Σ_b dS_ij,
