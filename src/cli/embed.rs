@@ -12,7 +12,6 @@ use hhi::io::image::ImageProcessor;
 use hhi::io::tokenizer::Tokenizer;
 use hhi::models::clip::{Clip, TextActs, VisionActs};
 use hhi::models::ModelType;
-use hhi::pipeline::clip_train::caption_ids;
 use hhi::tensor::Tensor;
 use hhi::{Error, Result};
 use std::path::PathBuf;
@@ -132,10 +131,10 @@ fn embed_texts<B: Backend>(be: &B, model: &Clip<B>, a: &Args) -> Result<Vec<Row>
     let pad = model.cfg.text_config.eos_token_id.unwrap_or(0) as i32;
     let mut rows = Vec::with_capacity(a.text.len());
     for (c, chunk) in a.text.chunks(a.batch.max(1)).enumerate() {
-        // As the CLIP trainer encodes captions: ending with EOS, where the text
+        // As hhi train-clip encodes captions: ending with EOS, where the text
         // tower pools (a byte-level BPE without a post-processor adds none).
         let eos = model.cfg.text_config.eos_token_id;
-        let ids: Vec<Vec<u32>> = chunk.iter().map(|t| caption_ids(&tok, t, eos, max)).collect::<Result<_>>()?;
+        let ids: Vec<Vec<u32>> = chunk.iter().map(|t| tok.encode_with_eos(t, eos, max)).collect::<Result<_>>()?;
         let t = ids.iter().map(Vec::len).max().unwrap_or(1).max(1);
         let mut flat = vec![pad; chunk.len() * t];
         let mut mask = vec![0f32; chunk.len() * t];

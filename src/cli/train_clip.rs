@@ -11,7 +11,7 @@ use hhi::io::tokenizer::Tokenizer;
 use hhi::models::clip::{Clip, ClipConfig};
 use hhi::models::ModelType;
 use hhi::pipeline::captioner::read_image_texts;
-use hhi::pipeline::clip_train::{caption_ids, train_clip, ClipOptions};
+use hhi::pipeline::clip_train::{train_clip, ClipOptions};
 use hhi::{Error, Result};
 use std::path::PathBuf;
 
@@ -78,7 +78,7 @@ fn run_on<B: Backend>(be: &B, a: &Args) -> Result<()> {
     let records = read_image_texts(&a.pairs, "caption")?;
     for (image, caption) in &records {
         match proc.preprocess_file(image) {
-            Ok(_) => pairs.push((image.clone(), caption_ids(&tok, caption, eos, max)?)),
+            Ok(_) => pairs.push((image.clone(), tok.encode_with_eos(caption, eos, max)?)),
             Err(e) => {
                 failed += 1;
                 eprintln!("error: {e} (skipped)");

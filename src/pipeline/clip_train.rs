@@ -6,7 +6,6 @@
 
 use crate::backend::{AdamW, Backend};
 use crate::io::image::ImageProcessor;
-use crate::io::tokenizer::Tokenizer;
 use crate::models::clip::{Clip, TextActs, VisionActs};
 use crate::nn::Parameters;
 use crate::rng::Rng;
@@ -22,13 +21,6 @@ pub struct ClipOptions {
     pub weight_decay: f32,
     pub warmup: u64,
     pub seed: u64,
-}
-
-/// Caption token ids as the text tower takes them: special tokens added,
-/// `eos` appended when the tokenizer does not end with it (the text tower
-/// pools there), cut to the model's positions keeping the final EOS.
-pub fn caption_ids(tok: &Tokenizer, caption: &str, eos: Option<u32>, max: usize) -> Result<Vec<u32>> {
-    tok.encode_with_eos(caption, eos, max)
 }
 
 /// Trains `model` on (image, caption ids) pairs; `on_epoch(epoch, mean loss)`.

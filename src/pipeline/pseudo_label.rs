@@ -18,13 +18,10 @@ use crate::generate::seq2seq::beam_search_t5;
 use crate::io::jsonl::{read_objects, string_field, Object};
 use crate::io::tokenizer::Tokenizer;
 use crate::models::t5::T5;
-use crate::pipeline::synthetic::NAMES;
+use crate::pipeline::synthetic::{NAMES, NAME_MASK};
 use crate::rng::Rng;
 use crate::Result;
 use std::path::Path;
-
-/// The name mask of Who's Waldo captions.
-pub const NAME_MASK: &str = "[NAME]";
 
 pub type Record = Object;
 

@@ -15,6 +15,9 @@ use crate::rng::Rng;
 use crate::{invalid, Result};
 use std::collections::HashSet;
 
+/// The name mask of Who's Waldo captions and of the world's seed lines.
+pub const NAME_MASK: &str = "[NAME]";
+
 /// First names the caption stage gives the participants.
 pub const NAMES: &[&str] = &[
     "Aaron", "Abigail", "Adam", "Alice", "Amara", "Andre", "Anna", "Ben", "Carla", "Carlos", "Chen", "Chloe", "Daniel", "David", "Elena", "Emma", "Farid", "Grace", "Hannah",
@@ -83,7 +86,7 @@ pub fn new_interaction(line: &str, known: &HashSet<String>) -> bool {
 
 /// A seed line's `[NAME]` placeholders as stage 1 reads them: Alex, then Bailey.
 pub fn placeholder_names(line: &str) -> String {
-    line.replacen("[NAME]", FIRST, 1).replacen("[NAME]", SECOND, 1)
+    line.replacen(NAME_MASK, FIRST, 1).replacen(NAME_MASK, SECOND, 1)
 }
 
 /// `interaction` with the placeholders Alex and Bailey replaced by two
