@@ -21,7 +21,13 @@ fn quick_demo_runs_every_stage_and_writes_its_report() {
     let run = Command::new(common::hhi_bin()).args(["demo", "--quick", "--out", out.to_str().unwrap()]).output().expect("run hhi");
     assert!(run.status.success(), "hhi demo --quick failed:\n{}", String::from_utf8_lossy(&run.stderr));
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
-    for key in ["pseudo_labels.exact_match", "pseudo_labels.gerund_accuracy", "captioner.top1_gerund_accuracy", "captioner.top5_gerund_accuracy"] {
+    for key in [
+        "pseudo_labels.exact_match",
+        "pseudo_labels.gerund_accuracy",
+        "pseudo_labels.where_stated.gerund_accuracy",
+        "captioner.top1_gerund_accuracy",
+        "captioner.top5_gerund_accuracy",
+    ] {
         fraction(&report, key);
     }
     for key in ["captioner.exact_match", "captioner.majority_baseline", "captioner.tail_top5_gerund_accuracy", "categorical.verb_accuracy"] {

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 fn config(seed: u64) -> WorldConfig {
-    WorldConfig { seed, inventory_seed: seed, weak: 60, test: 30, categorical: 30, image_size: 48, noise: 0.2, contact_sheet: true }
+    WorldConfig { seed, inventory_seed: seed, weak: 60, test: 30, categorical: 30, web: 20, image_size: 48, noise: 0.2, contact_sheet: true }
 }
 
 fn jsonl(path: &Path) -> Vec<serde_json::Value> {
@@ -68,6 +68,14 @@ fn files_follow_the_documented_schemas() {
         assert!(["news", "web", "descriptive"].contains(&t["source"].as_str().unwrap()));
         assert!(t["caption"].as_str().is_some_and(|c| !c.is_empty() && !c.contains("[NAME]")));
         image_exists(&dir, &t["image"]);
+    }
+
+    let web = jsonl(&dir.join("web.jsonl"));
+    assert_eq!(web.len(), 20);
+    for w in &web {
+        assert_eq!(w.as_object().unwrap().len(), 2, "{w}");
+        assert!(w["caption"].as_str().is_some_and(|c| !c.is_empty() && !c.contains("[NAME]")));
+        image_exists(&dir, &w["image"]);
     }
 
     let verbs: Vec<String> = stats["categorical_verbs"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();

@@ -162,7 +162,7 @@ pub fn run(c: Command) -> Result<()> {
         }
         Command::World { weak, image_size } => {
             let out = std::env::temp_dir().join(format!("hhi-bench-world-{}", std::process::id()));
-            let cfg = hhi::world::WorldConfig { seed: 0, inventory_seed: 0, weak, test: 1, categorical: 1, image_size, noise: 0.15, contact_sheet: false };
+            let cfg = hhi::world::WorldConfig { seed: 0, inventory_seed: 0, weak, test: 1, categorical: 1, web: 0, image_size, noise: 0.15, contact_sheet: false };
             let start = Instant::now();
             let result = hhi::world::generate(&cfg, &out, &|m| eprintln!("{m}"));
             let seconds = start.elapsed().as_secs_f64();

@@ -24,6 +24,10 @@ pub struct Args {
     /// Images with one verb each (the imSitu-HHI analogue).
     #[arg(long, default_value_t = 1000)]
     categorical: usize,
+    /// Web alt-text pairs (web.jsonl, images/web/) for pre-training a CLIP
+    /// stand-in: every interaction equally, captions as noisy as --noise.
+    #[arg(long, default_value_t = 0)]
+    web: usize,
     /// Image side in pixels (32..=224).
     #[arg(long, default_value_t = 64)]
     image_size: u32,
@@ -42,6 +46,7 @@ pub fn run(a: Args) -> Result<()> {
         weak: a.weak,
         test: a.test,
         categorical: a.categorical,
+        web: a.web,
         image_size: a.image_size,
         noise: a.noise,
         contact_sheet: a.contact_sheet,

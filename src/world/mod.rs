@@ -33,6 +33,8 @@ pub struct WorldConfig {
     pub weak: usize,
     pub test: usize,
     pub categorical: usize,
+    /// Web alt-text pairs for pre-training a CLIP stand-in (0: none).
+    pub web: usize,
     pub image_size: u32,
     /// Share of captions whose interaction is absent or wrong.
     pub noise: f64,
@@ -59,7 +61,8 @@ impl WorldConfig {
 const TEST_UNIFORM_SHARE: f64 = 0.5;
 /// Share of the frequency mass that counts as the head.
 const HEAD_MASS: f64 = 0.5;
-/// In-context caption pairs: ten per interaction, so that a small language
+/// In-context caption pairs: ten per interaction, cycling through its
+/// phrasings (paraphrases, past, passive), so that a small language
 /// model trained on them (the demo's stand-in) sees varied phrasing and does
 /// not tie an interaction to one sentence.
 const FEWSHOT: usize = 400;
@@ -196,6 +199,21 @@ fn write_world(cfg: &WorldConfig, dir: &Path, progress: &dyn Fn(&str)) -> Result
     let cat = render_split(dir, "categorical", 3, cfg.categorical, cfg, &inv, &cat_choose)?;
     write_lines(&dir.join("categorical.jsonl"), cat.iter().map(|it| json!({"image": it.image, "verb": inv[it.interaction].gerund}).to_string()))?;
 
+    if cfg.web > 0 {
+        progress(&format!("web split: {} images", cfg.web));
+        // The stand-in for CLIP's web-scale pre-training data: alt-texts
+        // (as noisy as the weak captions) over every interaction equally, the
+        // breadth a model pretrained on the web brings to the tail.
+        let web = render_split(dir, "web", 5, cfg.web, cfg, &inv, &|rng: &mut Rng| rng.below(n))?;
+        let web_lines = web.into_iter().map(|mut it| {
+            let noisy = it.rng.uniform() < cfg.noise;
+            let d = decoy(it.interaction, &mut it.rng);
+            let caption = text::caption(&inv[it.interaction], &inv[d], Source::Web, noisy, false, &mut it.rng);
+            json!({"image": it.image, "caption": caption.text}).to_string()
+        });
+        write_lines(&dir.join("web.jsonl"), web_lines)?;
+    }
+
     progress("text: seeds, few-shot pairs, corpus");
     let mut rng = item_rng(cfg.seed, 4, 0);
     write_lines(
@@ -207,7 +225,9 @@ fn write_world(cfg: &WorldConfig, dir: &Path, progress: &dyn Fn(&str)) -> Result
         &dir.join("fewshot.jsonl"),
         (0..FEWSHOT).map(|i| {
             let it = &inv[i % n];
-            let c = text::caption(it, &inv[decoy(i % n, &mut rng)], Source::News, false, false, &mut rng);
+            // Every interaction's pairs cycle through all its phrasings.
+            let forms = text::phrasings(it);
+            let c = text::news_caption_with(it, &inv[decoy(i % n, &mut rng)], forms[(i / n) % forms.len()], &mut rng);
             // The participants as Alex and Bailey, the form the caption stage's pairs take.
             let (a, b) = c.names.unwrap_or_default();
             let caption = c.text.replace(&a, FIRST).replace(&b, SECOND);
@@ -238,7 +258,7 @@ fn write_world(cfg: &WorldConfig, dir: &Path, progress: &dyn Fn(&str)) -> Result
         "num_interactions": n,
         "num_gerunds": verbs.len(),
         "zipf_exponent": inventory::ZIPF_S,
-        "splits": {"weak": cfg.weak, "test": cfg.test, "categorical": cfg.categorical, "seeds": SEED_LINES, "fewshot": FEWSHOT, "corpus_lines": CORPUS_LINES},
+        "splits": {"weak": cfg.weak, "test": cfg.test, "categorical": cfg.categorical, "web": cfg.web, "seeds": SEED_LINES, "fewshot": FEWSHOT, "corpus_lines": CORPUS_LINES},
         "noise": {"configured": cfg.noise, "weak_observed": weak_noisy as f64 / cfg.weak as f64},
         "head_tail": {"head_mass": HEAD_MASS, "head_interactions": head, "tail_interactions": n - head,
                       "test_tail_share": test_counts[head..].iter().sum::<usize>() as f64 / cfg.test as f64,

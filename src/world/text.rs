@@ -121,18 +121,73 @@ pub struct Caption {
     pub stated: Option<String>,
 }
 
+/// How a news caption words its interaction: one of the present-tense
+/// paraphrases, the past tense, or the passive voice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phrasing {
+    Present(usize),
+    Past,
+    Passive,
+}
+
+/// Every phrasing `it` has (the passive only where it reads naturally).
+pub fn phrasings(it: &Interaction) -> Vec<Phrasing> {
+    let mut all: Vec<Phrasing> = (0..it.paraphrases.len()).map(Phrasing::Present).collect();
+    all.push(Phrasing::Past);
+    if it.passive.is_some() {
+        all.push(Phrasing::Passive);
+    }
+    all
+}
+
+/// A quarter passive where there is one; otherwise a quarter past tense.
+fn random_phrasing(it: &Interaction, rng: &mut Rng) -> Phrasing {
+    if it.passive.is_some() && rng.uniform() < 0.25 {
+        Phrasing::Passive
+    } else if rng.below(4) == 1 {
+        Phrasing::Past
+    } else {
+        Phrasing::Present(rng.below(it.paraphrases.len()))
+    }
+}
+
 /// A caption of `it` (or, when `noisy`, one whose interaction is absent or
 /// another one, `decoy`), in the style of `source`. `masked` replaces names by
 /// `[NAME]`.
 pub fn caption(it: &Interaction, decoy: &Interaction, source: Source, noisy: bool, masked: bool, rng: &mut Rng) -> Caption {
+    captioned(it, decoy, source, noisy, masked, None, rng)
+}
+
+/// A news caption of `it` worded with `phrasing` (the few-shot pairs cover
+/// every phrasing of every interaction).
+pub fn news_caption_with(it: &Interaction, decoy: &Interaction, phrasing: Phrasing, rng: &mut Rng) -> Caption {
+    captioned(it, decoy, Source::News, false, false, Some(phrasing), rng)
+}
+
+fn captioned(it: &Interaction, decoy: &Interaction, source: Source, noisy: bool, masked: bool, phrasing: Option<Phrasing>, rng: &mut Rng) -> Caption {
     let name = |rng: &mut Rng| if masked { "[NAME]".to_string() } else { full_name(rng) };
-    let (a, b) = (name(rng), name(rng));
-    let (text, stated) = caption_text(it, decoy, source, noisy, &a, &b, masked, rng);
+    let a = name(rng);
+    // Two different people (a few-shot pair that named both alike would lose Bailey).
+    let mut b = name(rng);
+    while !masked && b == a {
+        b = name(rng);
+    }
+    let (text, stated) = caption_text(it, decoy, source, noisy, &a, &b, masked, phrasing, rng);
     Caption { text, names: (source == Source::News).then_some((a, b)), stated: stated.map(|s| s.label.clone()) }
 }
 
 #[allow(clippy::too_many_arguments)]
-fn caption_text<'a>(it: &'a Interaction, decoy: &'a Interaction, source: Source, noisy: bool, a: &str, b: &str, masked: bool, rng: &mut Rng) -> (String, Option<&'a Interaction>) {
+fn caption_text<'a>(
+    it: &'a Interaction,
+    decoy: &'a Interaction,
+    source: Source,
+    noisy: bool,
+    a: &str,
+    b: &str,
+    masked: bool,
+    phrasing: Option<Phrasing>,
+    rng: &mut Rng,
+) -> (String, Option<&'a Interaction>) {
     let name = |rng: &mut Rng| if masked { "[NAME]".to_string() } else { full_name(rng) };
     let shown = if noisy && rng.uniform() < 0.5 {
         Some(decoy)
@@ -150,17 +205,18 @@ fn caption_text<'a>(it: &'a Interaction, decoy: &'a Interaction, source: Source,
                     1 => format!("{a} and {b} attend {event} in {place}"),
                     _ => format!("{a}, left, and {b} pose for photographers at {event}"),
                 },
-                Some(s) => {
-                    let verb = &s.paraphrases[rng.below(s.paraphrases.len())];
-                    let passive = s.passive.as_ref().filter(|_| rng.uniform() < 0.25);
-                    match passive.map_or(rng.below(4), |_| 4) {
-                        4 => format!("{b} {} {a} at {event} in {place}", passive.map_or("", |p| p.as_str())),
-                        0 => format!("{} during {event} in {place}", clause(a, verb, b, s)),
-                        1 => format!("{} at {event} on {}", clause(a, &s.past, b, s), date(rng)),
-                        2 => format!("At {event} in {place}, {}", clause(a, verb, b, s)),
-                        _ => format!("{} in {place} on {}", clause(a, verb, b, s), date(rng)),
+                Some(s) => match phrasing.filter(|_| std::ptr::eq(s, it)).unwrap_or_else(|| random_phrasing(s, rng)) {
+                    Phrasing::Passive => format!("{b} {} {a} at {event} in {place}", s.passive.as_deref().unwrap_or(&s.present)),
+                    Phrasing::Past => format!("{} at {event} on {}", clause(a, &s.past, b, s), date(rng)),
+                    Phrasing::Present(k) => {
+                        let verb = &s.paraphrases[k.min(s.paraphrases.len() - 1)];
+                        match rng.below(3) {
+                            0 => format!("{} during {event} in {place}", clause(a, verb, b, s)),
+                            1 => format!("At {event} in {place}, {}", clause(a, verb, b, s)),
+                            _ => format!("{} in {place} on {}", clause(a, verb, b, s), date(rng)),
+                        }
                     }
-                }
+                },
             };
             let second = match rng.below(10) {
                 0 => format!(", while {} looks on", name(rng)),

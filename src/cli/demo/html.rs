@@ -96,6 +96,8 @@ pub fn page(out: &Path, report: &Value, items: &[TestItem]) -> Result<String> {
         p["n"], p["weak_captions"]
     );
     h += &row(&["the interaction the caption states".into(), pct(&p["exact_match"]), pct(&p["gerund_accuracy"])]);
+    let stated = &p["where_stated"];
+    h += &row(&[format!("the same, over the {} captions that state one", stated["n"]), pct(&stated["exact_match"]), pct(&stated["gerund_accuracy"])]);
     h += &row(&["the interaction the image shows".into(), pct(&p["against_image"]["exact_match"]), pct(&p["against_image"]["gerund_accuracy"])]);
     h += "</table><h2>Training</h2><div class=\"plots\">";
     for (title, log) in [

@@ -1,6 +1,6 @@
 //! `hhi demo`: the whole method on the embedded default. A synthetic world
 //! stands in for the datasets and small models trained here stand in for the
-//! pretrained checkpoints (a GPT-Neo on the world's text, a CLIP on its weak
+//! pretrained checkpoints (a GPT-Neo on the world's text, a CLIP on its web
 //! image-caption pairs, a GPT-2 on label text); then every stage command
 //! runs exactly as a user would type it (each printed as it starts), and a
 //! report (report.json, report.html) shows what the captioner learned.
@@ -43,6 +43,8 @@ pub struct Sizes {
     pub weak: usize,
     pub test: usize,
     pub categorical: usize,
+    /// Web alt-text pairs the CLIP stand-in pre-trains on.
+    pub web: usize,
     /// Documents of each kind in the GPT-Neo stand-in's training text.
     pub lm_documents: usize,
     pub neo_steps: u64,
@@ -59,12 +61,13 @@ const FULL: Sizes = Sizes {
     weak: 4000,
     test: 500,
     categorical: 300,
+    web: 24000,
     lm_documents: 4000,
     neo_steps: 1600,
     prompts: 64,
     captions_per_interaction: 64,
     summarizer_epochs: 20,
-    clip_epochs: 30,
+    clip_epochs: 6,
     gpt2_steps: 300,
     captioner_epochs: 10,
     beams: 16,
@@ -74,12 +77,13 @@ const QUICK: Sizes = Sizes {
     weak: 1200,
     test: 200,
     categorical: 100,
+    web: 4000,
     lm_documents: 3000,
     neo_steps: 900,
     prompts: 16,
     captions_per_interaction: 12,
     summarizer_epochs: 12,
-    clip_epochs: 10,
+    clip_epochs: 3,
     gpt2_steps: 100,
     captioner_epochs: 4,
     beams: 8,
@@ -158,7 +162,7 @@ fn plan(a: &Args, s: &Sizes) -> Vec<Step> {
         Step {
             name: "world",
             done: Some(d("world")),
-            action: hhi(&["world", "--out", &world, "--seed", &seed, "--weak", &n(&s.weak), "--test", &n(&s.test), "--categorical", &n(&s.categorical)]),
+            action: hhi(&["world", "--out", &world, "--seed", &seed, "--weak", &n(&s.weak), "--test", &n(&s.test), "--categorical", &n(&s.categorical), "--web", &n(&s.web)]),
         },
         Step { name: "configs and stand-in training text", done: Some(d("lm_text.jsonl")), action: Action::Prepare(inputs::configs_and_lm_text) },
         Step {
@@ -277,7 +281,7 @@ fn plan(a: &Args, s: &Sizes) -> Vec<Step> {
                 "--tokenizer",
                 &tok,
                 "--pairs",
-                &p("world/weak.jsonl"),
+                &p("world/web.jsonl"),
                 "--out",
                 &p("clip"),
                 "--epochs",

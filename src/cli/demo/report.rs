@@ -42,19 +42,22 @@ fn share(hits: usize, n: usize) -> f64 {
 }
 
 /// Pseudo-labels against what each weak caption states (the summarizer's
-/// job; a caption that states no interaction makes any label wrong) and
-/// against what the image shows.
+/// job; a caption that states no interaction makes any label wrong), the
+/// same over the captions that state one, and against what the image shows.
 fn pseudo_label_scores(out: &Path) -> Result<Value> {
     let rows = objects(&out.join("pseudo_labels.jsonl"))?;
     let field = |r: &Map<String, Value>, k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    let score = |truth: &str| {
+    let score = |rows: &[&Map<String, Value>], truth: &str| {
         let em = rows.iter().filter(|r| exact_match(&field(r, "label"), &field(r, truth))).count();
         let ger = rows.iter().filter(|r| !field(r, truth).is_empty() && gerund_match(&field(r, "label"), &field(r, truth))).count();
         (share(em, rows.len()), share(ger, rows.len()))
     };
-    let ((em, ger), (em_img, ger_img)) = (score("caption_label"), score("gold"));
+    let all: Vec<_> = rows.iter().collect();
+    let stated: Vec<_> = rows.iter().filter(|r| !field(r, "caption_label").is_empty()).collect();
+    let ((em, ger), (em_img, ger_img), (em_st, ger_st)) = (score(&all, "caption_label"), score(&all, "gold"), score(&stated, "caption_label"));
     let weak = read_objects(&out.join("world/weak.jsonl"))?.len();
     Ok(json!({"exact_match": em, "gerund_accuracy": ger, "n": rows.len(), "weak_captions": weak,
+              "where_stated": {"exact_match": em_st, "gerund_accuracy": ger_st, "n": stated.len()},
               "against_image": {"exact_match": em_img, "gerund_accuracy": ger_img}}))
 }
 
