@@ -67,9 +67,9 @@ const FULL: Sizes = Sizes {
     prompts: 64,
     captions_per_interaction: 64,
     summarizer_epochs: 20,
-    clip_epochs: 6,
+    clip_epochs: 12,
     gpt2_steps: 300,
-    captioner_epochs: 10,
+    captioner_epochs: 5,
     beams: 16,
 };
 
@@ -289,7 +289,7 @@ fn plan(a: &Args, s: &Sizes) -> Vec<Step> {
                 "--batch",
                 "64",
                 "--lr",
-                "3e-3",
+                "2e-3",
                 "--warmup",
                 "20",
                 "--seed",
