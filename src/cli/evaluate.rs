@@ -87,6 +87,21 @@ fn print_table(r: &serde_json::Value) {
         let f = |name: &str| o[name].as_f64().unwrap_or(0.0);
         say!("{:<8} {:>12.3} {:>16.3} {:>8.3} {:>8.3}", k, f("exact_match"), f("gerund_accuracy"), f("bleu4"), f("word_f1"));
     }
+    let c = &r["corpus"]["overall"];
+    let f = |v: &serde_json::Value| v.as_f64().unwrap_or(0.0);
+    say!("top prediction, corpus: BLEU-4 {:.2} (sacrebleu), ROUGE-L {:.3}, CIDEr-D {:.3}", f(&c["bleu4_corpus"]), f(&c["rouge_l"]), f(&c["cider_d"]));
+    let (p, g) = (&r["diversity"]["predictions"], &r["diversity"]["gold"]);
+    say!(
+        "diversity (top prediction / gold): {} / {} labels, {} / {} gerunds, distinct-1 {:.3} / {:.3}, distinct-2 {:.3} / {:.3}",
+        p["labels"],
+        g["labels"],
+        p["gerunds"],
+        g["gerunds"],
+        f(&p["distinct_1"]),
+        f(&g["distinct_1"]),
+        f(&p["distinct_2"]),
+        f(&g["distinct_2"])
+    );
     let m = &r["majority_baseline"];
     say!(
         "majority baseline ({}): exact match {:.3}, gerund accuracy {:.3}",

@@ -2,8 +2,13 @@
 //! gold labels at k = 1, 5, 8 — exact match, gerund accuracy, BLEU-4 and
 //! word-overlap F1, each the best over the top k — averaged per source and
 //! then over sources, as the method reports them; a majority-label baseline;
-//! and verb accuracy on a categorical (imSitu-style) set.
+//! and verb accuracy on a categorical (imSitu-style) set. The top prediction
+//! also gets corpus-level BLEU, ROUGE-L and CIDEr-D (lexical.rs, as the
+//! packages papers cite compute them) and diversity figures beside the
+//! gold labels' (diversity.rs).
 
+pub mod diversity;
+pub mod lexical;
 pub mod metrics;
 
 use metrics::{bleu4, exact_match, gerund, gerund_match, word_f1};
@@ -33,8 +38,8 @@ fn mean(xs: &[f64]) -> f64 {
 }
 
 /// The report: `{"n", "missing_predictions", "k": {"1": {"overall": {...},
-/// "per_source": {...}}, ...}, "majority_baseline": {...}}`. Items without
-/// predictions score 0.
+/// "per_source": {...}}, ...}, "corpus": {...}, "diversity": {...},
+/// "majority_baseline": {...}}`. Items without predictions score 0.
 pub fn evaluate(predictions: &HashMap<String, Vec<String>>, gold: &[Gold]) -> Value {
     let mut by_k = serde_json::Map::new();
     for k in KS {
@@ -54,8 +59,39 @@ pub fn evaluate(predictions: &HashMap<String, Vec<String>>, gold: &[Gold]) -> Va
         "n": gold.len(),
         "missing_predictions": gold.iter().filter(|g| !predictions.contains_key(&g.id)).count(),
         "k": by_k,
+        "corpus": corpus_scores(predictions, gold),
+        "diversity": {
+            "predictions": diversity::diversity(&gold.iter().map(|g| top_prediction(predictions, g)).collect::<Vec<_>>()),
+            "gold": diversity::diversity(&gold.iter().map(|g| g.label.as_str()).collect::<Vec<_>>()),
+        },
         "majority_baseline": majority_baseline(gold),
     })
+}
+
+fn top_prediction<'a>(predictions: &'a HashMap<String, Vec<String>>, g: &Gold) -> &'a str {
+    predictions.get(&g.id).and_then(|p| p.first()).map_or("", String::as_str)
+}
+
+/// A label as text to compare with text metrics: the placeholder `_` read as
+/// "person" (as the method feeds labels to BLEURT).
+pub fn as_text(label: &str) -> String {
+    label.split_whitespace().map(|w| if w == "_" { "person" } else { w }).collect::<Vec<_>>().join(" ")
+}
+
+/// Corpus BLEU-4 (sacrebleu, 0–100), mean ROUGE-L F and CIDEr-D of the top
+/// prediction against the gold label, per source, then the mean over sources.
+fn corpus_scores(predictions: &HashMap<String, Vec<String>>, gold: &[Gold]) -> Value {
+    let mut per_source: BTreeMap<&str, (Vec<String>, Vec<Vec<String>>)> = BTreeMap::new();
+    for g in gold {
+        let (hyps, refs) = per_source.entry(&g.source).or_default();
+        hyps.push(as_text(top_prediction(predictions, g)));
+        refs.push(vec![as_text(&g.label)]);
+    }
+    let scores: BTreeMap<&str, [f64; 3]> =
+        per_source.iter().map(|(s, (h, r))| (*s, [lexical::corpus_bleu(h, r).score, lexical::mean_rouge_l(h, r), lexical::cider_d(h, r)])).collect();
+    let as_json = |v: &[f64; 3]| json!({"bleu4_corpus": v[0], "rouge_l": v[1], "cider_d": v[2]});
+    let overall: [f64; 3] = std::array::from_fn(|m| mean(&scores.values().map(|v| v[m]).collect::<Vec<_>>()));
+    json!({"k": 1, "overall": as_json(&overall), "per_source": scores.iter().map(|(s, v)| (s.to_string(), as_json(v))).collect::<serde_json::Map<_, _>>()})
 }
 
 /// Always answering the most frequent gold label (ties: the first seen).
@@ -104,6 +140,11 @@ mod tests {
         assert_eq!(r["k"]["5"]["per_source"]["news"]["exact_match"], 1.0);
         assert_eq!(r["majority_baseline"]["label"], "_ hugging _");
         assert_eq!(r["majority_baseline"]["gerund_accuracy"], 0.75);
+        // Corpus metrics score the top predictions (tests/lexical.rs checks their values).
+        assert!(r["corpus"]["overall"]["bleu4_corpus"].as_f64().is_some_and(|b| b > 0.0 && b <= 100.0));
+        // Top predictions: two hugging labels and a greeting one (d has none).
+        assert_eq!(r["diversity"]["predictions"]["labels"], 3);
+        assert_eq!(r["diversity"]["gold"]["gerunds"], 2);
         let verbs = [("a".to_string(), "hugging".to_string()), ("b".to_string(), "carrying".to_string())];
         assert_eq!(verb_accuracy(&preds, &verbs), 0.5);
     }

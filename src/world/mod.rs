@@ -61,11 +61,11 @@ impl WorldConfig {
 const TEST_UNIFORM_SHARE: f64 = 0.5;
 /// Share of the frequency mass that counts as the head.
 const HEAD_MASS: f64 = 0.5;
-/// In-context caption pairs: ten per interaction, cycling through its
+/// In-context caption pairs: forty per interaction, cycling through its
 /// phrasings (paraphrases, past, passive), so that a small language
-/// model trained on them (the demo's stand-in) sees varied phrasing and does
-/// not tie an interaction to one sentence.
-const FEWSHOT: usize = 400;
+/// model trained on them (the demo's stand-in) sees varied phrasing and
+/// settings and does not tie an interaction to one sentence.
+const FEWSHOT: usize = 1600;
 /// Per-channel pixel noise of the dataset images.
 const IMAGE_NOISE: i32 = 4;
 const SEED_LINES: usize = 1000;
