@@ -4,6 +4,7 @@
 
 use super::safetensors::{self as st, TensorMap};
 use crate::backend::Backend;
+use crate::models::bert::{Bert, BertConfig};
 use crate::models::clip::{Clip, ClipConfig};
 use crate::models::clipcap::{ClipCap, ClipCapConfig};
 use crate::models::gpt2::{Gpt2, Gpt2Config};
@@ -119,6 +120,16 @@ impl ModelDir {
 }
 
 impl ModelDir {
+    /// Loads a BERT encoder (`BertModel` weights, bare or under `bert.`).
+    pub fn load_bert<B: Backend>(&self, be: &B) -> Result<Bert<B>> {
+        let cfg = BertConfig::from_json(&self.dir.join(CONFIG), &self.json)?;
+        let path = self.weights_path();
+        let flat = flatten(&Bert::<B>::layout(&cfg), &st::load(&path)?, &path)?;
+        Bert::from_flat(be, cfg, &flat)
+    }
+}
+
+impl ModelDir {
     pub fn clipcap_config(&self) -> Result<ClipCapConfig> {
         ClipCapConfig::from_json(&self.dir.join(CONFIG), &self.json)
     }
@@ -149,11 +160,13 @@ pub fn save_model<B: Backend>(be: &B, model: &impl Parameters<B>, dir: &Path, co
 }
 
 /// Looks a parameter up by its HF name, also under the bare names of the
-/// published `gpt2` checkpoints (no `transformer.` prefix) and, for T5's
+/// published `gpt2` checkpoints (no `transformer.` prefix), a BERT encoder's
+/// names inside a task model (`bert.` prefix) and, for T5's
 /// `shared.weight`, under the encoder's copy of it.
 pub fn find<'a>(tensors: &'a TensorMap, name: &str) -> Option<&'a Tensor> {
     tensors
         .get(name)
+        .or_else(|| tensors.get(&format!("bert.{name}")))
         .or_else(|| name.strip_prefix("transformer.").and_then(|bare| tensors.get(bare)))
         .or_else(|| (name == "shared.weight").then(|| tensors.get("encoder.embed_tokens.weight")).flatten())
 }

@@ -1,7 +1,9 @@
 //! Files in and out: safetensors, Hugging Face model folders, tokenizers,
-//! datasets, and atomic writes (temporary file, then rename).
+//! datasets, atomic writes (temporary file, then rename), and the cache of
+//! fetched pretrained models.
 
 pub mod atomic;
+pub mod cache;
 pub mod checkpoint;
 pub mod dataset;
 pub mod generation_config;

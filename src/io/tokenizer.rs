@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
 use tokenizers::models::TrainerWrapper;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
-use tokenizers::{AddedToken, Tokenizer as HfTokenizer};
+use tokenizers::{AddedToken, Tokenizer as HfTokenizer, TruncationParams};
 
 pub const END_OF_TEXT: &str = "<|endoftext|>";
 
@@ -52,6 +52,16 @@ impl Tokenizer {
             ids[max - 1] = last;
         }
         Ok(ids)
+    }
+
+    /// For an encoder's inputs: no padding (tokenizer.json files of
+    /// sentence-transformers models carry a fixed one), and truncation to
+    /// `max_len` tokens, special tokens included, as transformers truncates
+    /// with `max_length`.
+    pub fn for_encoder(mut self, max_len: usize) -> Result<Self> {
+        let truncation = TruncationParams { max_length: max_len, ..Default::default() };
+        self.inner.with_padding(None).with_truncation(Some(truncation)).map_err(|e| Error::Tokenizer { path: self.path.clone(), msg: e.to_string() })?;
+        Ok(self)
     }
 
     pub fn decode(&self, ids: &[u32]) -> Result<String> {

@@ -11,6 +11,7 @@ pub enum ModelType {
     T5,
     Clip,
     ClipCap,
+    Bert,
 }
 
 impl ModelType {
@@ -22,6 +23,7 @@ impl ModelType {
             ModelType::T5 => "t5",
             ModelType::Clip => "clip",
             ModelType::ClipCap => "clipcap",
+            ModelType::Bert => "bert",
         }
     }
 
@@ -31,7 +33,7 @@ impl ModelType {
     }
 }
 
-const SUPPORTED: &str = "gpt2, gpt_neo, t5, clip, clipcap";
+const SUPPORTED: &str = "gpt2, gpt_neo, t5, clip, clipcap, bert";
 
 /// Reads `config.json` and returns its parsed JSON and model type.
 pub fn read_model_type(path: &Path) -> Result<(serde_json::Value, ModelType)> {
@@ -44,6 +46,7 @@ pub fn read_model_type(path: &Path) -> Result<(serde_json::Value, ModelType)> {
         "t5" => Ok((json, ModelType::T5)),
         "clip" => Ok((json, ModelType::Clip)),
         "clipcap" => Ok((json, ModelType::ClipCap)),
+        "bert" => Ok((json, ModelType::Bert)),
         other => Err(Error::config(path, format!("unknown model_type `{other}` (supported: {SUPPORTED})"))),
     }
 }

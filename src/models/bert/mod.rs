@@ -1,0 +1,122 @@
+//! BERT (`BertModel`), following transformers' models/bert/modeling_bert.py:
+//! word + position + token-type embeddings and a LayerNorm, then post-LN
+//! encoder layers
+//!
+//!   a   = LayerNorm(x + dense(attention(query, key, value of x)))
+//!   out = LayerNorm(a + dense(gelu(intermediate(a))))
+//!
+//! with scores scaled by 1/√d and padded keys hidden. Forward only: what
+//! sentence embeddings (sentence.rs) and the metric models built on BERT
+//! need. The pooler is not part of the graph (sentence-transformers does not
+//! use it); its tensors in a checkpoint are ignored.
+
+mod config;
+pub mod sentence;
+mod weights;
+
+pub use config::BertConfig;
+pub use weights::{declare, Weights};
+
+use crate::backend::{AttnInputs, AttnShape, Backend};
+use crate::nn::Linear;
+use crate::{invalid, Result};
+
+crate::flat_model!(Bert, BertConfig, declare, Weights, "BERT");
+
+/// Buffers of one forward over `b` sequences of `t` tokens (R = b·t rows).
+pub struct BertActs<B: Backend> {
+    pub b: usize,
+    pub t: usize,
+    ids: B::Ids,
+    types: B::Ids,
+    positions: B::Ids,
+    mask: B::Buf,     // [R] f32: 1 token, 0 padding
+    emb: B::Buf,      // [R, C] word + position embeddings
+    type_emb: B::Buf, // [R, C]
+    sum: B::Buf,      // [R, C] a residual sum before its LayerNorm
+    mean: B::Buf,     // [R] f32
+    rstd: B::Buf,     // [R] f32
+    /// [R, C] each layer's output; after [`Bert::forward`], `last_hidden_state`.
+    pub hidden: B::Buf,
+    qkv: B::Buf,       // [R, 3C]
+    att: B::Buf,       // [R, C]
+    lse: B::Buf,       // [R·H] f32
+    proj: B::Buf,      // [R, C]
+    attn_ln: B::Buf,   // [R, C]
+    inter: B::Buf,     // [R, I]
+    inter_act: B::Buf, // [R, I]
+}
+
+impl<B: Backend> BertActs<B> {
+    pub fn new(be: &B, cfg: &BertConfig, b: usize, t: usize) -> Result<Self> {
+        let (r, c, i) = (b * t, cfg.hidden_size, cfg.intermediate_size);
+        let (z, z32) = (|k: usize| be.zeros(k), |k: usize| be.zeros_f32(k));
+        Ok(BertActs {
+            b,
+            t,
+            ids: be.upload_ids(&vec![0; r])?,
+            types: be.upload_ids(&vec![0; r])?,
+            positions: be.upload_ids(&(0..r).map(|k| (k % t.max(1)) as i32).collect::<Vec<_>>())?,
+            mask: z32(r)?,
+            emb: z(r * c)?,
+            type_emb: z(r * c)?,
+            sum: z(r * c)?,
+            mean: z32(r)?,
+            rstd: z32(r)?,
+            hidden: z(r * c)?,
+            qkv: z(r * 3 * c)?,
+            att: z(r * c)?,
+            lse: z32(r * cfg.num_attention_heads)?,
+            proj: z(r * c)?,
+            attn_ln: z(r * c)?,
+            inter: z(r * i)?,
+            inter_act: z(r * i)?,
+        })
+    }
+}
+
+impl<B: Backend> Bert<B> {
+    /// `last_hidden_state` of `ids` [b, t] (token types `types`, padding
+    /// `mask`: 1 keeps a token) into `a.hidden`.
+    pub fn forward(&self, be: &B, a: &mut BertActs<B>, ids: &[i32], types: &[i32], mask: &[f32]) -> Result<()> {
+        let cfg = &self.cfg;
+        let (b, t, c) = (a.b, a.t, cfg.hidden_size);
+        let r = b * t;
+        if ids.len() != r || types.len() != r || mask.len() != r || t > cfg.max_position_embeddings {
+            return invalid!("BERT input of {} ids for {b} sequences of {t} tokens (at most {})", ids.len(), cfg.max_position_embeddings);
+        }
+        if let Some(&bad) = ids.iter().find(|&&x| x < 0 || x as usize >= cfg.vocab_size) {
+            return invalid!("token id {bad} is outside the vocabulary (size {})", cfg.vocab_size);
+        }
+        if let Some(&bad) = types.iter().find(|&&x| x < 0 || x as usize >= cfg.type_vocab_size) {
+            return invalid!("token type {bad} is outside type_vocab_size {}", cfg.type_vocab_size);
+        }
+        be.write_ids(&mut a.ids, ids)?;
+        be.write_ids(&mut a.types, types)?;
+        be.write(B::view_mut(&mut a.mask), mask)?;
+        let w = self.weights();
+        let eps = cfg.layer_norm_eps;
+        be.embedding_forward(B::view_mut(&mut a.emb), &a.ids, w.word_embeddings, Some((&a.positions, w.position_embeddings)), c);
+        be.embedding_forward(B::view_mut(&mut a.type_emb), &a.types, w.token_type_embeddings, None, c);
+        be.add(B::view_mut(&mut a.sum), B::view(&a.emb), B::view(&a.type_emb));
+        be.layernorm_forward(B::view_mut(&mut a.hidden), B::view_mut(&mut a.mean), B::view_mut(&mut a.rstd), B::view(&a.sum), w.emb_ln_w, w.emb_ln_b, r, c, eps);
+        let heads = cfg.num_attention_heads;
+        let head_dim = c / heads;
+        let shape = AttnShape { causal: false, ..AttnShape::fused_self(b, t, heads, head_dim, (head_dim as f32).powf(-0.5)) };
+        let i = cfg.intermediate_size;
+        for l in &w.layers {
+            Linear::nn_linear(c, 3 * c).forward(be, B::view_mut(&mut a.qkv), B::view(&a.hidden), l.qkv_w, Some(l.qkv_b), r);
+            let inp = AttnInputs::fused(B::view(&a.qkv), c, r * 3 * c).mask(Some(B::view(&a.mask)));
+            be.attention_forward(B::view_mut(&mut a.att), B::view_mut(&mut a.lse), &inp, &shape);
+            Linear::nn_linear(c, c).forward(be, B::view_mut(&mut a.proj), B::view(&a.att), l.attn_out_w, Some(l.attn_out_b), r);
+            be.add(B::view_mut(&mut a.sum), B::view(&a.proj), B::view(&a.hidden));
+            be.layernorm_forward(B::view_mut(&mut a.attn_ln), B::view_mut(&mut a.mean), B::view_mut(&mut a.rstd), B::view(&a.sum), l.attn_ln_w, l.attn_ln_b, r, c, eps);
+            Linear::nn_linear(c, i).forward(be, B::view_mut(&mut a.inter), B::view(&a.attn_ln), l.inter_w, Some(l.inter_b), r);
+            be.activation_forward(cfg.act(), B::view_mut(&mut a.inter_act), B::view(&a.inter));
+            Linear::nn_linear(i, c).forward(be, B::view_mut(&mut a.proj), B::view(&a.inter_act), l.out_w, Some(l.out_b), r);
+            be.add(B::view_mut(&mut a.sum), B::view(&a.proj), B::view(&a.attn_ln));
+            be.layernorm_forward(B::view_mut(&mut a.hidden), B::view_mut(&mut a.mean), B::view_mut(&mut a.rstd), B::view(&a.sum), l.out_ln_w, l.out_ln_b, r, c, eps);
+        }
+        Ok(())
+    }
+}
