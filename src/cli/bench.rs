@@ -60,6 +60,26 @@ pub enum Command {
         #[command(flatten)]
         device: DeviceArg,
     },
+    /// Time `hhi evaluate` with a sentence encoder (e.g. all-MiniLM-L6-v2)
+    /// on --items gold labels × --beams predictions, every text distinct
+    /// (the worst case: evaluate embeds each distinct text once).
+    Evaluate {
+        /// A sentence-transformers BERT folder.
+        #[arg(long)]
+        sentence_model: PathBuf,
+        #[arg(long, default_value_t = 1000)]
+        items: usize,
+        #[arg(long, default_value_t = 8)]
+        beams: usize,
+        /// Texts per encoder batch.
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        /// Also print the time spent in each op (CPU only).
+        #[arg(long)]
+        profile: bool,
+        #[command(flatten)]
+        device: DeviceArg,
+    },
     /// Time generating a synthetic world (into a temporary folder, removed after).
     World {
         #[arg(long, default_value_t = 10_000)]
@@ -159,6 +179,20 @@ pub fn run(c: Command) -> Result<()> {
                 let peak = be.peak_bandwidth();
                 hhi::backend::bench::run(be, shapes, &filter, &mut |t| say!("{}", t.line(peak)))
             })?;
+        }
+        Command::Evaluate { sentence_model, items, beams, batch, profile, device } => {
+            if items == 0 || beams == 0 || batch == 0 {
+                return Err(Error::Invalid("--items, --beams and --batch must be positive".into()));
+            }
+            let json = if profile {
+                let be = Profiled::new(Cpu);
+                let json = super::bench_evaluate::run(&be, &sentence_model, items, beams, batch)?;
+                print_profile(&be, 1);
+                json
+            } else {
+                hhi::on_device!(device.device, device.dtype(), |be| super::bench_evaluate::run(be, &sentence_model, items, beams, batch))?
+            };
+            say!("{json}");
         }
         Command::World { weak, image_size } => {
             let out = std::env::temp_dir().join(format!("hhi-bench-world-{}", std::process::id()));

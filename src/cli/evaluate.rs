@@ -1,8 +1,13 @@
 //! `hhi evaluate`: predictions (from `hhi predict`) against gold labels,
-//! printed as a table and optionally written as JSON (eval/mod.rs).
+//! printed as a table and optionally written as JSON (eval/mod.rs), with the
+//! model-based similarity metrics where their models are given
+//! (eval/similarity.rs).
 
+use super::DeviceArg;
+use hhi::eval::similarity::{gerunds_needed, similarity_scores, Embedder, WordVectors};
 use hhi::eval::{evaluate, verb_accuracy, Gold, KS};
 use hhi::io::atomic::write_atomic;
+use hhi::models::bert::sentence::{OnBackend, SentenceEncoder};
 use hhi::{Error, Result};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -22,6 +27,20 @@ pub struct Args {
     /// Write the full report (every number) here as JSON.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// A sentence-transformers BERT folder (e.g. all-MiniLM-L6-v2, which
+    /// scripts/fetch-minilm puts in ~/.cache/hhi/all-MiniLM-L6-v2): adds
+    /// semantic similarity (and verb similarity without --word-vectors).
+    #[arg(long)]
+    sentence_model: Option<PathBuf>,
+    /// GloVe-format word vectors (`word v1 … vn` per line, as
+    /// glove-wiki-gigaword-200): verb similarity as the cosine of the gerunds.
+    #[arg(long)]
+    word_vectors: Option<PathBuf>,
+    /// Texts per sentence-encoder batch.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    #[command(flatten)]
+    device: DeviceArg,
 }
 
 /// Each non-empty line of a JSONL file, parsed, with its line number.
@@ -68,6 +87,23 @@ pub fn run(a: Args) -> Result<()> {
         })
         .collect::<Result<Vec<_>>>()?;
     let mut report = evaluate(&predictions, &gold);
+    let vectors = match &a.word_vectors {
+        Some(path) => Some(WordVectors::load(path, &gerunds_needed(&predictions, &gold))?),
+        None => None,
+    };
+    let vectors = vectors.as_ref().zip(a.word_vectors.as_ref().map(|p| p.display().to_string()));
+    let vectors = vectors.as_ref().map(|(v, name)| (*v, name.as_str()));
+    report["similarity"] = match &a.sentence_model {
+        Some(dir) => hhi::on_device!(a.device.device, a.device.dtype(), |be| {
+            let encoder = SentenceEncoder::load(be, dir)?;
+            let on = OnBackend { be, encoder: &encoder, batch: a.batch };
+            let name = dir.display().to_string();
+            similarity_scores(&predictions, &gold, Some((&on as &dyn Embedder, name.as_str())), vectors)?
+        }),
+        None => similarity_scores(&predictions, &gold, None, vectors)?,
+    };
+    report["similarity"]["nli"] = serde_json::json!({"not_computed": "the NLI model (BART) is not part of this version"});
+    report["similarity"]["bleurt"] = serde_json::json!({"not_computed": "BLEURT is not part of this version"});
     if let Some(path) = &a.categorical {
         let verbs = lines(path)?.into_iter().map(|(line, v)| Ok((item_id(path, line, &v)?, field(path, line, &v, "verb")?))).collect::<Result<Vec<_>>>()?;
         report["categorical"] = serde_json::json!({"verb_accuracy": verb_accuracy(&predictions, &verbs), "n": verbs.len()});
@@ -102,6 +138,15 @@ fn print_table(r: &serde_json::Value) {
         f(&p["distinct_2"]),
         f(&g["distinct_2"])
     );
+    for (key, label) in [("semantic_similarity", "semantic similarity"), ("verb_similarity", "verb similarity")] {
+        let m = &r["similarity"][key];
+        match m["not_computed"].as_str() {
+            Some(why) => say!("{label}: not computed ({why})"),
+            None => {
+                say!("{label} (k = 1 / 5 / 8): {}", KS.iter().map(|k| format!("{:.3}", m["k"][k.to_string()]["overall"].as_f64().unwrap_or(0.0))).collect::<Vec<_>>().join(" / "))
+            }
+        }
+    }
     let m = &r["majority_baseline"];
     say!(
         "majority baseline ({}): exact match {:.3}, gerund accuracy {:.3}",

@@ -7,6 +7,7 @@ macro_rules! say {
 }
 
 mod bench;
+mod bench_evaluate;
 mod bench_models;
 mod captioner;
 mod demo;

@@ -10,6 +10,7 @@
 pub mod diversity;
 pub mod lexical;
 pub mod metrics;
+pub mod similarity;
 
 use metrics::{bleu4, exact_match, gerund, gerund_match, word_f1};
 use serde_json::{json, Value};
@@ -33,7 +34,7 @@ fn item_scores(preds: &[String], gold: &str, k: usize) -> [f64; 4] {
     [best(&|p| exact_match(p, gold) as u8 as f64), best(&|p| gerund_match(p, gold) as u8 as f64), best(&|p| bleu4(p, gold)), best(&|p| word_f1(p, gold))]
 }
 
-fn mean(xs: &[f64]) -> f64 {
+pub(crate) fn mean(xs: &[f64]) -> f64 {
     xs.iter().sum::<f64>() / xs.len().max(1) as f64
 }
 

@@ -35,7 +35,6 @@ pub fn scale<T: Real>(v: &mut [T], alpha: T) {
 
 const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
 const GELU_CUBIC: f64 = 0.044715;
-const FRAC_1_SQRT_2: f64 = std::f64::consts::FRAC_1_SQRT_2;
 /// 1/√(2π), the standard normal density at 0.
 const NORMAL_PDF_0: f64 = 0.398_942_280_401_432_7;
 const QUICK_GELU_SLOPE: f64 = 1.702;
@@ -60,12 +59,22 @@ fn sigmoid<T: Real>(x: T) -> T {
     T::ONE / (T::ONE + (-x).fast_exp())
 }
 
-/// The erf GELU and its derivative: x·Φ(x) and Φ(x) + x·φ(x), with
-/// Φ(x) = ½(1 + erf(x/√2)), φ(x) = e^(−x²/2)/√(2π) (scalar: erf is a libm call).
-#[inline]
-fn gelu_erf<T: Real>(x: T) -> (T, T) {
-    let cdf = T::of(0.5) * (T::ONE + (x * T::of(FRAC_1_SQRT_2)).erf());
-    (x * cdf, cdf + x * T::of(NORMAL_PDF_0) * (T::of(-0.5) * x * x).exp())
+simd_kernel! {
+    /// The erf GELU x·Φ(x), Φ the standard normal CDF (= ½(1 + erf(x/√2))).
+    fn gelu_erf_chunk<T: Real>(out: &mut [T], inp: &[T]) {
+        for (o, &x) in out.iter_mut().zip(inp) {
+            *o = x * x.normal_cdf();
+        }
+    }
+}
+
+simd_kernel! {
+    /// Its derivative Φ(x) + x·φ(x), φ(x) = e^(−x²/2)/√(2π).
+    fn gelu_erf_grad_chunk<T: Real>(dinp: &mut [T], inp: &[T], dout: &[T]) {
+        for ((d, &x), &g) in dinp.iter_mut().zip(inp).zip(dout) {
+            *d += (x.normal_cdf() + x * T::of(NORMAL_PDF_0) * (T::of(-0.5) * x * x).fast_exp()) * g;
+        }
+    }
 }
 
 /// tanh and its derivative 1 − tanh².
@@ -122,7 +131,7 @@ pub fn activation_forward<T: Real>(act: Act, out: &mut [T], inp: &[T]) {
     out.par_chunks_mut(CHUNK).zip(inp.par_chunks(CHUNK)).for_each(|(o, x)| match act {
         Act::GeluTanh => gelu_chunk(o, x),
         Act::QuickGelu => quick_gelu_chunk(o, x),
-        Act::GeluErf => o.iter_mut().zip(x).for_each(|(o, &x)| *o = gelu_erf(x).0),
+        Act::GeluErf => gelu_erf_chunk(o, x),
         Act::Relu => o.iter_mut().zip(x).for_each(|(o, &x)| *o = relu(x).0),
         Act::Tanh => o.iter_mut().zip(x).for_each(|(o, &x)| *o = tanh(x).0),
     });
@@ -132,7 +141,7 @@ pub fn activation_backward<T: Real>(act: Act, dinp: &mut [T], inp: &[T], dout: &
     dinp.par_chunks_mut(CHUNK).zip(inp.par_chunks(CHUNK)).zip(dout.par_chunks(CHUNK)).for_each(|((d, x), g)| match act {
         Act::GeluTanh => gelu_grad_chunk(d, x, g),
         Act::QuickGelu => quick_gelu_grad_chunk(d, x, g),
-        Act::GeluErf => d.iter_mut().zip(x).zip(g).for_each(|((d, &x), &g)| *d += gelu_erf(x).1 * g),
+        Act::GeluErf => gelu_erf_grad_chunk(d, x, g),
         Act::Relu => d.iter_mut().zip(x).zip(g).for_each(|((d, &x), &g)| *d += relu(x).1 * g),
         Act::Tanh => d.iter_mut().zip(x).zip(g).for_each(|((d, &x), &g)| *d += tanh(x).1 * g),
     });

@@ -35,8 +35,9 @@ pub trait Real:
     fn sqrt(self) -> Self;
     fn powi(self, n: i32) -> Self;
     fn max(self, o: Self) -> Self;
-    /// The error function (the C library's `erf`/`erff`).
-    fn erf(self) -> Self;
+    /// Φ(x), the standard normal CDF (f32: a fit that vectorises, see
+    /// `simd::normal_cdf_f32`; f64: through libm's `erf`).
+    fn normal_cdf(self) -> Self;
     /// exp that vectorises (f32: polynomial, ~1 ulp; f64: libm).
     fn fast_exp(self) -> Self;
     /// tanh through `fast_exp`: sign(u)·(1 − e)/(1 + e), e = exp(−2|u|).
@@ -58,7 +59,7 @@ pub trait Real:
 mod libm {
     extern "C" {
         pub fn erf(x: f64) -> f64;
-        pub fn erff(x: f32) -> f32;
+        pub fn erfc(x: f64) -> f64;
     }
 }
 
@@ -67,13 +68,19 @@ fn erf_f64(x: f64) -> f64 {
     unsafe { libm::erf(x) }
 }
 
-fn erf_f32(x: f32) -> f32 {
+/// erfc, keeping its relative accuracy in the tail (for tests).
+#[cfg(test)]
+pub(super) fn erfc_f64(x: f64) -> f64 {
     // SAFETY: a pure function of its argument.
-    unsafe { libm::erff(x) }
+    unsafe { libm::erfc(x) }
+}
+
+fn normal_cdf_f64(x: f64) -> f64 {
+    0.5 * (1.0 + erf_f64(x * std::f64::consts::FRAC_1_SQRT_2))
 }
 
 macro_rules! impl_real {
-    ($t:ty, $fast_exp:expr, $erf:expr) => {
+    ($t:ty, $fast_exp:expr, $normal_cdf:expr) => {
         impl Real for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -110,9 +117,9 @@ macro_rules! impl_real {
             fn max(self, o: Self) -> Self {
                 <$t>::max(self, o)
             }
-            #[inline]
-            fn erf(self) -> Self {
-                $erf(self)
+            #[inline(always)]
+            fn normal_cdf(self) -> Self {
+                $normal_cdf(self)
             }
             #[inline(always)]
             fn fast_exp(self) -> Self {
@@ -121,8 +128,8 @@ macro_rules! impl_real {
         }
     };
 }
-impl_real!(f32, super::simd::exp_f32, erf_f32);
-impl_real!(f64, f64::exp, erf_f64);
+impl_real!(f32, super::simd::exp_f32, super::simd::normal_cdf_f32);
+impl_real!(f64, f64::exp, normal_cdf_f64);
 
 /// Dot product with four independent accumulators (lets the compiler vectorise).
 #[inline]

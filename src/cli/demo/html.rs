@@ -79,22 +79,43 @@ pub fn page(out: &Path, report: &Value, items: &[TestItem]) -> Result<String> {
     h += "</table><h3>Head versus tail interactions</h3><table><tr><th></th><th>top 1</th><th>top 5</th></tr>";
     h += &row(&["head".into(), pct(&c["head_top1_gerund_accuracy"]), pct(&c["head_top5_gerund_accuracy"])]);
     h += &row(&["tail".into(), pct(&c["tail_top1_gerund_accuracy"]), pct(&c["tail_top5_gerund_accuracy"])]);
-    h += "</table><h3>hhi evaluate (best of the top k, averaged per source then over sources)</h3><table><tr><th>k</th><th>exact match</th><th>gerund accuracy</th><th>BLEU-4</th><th>word F1</th></tr>";
+    h += "</table><h3>hhi evaluate (best of the top k, averaged per source then over sources)</h3><table><tr><th>k</th><th>exact match</th><th>gerund accuracy</th><th>semantic similarity</th><th>verb similarity</th><th>BLEU-4</th><th>word F1</th></tr>";
+    let sim = &report["evaluation"]["similarity"];
+    let similarity = |key: &str, kk: &str| sim[key]["k"][kk]["overall"].as_f64().map_or("not computed".into(), |x| format!("{x:.3}"));
     for kk in ["1", "5", "8"] {
         let o = &k[kk]["overall"];
         h += &row(&[
             kk.into(),
             pct(&o["exact_match"]),
             pct(&o["gerund_accuracy"]),
+            similarity("semantic_similarity", kk),
+            similarity("verb_similarity", kk),
             format!("{:.3}", o["bleu4"].as_f64().unwrap_or(0.0)),
             format!("{:.3}", o["word_f1"].as_f64().unwrap_or(0.0)),
         ]);
     }
+    h += "</table><p>";
+    for (key, name) in [("semantic_similarity", "Semantic similarity"), ("verb_similarity", "Verb similarity")] {
+        let how =
+            sim[key]["not_computed"].as_str().map(|why| format!("not computed: {why}")).or_else(|| sim[key]["model"].as_str().or(sim[key]["source"].as_str()).map(String::from));
+        let _ = write!(h, "{name}: {}. ", escape(&how.unwrap_or_default()));
+    }
+    let (corpus, div) = (&report["evaluation"]["corpus"]["overall"], &report["evaluation"]["diversity"]);
+    let f = |v: &Value, digits: usize| v.as_f64().map_or("–".into(), |x| format!("{x:.digits$}"));
     let _ = write!(
         h,
-        "</table><h2>Pseudo-labels ({} of {} weak captions)</h2><table><tr><th>against</th><th>exact match</th><th>gerund accuracy</th></tr>",
-        p["n"], p["weak_captions"]
+        "Top prediction over the corpus: BLEU-4 {} (sacrebleu), ROUGE-L {}, CIDEr-D {}. Diversity of the top predictions: {} distinct labels and {} gerunds (gold: {} and {}), distinct-2 {} (gold {}).</p>",
+        f(&corpus["bleu4_corpus"], 1),
+        f(&corpus["rouge_l"], 3),
+        f(&corpus["cider_d"], 3),
+        div["predictions"]["labels"],
+        div["predictions"]["gerunds"],
+        div["gold"]["labels"],
+        div["gold"]["gerunds"],
+        f(&div["predictions"]["distinct_2"], 3),
+        f(&div["gold"]["distinct_2"], 3)
     );
+    let _ = write!(h, "<h2>Pseudo-labels ({} of {} weak captions)</h2><table><tr><th>against</th><th>exact match</th><th>gerund accuracy</th></tr>", p["n"], p["weak_captions"]);
     h += &row(&["the interaction the caption states".into(), pct(&p["exact_match"]), pct(&p["gerund_accuracy"])]);
     let stated = &p["where_stated"];
     h += &row(&[format!("the same, over the {} captions that state one", stated["n"]), pct(&stated["exact_match"]), pct(&stated["gerund_accuracy"])]);

@@ -371,20 +371,25 @@ fn plan(a: &Args, s: &Sizes) -> Vec<Step> {
                 &n(&s.beams),
             ]),
         },
-        Step {
-            name: "evaluate",
-            done: Some(d("evaluation.json")),
-            action: hhi(&[
-                "evaluate",
-                "--predictions",
-                &p("predictions.jsonl"),
-                "--gold",
-                &p("world/test.jsonl"),
-                "--categorical",
-                &p("world/categorical.jsonl"),
-                "--out",
-                &p("evaluation.json"),
-            ]),
-        },
+        Step { name: "evaluate", done: Some(d("evaluation.json")), action: evaluate_step(&p, &device) },
     ]
+}
+
+/// `hhi evaluate`, with semantic and verb similarity from the pretrained
+/// all-MiniLM-L6-v2 where scripts/fetch-minilm has put it in the cache
+/// (without it, the report says they were not computed and why).
+fn evaluate_step(p: &dyn Fn(&str) -> String, device: &[String]) -> Action {
+    let mut argv: Vec<String> =
+        ["evaluate", "--predictions", &p("predictions.jsonl"), "--gold", &p("world/test.jsonl"), "--categorical", &p("world/categorical.jsonl"), "--out", &p("evaluation.json")]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+    let minilm = hhi::io::cache::minilm_dir();
+    if minilm.join("model.safetensors").exists() {
+        argv.extend(["--sentence-model".to_string(), minilm.to_string_lossy().into_owned()]);
+        argv.extend(device.iter().cloned());
+    } else {
+        eprintln!("demo: semantic and verb similarity will be skipped: all-MiniLM-L6-v2 is not in {} (scripts/fetch-minilm fetches it)", minilm.display());
+    }
+    Action::Hhi(argv)
 }

@@ -112,9 +112,14 @@ pub fn write(out: &Path, timings: &Timings) -> Result<String> {
     let items = test_items(out)?;
     let evaluation: Value = serde_json::from_str(&std::fs::read_to_string(out.join("evaluation.json")).map_err(|e| Error::io(out.join("evaluation.json"), e))?)
         .map_err(|e| Error::data(out.join("evaluation.json"), e.to_string()))?;
+    let mut captioner = captioner_scores(out, &items, &evaluation["majority_baseline"])?;
+    // Beside the gerund accuracy: the top prediction's similarity to the gold label (null where not computed).
+    for key in ["semantic_similarity", "verb_similarity"] {
+        captioner[format!("top1_{key}")] = evaluation["similarity"][key]["k"]["1"]["overall"].clone();
+    }
     let report = json!({
         "pseudo_labels": pseudo_label_scores(out)?,
-        "captioner": captioner_scores(out, &items, &evaluation["majority_baseline"])?,
+        "captioner": captioner,
         "categorical": {"verb_accuracy": evaluation["categorical"]["verb_accuracy"], "n": evaluation["categorical"]["n"]},
         "timings_s": Value::Object(timings.0.clone()),
         "total_s": timings.0.values().filter_map(Value::as_f64).sum::<f64>(),
@@ -127,9 +132,9 @@ pub fn write(out: &Path, timings: &Timings) -> Result<String> {
     let mut s = String::new();
     let _ = write!(
         s,
-        "pseudo-labels: gerund accuracy {} ({} of {} weak captions labelled)\ncaptioner: top-1 gerund accuracy {} (majority baseline {}), top-5 {}, tail top-5 {}, exact match {}\ncategorical verb accuracy {}\ntotal {:.0} s",
+        "pseudo-labels: gerund accuracy {} ({} of {} weak captions labelled)\ncaptioner: top-1 gerund accuracy {} (majority baseline {}), top-5 {}, tail top-5 {}, exact match {}, semantic similarity {}, verb similarity {}\ncategorical verb accuracy {}\ntotal {:.0} s",
         f(&p["gerund_accuracy"]), p["n"], p["weak_captions"], f(&c["top1_gerund_accuracy"]), f(&c["majority_baseline"]), f(&c["top5_gerund_accuracy"]), f(&c["tail_top5_gerund_accuracy"]),
-        f(&c["exact_match"]), f(&report["categorical"]["verb_accuracy"]), report["total_s"].as_f64().unwrap_or(0.0)
+        f(&c["exact_match"]), f(&c["top1_semantic_similarity"]), f(&c["top1_verb_similarity"]), f(&report["categorical"]["verb_accuracy"]), report["total_s"].as_f64().unwrap_or(0.0)
     );
     Ok(s)
 }

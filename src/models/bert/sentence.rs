@@ -6,6 +6,7 @@
 
 use super::{Bert, BertActs};
 use crate::backend::Backend;
+use crate::eval::similarity::Embedder;
 use crate::io::checkpoint::ModelDir;
 use crate::io::tokenizer::Tokenizer;
 use crate::models::ModelType;
@@ -43,17 +44,19 @@ impl<B: Backend> SentenceEncoder<B> {
         self.model.cfg.hidden_size
     }
 
-    /// Unit-length embeddings of `texts`, `batch` at a time (padded to the
-    /// longest of each batch).
+    /// Unit-length embeddings of `texts`, in order, `batch` at a time; texts
+    /// are batched by token count so that little of a batch is padding.
     pub fn embed(&self, be: &B, texts: &[&str], batch: usize) -> Result<Vec<Vec<f32>>> {
         let c = self.dim();
-        let mut out = Vec::with_capacity(texts.len());
-        for chunk in texts.chunks(batch.max(1)) {
-            let encoded = chunk.iter().map(|s| self.tokenizer.encode_with_special(s)).collect::<Result<Vec<_>>>()?;
-            let (b, t) = (chunk.len(), encoded.iter().map(Vec::len).max().unwrap_or(1).max(1));
+        let encoded = texts.iter().map(|s| self.tokenizer.encode_with_special(s)).collect::<Result<Vec<_>>>()?;
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| encoded[i].len());
+        let mut out = vec![Vec::new(); texts.len()];
+        for chunk in order.chunks(batch.max(1)) {
+            let (b, t) = (chunk.len(), chunk.iter().map(|&i| encoded[i].len()).max().unwrap_or(1).max(1));
             let (mut ids, mut mask) = (vec![0i32; b * t], vec![0f32; b * t]);
-            for (row, e) in encoded.iter().enumerate() {
-                for (j, &id) in e.iter().enumerate() {
+            for (row, &i) in chunk.iter().enumerate() {
+                for (j, &id) in encoded[i].iter().enumerate() {
                     ids[row * t + j] = id as i32;
                     mask[row * t + j] = 1.0;
                 }
@@ -61,11 +64,24 @@ impl<B: Backend> SentenceEncoder<B> {
             let mut acts = BertActs::new(be, &self.model.cfg, b, t)?;
             self.model.forward(be, &mut acts, &ids, &vec![0; b * t], &mask)?;
             let hidden = be.download(B::view(&acts.hidden))?;
-            for row in 0..b {
-                out.push(mean_pool_normalized(&hidden[row * t * c..(row + 1) * t * c], &mask[row * t..(row + 1) * t], c));
+            for (row, &i) in chunk.iter().enumerate() {
+                out[i] = mean_pool_normalized(&hidden[row * t * c..(row + 1) * t * c], &mask[row * t..(row + 1) * t], c);
             }
         }
         Ok(out)
+    }
+}
+
+/// A sentence encoder on its backend, as the metrics take it.
+pub struct OnBackend<'a, B: Backend> {
+    pub be: &'a B,
+    pub encoder: &'a SentenceEncoder<B>,
+    pub batch: usize,
+}
+
+impl<B: Backend> Embedder for OnBackend<'_, B> {
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        self.encoder.embed(self.be, texts, self.batch)
     }
 }
 

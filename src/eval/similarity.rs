@@ -1,0 +1,176 @@
+//! The model-based similarity metrics of the method (DESIGN.md, stage 8), each
+//! the best over the top k predictions, averaged per source, then over
+//! sources:
+//! - semantic similarity: the cosine of sentence embeddings of prediction
+//!   and gold (`_` read as "person");
+//! - verb similarity: the cosine of the two gerunds (second words) in
+//!   GloVe-format word vectors (0 when either is not in the vocabulary);
+//!   without a vectors file, the sentence encoder's embeddings of the two
+//!   gerunds stand in, and the report says so.
+//!
+//! Each text is embedded once, however many items share it.
+
+use super::metrics::gerund;
+use super::{as_text, mean, Gold, KS};
+use crate::{Error, Result};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::BufRead;
+use std::path::Path;
+
+/// Anything that turns texts into unit vectors (the sentence encoder on any backend).
+pub trait Embedder {
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>>;
+}
+
+/// Word vectors for the words asked for, read from a GloVe-format text file
+/// (`word v1 … vn` per line), normalised to unit length.
+pub struct WordVectors {
+    vectors: HashMap<String, Vec<f32>>,
+    pub dim: usize,
+}
+
+impl WordVectors {
+    /// Reads the vectors of `words` only (a GloVe file holds 400,000 words;
+    /// other lines are skipped unparsed). A malformed line among those read
+    /// is an error naming it.
+    pub fn load(path: &Path, words: &HashSet<String>) -> Result<Self> {
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let (mut vectors, mut dim) = (HashMap::new(), 0);
+        for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+            let line = line.map_err(|e| Error::data(path, format!("line {}: {e}", i + 1)))?;
+            let mut parts = line.split(' ');
+            let word = parts.next().unwrap_or_default();
+            if !words.contains(word) || vectors.contains_key(word) {
+                continue;
+            }
+            let v: Vec<f32> =
+                parts.map(|x| x.trim().parse::<f32>()).collect::<std::result::Result<_, _>>().map_err(|e| Error::data(path, format!("line {}: not a word vector ({e})", i + 1)))?;
+            if v.is_empty() || (dim != 0 && v.len() != dim) {
+                return Err(Error::data(path, format!("line {}: {} values where the file's vectors have {dim}", i + 1, v.len())));
+            }
+            dim = v.len();
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            vectors.insert(word.to_string(), v.iter().map(|x| if norm > 0.0 { x / norm } else { 0.0 }).collect());
+        }
+        Ok(WordVectors { vectors, dim })
+    }
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x * y) as f64).sum()
+}
+
+/// A metric as `{"k": {"1": {"overall", "per_source"}, …}}` from each item's
+/// best score over its top k (`score(prediction, gold)`); items without
+/// predictions score 0.
+fn best_over_k(predictions: &HashMap<String, Vec<String>>, gold: &[Gold], score: &dyn Fn(&str, &str) -> f64) -> Value {
+    let mut by_k = serde_json::Map::new();
+    for k in KS {
+        let mut per_source: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+        for g in gold {
+            let best = predictions.get(&g.id).map_or(0.0, |p| p.iter().take(k).map(|p| score(p, &g.label)).fold(0.0, f64::max));
+            per_source.entry(&g.source).or_default().push(best);
+        }
+        let means: BTreeMap<&str, f64> = per_source.iter().map(|(s, v)| (*s, mean(v))).collect();
+        by_k.insert(k.to_string(), json!({"overall": mean(&means.values().copied().collect::<Vec<_>>()), "per_source": means}));
+    }
+    Value::Object(by_k)
+}
+
+/// Embeds each distinct text once.
+fn embed_all(embedder: &dyn Embedder, texts: HashSet<String>) -> Result<HashMap<String, Vec<f32>>> {
+    let texts: Vec<String> = texts.into_iter().collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    Ok(texts.iter().cloned().zip(embedder.embed(&refs)?).collect())
+}
+
+/// The two metrics, or why each was not computed.
+pub fn similarity_scores(
+    predictions: &HashMap<String, Vec<String>>,
+    gold: &[Gold],
+    sentence: Option<(&dyn Embedder, &str)>,
+    word_vectors: Option<(&WordVectors, &str)>,
+) -> Result<Value> {
+    let top = |g: &Gold| predictions.get(&g.id).map(|p| &p[..p.len().min(KS[KS.len() - 1])]).unwrap_or_default();
+    let semantic = match sentence {
+        None => json!({"not_computed": "no sentence encoder (--sentence-model DIR; scripts/fetch-minilm fetches all-MiniLM-L6-v2)"}),
+        Some((embedder, name)) => {
+            let texts: HashSet<String> = gold.iter().flat_map(|g| top(g).iter().map(|p| as_text(p)).chain([as_text(&g.label)])).collect();
+            let n = texts.len();
+            let emb = embed_all(embedder, texts)?;
+            let k = best_over_k(predictions, gold, &|p, g| dot(&emb[&as_text(p)], &emb[&as_text(g)]));
+            json!({"model": name, "distinct_texts": n, "k": k})
+        }
+    };
+    let gerund_of = |s: &str| gerund(s).unwrap_or_default();
+    let verb = match (word_vectors, sentence) {
+        (Some((vectors, name)), _) => {
+            let k = best_over_k(predictions, gold, &|p, g| match (vectors.vectors.get(&gerund_of(p)), vectors.vectors.get(&gerund_of(g))) {
+                (Some(a), Some(b)) => dot(a, b),
+                _ => 0.0,
+            });
+            json!({"source": format!("word vectors {name}"), "dim": vectors.dim, "k": k})
+        }
+        (None, Some((embedder, name))) => {
+            let words: HashSet<String> = gold.iter().flat_map(|g| top(g).iter().map(|p| gerund_of(p)).chain([gerund_of(&g.label)])).filter(|w| !w.is_empty()).collect();
+            let emb = embed_all(embedder, words)?;
+            let k = best_over_k(predictions, gold, &|p, g| match (emb.get(&gerund_of(p)), emb.get(&gerund_of(g))) {
+                (Some(a), Some(b)) => dot(a, b),
+                _ => 0.0,
+            });
+            json!({"source": format!("sentence encoder {name} on the gerunds (no --word-vectors)"), "k": k})
+        }
+        (None, None) => json!({"not_computed": "no --word-vectors FILE and no sentence encoder"}),
+    };
+    Ok(json!({"semantic_similarity": semantic, "verb_similarity": verb}))
+}
+
+/// Every word `gold` and its top predictions need a vector for.
+pub fn gerunds_needed(predictions: &HashMap<String, Vec<String>>, gold: &[Gold]) -> HashSet<String> {
+    let k = KS[KS.len() - 1];
+    gold.iter().flat_map(|g| predictions.get(&g.id).into_iter().flatten().take(k).filter_map(|p| gerund(p)).chain(gerund(&g.label))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One-hot "embeddings" by first letter: equal first letters give cosine 1.
+    struct ByFirstLetter;
+    impl Embedder for ByFirstLetter {
+        fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+            Ok(texts.iter().map(|t| (b'a'..=b'z').map(|c| (t.bytes().find(|b| b.is_ascii_alphabetic()) == Some(c)) as u8 as f32).collect()).collect())
+        }
+    }
+
+    #[test]
+    fn best_over_k_and_fallbacks() {
+        let preds: HashMap<String, Vec<String>> = [("a".to_string(), vec!["_ lifting _".to_string(), "_ hugging _".to_string()])].into_iter().collect();
+        let gold = [Gold { id: "a".into(), label: "_ hugging _".into(), source: "news".into() }, Gold { id: "b".into(), label: "_ hugging _".into(), source: "news".into() }];
+        // Texts all start with "person": semantic cosine 1 for a at any k, 0 for b (no predictions).
+        let r = similarity_scores(&preds, &gold, Some((&ByFirstLetter, "test")), None).unwrap();
+        assert_eq!(r["semantic_similarity"]["k"]["1"]["overall"], 0.5);
+        // Gerunds: lifting vs hugging differ at k = 1, hugging matches at k = 5.
+        assert_eq!(r["verb_similarity"]["k"]["1"]["overall"], 0.0);
+        assert_eq!(r["verb_similarity"]["k"]["5"]["overall"], 0.5);
+        assert!(r["verb_similarity"]["source"].as_str().unwrap().contains("no --word-vectors"));
+        let none = similarity_scores(&preds, &gold, None, None).unwrap();
+        assert!(none["semantic_similarity"]["not_computed"].is_string() && none["verb_similarity"]["not_computed"].is_string());
+    }
+
+    #[test]
+    fn word_vectors_read_only_what_is_asked_and_name_bad_lines() {
+        let dir = std::env::temp_dir().join(format!("hhi-wv-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("v.txt");
+        std::fs::write(&path, "hugging 1 0\nlifting 0 2\nbroken x y\n").unwrap();
+        let want: HashSet<String> = ["hugging", "lifting"].iter().map(|s| s.to_string()).collect();
+        let v = WordVectors::load(&path, &want).unwrap();
+        assert_eq!((v.dim, v.vectors["lifting"].clone()), (2, vec![0.0, 1.0]));
+        let bad: HashSet<String> = ["broken".to_string()].into_iter().collect();
+        let err = WordVectors::load(&path, &bad).err().unwrap().to_string();
+        assert!(err.contains("v.txt") && err.contains("line 3"), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
