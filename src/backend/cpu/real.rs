@@ -59,6 +59,7 @@ pub trait Real:
 mod libm {
     extern "C" {
         pub fn erf(x: f64) -> f64;
+        #[cfg(test)]
         pub fn erfc(x: f64) -> f64;
     }
 }
