@@ -38,6 +38,18 @@ fn quick_demo_runs_every_stage_and_writes_its_report() {
     assert!(timings.len() >= 10 && timings.values().all(|t| t.as_f64().is_some_and(|t| t >= 0.0)), "{report}");
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("data:image/png;base64,") && html.contains("<svg") && html.contains("majority"), "report.html lacks thumbnails, plots or the baseline");
+    // Semantic and verb similarity beside gerund accuracy: from all-MiniLM-L6-v2
+    // where scripts/fetch-minilm has put it in the cache, else marked not computed.
+    assert!(html.contains("semantic similarity") && html.contains("verb similarity"), "report.html lacks the similarity columns");
+    if hhi::io::cache::minilm_dir().join("model.safetensors").exists() {
+        for key in ["top1_semantic_similarity", "top1_verb_similarity"] {
+            let x = report["captioner"][key].as_f64().unwrap_or_else(|| panic!("captioner.{key} missing with the encoder cached"));
+            assert!((-1.0..=1.0001).contains(&x), "captioner.{key} = {x}");
+        }
+    } else {
+        println!("all-MiniLM-L6-v2 not cached: checking that the report says the similarities were not computed");
+        assert!(html.contains("not computed") && report["captioner"]["top1_semantic_similarity"].is_null());
+    }
 
     // A rerun finds every step done and reports the same numbers.
     let rerun = Command::new(common::hhi_bin()).args(["demo", "--quick", "--out", out.to_str().unwrap()]).output().expect("run hhi");

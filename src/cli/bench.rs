@@ -77,6 +77,10 @@ pub enum Command {
         /// Also print the time spent in each op (CPU only).
         #[arg(long)]
         profile: bool,
+        /// Write the distinct texts it embeds here, one per line (for
+        /// scripts/bench_sentence_torch.py, which times sentence-transformers on them).
+        #[arg(long)]
+        write_texts: Option<PathBuf>,
         #[command(flatten)]
         device: DeviceArg,
     },
@@ -180,9 +184,12 @@ pub fn run(c: Command) -> Result<()> {
                 hhi::backend::bench::run(be, shapes, &filter, &mut |t| say!("{}", t.line(peak)))
             })?;
         }
-        Command::Evaluate { sentence_model, items, beams, batch, profile, device } => {
+        Command::Evaluate { sentence_model, items, beams, batch, profile, write_texts, device } => {
             if items == 0 || beams == 0 || batch == 0 {
                 return Err(Error::Invalid("--items, --beams and --batch must be positive".into()));
+            }
+            if let Some(path) = &write_texts {
+                hhi::io::atomic::write_atomic(path, super::bench_evaluate::texts(items, beams).join("\n").as_bytes())?;
             }
             let json = if profile {
                 let be = Profiled::new(Cpu);

@@ -4,8 +4,8 @@
 //! text is embedded once).
 
 use hhi::backend::Backend;
-use hhi::eval::similarity::{similarity_scores, Embedder};
-use hhi::eval::{evaluate, Gold};
+use hhi::eval::similarity::{similarity_scores, Embedder, Models};
+use hhi::eval::{as_text, evaluate, Gold};
 use hhi::models::bert::sentence::{OnBackend, SentenceEncoder};
 use hhi::rng::Rng;
 use hhi::Result;
@@ -26,6 +26,15 @@ fn synthetic(items: usize, beams: usize) -> (HashMap<String, Vec<String>>, Vec<G
     (predictions, gold)
 }
 
+/// The distinct texts the metrics embed (labels with `_` read as "person").
+pub fn texts(items: usize, beams: usize) -> Vec<String> {
+    let (predictions, gold) = synthetic(items, beams);
+    let mut all: Vec<String> = gold.iter().flat_map(|g| predictions[&g.id].iter().chain([&g.label]).map(|t| as_text(t))).collect();
+    all.sort();
+    all.dedup();
+    all
+}
+
 pub fn run<B: Backend>(be: &B, model: &Path, items: usize, beams: usize, batch: usize) -> Result<Value> {
     let (predictions, gold) = synthetic(items, beams);
     let t0 = Instant::now();
@@ -36,7 +45,8 @@ pub fn run<B: Backend>(be: &B, model: &Path, items: usize, beams: usize, batch: 
     let lexical = t1.elapsed().as_secs_f64();
     let t2 = Instant::now();
     let on = OnBackend { be, encoder: &encoder, batch };
-    let sim = similarity_scores(&predictions, &gold, Some((&on as &dyn Embedder, "bench")), None)?;
+    let models = Models { sentence: Some((&on as &dyn Embedder, "bench")), ..Default::default() };
+    let sim = similarity_scores(&predictions, &gold, &models)?;
     let similarity = t2.elapsed().as_secs_f64();
     let texts = sim["semantic_similarity"]["distinct_texts"].as_u64().unwrap_or(0);
     let total = t0.elapsed().as_secs_f64();

@@ -4,9 +4,10 @@
 //! (eval/similarity.rs).
 
 use super::DeviceArg;
-use hhi::eval::similarity::{gerunds_needed, similarity_scores, Embedder, WordVectors};
+use hhi::eval::similarity::{gerunds_needed, similarity_scores, Embedder, Models, PairScorer, WordVectors};
 use hhi::eval::{evaluate, verb_accuracy, Gold, KS};
 use hhi::io::atomic::write_atomic;
+use hhi::models::bert::bleurt::Bleurt;
 use hhi::models::bert::sentence::{OnBackend, SentenceEncoder};
 use hhi::{Error, Result};
 use std::collections::HashMap;
@@ -36,7 +37,12 @@ pub struct Args {
     /// glove-wiki-gigaword-200): verb similarity as the cosine of the gerunds.
     #[arg(long)]
     word_vectors: Option<PathBuf>,
-    /// Texts per sentence-encoder batch.
+    /// A BLEURT checkpoint folder (bleurt-pytorch's BLEURT-20 format:
+    /// `model_type: bleurt`, model.safetensors, tokenizer.json): adds
+    /// BLEURT(gold, prediction).
+    #[arg(long)]
+    bleurt: Option<PathBuf>,
+    /// Texts (BLEURT: pairs) per model batch.
     #[arg(long, default_value_t = 64)]
     batch: usize,
     #[command(flatten)]
@@ -91,19 +97,20 @@ pub fn run(a: Args) -> Result<()> {
         Some(path) => Some(WordVectors::load(path, &gerunds_needed(&predictions, &gold))?),
         None => None,
     };
-    let vectors = vectors.as_ref().zip(a.word_vectors.as_ref().map(|p| p.display().to_string()));
-    let vectors = vectors.as_ref().map(|(v, name)| (*v, name.as_str()));
-    report["similarity"] = match &a.sentence_model {
-        Some(dir) => hhi::on_device!(a.device.device, a.device.dtype(), |be| {
-            let encoder = SentenceEncoder::load(be, dir)?;
-            let on = OnBackend { be, encoder: &encoder, batch: a.batch };
-            let name = dir.display().to_string();
-            similarity_scores(&predictions, &gold, Some((&on as &dyn Embedder, name.as_str())), vectors)?
-        }),
-        None => similarity_scores(&predictions, &gold, None, vectors)?,
-    };
+    let vectors_name = a.word_vectors.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+    let (sentence_name, bleurt_name) = [&a.sentence_model, &a.bleurt].map(|d| d.as_ref().map(|p| p.display().to_string()).unwrap_or_default()).into();
+    report["similarity"] = hhi::on_device!(a.device.device, a.device.dtype(), |be| {
+        let encoder = a.sentence_model.as_ref().map(|dir| SentenceEncoder::load(be, dir)).transpose()?;
+        let on = encoder.as_ref().map(|encoder| OnBackend { be, encoder, batch: a.batch });
+        let bleurt = a.bleurt.as_ref().map(|dir| Bleurt::load(be, dir, a.batch)).transpose()?;
+        let models = Models {
+            sentence: on.as_ref().map(|on| (on as &dyn Embedder, sentence_name.as_str())),
+            word_vectors: vectors.as_ref().map(|v| (v, vectors_name.as_str())),
+            bleurt: bleurt.as_ref().map(|b| (b as &dyn PairScorer, bleurt_name.as_str())),
+        };
+        similarity_scores(&predictions, &gold, &models)?
+    });
     report["similarity"]["nli"] = serde_json::json!({"not_computed": "the NLI model (BART) is not part of this version"});
-    report["similarity"]["bleurt"] = serde_json::json!({"not_computed": "BLEURT is not part of this version"});
     if let Some(path) = &a.categorical {
         let verbs = lines(path)?.into_iter().map(|(line, v)| Ok((item_id(path, line, &v)?, field(path, line, &v, "verb")?))).collect::<Result<Vec<_>>>()?;
         report["categorical"] = serde_json::json!({"verb_accuracy": verb_accuracy(&predictions, &verbs), "n": verbs.len()});
@@ -138,7 +145,7 @@ fn print_table(r: &serde_json::Value) {
         f(&p["distinct_2"]),
         f(&g["distinct_2"])
     );
-    for (key, label) in [("semantic_similarity", "semantic similarity"), ("verb_similarity", "verb similarity")] {
+    for (key, label) in [("semantic_similarity", "semantic similarity"), ("verb_similarity", "verb similarity"), ("bleurt", "BLEURT")] {
         let m = &r["similarity"][key];
         match m["not_computed"].as_str() {
             Some(why) => say!("{label}: not computed ({why})"),

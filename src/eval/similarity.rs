@@ -6,9 +6,11 @@
 //! - verb similarity: the cosine of the two gerunds (second words) in
 //!   GloVe-format word vectors (0 when either is not in the vocabulary);
 //!   without a vectors file, the sentence encoder's embeddings of the two
-//!   gerunds stand in, and the report says so.
+//!   gerunds stand in, and the report says so;
+//! - BLEURT(gold, prediction), `_` read as "person" (a BLEURT-20 checkpoint
+//!   of bleurt-pytorch).
 //!
-//! Each text is embedded once, however many items share it.
+//! Each text (BLEURT: each pair) is scored once, however many items share it.
 
 use super::metrics::gerund;
 use super::{as_text, mean, Gold, KS};
@@ -21,6 +23,19 @@ use std::path::Path;
 /// Anything that turns texts into unit vectors (the sentence encoder on any backend).
 pub trait Embedder {
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>>;
+}
+
+/// Anything that scores (reference, candidate) pairs (BLEURT on any backend).
+pub trait PairScorer {
+    fn score(&self, pairs: &[(&str, &str)]) -> Result<Vec<f32>>;
+}
+
+/// The models the metrics use, each with the name the report gives it.
+#[derive(Default)]
+pub struct Models<'a> {
+    pub sentence: Option<(&'a dyn Embedder, &'a str)>,
+    pub word_vectors: Option<(&'a WordVectors, &'a str)>,
+    pub bleurt: Option<(&'a dyn PairScorer, &'a str)>,
 }
 
 /// Word vectors for the words asked for, read from a GloVe-format text file
@@ -62,14 +77,14 @@ fn dot(a: &[f32], b: &[f32]) -> f64 {
 }
 
 /// A metric as `{"k": {"1": {"overall", "per_source"}, …}}` from each item's
-/// best score over its top k (`score(prediction, gold)`); items without
-/// predictions score 0.
+/// best score over its top k (`score(prediction, gold)`, which may be
+/// negative); items without predictions score 0.
 fn best_over_k(predictions: &HashMap<String, Vec<String>>, gold: &[Gold], score: &dyn Fn(&str, &str) -> f64) -> Value {
     let mut by_k = serde_json::Map::new();
     for k in KS {
         let mut per_source: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
         for g in gold {
-            let best = predictions.get(&g.id).map_or(0.0, |p| p.iter().take(k).map(|p| score(p, &g.label)).fold(0.0, f64::max));
+            let best = predictions.get(&g.id).filter(|p| !p.is_empty()).map_or(0.0, |p| p.iter().take(k).map(|p| score(p, &g.label)).fold(f64::NEG_INFINITY, f64::max));
             per_source.entry(&g.source).or_default().push(best);
         }
         let means: BTreeMap<&str, f64> = per_source.iter().map(|(s, v)| (*s, mean(v))).collect();
@@ -85,13 +100,9 @@ fn embed_all(embedder: &dyn Embedder, texts: HashSet<String>) -> Result<HashMap<
     Ok(texts.iter().cloned().zip(embedder.embed(&refs)?).collect())
 }
 
-/// The two metrics, or why each was not computed.
-pub fn similarity_scores(
-    predictions: &HashMap<String, Vec<String>>,
-    gold: &[Gold],
-    sentence: Option<(&dyn Embedder, &str)>,
-    word_vectors: Option<(&WordVectors, &str)>,
-) -> Result<Value> {
+/// The three metrics, or why each was not computed.
+pub fn similarity_scores(predictions: &HashMap<String, Vec<String>>, gold: &[Gold], models: &Models) -> Result<Value> {
+    let (sentence, word_vectors) = (models.sentence, models.word_vectors);
     let top = |g: &Gold| predictions.get(&g.id).map(|p| &p[..p.len().min(KS[KS.len() - 1])]).unwrap_or_default();
     let semantic = match sentence {
         None => json!({"not_computed": "no sentence encoder (--sentence-model DIR; scripts/fetch-minilm fetches all-MiniLM-L6-v2)"}),
@@ -123,7 +134,19 @@ pub fn similarity_scores(
         }
         (None, None) => json!({"not_computed": "no --word-vectors FILE and no sentence encoder"}),
     };
-    Ok(json!({"semantic_similarity": semantic, "verb_similarity": verb}))
+    let bleurt = match models.bleurt {
+        None => json!({"not_computed": "no BLEURT checkpoint (--bleurt DIR)"}),
+        Some((scorer, name)) => {
+            let mut pairs: Vec<(String, String)> = gold.iter().flat_map(|g| top(g).iter().map(|p| (as_text(&g.label), as_text(p)))).collect();
+            pairs.sort();
+            pairs.dedup();
+            let refs: Vec<(&str, &str)> = pairs.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+            let scores: HashMap<(String, String), f32> = pairs.iter().cloned().zip(scorer.score(&refs)?).collect();
+            let k = best_over_k(predictions, gold, &|p, g| scores[&(as_text(g), as_text(p))] as f64);
+            json!({"model": name, "distinct_pairs": pairs.len(), "k": k})
+        }
+    };
+    Ok(json!({"semantic_similarity": semantic, "verb_similarity": verb, "bleurt": bleurt}))
 }
 
 /// Every word `gold` and its top predictions need a vector for.
@@ -149,14 +172,35 @@ mod tests {
         let preds: HashMap<String, Vec<String>> = [("a".to_string(), vec!["_ lifting _".to_string(), "_ hugging _".to_string()])].into_iter().collect();
         let gold = [Gold { id: "a".into(), label: "_ hugging _".into(), source: "news".into() }, Gold { id: "b".into(), label: "_ hugging _".into(), source: "news".into() }];
         // Texts all start with "person": semantic cosine 1 for a at any k, 0 for b (no predictions).
-        let r = similarity_scores(&preds, &gold, Some((&ByFirstLetter, "test")), None).unwrap();
+        let models = Models { sentence: Some((&ByFirstLetter, "test")), ..Default::default() };
+        let r = similarity_scores(&preds, &gold, &models).unwrap();
         assert_eq!(r["semantic_similarity"]["k"]["1"]["overall"], 0.5);
         // Gerunds: lifting vs hugging differ at k = 1, hugging matches at k = 5.
         assert_eq!(r["verb_similarity"]["k"]["1"]["overall"], 0.0);
         assert_eq!(r["verb_similarity"]["k"]["5"]["overall"], 0.5);
         assert!(r["verb_similarity"]["source"].as_str().unwrap().contains("no --word-vectors"));
-        let none = similarity_scores(&preds, &gold, None, None).unwrap();
-        assert!(none["semantic_similarity"]["not_computed"].is_string() && none["verb_similarity"]["not_computed"].is_string());
+        let none = similarity_scores(&preds, &gold, &Models::default()).unwrap();
+        assert!(["semantic_similarity", "verb_similarity", "bleurt"].iter().all(|m| none[m]["not_computed"].is_string()));
+    }
+
+    /// Minus the length gap of the two texts: 0 for equal lengths, negative otherwise.
+    struct MinusLengthGap;
+    impl PairScorer for MinusLengthGap {
+        fn score(&self, pairs: &[(&str, &str)]) -> Result<Vec<f32>> {
+            Ok(pairs.iter().map(|(r, c)| -(r.len() as f32 - c.len() as f32).abs()).collect())
+        }
+    }
+
+    #[test]
+    fn bleurt_keeps_negative_scores() {
+        let preds: HashMap<String, Vec<String>> = [("a".to_string(), vec!["_ lifting _ up".to_string(), "_ hugging _".to_string()])].into_iter().collect();
+        let gold = [Gold { id: "a".into(), label: "_ hugging _".into(), source: "news".into() }, Gold { id: "b".into(), label: "_ hugging _".into(), source: "news".into() }];
+        let models = Models { bleurt: Some((&MinusLengthGap, "test")), ..Default::default() };
+        let r = similarity_scores(&preds, &gold, &models).unwrap();
+        // k = 1: "person lifting person up" is 3 longer than the gold → −3; b has none → 0.
+        assert_eq!(r["bleurt"]["k"]["1"]["overall"], -1.5);
+        assert_eq!(r["bleurt"]["k"]["5"]["overall"], 0.0);
+        assert_eq!(r["bleurt"]["distinct_pairs"], 2);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use super::safetensors::{self as st, TensorMap};
 use crate::backend::Backend;
-use crate::models::bert::{Bert, BertConfig};
+use crate::models::bert::{Bert, BertConfig, Variant};
 use crate::models::clip::{Clip, ClipConfig};
 use crate::models::clipcap::{ClipCap, ClipCapConfig};
 use crate::models::gpt2::{Gpt2, Gpt2Config};
@@ -120,9 +120,11 @@ impl ModelDir {
 }
 
 impl ModelDir {
-    /// Loads a BERT encoder (`BertModel` weights, bare or under `bert.`).
+    /// Loads a BERT encoder (`BertModel` weights, bare or under `bert.`), or
+    /// a BLEURT scorer (`model_type: bleurt`).
     pub fn load_bert<B: Backend>(&self, be: &B) -> Result<Bert<B>> {
-        let cfg = BertConfig::from_json(&self.dir.join(CONFIG), &self.json)?;
+        let variant = if self.model_type == ModelType::Bleurt { Variant::Bleurt } else { Variant::Bert };
+        let cfg = BertConfig::from_json(&self.dir.join(CONFIG), &self.json, variant)?;
         let path = self.weights_path();
         let flat = flatten(&Bert::<B>::layout(&cfg), &st::load(&path)?, &path)?;
         Bert::from_flat(be, cfg, &flat)

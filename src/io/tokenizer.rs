@@ -37,6 +37,13 @@ impl Tokenizer {
         Ok(self.inner.encode(text, true).map_err(|e| self.err(e))?.get_ids().to_vec())
     }
 
+    /// A pair `(a, b)` with the tokenizer's special tokens (BERT:
+    /// `[CLS] a [SEP] b [SEP]`): ids and token type ids.
+    pub fn encode_pair(&self, a: &str, b: &str) -> Result<(Vec<u32>, Vec<u32>)> {
+        let e = self.inner.encode((a, b), true).map_err(|e| self.err(e))?;
+        Ok((e.get_ids().to_vec(), e.get_type_ids().to_vec()))
+    }
+
     /// [`Self::encode_with_special`], then `eos` appended where the ids do not
     /// already end with it (a byte-level BPE adds no closing token; models
     /// that pool or stop there need it), cut to `max` tokens (0: no limit)

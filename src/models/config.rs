@@ -12,6 +12,7 @@ pub enum ModelType {
     Clip,
     ClipCap,
     Bert,
+    Bleurt,
 }
 
 impl ModelType {
@@ -24,6 +25,7 @@ impl ModelType {
             ModelType::Clip => "clip",
             ModelType::ClipCap => "clipcap",
             ModelType::Bert => "bert",
+            ModelType::Bleurt => "bleurt",
         }
     }
 
@@ -33,7 +35,7 @@ impl ModelType {
     }
 }
 
-const SUPPORTED: &str = "gpt2, gpt_neo, t5, clip, clipcap, bert";
+const SUPPORTED: &str = "gpt2, gpt_neo, t5, clip, clipcap, bert, bleurt";
 
 /// Reads `config.json` and returns its parsed JSON and model type.
 pub fn read_model_type(path: &Path) -> Result<(serde_json::Value, ModelType)> {
@@ -47,6 +49,7 @@ pub fn read_model_type(path: &Path) -> Result<(serde_json::Value, ModelType)> {
         "clip" => Ok((json, ModelType::Clip)),
         "clipcap" => Ok((json, ModelType::ClipCap)),
         "bert" => Ok((json, ModelType::Bert)),
+        "bleurt" => Ok((json, ModelType::Bleurt)),
         other => Err(Error::config(path, format!("unknown model_type `{other}` (supported: {SUPPORTED})"))),
     }
 }

@@ -2,7 +2,8 @@
 //! (`BertModel`, float32): `last_hidden_state` [B, T, C] for `input_ids`,
 //! `attention_mask` and `token_type_ids` (zeros when absent), and
 //! `sentence_embeddings` [B, C] (mean pooling over the mask, L2-normalised,
-//! as sentence-transformers) where the fixture has them.
+//! as sentence-transformers) where the fixture has them; for BLEURT
+//! (`BleurtForSequenceClassification` of bleurt-pytorch) also `logits` [B, labels].
 
 use super::common::max_abs;
 use super::{tolerance::Tolerances, Reference, Report};
@@ -28,6 +29,11 @@ pub fn check<B: Backend>(be: &B, dir: &ModelDir, r: &Reference, tol: &Tolerances
     if let Some(want) = r.get("last_hidden_state") {
         let want = want.to_f32();
         report.floats("forward", "last_hidden_state", &hidden, &want, max_abs(&want), tol.forward);
+    }
+    if let Some(want) = r.get("logits") {
+        let got = model.scores(be, &mut acts)?;
+        let want = want.to_f32();
+        report.floats("forward", "logits", &got, &want, max_abs(&want), tol.forward);
     }
     if let Some(want) = r.get("sentence_embeddings") {
         let c = model.cfg.hidden_size;

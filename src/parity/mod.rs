@@ -81,7 +81,7 @@ pub fn run<B: Backend>(be: &B, dir: &Path, dtype: DType) -> Result<Report> {
         ModelType::T5 => t5::check(be, &model_dir, &reference, &tol, &mut report)?,
         ModelType::Clip => clip::check(be, &model_dir, &reference, &tol, &mut report)?,
         ModelType::ClipCap => clipcap::check(be, &model_dir, &reference, &tol, &mut report)?,
-        ModelType::Bert => bert::check(be, &model_dir, &reference, &tol, &mut report)?,
+        ModelType::Bert | ModelType::Bleurt => bert::check(be, &model_dir, &reference, &tol, &mut report)?,
     }
     check_tokens(dir, &reference, &mut report)?;
     Ok(report)

@@ -1,5 +1,8 @@
 //! BERT configuration, as `BertConfig` in transformers
-//! (models/bert/configuration_bert.py), with its defaults for missing fields.
+//! (models/bert/configuration_bert.py), with its defaults for missing fields;
+//! also BLEURT's (`BleurtConfig` of the bleurt-pytorch package: BERT with an
+//! optional narrower embedding projected to the width, a pooler and a
+//! regression head).
 
 use crate::backend::Act;
 use crate::{Error, Result};
@@ -20,6 +23,18 @@ default_fn! {
     d_types: usize = 2;
     d_eps: f32 = 1e-12;
     d_position_type: String = "absolute".into();
+    d_labels: usize = 1;
+}
+
+/// Which checkpoint family: the bare encoder, or BLEURT's scorer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Variant {
+    /// `BertModel` (sentence-transformers folders; `bert.`-prefixed names load too).
+    #[default]
+    Bert,
+    /// `BleurtForSequenceClassification`: names under `bleurt.`, then
+    /// `pooler` → tanh → `classifier`.
+    Bleurt,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -44,11 +59,27 @@ pub struct BertConfig {
     pub layer_norm_eps: f32,
     #[serde(default = "d_position_type")]
     pub position_embedding_type: String,
+    /// BLEURT: embeddings this wide, projected to `hidden_size` (None: the width).
+    #[serde(default)]
+    pub embedding_size: Option<usize>,
+    /// BLEURT: outputs of the classifier (1: the score).
+    #[serde(default = "d_labels")]
+    pub num_labels: usize,
+    #[serde(skip)]
+    pub variant: Variant,
 }
 
 impl BertConfig {
-    pub fn from_json(path: &Path, json: &serde_json::Value) -> Result<Self> {
-        let cfg: BertConfig = serde_json::from_value(json.clone()).map_err(|e| Error::config(path, format!("invalid BERT config: {e}")))?;
+    pub fn from_json(path: &Path, json: &serde_json::Value, variant: Variant) -> Result<Self> {
+        let mut cfg: BertConfig = serde_json::from_value(json.clone()).map_err(|e| Error::config(path, format!("invalid BERT config: {e}")))?;
+        cfg.variant = variant;
+        // transformers stores the label count as `id2label`, not `num_labels`.
+        if let Some(labels) = json.get("id2label").and_then(|v| v.as_object()).filter(|m| !m.is_empty() && json.get("num_labels").is_none()) {
+            cfg.num_labels = labels.len();
+        }
+        if cfg.embedding_size == Some(0) || cfg.num_labels == 0 {
+            return Err(Error::config(path, "embedding_size and num_labels must be positive"));
+        }
         if Act::from_hf(&cfg.hidden_act).is_none() {
             return Err(Error::config(path, format!("hidden_act `{}` is not supported (supported: {})", cfg.hidden_act, Act::SUPPORTED)));
         }
@@ -63,6 +94,11 @@ impl BertConfig {
             return Err(Error::config(path, "num_hidden_layers, vocab_size, max_position_embeddings, type_vocab_size and intermediate_size must be positive"));
         }
         Ok(cfg)
+    }
+
+    /// The width of the embeddings (before any projection).
+    pub fn embedding_width(&self) -> usize {
+        self.embedding_size.unwrap_or(self.hidden_size)
     }
 
     pub fn act(&self) -> Act {

@@ -7,17 +7,21 @@
 //!
 //! with scores scaled by 1/√d and padded keys hidden. Forward only: what
 //! sentence embeddings (sentence.rs) and the metric models built on BERT
-//! need. The pooler is not part of the graph (sentence-transformers does not
-//! use it); its tensors in a checkpoint are ignored.
+//! need. The bare encoder has no pooler (sentence-transformers does not use
+//! it; its tensors in a checkpoint are ignored). BLEURT (bleurt-pytorch's
+//! modeling_bleurt.py, `BleurtForSequenceClassification`) is the same
+//! encoder with narrower embeddings projected to the width, and scores with
+//! classifier(tanh(pooler(h[CLS]))): [`Bert::scores`].
 
+pub mod bleurt;
 mod config;
 pub mod sentence;
 mod weights;
 
-pub use config::BertConfig;
+pub use config::{BertConfig, Variant};
 pub use weights::{declare, Weights};
 
-use crate::backend::{AttnInputs, AttnShape, Backend};
+use crate::backend::{Act, AttnInputs, AttnShape, Backend};
 use crate::nn::Linear;
 use crate::{invalid, Result};
 
@@ -31,25 +35,32 @@ pub struct BertActs<B: Backend> {
     types: B::Ids,
     positions: B::Ids,
     mask: B::Buf,     // [R] f32: 1 token, 0 padding
-    emb: B::Buf,      // [R, C] word + position embeddings
-    type_emb: B::Buf, // [R, C]
+    emb: B::Buf,      // [R, E] word + position embeddings
+    type_emb: B::Buf, // [R, E]
+    emb_sum: B::Buf,  // [R, E] their sum
+    emb_ln: B::Buf,   // [R, E] its LayerNorm, where a projection follows
     sum: B::Buf,      // [R, C] a residual sum before its LayerNorm
     mean: B::Buf,     // [R] f32
     rstd: B::Buf,     // [R] f32
     /// [R, C] each layer's output; after [`Bert::forward`], `last_hidden_state`.
     pub hidden: B::Buf,
-    qkv: B::Buf,       // [R, 3C]
-    att: B::Buf,       // [R, C]
-    lse: B::Buf,       // [R·H] f32
-    proj: B::Buf,      // [R, C]
-    attn_ln: B::Buf,   // [R, C]
-    inter: B::Buf,     // [R, I]
-    inter_act: B::Buf, // [R, I]
+    qkv: B::Buf,        // [R, 3C]
+    att: B::Buf,        // [R, C]
+    lse: B::Buf,        // [R·H] f32
+    proj: B::Buf,       // [R, C]
+    attn_ln: B::Buf,    // [R, C]
+    inter: B::Buf,      // [R, I]
+    inter_act: B::Buf,  // [R, I]
+    cls: B::Buf,        // [b, C] each sequence's first row
+    pooled: B::Buf,     // [b, C]
+    pooled_act: B::Buf, // [b, C]
+    /// [b, labels] after [`Bert::scores`].
+    pub logits: B::Buf,
 }
 
 impl<B: Backend> BertActs<B> {
     pub fn new(be: &B, cfg: &BertConfig, b: usize, t: usize) -> Result<Self> {
-        let (r, c, i) = (b * t, cfg.hidden_size, cfg.intermediate_size);
+        let (r, c, i, e) = (b * t, cfg.hidden_size, cfg.intermediate_size, cfg.embedding_width());
         let (z, z32) = (|k: usize| be.zeros(k), |k: usize| be.zeros_f32(k));
         Ok(BertActs {
             b,
@@ -58,8 +69,10 @@ impl<B: Backend> BertActs<B> {
             types: be.upload_ids(&vec![0; r])?,
             positions: be.upload_ids(&(0..r).map(|k| (k % t.max(1)) as i32).collect::<Vec<_>>())?,
             mask: z32(r)?,
-            emb: z(r * c)?,
-            type_emb: z(r * c)?,
+            emb: z(r * e)?,
+            type_emb: z(r * e)?,
+            emb_sum: z(r * e)?,
+            emb_ln: z(if cfg.embedding_size.is_some() { r * e } else { 0 })?,
             sum: z(r * c)?,
             mean: z32(r)?,
             rstd: z32(r)?,
@@ -71,6 +84,10 @@ impl<B: Backend> BertActs<B> {
             attn_ln: z(r * c)?,
             inter: z(r * i)?,
             inter_act: z(r * i)?,
+            cls: z(b * c)?,
+            pooled: z(b * c)?,
+            pooled_act: z(b * c)?,
+            logits: z(b * cfg.num_labels)?,
         })
     }
 }
@@ -95,11 +112,18 @@ impl<B: Backend> Bert<B> {
         be.write_ids(&mut a.types, types)?;
         be.write(B::view_mut(&mut a.mask), mask)?;
         let w = self.weights();
-        let eps = cfg.layer_norm_eps;
-        be.embedding_forward(B::view_mut(&mut a.emb), &a.ids, w.word_embeddings, Some((&a.positions, w.position_embeddings)), c);
-        be.embedding_forward(B::view_mut(&mut a.type_emb), &a.types, w.token_type_embeddings, None, c);
-        be.add(B::view_mut(&mut a.sum), B::view(&a.emb), B::view(&a.type_emb));
-        be.layernorm_forward(B::view_mut(&mut a.hidden), B::view_mut(&mut a.mean), B::view_mut(&mut a.rstd), B::view(&a.sum), w.emb_ln_w, w.emb_ln_b, r, c, eps);
+        let (eps, e) = (cfg.layer_norm_eps, cfg.embedding_width());
+        be.embedding_forward(B::view_mut(&mut a.emb), &a.ids, w.word_embeddings, Some((&a.positions, w.position_embeddings)), e);
+        be.embedding_forward(B::view_mut(&mut a.type_emb), &a.types, w.token_type_embeddings, None, e);
+        be.add(B::view_mut(&mut a.emb_sum), B::view(&a.emb), B::view(&a.type_emb));
+        let (mean, rstd) = (B::view_mut(&mut a.mean), B::view_mut(&mut a.rstd));
+        match w.projection {
+            None => be.layernorm_forward(B::view_mut(&mut a.hidden), mean, rstd, B::view(&a.emb_sum), w.emb_ln_w, w.emb_ln_b, r, e, eps),
+            Some((pw, pb)) => {
+                be.layernorm_forward(B::view_mut(&mut a.emb_ln), mean, rstd, B::view(&a.emb_sum), w.emb_ln_w, w.emb_ln_b, r, e, eps);
+                Linear::nn_linear(e, c).forward(be, B::view_mut(&mut a.hidden), B::view(&a.emb_ln), pw, Some(pb), r);
+            }
+        }
         let heads = cfg.num_attention_heads;
         let head_dim = c / heads;
         let shape = AttnShape { causal: false, ..AttnShape::fused_self(b, t, heads, head_dim, (head_dim as f32).powf(-0.5)) };
@@ -118,5 +142,18 @@ impl<B: Backend> Bert<B> {
             be.layernorm_forward(B::view_mut(&mut a.hidden), B::view_mut(&mut a.mean), B::view_mut(&mut a.rstd), B::view(&a.sum), l.out_ln_w, l.out_ln_b, r, c, eps);
         }
         Ok(())
+    }
+
+    /// BLEURT's head after [`Bert::forward`]: `a.logits` [b, labels] =
+    /// classifier(tanh(pooler(first row of each sequence))), returned.
+    pub fn scores(&self, be: &B, a: &mut BertActs<B>) -> Result<Vec<f32>> {
+        let w = self.weights();
+        let Some(head) = w.head else { return invalid!("this BERT has no scoring head (model_type bleurt has one)") };
+        let (b, t, c) = (a.b, a.t, self.cfg.hidden_size);
+        be.copy_rows(B::view_mut(&mut a.cls), c, B::view(&a.hidden), t * c, b, c);
+        Linear::nn_linear(c, c).forward(be, B::view_mut(&mut a.pooled), B::view(&a.cls), head.pooler_w, Some(head.pooler_b), b);
+        be.activation_forward(Act::Tanh, B::view_mut(&mut a.pooled_act), B::view(&a.pooled));
+        Linear::nn_linear(c, self.cfg.num_labels).forward(be, B::view_mut(&mut a.logits), B::view(&a.pooled_act), head.classifier_w, Some(head.classifier_b), b);
+        be.download(B::view(&a.logits))
     }
 }
