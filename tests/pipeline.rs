@@ -317,6 +317,17 @@ fn synthetic_stages_resume_to_the_uninterrupted_output() {
     assert!(captions(&stopped, &["--stop-after", "1"]).status.success());
     assert!(captions(&stopped, &[]).status.success());
     assert_eq!(std::fs::read_to_string(&stopped).unwrap(), std::fs::read_to_string(&full).unwrap());
+    // Stage 3's NLI filter (a tiny random BART): what it keeps is a subset, each with P(entailment) > 0.5.
+    let filtered = dir.join("captions_nli.jsonl");
+    let out = captions(&filtered, &["--nli", common::repo("tests/fixtures/bart_tiny").to_str().unwrap()]);
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stderr).contains("NLI entailment > 0.5"), "{}", String::from_utf8_lossy(&out.stderr));
+    let all = std::fs::read_to_string(&full).unwrap();
+    for line in std::fs::read_to_string(&filtered).unwrap().lines() {
+        let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(v["p_entailment"].as_f64().unwrap() > 0.5, "{line}");
+        v.as_object_mut().unwrap().remove("p_entailment");
+        assert!(all.contains(&v.to_string()), "{line} is not among the unfiltered captions");
+    }
 
     // Bad inputs: an empty seeds file, a few-shot record without a caption.
     let empty = dir.join("empty.txt");

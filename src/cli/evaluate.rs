@@ -4,9 +4,10 @@
 //! (eval/similarity.rs).
 
 use super::DeviceArg;
-use hhi::eval::similarity::{gerunds_needed, similarity_scores, Embedder, Models, PairScorer, WordVectors};
+use hhi::eval::similarity::{gerunds_needed, similarity_scores, Embedder, Models, Nli, PairScorer, Premise, WordVectors};
 use hhi::eval::{evaluate, verb_accuracy, Gold, KS};
 use hhi::io::atomic::write_atomic;
+use hhi::models::bart::nli::BartNli;
 use hhi::models::bert::bleurt::Bleurt;
 use hhi::models::bert::sentence::{OnBackend, SentenceEncoder};
 use hhi::{Error, Result};
@@ -42,7 +43,13 @@ pub struct Args {
     /// BLEURT(gold, prediction).
     #[arg(long)]
     bleurt: Option<PathBuf>,
-    /// Texts (BLEURT: pairs) per model batch.
+    /// An NLI folder (`BartForSequenceClassification`, e.g. facebook/bart-large-mnli:
+    /// `model_type: bart`, model.safetensors, tokenizer.json): P(entailment)
+    /// and P(contradiction) of each prediction given the item's source
+    /// `caption` in the gold file (`_` filled from its `names`, else "person").
+    #[arg(long)]
+    nli: Option<PathBuf>,
+    /// Texts (BLEURT, NLI: pairs) per model batch.
     #[arg(long, default_value_t = 64)]
     batch: usize,
     #[command(flatten)]
@@ -92,25 +99,35 @@ pub fn run(a: Args) -> Result<()> {
             Ok(Gold { id: item_id(&a.gold, line, &v)?, label: field(&a.gold, line, &v, "label")?, source })
         })
         .collect::<Result<Vec<_>>>()?;
+    // NLI premises: each gold item's source caption and names, where given.
+    let mut premises: HashMap<String, Premise> = HashMap::new();
+    for (line, v) in lines(&a.gold)? {
+        if let Some(caption) = v.get("caption").and_then(|c| c.as_str()) {
+            let names = v.get("names").and_then(|n| n.as_array()).map(|n| n.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default();
+            premises.insert(item_id(&a.gold, line, &v)?, Premise { caption: caption.to_string(), names });
+        }
+    }
     let mut report = evaluate(&predictions, &gold);
     let vectors = match &a.word_vectors {
         Some(path) => Some(WordVectors::load(path, &gerunds_needed(&predictions, &gold))?),
         None => None,
     };
     let vectors_name = a.word_vectors.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
-    let (sentence_name, bleurt_name) = [&a.sentence_model, &a.bleurt].map(|d| d.as_ref().map(|p| p.display().to_string()).unwrap_or_default()).into();
+    let [sentence_name, bleurt_name, nli_name] = [&a.sentence_model, &a.bleurt, &a.nli].map(|d| d.as_ref().map(|p| p.display().to_string()).unwrap_or_default());
     report["similarity"] = hhi::on_device!(a.device.device, a.device.dtype(), |be| {
         let encoder = a.sentence_model.as_ref().map(|dir| SentenceEncoder::load(be, dir)).transpose()?;
         let on = encoder.as_ref().map(|encoder| OnBackend { be, encoder, batch: a.batch });
         let bleurt = a.bleurt.as_ref().map(|dir| Bleurt::load(be, dir, a.batch)).transpose()?;
+        let nli = a.nli.as_ref().map(|dir| BartNli::load(be, dir, a.batch)).transpose()?;
         let models = Models {
             sentence: on.as_ref().map(|on| (on as &dyn Embedder, sentence_name.as_str())),
             word_vectors: vectors.as_ref().map(|v| (v, vectors_name.as_str())),
             bleurt: bleurt.as_ref().map(|b| (b as &dyn PairScorer, bleurt_name.as_str())),
+            nli: nli.as_ref().map(|n| (n as &dyn Nli, nli_name.as_str())),
+            premises: (!premises.is_empty()).then_some(&premises),
         };
         similarity_scores(&predictions, &gold, &models)?
     });
-    report["similarity"]["nli"] = serde_json::json!({"not_computed": "the NLI model (BART) is not part of this version"});
     if let Some(path) = &a.categorical {
         let verbs = lines(path)?.into_iter().map(|(line, v)| Ok((item_id(path, line, &v)?, field(path, line, &v, "verb")?))).collect::<Result<Vec<_>>>()?;
         report["categorical"] = serde_json::json!({"verb_accuracy": verb_accuracy(&predictions, &verbs), "n": verbs.len()});
@@ -152,6 +169,14 @@ fn print_table(r: &serde_json::Value) {
             None => {
                 say!("{label} (k = 1 / 5 / 8): {}", KS.iter().map(|k| format!("{:.3}", m["k"][k.to_string()]["overall"].as_f64().unwrap_or(0.0))).collect::<Vec<_>>().join(" / "))
             }
+        }
+    }
+    let nli = &r["similarity"]["nli"];
+    match nli["not_computed"].as_str() {
+        Some(why) => say!("NLI: not computed ({why})"),
+        None => {
+            let at = |key: &str| KS.iter().map(|k| format!("{:.3}", nli[key]["k"][k.to_string()]["overall"].as_f64().unwrap_or(0.0))).collect::<Vec<_>>().join(" / ");
+            say!("NLI (k = 1 / 5 / 8): P(entailment) {} (highest), P(contradiction) {} (lowest)", at("p_entailment"), at("p_contradiction"));
         }
     }
     let m = &r["majority_baseline"];

@@ -6,10 +6,12 @@
 
 use super::DeviceArg;
 use hhi::backend::Backend;
+use hhi::eval::similarity::Nli;
 use hhi::generate::SamplingConfig;
 use hhi::io::atomic::write_atomic;
 use hhi::io::checkpoint::{ModelDir, TOKENIZER};
 use hhi::io::tokenizer::Tokenizer;
+use hhi::models::bart::nli::BartNli;
 use hhi::models::gpt2::Gpt2;
 use hhi::models::ModelType;
 use hhi::pipeline::partial::Partial;
@@ -91,6 +93,11 @@ pub struct CaptionArgs {
     shots: usize,
     #[arg(long, default_value_t = 64)]
     max_new_tokens: usize,
+    /// An NLI folder (BartForSequenceClassification, e.g. facebook/bart-large-mnli):
+    /// keep a caption only where P(caption entails the named interaction) > 0.5
+    /// (stage 3's filter; the record gets `p_entailment`).
+    #[arg(long)]
+    nli: Option<PathBuf>,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -190,14 +197,28 @@ fn captions_on<B: Backend>(be: &B, a: &CaptionArgs) -> Result<()> {
     let items: Vec<&String> = interactions.iter().flat_map(|x| std::iter::repeat_n(x, a.per_interaction.max(1))).collect();
     let mut partial = Partial::load(&a.out)?;
     let batch = a.run.batch.max(1);
+    let nli = a.nli.as_ref().map(|dir| BartNli::load(be, dir, batch)).transpose()?;
     let finished = run_batches(&mut partial, items.len().div_ceil(batch), a.run.stop_after, "captions", |i| {
         let mut rng = Rng::new(a.run.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let chunk = &items[i * batch..((i + 1) * batch).min(items.len())];
         let named: Vec<(String, [&str; 2])> = chunk.iter().map(|x| with_names(x, &mut rng)).collect();
         let prompts: Vec<String> = named.iter().map(|(n, _)| caption_prompt(&fewshot, a.shots, n, &mut rng)).collect();
         let captions = writer.lines(&prompts, SamplingConfig { no_repeat_ngram_size: a.run.no_repeat_ngram, ..caption_sampling() }, a.max_new_tokens, rng.next_u64())?;
-        let records: Vec<serde_json::Value> =
+        let mut records: Vec<serde_json::Value> =
             chunk.iter().zip(&named).zip(&captions).map(|((x, (n, names)), c)| caption_record(x, n, *names, c).unwrap_or(serde_json::Value::Null)).collect();
+        if let Some(nli) = &nli {
+            // Stage 3: premise the caption, hypothesis the interaction with the prompt's names.
+            let kept: Vec<usize> = (0..records.len()).filter(|&k| !records[k].is_null()).collect();
+            let pairs: Vec<(&str, &str)> = kept.iter().map(|&k| (records[k]["caption"].as_str().unwrap_or_default(), named[k].0.as_str())).collect();
+            let probs = nli.probabilities(&pairs)?;
+            for (&k, (entail, _)) in kept.iter().zip(probs) {
+                if entail > 0.5 {
+                    records[k]["p_entailment"] = serde_json::json!(entail);
+                } else {
+                    records[k] = serde_json::Value::Null;
+                }
+            }
+        }
         Ok(records.into())
     })?;
     if !finished {
@@ -206,6 +227,7 @@ fn captions_on<B: Backend>(be: &B, a: &CaptionArgs) -> Result<()> {
     let kept: Vec<String> = partial.done.values().flat_map(|v| v.as_array().cloned().unwrap_or_default()).filter(|r| !r.is_null()).map(|r| r.to_string()).collect();
     write_atomic(&a.out, kept.iter().map(|l| format!("{l}\n")).collect::<String>().as_bytes())?;
     partial.finish();
-    eprintln!("{}: {} of {} captions kept (names present, label rules)", a.out.display(), kept.len(), items.len());
+    let filters = if a.nli.is_some() { "names present, label rules, NLI entailment > 0.5" } else { "names present, label rules" };
+    eprintln!("{}: {} of {} captions kept ({filters})", a.out.display(), kept.len(), items.len());
     Ok(())
 }

@@ -8,7 +8,11 @@
 //!   without a vectors file, the sentence encoder's embeddings of the two
 //!   gerunds stand in, and the report says so;
 //! - BLEURT(gold, prediction), `_` read as "person" (a BLEURT-20 checkpoint
-//!   of bleurt-pytorch).
+//!   of bleurt-pytorch);
+//! - NLI against the item's source caption (premise) with the prediction as
+//!   hypothesis (`_` filled with the item's names where the gold file gives
+//!   them, else "person"): P(entailment), best = highest over the top k,
+//!   and P(contradiction), best = lowest.
 //!
 //! Each text (BLEURT: each pair) is scored once, however many items share it.
 
@@ -30,12 +34,35 @@ pub trait PairScorer {
     fn score(&self, pairs: &[(&str, &str)]) -> Result<Vec<f32>>;
 }
 
-/// The models the metrics use, each with the name the report gives it.
+/// Anything that gives (P(entailment), P(contradiction)) of (premise, hypothesis) pairs.
+pub trait Nli {
+    fn probabilities(&self, pairs: &[(&str, &str)]) -> Result<Vec<(f32, f32)>>;
+}
+
+/// An item's source caption and the names its `_` placeholders stand for.
+#[derive(Clone, Debug, Default)]
+pub struct Premise {
+    pub caption: String,
+    pub names: Vec<String>,
+}
+
+impl Premise {
+    /// `text` with its `_` filled by the names in order, then "person".
+    pub fn hypothesis(&self, text: &str) -> String {
+        let mut names = self.names.iter();
+        text.split_whitespace().map(|w| if w == "_" { names.next().map_or("person", String::as_str) } else { w }).collect::<Vec<_>>().join(" ")
+    }
+}
+
+/// The models the metrics use, each with the name the report gives it, and
+/// the items' premises for NLI (by item id).
 #[derive(Default)]
 pub struct Models<'a> {
     pub sentence: Option<(&'a dyn Embedder, &'a str)>,
     pub word_vectors: Option<(&'a WordVectors, &'a str)>,
     pub bleurt: Option<(&'a dyn PairScorer, &'a str)>,
+    pub nli: Option<(&'a dyn Nli, &'a str)>,
+    pub premises: Option<&'a HashMap<String, Premise>>,
 }
 
 /// Word vectors for the words asked for, read from a GloVe-format text file
@@ -80,11 +107,21 @@ fn dot(a: &[f32], b: &[f32]) -> f64 {
 /// best score over its top k (`score(prediction, gold)`, which may be
 /// negative); items without predictions score 0.
 fn best_over_k(predictions: &HashMap<String, Vec<String>>, gold: &[Gold], score: &dyn Fn(&str, &str) -> f64) -> Value {
+    best_over_k_of(predictions, gold, &|_, p, g| score(p, g), true)
+}
+
+/// [`best_over_k`] with the item's id passed to `score`, the best being the
+/// highest (`highest`) or the lowest.
+fn best_over_k_of(predictions: &HashMap<String, Vec<String>>, gold: &[Gold], score: &dyn Fn(&str, &str, &str) -> f64, highest: bool) -> Value {
     let mut by_k = serde_json::Map::new();
+    let sign = if highest { 1.0 } else { -1.0 };
     for k in KS {
         let mut per_source: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
         for g in gold {
-            let best = predictions.get(&g.id).filter(|p| !p.is_empty()).map_or(0.0, |p| p.iter().take(k).map(|p| score(p, &g.label)).fold(f64::NEG_INFINITY, f64::max));
+            let best = predictions
+                .get(&g.id)
+                .filter(|p| !p.is_empty())
+                .map_or(0.0, |p| sign * p.iter().take(k).map(|p| sign * score(&g.id, p, &g.label)).fold(f64::NEG_INFINITY, f64::max));
             per_source.entry(&g.source).or_default().push(best);
         }
         let means: BTreeMap<&str, f64> = per_source.iter().map(|(s, v)| (*s, mean(v))).collect();
@@ -146,7 +183,24 @@ pub fn similarity_scores(predictions: &HashMap<String, Vec<String>>, gold: &[Gol
             json!({"model": name, "distinct_pairs": pairs.len(), "k": k})
         }
     };
-    Ok(json!({"semantic_similarity": semantic, "verb_similarity": verb, "bleurt": bleurt}))
+    let nli = match (models.nli, models.premises) {
+        (None, _) => json!({"not_computed": "no NLI model (--nli DIR, a BartForSequenceClassification such as facebook/bart-large-mnli)"}),
+        (Some(_), None) => json!({"not_computed": "the gold file gives no source `caption` for a premise"}),
+        (Some((model, name)), Some(premises)) => {
+            // Only items with a premise count.
+            let gold: Vec<Gold> = gold.iter().filter(|g| premises.contains_key(&g.id)).cloned().collect();
+            let mut pairs: Vec<(String, String)> = gold.iter().flat_map(|g| top(g).iter().map(|p| (premises[&g.id].caption.clone(), premises[&g.id].hypothesis(p)))).collect();
+            pairs.sort();
+            pairs.dedup();
+            let refs: Vec<(&str, &str)> = pairs.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+            let probs: HashMap<(String, String), (f32, f32)> = pairs.iter().cloned().zip(model.probabilities(&refs)?).collect();
+            let prob = |id: &str, p: &str| probs[&(premises[id].caption.clone(), premises[id].hypothesis(p))];
+            let entail = best_over_k_of(predictions, &gold, &|id, p, _| prob(id, p).0 as f64, true);
+            let contradict = best_over_k_of(predictions, &gold, &|id, p, _| prob(id, p).1 as f64, false);
+            json!({"model": name, "items": gold.len(), "distinct_pairs": pairs.len(), "p_entailment": {"k": entail}, "p_contradiction": {"k": contradict}})
+        }
+    };
+    Ok(json!({"semantic_similarity": semantic, "verb_similarity": verb, "bleurt": bleurt, "nli": nli}))
 }
 
 /// Every word `gold` and its top predictions need a vector for.
@@ -180,7 +234,7 @@ mod tests {
         assert_eq!(r["verb_similarity"]["k"]["5"]["overall"], 0.5);
         assert!(r["verb_similarity"]["source"].as_str().unwrap().contains("no --word-vectors"));
         let none = similarity_scores(&preds, &gold, &Models::default()).unwrap();
-        assert!(["semantic_similarity", "verb_similarity", "bleurt"].iter().all(|m| none[m]["not_computed"].is_string()));
+        assert!(["semantic_similarity", "verb_similarity", "bleurt", "nli"].iter().all(|m| none[m]["not_computed"].is_string()));
     }
 
     /// Minus the length gap of the two texts: 0 for equal lengths, negative otherwise.
@@ -201,6 +255,30 @@ mod tests {
         assert_eq!(r["bleurt"]["k"]["1"]["overall"], -1.5);
         assert_eq!(r["bleurt"]["k"]["5"]["overall"], 0.0);
         assert_eq!(r["bleurt"]["distinct_pairs"], 2);
+    }
+
+    /// Entailment 0.9 when the hypothesis's words all occur in the premise, else 0.2; contradiction 1 − that.
+    struct WordsInPremise;
+    impl Nli for WordsInPremise {
+        fn probabilities(&self, pairs: &[(&str, &str)]) -> Result<Vec<(f32, f32)>> {
+            Ok(pairs.iter().map(|(p, h)| if h.split(' ').all(|w| p.contains(w)) { (0.9, 0.1) } else { (0.2, 0.8) }).collect())
+        }
+    }
+
+    #[test]
+    fn nli_takes_names_and_the_best_of_each_direction() {
+        let preds: HashMap<String, Vec<String>> = [("a".to_string(), vec!["_ lifting _".to_string(), "_ hugging _".to_string()])].into_iter().collect();
+        let gold = [Gold { id: "a".into(), label: "_ hugging _".into(), source: "news".into() }];
+        let premises: HashMap<String, Premise> =
+            [("a".to_string(), Premise { caption: "Maya hugging Tom at the gala".into(), names: vec!["Maya".into(), "Tom".into()] })].into_iter().collect();
+        let models = Models { nli: Some((&WordsInPremise, "test")), premises: Some(&premises), ..Default::default() };
+        let r = similarity_scores(&preds, &gold, &models).unwrap();
+        // k = 1: "Maya lifting Tom" is not in the premise; k = 5 adds "Maya hugging Tom", which is.
+        assert_eq!(r["nli"]["p_entailment"]["k"]["1"]["overall"].as_f64().unwrap() as f32, 0.2);
+        assert_eq!(r["nli"]["p_entailment"]["k"]["5"]["overall"].as_f64().unwrap() as f32, 0.9);
+        assert_eq!(r["nli"]["p_contradiction"]["k"]["1"]["overall"].as_f64().unwrap() as f32, 0.8);
+        assert_eq!(r["nli"]["p_contradiction"]["k"]["5"]["overall"].as_f64().unwrap() as f32, 0.1);
+        assert_eq!(Premise::default().hypothesis("_ hugging _"), "person hugging person");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use super::safetensors::{self as st, TensorMap};
 use crate::backend::Backend;
+use crate::models::bart::{Bart, BartConfig};
 use crate::models::bert::{Bert, BertConfig, Variant};
 use crate::models::clip::{Clip, ClipConfig};
 use crate::models::clipcap::{ClipCap, ClipCapConfig};
@@ -132,6 +133,16 @@ impl ModelDir {
 }
 
 impl ModelDir {
+    /// Loads a `BartForSequenceClassification` (NLI models such as bart-large-mnli).
+    pub fn load_bart<B: Backend>(&self, be: &B) -> Result<Bart<B>> {
+        let cfg = BartConfig::from_json(&self.dir.join(CONFIG), &self.json)?;
+        let path = self.weights_path();
+        let flat = flatten(&Bart::<B>::layout(&cfg), &st::load(&path)?, &path)?;
+        Bart::from_flat(be, cfg, &flat)
+    }
+}
+
+impl ModelDir {
     pub fn clipcap_config(&self) -> Result<ClipCapConfig> {
         ClipCapConfig::from_json(&self.dir.join(CONFIG), &self.json)
     }
@@ -163,14 +174,15 @@ pub fn save_model<B: Backend>(be: &B, model: &impl Parameters<B>, dir: &Path, co
 
 /// Looks a parameter up by its HF name, also under the bare names of the
 /// published `gpt2` checkpoints (no `transformer.` prefix), a BERT encoder's
-/// names inside a task model (`bert.` prefix) and, for T5's
-/// `shared.weight`, under the encoder's copy of it.
+/// names inside a task model (`bert.` prefix) and, for T5's `shared.weight`
+/// and BART's `model.shared.weight`, under the encoder's copy of it.
 pub fn find<'a>(tensors: &'a TensorMap, name: &str) -> Option<&'a Tensor> {
     tensors
         .get(name)
         .or_else(|| tensors.get(&format!("bert.{name}")))
         .or_else(|| name.strip_prefix("transformer.").and_then(|bare| tensors.get(bare)))
         .or_else(|| (name == "shared.weight").then(|| tensors.get("encoder.embed_tokens.weight")).flatten())
+        .or_else(|| (name == "model.shared.weight").then(|| tensors.get("model.encoder.embed_tokens.weight")).flatten())
 }
 
 /// Gathers every tensor of `layout` from `tensors` into one flat f32 buffer,

@@ -13,6 +13,7 @@ pub enum ModelType {
     ClipCap,
     Bert,
     Bleurt,
+    Bart,
 }
 
 impl ModelType {
@@ -26,6 +27,7 @@ impl ModelType {
             ModelType::ClipCap => "clipcap",
             ModelType::Bert => "bert",
             ModelType::Bleurt => "bleurt",
+            ModelType::Bart => "bart",
         }
     }
 
@@ -35,7 +37,7 @@ impl ModelType {
     }
 }
 
-const SUPPORTED: &str = "gpt2, gpt_neo, t5, clip, clipcap, bert, bleurt";
+const SUPPORTED: &str = "gpt2, gpt_neo, t5, clip, clipcap, bert, bleurt, bart";
 
 /// Reads `config.json` and returns its parsed JSON and model type.
 pub fn read_model_type(path: &Path) -> Result<(serde_json::Value, ModelType)> {
@@ -50,6 +52,7 @@ pub fn read_model_type(path: &Path) -> Result<(serde_json::Value, ModelType)> {
         "clipcap" => Ok((json, ModelType::ClipCap)),
         "bert" => Ok((json, ModelType::Bert)),
         "bleurt" => Ok((json, ModelType::Bleurt)),
+        "bart" => Ok((json, ModelType::Bart)),
         other => Err(Error::config(path, format!("unknown model_type `{other}` (supported: {SUPPORTED})"))),
     }
 }

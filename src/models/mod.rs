@@ -1,6 +1,7 @@
 //! Hand-written model graphs. Each follows its `modeling_*.py` in
 //! transformers, top to bottom, with an explicit backward.
 
+pub mod bart;
 pub mod bert;
 pub mod clip;
 pub mod clipcap;

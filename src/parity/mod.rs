@@ -2,6 +2,7 @@
 //! folder (format: PARITY.md in the shared folder) and report the error of
 //! every group found: forward, loss, backward, optimizer, generation, tokens.
 
+mod bart;
 mod bert;
 mod clip;
 mod clipcap;
@@ -81,6 +82,7 @@ pub fn run<B: Backend>(be: &B, dir: &Path, dtype: DType) -> Result<Report> {
         ModelType::T5 => t5::check(be, &model_dir, &reference, &tol, &mut report)?,
         ModelType::Clip => clip::check(be, &model_dir, &reference, &tol, &mut report)?,
         ModelType::ClipCap => clipcap::check(be, &model_dir, &reference, &tol, &mut report)?,
+        ModelType::Bart => bart::check(be, &model_dir, &reference, &tol, &mut report)?,
         ModelType::Bert | ModelType::Bleurt => bert::check(be, &model_dir, &reference, &tol, &mut report)?,
     }
     check_tokens(dir, &reference, &mut report)?;

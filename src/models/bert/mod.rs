@@ -72,7 +72,7 @@ impl<B: Backend> BertActs<B> {
             emb: z(r * e)?,
             type_emb: z(r * e)?,
             emb_sum: z(r * e)?,
-            emb_ln: z(if cfg.embedding_size.is_some() { r * e } else { 0 })?,
+            emb_ln: z(if cfg.embedding_size.is_some() { r * e } else { 1 })?, // unused without a projection
             sum: z(r * c)?,
             mean: z32(r)?,
             rstd: z32(r)?,
