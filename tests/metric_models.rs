@@ -75,7 +75,10 @@ fn a_missing_metric_model_is_a_one_line_error() {
     }
 }
 
-fn nli_expected() -> (Vec<(String, String)>, Vec<(f32, f32)>) {
+/// (premise, hypothesis) pairs and their (P(entailment), P(contradiction)).
+type NliCase = (Vec<(String, String)>, Vec<(f32, f32)>);
+
+fn nli_expected() -> NliCase {
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(repo("tests/fixtures/bart_tiny/nli.json")).unwrap()).unwrap();
     let pairs = v["pairs"].as_array().unwrap().iter().map(|p| (p[0].as_str().unwrap().to_string(), p[1].as_str().unwrap().to_string())).collect();
     let f = |k: &str| v[k].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect::<Vec<_>>();

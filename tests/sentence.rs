@@ -1,6 +1,6 @@
 //! Sentence embeddings of the real pretrained all-MiniLM-L6-v2 (BERT graph,
 //! WordPiece tokenizer, truncation, mean pooling, normalisation) against
-//! sentence-transformers' own output for 188 texts
+//! sentence-transformers' own output for 298 texts
 //! (tests/fixtures/minilm/, made by make_minilm.py). The model is fetched by
 //! scripts/fetch-minilm (CI runs it); without it the test says so and passes.
 

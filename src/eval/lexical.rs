@@ -234,12 +234,12 @@ pub fn cider_d(hyps: &[String], refs: &[Vec<String>]) -> f64 {
         for r in item {
             let r = tf_idf(r, &doc_freq, log_refs);
             let penalty = (-(h.length - r.length).powi(2) / (2.0 * SIGMA * SIGMA)).exp();
-            for n in 0..4 {
+            for (n, s) in score.iter_mut().enumerate() {
                 let mut val: f64 = h.vec[n].iter().map(|(g, &v)| r.vec[n].get(g).map_or(0.0, |&rv| v.min(rv) * rv)).sum();
                 if h.norm[n] != 0.0 && r.norm[n] != 0.0 {
                     val /= h.norm[n] * r.norm[n];
                 }
-                score[n] += val * penalty;
+                *s += val * penalty;
             }
         }
         total += score.iter().sum::<f64>() / 4.0 / item.len().max(1) as f64 * 10.0;

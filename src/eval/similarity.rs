@@ -137,7 +137,7 @@ fn embed_all(embedder: &dyn Embedder, texts: HashSet<String>) -> Result<HashMap<
     Ok(texts.iter().cloned().zip(embedder.embed(&refs)?).collect())
 }
 
-/// The three metrics, or why each was not computed.
+/// The four metrics (semantic and verb similarity, BLEURT, NLI), or why each was not computed.
 pub fn similarity_scores(predictions: &HashMap<String, Vec<String>>, gold: &[Gold], models: &Models) -> Result<Value> {
     let (sentence, word_vectors) = (models.sentence, models.word_vectors);
     let top = |g: &Gold| predictions.get(&g.id).map(|p| &p[..p.len().min(KS[KS.len() - 1])]).unwrap_or_default();

@@ -12,6 +12,13 @@ pub mod t5;
 
 pub use config::{causal_lm_config, read_model_type, ModelType};
 
+/// `default_fn! { name: Type = value; … }` defines `fn name() -> Type`, the
+/// serde defaults of a config's missing fields.
+macro_rules! default_fn {
+    ($($name:ident: $t:ty = $v:expr;)*) => { $(fn $name() -> $t { $v })* };
+}
+pub(crate) use default_fn;
+
 use crate::backend::Backend;
 use crate::{invalid, Result};
 

@@ -2,13 +2,11 @@
 //! (models/bart/configuration_bart.py), with its defaults for missing fields.
 
 use crate::backend::Act;
+use crate::models::default_fn;
 use crate::{Error, Result};
 use serde::Deserialize;
 use std::path::Path;
 
-macro_rules! default_fn {
-    ($($name:ident: $t:ty = $v:expr;)*) => { $(fn $name() -> $t { $v })* };
-}
 default_fn! {
     d_vocab: usize = 50265;
     d_positions: usize = 1024;

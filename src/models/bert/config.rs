@@ -5,13 +5,11 @@
 //! regression head).
 
 use crate::backend::Act;
+use crate::models::default_fn;
 use crate::{Error, Result};
 use serde::Deserialize;
 use std::path::Path;
 
-macro_rules! default_fn {
-    ($($name:ident: $t:ty = $v:expr;)*) => { $(fn $name() -> $t { $v })* };
-}
 default_fn! {
     d_vocab: usize = 30522;
     d_hidden: usize = 768;

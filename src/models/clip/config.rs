@@ -3,13 +3,11 @@
 //! with their defaults for missing fields.
 
 use crate::backend::Act;
+use crate::models::default_fn;
 use crate::{Error, Result};
 use serde::Deserialize;
 use std::path::Path;
 
-macro_rules! default_fn {
-    ($($name:ident: $t:ty = $v:expr;)*) => { $(fn $name() -> $t { $v })* };
-}
 default_fn! {
     d_text_vocab: usize = 49408;
     d_text_hidden: usize = 512;
