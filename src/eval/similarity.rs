@@ -130,6 +130,16 @@ fn best_over_k_of(predictions: &HashMap<String, Vec<String>>, gold: &[Gold], sco
     Value::Object(by_k)
 }
 
+/// Scores each distinct pair once: `score` gets them all in one call.
+fn score_once<T>(pairs: impl Iterator<Item = (String, String)>, score: impl FnOnce(&[(&str, &str)]) -> Result<Vec<T>>) -> Result<HashMap<(String, String), T>> {
+    let mut pairs: Vec<(String, String)> = pairs.collect();
+    pairs.sort();
+    pairs.dedup();
+    let refs: Vec<(&str, &str)> = pairs.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let scores = score(&refs)?;
+    Ok(pairs.into_iter().zip(scores).collect())
+}
+
 /// Embeds each distinct text once.
 fn embed_all(embedder: &dyn Embedder, texts: HashSet<String>) -> Result<HashMap<String, Vec<f32>>> {
     let texts: Vec<String> = texts.into_iter().collect();
@@ -174,13 +184,10 @@ pub fn similarity_scores(predictions: &HashMap<String, Vec<String>>, gold: &[Gol
     let bleurt = match models.bleurt {
         None => json!({"not_computed": "no BLEURT checkpoint (--bleurt DIR)"}),
         Some((scorer, name)) => {
-            let mut pairs: Vec<(String, String)> = gold.iter().flat_map(|g| top(g).iter().map(|p| (as_text(&g.label), as_text(p)))).collect();
-            pairs.sort();
-            pairs.dedup();
-            let refs: Vec<(&str, &str)> = pairs.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-            let scores: HashMap<(String, String), f32> = pairs.iter().cloned().zip(scorer.score(&refs)?).collect();
+            let pairs = gold.iter().flat_map(|g| top(g).iter().map(|p| (as_text(&g.label), as_text(p))));
+            let scores = score_once(pairs, |refs| scorer.score(refs))?;
             let k = best_over_k(predictions, gold, &|p, g| scores[&(as_text(g), as_text(p))] as f64);
-            json!({"model": name, "distinct_pairs": pairs.len(), "k": k})
+            json!({"model": name, "distinct_pairs": scores.len(), "k": k})
         }
     };
     let nli = match (models.nli, models.premises) {
@@ -189,15 +196,12 @@ pub fn similarity_scores(predictions: &HashMap<String, Vec<String>>, gold: &[Gol
         (Some((model, name)), Some(premises)) => {
             // Only items with a premise count.
             let gold: Vec<Gold> = gold.iter().filter(|g| premises.contains_key(&g.id)).cloned().collect();
-            let mut pairs: Vec<(String, String)> = gold.iter().flat_map(|g| top(g).iter().map(|p| (premises[&g.id].caption.clone(), premises[&g.id].hypothesis(p)))).collect();
-            pairs.sort();
-            pairs.dedup();
-            let refs: Vec<(&str, &str)> = pairs.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-            let probs: HashMap<(String, String), (f32, f32)> = pairs.iter().cloned().zip(model.probabilities(&refs)?).collect();
+            let pairs = gold.iter().flat_map(|g| top(g).iter().map(|p| (premises[&g.id].caption.clone(), premises[&g.id].hypothesis(p))));
+            let probs = score_once(pairs, |refs| model.probabilities(refs))?;
             let prob = |id: &str, p: &str| probs[&(premises[id].caption.clone(), premises[id].hypothesis(p))];
             let entail = best_over_k_of(predictions, &gold, &|id, p, _| prob(id, p).0 as f64, true);
             let contradict = best_over_k_of(predictions, &gold, &|id, p, _| prob(id, p).1 as f64, false);
-            json!({"model": name, "items": gold.len(), "distinct_pairs": pairs.len(), "p_entailment": {"k": entail}, "p_contradiction": {"k": contradict}})
+            json!({"model": name, "items": gold.len(), "distinct_pairs": probs.len(), "p_entailment": {"k": entail}, "p_contradiction": {"k": contradict}})
         }
     };
     Ok(json!({"semantic_similarity": semantic, "verb_similarity": verb, "bleurt": bleurt, "nli": nli}))

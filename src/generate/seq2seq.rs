@@ -6,24 +6,18 @@
 use super::beam::{beam_search, BeamConfig, Hypothesis, StepModel};
 use super::{Finish, GenerateConfig, Rows};
 use crate::backend::Backend;
+use crate::io::tokenizer::pad_right;
 use crate::models::t5::{T5Cache, T5};
 use crate::rng::Rng;
 use crate::{invalid, Result};
 
-/// Encoder inputs right-padded to the longest, with their mask.
+/// Encoder inputs right-padded to the longest, with their mask (None when
+/// no row is padded).
 fn pad_inputs(inputs: &[Vec<u32>], pad: u32) -> Result<(Vec<i32>, Option<Vec<f32>>, usize)> {
-    let longest = inputs.iter().map(Vec::len).max().unwrap_or(0);
     if inputs.is_empty() || inputs.iter().any(Vec::is_empty) {
         return invalid!("every input needs at least one token");
     }
-    let mut ids = vec![pad as i32; inputs.len() * longest];
-    let mut mask = vec![0f32; inputs.len() * longest];
-    for (b, x) in inputs.iter().enumerate() {
-        for (j, &t) in x.iter().enumerate() {
-            ids[b * longest + j] = t as i32;
-            mask[b * longest + j] = 1.0;
-        }
-    }
+    let (ids, mask, longest) = pad_right(inputs, pad);
     let padded = inputs.iter().any(|x| x.len() < longest);
     Ok((ids, padded.then_some(mask), longest))
 }

@@ -11,6 +11,20 @@ use tokenizers::{AddedToken, Tokenizer as HfTokenizer, TruncationParams};
 
 pub const END_OF_TEXT: &str = "<|endoftext|>";
 
+/// Token rows right-padded with `pad` to the longest (at least 1): the ids
+/// [rows, len] as the models take them, the mask (1 token, 0 padding), len.
+pub fn pad_right(rows: &[Vec<u32>], pad: u32) -> (Vec<i32>, Vec<f32>, usize) {
+    let len = rows.iter().map(Vec::len).max().unwrap_or(0).max(1);
+    let (mut ids, mut mask) = (vec![pad as i32; rows.len() * len], vec![0f32; rows.len() * len]);
+    for (r, row) in rows.iter().enumerate() {
+        for (j, &id) in row.iter().enumerate() {
+            ids[r * len + j] = id as i32;
+            mask[r * len + j] = 1.0;
+        }
+    }
+    (ids, mask, len)
+}
+
 pub struct Tokenizer {
     inner: HfTokenizer,
     path: PathBuf,

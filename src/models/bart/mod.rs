@@ -158,8 +158,8 @@ impl<B: Backend> Bart<B> {
             be.attention_forward(B::view_mut(att), B::view_mut(lse), &inp, &self_shape);
         }
         self.residual_norm(be, a, &l.self_attn, encoder);
-        if let Some(cross) = &l.cross_attn {
-            let (kv_w, kv_b) = cross.kv_w.expect("cross attention has k/v");
+        if let Some((cross, (kv_w, kv_b))) = &l.cross_attn {
+            let (kv_w, kv_b) = (*kv_w, *kv_b);
             let BartActs { enc, dec, q, kv, att, lse, mask, .. } = a;
             Linear::nn_linear(d, d).forward(be, B::view_mut(q), B::view(dec), cross.qkv_w, Some(cross.qkv_b), r);
             Linear::nn_linear(d, 2 * d).forward(be, B::view_mut(kv), B::view(enc), kv_w, Some(kv_b), r);

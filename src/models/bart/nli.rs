@@ -8,7 +8,7 @@ use super::{Bart, BartActs};
 use crate::backend::Backend;
 use crate::eval::similarity::Nli;
 use crate::io::checkpoint::ModelDir;
-use crate::io::tokenizer::Tokenizer;
+use crate::io::tokenizer::{pad_right, Tokenizer};
 use crate::models::ModelType;
 use crate::{Error, Result};
 use std::path::Path;
@@ -40,19 +40,11 @@ impl<'a, B: Backend> BartNli<'a, B> {
 impl<B: Backend> Nli for BartNli<'_, B> {
     fn probabilities(&self, pairs: &[(&str, &str)]) -> Result<Vec<(f32, f32)>> {
         let labels = self.model.cfg.labels.len();
-        let pad = self.model.cfg.pad_token_id as i32;
         let mut out = Vec::with_capacity(pairs.len());
         for chunk in pairs.chunks(self.batch) {
             let encoded = chunk.iter().map(|(p, h)| self.tokenizer.encode_pair(p, h).map(|e| e.0)).collect::<Result<Vec<_>>>()?;
-            let (b, t) = (chunk.len(), encoded.iter().map(Vec::len).max().unwrap_or(1).max(1));
-            let (mut ids, mut mask) = (vec![pad; b * t], vec![0f32; b * t]);
-            for (row, e) in encoded.iter().enumerate() {
-                for (j, &id) in e.iter().enumerate() {
-                    ids[row * t + j] = id as i32;
-                    mask[row * t + j] = 1.0;
-                }
-            }
-            let mut acts = BartActs::new(self.be, &self.model.cfg, b, t)?;
+            let (ids, mask, t) = pad_right(&encoded, self.model.cfg.pad_token_id);
+            let mut acts = BartActs::new(self.be, &self.model.cfg, chunk.len(), t)?;
             let logits = self.model.classify(self.be, &mut acts, &ids, &mask)?;
             for row in logits.chunks(labels) {
                 let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);

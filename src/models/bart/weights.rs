@@ -6,18 +6,18 @@
 use super::BartConfig;
 
 pub struct Attention<T> {
-    pub qkv_w: T,             // [3D, D] self-attention; cross: q [D, D]
-    pub qkv_b: T,             // [3D] / [D]
-    pub kv_w: Option<(T, T)>, // cross-attention: k/v [2D, D], [2D]
-    pub out_w: T,             // [D, D]
-    pub out_b: T,             // [D]
-    pub ln_w: T,              // [D] the LayerNorm after the residual
-    pub ln_b: T,              // [D]
+    pub qkv_w: T, // [3D, D] self-attention; cross: q [D, D]
+    pub qkv_b: T, // [3D] / [D]
+    pub out_w: T, // [D, D]
+    pub out_b: T, // [D]
+    pub ln_w: T,  // [D] the LayerNorm after the residual
+    pub ln_b: T,  // [D]
 }
 
 pub struct Layer<T> {
     pub self_attn: Attention<T>,
-    pub cross_attn: Option<Attention<T>>,
+    /// Cross-attention, with its fused k/v projection [2D, D] and [2D].
+    pub cross_attn: Option<(Attention<T>, (T, T))>,
     pub fc1_w: T, // [F, D]
     pub fc1_b: T, // [F]
     pub fc2_w: T, // [D, F]
@@ -45,22 +45,22 @@ pub struct Weights<T> {
 
 fn attention<T>(p: &str, d: usize, cross: bool, take: &mut dyn FnMut(String, Vec<usize>) -> T) -> Attention<T> {
     let (name, ln) = if cross { ("encoder_attn", "encoder_attn_layer_norm") } else { ("self_attn", "self_attn_layer_norm") };
-    let (qkv_w, qkv_b, kv_w) = if cross {
-        let q = (take(format!("{p}.{name}.q_proj.weight"), vec![d, d]), take(format!("{p}.{name}.q_proj.bias"), vec![d]));
-        let kv = (take(format!("{p}.{name}.{{k,v}}_proj.weight"), vec![2 * d, d]), take(format!("{p}.{name}.{{k,v}}_proj.bias"), vec![2 * d]));
-        (q.0, q.1, Some(kv))
-    } else {
-        (take(format!("{p}.{name}.{{q,k,v}}_proj.weight"), vec![3 * d, d]), take(format!("{p}.{name}.{{q,k,v}}_proj.bias"), vec![3 * d]), None)
-    };
+    let (proj, width) = if cross { ("q_proj", d) } else { ("{q,k,v}_proj", 3 * d) };
     Attention {
-        qkv_w,
-        qkv_b,
-        kv_w,
+        qkv_w: take(format!("{p}.{name}.{proj}.weight"), vec![width, d]),
+        qkv_b: take(format!("{p}.{name}.{proj}.bias"), vec![width]),
         out_w: take(format!("{p}.{name}.out_proj.weight"), vec![d, d]),
         out_b: take(format!("{p}.{name}.out_proj.bias"), vec![d]),
         ln_w: take(format!("{p}.{ln}.weight"), vec![d]),
         ln_b: take(format!("{p}.{ln}.bias"), vec![d]),
     }
+}
+
+/// Cross-attention: its queries and output as [`attention`], keys and values fused.
+fn cross_attention<T>(p: &str, d: usize, take: &mut dyn FnMut(String, Vec<usize>) -> T) -> (Attention<T>, (T, T)) {
+    let attn = attention(p, d, true, take);
+    let kv = (take(format!("{p}.encoder_attn.{{k,v}}_proj.weight"), vec![2 * d, d]), take(format!("{p}.encoder_attn.{{k,v}}_proj.bias"), vec![2 * d]));
+    (attn, kv)
 }
 
 fn stack<T>(which: &str, cfg: &BartConfig, take: &mut dyn FnMut(String, Vec<usize>) -> T) -> Stack<T> {
@@ -76,7 +76,7 @@ fn stack<T>(which: &str, cfg: &BartConfig, take: &mut dyn FnMut(String, Vec<usiz
                 let lp = format!("{p}.layers.{l}");
                 Layer {
                     self_attn: attention(&lp, d, false, take),
-                    cross_attn: decoder.then(|| attention(&lp, d, true, take)),
+                    cross_attn: decoder.then(|| cross_attention(&lp, d, take)),
                     fc1_w: take(format!("{lp}.fc1.weight"), vec![ffn, d]),
                     fc1_b: take(format!("{lp}.fc1.bias"), vec![ffn]),
                     fc2_w: take(format!("{lp}.fc2.weight"), vec![d, ffn]),

@@ -6,7 +6,7 @@ use super::{Bert, BertActs};
 use crate::backend::Backend;
 use crate::eval::similarity::PairScorer;
 use crate::io::checkpoint::ModelDir;
-use crate::io::tokenizer::Tokenizer;
+use crate::io::tokenizer::{pad_right, Tokenizer};
 use crate::models::ModelType;
 use crate::Result;
 use std::path::Path;
@@ -34,16 +34,9 @@ impl<B: Backend> PairScorer for Bleurt<'_, B> {
     fn score(&self, pairs: &[(&str, &str)]) -> Result<Vec<f32>> {
         let mut out = Vec::with_capacity(pairs.len());
         for chunk in pairs.chunks(self.batch) {
-            let encoded = chunk.iter().map(|(r, c)| self.tokenizer.encode_pair(r, c)).collect::<Result<Vec<_>>>()?;
-            let (b, t) = (chunk.len(), encoded.iter().map(|e| e.0.len()).max().unwrap_or(1).max(1));
-            let (mut ids, mut types, mut mask) = (vec![0i32; b * t], vec![0i32; b * t], vec![0f32; b * t]);
-            for (row, (e_ids, e_types)) in encoded.iter().enumerate() {
-                for (j, (&id, &ty)) in e_ids.iter().zip(e_types).enumerate() {
-                    ids[row * t + j] = id as i32;
-                    types[row * t + j] = ty as i32;
-                    mask[row * t + j] = 1.0;
-                }
-            }
+            let (id_rows, type_rows): (Vec<Vec<u32>>, Vec<Vec<u32>>) = chunk.iter().map(|(r, c)| self.tokenizer.encode_pair(r, c)).collect::<Result<Vec<_>>>()?.into_iter().unzip();
+            let ((ids, mask, t), (types, _, _)) = (pad_right(&id_rows, 0), pad_right(&type_rows, 0));
+            let b = chunk.len();
             let mut acts = BertActs::new(self.be, &self.model.cfg, b, t)?;
             self.model.forward(self.be, &mut acts, &ids, &types, &mask)?;
             let logits = self.model.scores(self.be, &mut acts)?;

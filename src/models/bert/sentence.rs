@@ -8,7 +8,7 @@ use super::{Bert, BertActs};
 use crate::backend::Backend;
 use crate::eval::similarity::Embedder;
 use crate::io::checkpoint::ModelDir;
-use crate::io::tokenizer::Tokenizer;
+use crate::io::tokenizer::{pad_right, Tokenizer};
 use crate::models::ModelType;
 use crate::{Error, Result};
 use std::path::Path;
@@ -53,14 +53,9 @@ impl<B: Backend> SentenceEncoder<B> {
         order.sort_by_key(|&i| encoded[i].len());
         let mut out = vec![Vec::new(); texts.len()];
         for chunk in order.chunks(batch.max(1)) {
-            let (b, t) = (chunk.len(), chunk.iter().map(|&i| encoded[i].len()).max().unwrap_or(1).max(1));
-            let (mut ids, mut mask) = (vec![0i32; b * t], vec![0f32; b * t]);
-            for (row, &i) in chunk.iter().enumerate() {
-                for (j, &id) in encoded[i].iter().enumerate() {
-                    ids[row * t + j] = id as i32;
-                    mask[row * t + j] = 1.0;
-                }
-            }
+            let rows: Vec<Vec<u32>> = chunk.iter().map(|&i| encoded[i].clone()).collect();
+            let (ids, mask, t) = pad_right(&rows, 0);
+            let b = chunk.len();
             let mut acts = BertActs::new(be, &self.model.cfg, b, t)?;
             self.model.forward(be, &mut acts, &ids, &vec![0; b * t], &mask)?;
             let hidden = be.download(B::view(&acts.hidden))?;
