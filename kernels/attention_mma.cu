@@ -4,7 +4,7 @@
 // kv_len) for bf16 inputs and head_dim <= D (64 or 128); attention.cu remains
 // the f32 path and the decoding path (few queries).
 //
-// A block is 4 warps; each warp owns 16 rows of its side (queries in the
+// A block is 4 warps (the forward: 4 or 8); each warp owns 16 rows of its side (queries in the
 // forward and the dQ pass, keys in the dK/dV pass) and streams row-major
 // tiles of the other side through shared memory; ldmatrix reads them as B
 // fragments, transposed for the products whose reduction runs over rows
@@ -159,8 +159,11 @@ __device__ __forceinline__ float row_dot(const bf16* dout, const bf16* out, cons
 
 // ---- kernels ------------------------------------------------------------------
 
-// grid (ceil(q_len / ROWS), heads, batch), MMA_WARPS warps; out [batch, q_len, heads·d], lse [batch, heads, q_len].
-template <int D>
+// grid (ceil(q_len / (16·W)), heads, batch), W warps (16 query rows each);
+// out [batch, q_len, heads·d], lse [batch, heads, q_len]. Blocks take query
+// tiles last first: under a causal mask the last tiles see the most keys,
+// and starting them first leaves the short ones to fill the final wave.
+template <int D, int W>
 __device__ void attention_mma_forward(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v, const float* key_mask, const float* bias,
                                       AttnShape s) {
     constexpr int N = D == 128 ? 32 : 64;  // keys per tile; two tiles of K and V in flight (static shared memory: 48 KB)
@@ -168,7 +171,7 @@ __device__ void attention_mma_forward(bf16* out, float* lse, const bf16* q, cons
     alignas(16) __shared__ bf16 vs[2][N * (D + 8)];
     const int warp = threadIdx.x / 32, g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
     const int b = blockIdx.z, h = blockIdx.y, d = s.head_dim;
-    const int q0 = blockIdx.x * ROWS, row0 = q0 + 16 * warp;
+    const int q0 = (gridDim.x - 1 - blockIdx.x) * 16 * W, row0 = q0 + 16 * warp;
     const bf16* k_base = k + (int64_t)b * s.kv_cap * s.kv_stride + (int64_t)h * d;
     const bf16* v_base = v + (int64_t)b * s.kv_cap * s.kv_stride + (int64_t)h * d;
     const bool vec = aligned8(k_base, s.kv_stride, d) && aligned8(v_base, s.kv_stride, d);
@@ -176,7 +179,7 @@ __device__ void attention_mma_forward(bf16* out, float* lse, const bf16* q, cons
 
     // Keys the block's (and the warp's) queries may see.
     const int block_begin = visible_begin(s, q0) / N * N;
-    const int block_end = visible_end(s, min(q0 + ROWS, s.q_len) - 1);
+    const int block_end = visible_end(s, min(q0 + 16 * W, s.q_len) - 1);
     const int warp_begin = visible_begin(s, row0), warp_end = visible_end(s, min(row0 + 15, s.q_len - 1));
     // Tile j0's keys and values go to buffer (j0 − block_begin) / N % 2; the
     // next tile's copies run while the block computes on this one.
@@ -414,12 +417,18 @@ __device__ void attention_mma_backward_key(bf16* dk, bf16* dv, float* dbias, con
 
 // ---- launchers: one kernel per (pass, head-dim bound), bf16 only -----------------
 
+// The forward with 4 (`_d64_`) or 8 (`_w8_d64_`) warps a block.
+#define FORWARD_FOR(DM, W, NAME)                                                                                                             \
+    extern "C" __global__ void __launch_bounds__(W * 32)                                                                                    \
+        NAME(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v, const float* key_mask, const float* bias, AttnShape s) {   \
+        attention_mma_forward<DM, W>(out, lse, q, k, v, key_mask, bias, s);                                                                 \
+    }
+FORWARD_FOR(64, 4, attention_mma_forward_d64_bf16)
+FORWARD_FOR(128, 4, attention_mma_forward_d128_bf16)
+FORWARD_FOR(64, 8, attention_mma_forward_w8_d64_bf16)
+FORWARD_FOR(128, 8, attention_mma_forward_w8_d128_bf16)
+
 #define FOR_DIM(DM)                                                                                                                         \
-    extern "C" __global__ void __launch_bounds__(MMA_WARPS * 32)                                                                            \
-        attention_mma_forward_d##DM##_bf16(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v, const float* key_mask,       \
-                                           const float* bias, AttnShape s) {                                                                \
-        attention_mma_forward<DM>(out, lse, q, k, v, key_mask, bias, s);                                                                    \
-    }                                                                                                                                       \
     extern "C" __global__ void __launch_bounds__(MMA_WARPS * 32)                                                                            \
         attention_mma_backward_query_d##DM##_bf16(bf16* dq, const bf16* dout, const bf16* q, const bf16* k, const bf16* v, const bf16* out, \
                                                   const float* lse, const float* key_mask, const float* bias, AttnShape s) {                \

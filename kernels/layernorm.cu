@@ -3,11 +3,13 @@
 // Rows of up to 1024 columns (forward) and 768 (backward) take the "cached"
 // kernels: each lane keeps its share of the row in registers (read from
 // memory once, in 16-byte packs where the row allows) and the backward also
-// keeps its dw/db partial sums there. Wider rows take the general kernels
-// (fused backward up to 2048).
+// keeps its dw/db partial sums there; in bf16 with 16-byte packs the
+// backward also pipelines its rows through shared memory with cp.async.
+// Wider rows take the general kernels (fused backward up to 2048).
 // Mirrors src/backend/cpu/layernorm.rs (llm.c's formulation). Also T5's RMS
 // norm (no mean, no bias), mirroring src/backend/cpu/rmsnorm.rs.
 #include "common.cuh"
+#include "cp_async.cuh"
 
 // ---- kernels ------------------------------------------------------------------
 
@@ -88,57 +90,54 @@ __device__ void layernorm_forward_cached(T* out, float* mean, float* rstd, const
     }
 }
 
-// The whole LayerNorm backward with w and the dw/db partial sums in
-// registers: warps take rows in turn, each lane adds norm·dy and dy of its
-// columns to its own sums; at the end the block's warps add theirs in shared
-// memory one warp at a time and the block writes the result to its row of
-// `partial`. (Not atomics: a float atomicAdd on shared memory is a
-// compare-and-swap loop on sm_80/sm_90, and eight warps contending for every
-// column cost more than a wave's rows.) Element k of pack q sits at
-// [k·packs + q], so a warp's 32 lanes touch 32 different banks.
-template <typename T, int V>
-__device__ void layernorm_backward_cached(T* dinp, float* partial, const T* dout, const T* inp, const T* w, const float* mean,
-                                          const float* rstd, int rows, int c) {
-    constexpr int P = LN_BACKWARD_CACHED_MAX_C / (32 * V);
-    constexpr bool HOLD_ROW = sizeof(T) == 2 && V > 1;
-    __shared__ float block_dw[LN_BACKWARD_CACHED_MAX_C], block_db[LN_BACKWARD_CACHED_MAX_C], ws[LN_BACKWARD_CACHED_MAX_C];
-    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32, packs = c / V;
-    float sum_dw[P][V] = {}, sum_db[P][V] = {};
-    for (int i = threadIdx.x; i < c; i += blockDim.x) ws[i] = to_f32(w[i]);
-    __syncthreads();
-    for (int row = blockIdx.x * warps + warp; row < rows; row += gridDim.x * warps) {
-        const int64_t at = (int64_t)row * c;
-        const float mu = mean[row], rs = rstd[row];
-        // dinp is loaded with the row, so each row waits on memory once; x and
-        // dy are read again for the second loop from registers where they
-        // fit (packed bf16: 128 registers, no spills), else from L1.
-        Pack<T, V> x[P], dy[P], dx[P];
-        float dnorm_sum = 0.0f, dnorm_norm_sum = 0.0f;
-        FOR_LANE_PACKS(p, i, P, V, c) {
-            x[p] = load_pack<T, V>(inp + at + i);
-            dy[p] = load_pack<T, V>(dout + at + i);
-            dx[p] = load_pack<T, V>(dinp + at + i);
-            for (int k = 0; k < V; k++) {
-                const float dnorm = ws[i + k] * dy[p][k];
-                dnorm_sum += dnorm;
-                dnorm_norm_sum += dnorm * (x[p][k] - mu) * rs;
-            }
-        }
-        const float mean_dnorm = warp_sum(dnorm_sum) / c, mean_dnorm_norm = warp_sum(dnorm_norm_sum) / c;
-        FOR_LANE_PACKS(p, i, P, V, c) {
-            if constexpr (!HOLD_ROW) {
-                x[p] = load_pack<T, V>(inp + at + i);
-                dy[p] = load_pack<T, V>(dout + at + i);
-            }
-            for (int k = 0; k < V; k++) {
-                const float norm = (x[p][k] - mu) * rs, dnorm = ws[i + k] * dy[p][k];
-                dx[p].v[k] = from_f32<T>(dx[p][k] + (dnorm - mean_dnorm - norm * mean_dnorm_norm) * rs);
-                sum_dw[p][k] += norm * dy[p][k];
-                sum_db[p][k] += dy[p][k];
-            }
-            store_pack(dinp + at + i, dx[p]);
+// One row of the backward, lane `lane`'s packs: dx_out = dx_in +
+// rstd·(dnorm − mean(dnorm) − norm·mean(dnorm·norm)), dnorm = w·dy, and the
+// lane's dw/db sums += norm·dy, dy. The row's three inputs are read in the
+// first pass (one wait on memory a row); the second pass keeps x and dy in
+// registers when HOLD (packed bf16 fits in 128 registers, no spills), else
+// reads them again (from L1, or shared memory when the row is staged there).
+template <typename T, int V, int P, bool HOLD>
+__device__ __forceinline__ void layernorm_backward_row(T* dx_out, const T* dx_in, const T* x_in, const T* dy_in, const float* ws, float mu, float rs, int c,
+                                                       float (&sum_dw)[P][V], float (&sum_db)[P][V]) {
+    const int lane = threadIdx.x % 32;
+    Pack<T, V> x[P], dy[P], dx[P];
+    float dnorm_sum = 0.0f, dnorm_norm_sum = 0.0f;
+    FOR_LANE_PACKS(p, i, P, V, c) {
+        x[p] = load_pack<T, V>(x_in + i);
+        dy[p] = load_pack<T, V>(dy_in + i);
+        dx[p] = load_pack<T, V>(dx_in + i);
+        for (int k = 0; k < V; k++) {
+            const float dnorm = ws[i + k] * dy[p][k];
+            dnorm_sum += dnorm;
+            dnorm_norm_sum += dnorm * (x[p][k] - mu) * rs;
         }
     }
+    const float mean_dnorm = warp_sum(dnorm_sum) / c, mean_dnorm_norm = warp_sum(dnorm_norm_sum) / c;
+    FOR_LANE_PACKS(p, i, P, V, c) {
+        if constexpr (!HOLD) {
+            x[p] = load_pack<T, V>(x_in + i);
+            dy[p] = load_pack<T, V>(dy_in + i);
+        }
+        for (int k = 0; k < V; k++) {
+            const float norm = (x[p][k] - mu) * rs, dnorm = ws[i + k] * dy[p][k];
+            dx[p].v[k] = from_f32<T>(dx[p][k] + (dnorm - mean_dnorm - norm * mean_dnorm_norm) * rs);
+            sum_dw[p][k] += norm * dy[p][k];
+            sum_db[p][k] += dy[p][k];
+        }
+        store_pack(dx_out + i, dx[p]);
+    }
+}
+
+// The end of the register-sum backwards: the block's warps add their dw/db
+// sums in shared memory one warp at a time (not atomics: a float atomicAdd on
+// shared memory is a compare-and-swap loop on sm_80/sm_90, and eight warps
+// contending for every column cost more than a wave's rows), then the block
+// writes the result to its row of `partial`. Element k of pack q sits at
+// [k·packs + q], so a warp's 32 lanes touch 32 different banks.
+template <int V, int P>
+__device__ __forceinline__ void layernorm_block_sums_out(float* partial, float* block_dw, float* block_db, const float (&sum_dw)[P][V],
+                                                         const float (&sum_db)[P][V], int c) {
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32, packs = c / V;
     for (int turn = 0; turn < warps; turn++) {
         if (warp == turn) FOR_LANE_PACKS(p, i, P, V, c) for (int k = 0; k < V; k++) {
                 const int at = k * packs + i / V;
@@ -153,6 +152,77 @@ __device__ void layernorm_backward_cached(T* dinp, float* partial, const T* dout
         mine[i] = block_dw[at];
         mine[c + i] = block_db[at];
     }
+}
+
+// The whole LayerNorm backward with w and the dw/db partial sums in
+// registers: warps take rows in turn (layernorm_backward_row), then the
+// block's sums go to its row of `partial` (layernorm_block_sums_out).
+template <typename T, int V>
+__device__ void layernorm_backward_cached(T* dinp, float* partial, const T* dout, const T* inp, const T* w, const float* mean,
+                                          const float* rstd, int rows, int c) {
+    constexpr int P = LN_BACKWARD_CACHED_MAX_C / (32 * V);
+    __shared__ float block_dw[LN_BACKWARD_CACHED_MAX_C], block_db[LN_BACKWARD_CACHED_MAX_C], ws[LN_BACKWARD_CACHED_MAX_C];
+    const int warps = blockDim.x / 32;
+    float sum_dw[P][V] = {}, sum_db[P][V] = {};
+    for (int i = threadIdx.x; i < c; i += blockDim.x) ws[i] = to_f32(w[i]);
+    __syncthreads();
+    for (int row = blockIdx.x * warps + threadIdx.x / 32; row < rows; row += gridDim.x * warps) {
+        const int64_t at = (int64_t)row * c;
+        layernorm_backward_row<T, V, P, (sizeof(T) == 2 && V > 1)>(dinp + at, dinp + at, inp + at, dout + at, ws, mean[row], rstd[row], c, sum_dw, sum_db);
+    }
+    layernorm_block_sums_out<V, P>(partial, block_dw, block_db, sum_dw, sum_db, c);
+}
+
+// layernorm_backward_cached for bf16 rows of at most 768 columns in 16-byte
+// packs, with the rows software-pipelined: while a warp computes on one row,
+// cp.async copies its next LN_PIPE_STAGES − 1 rows (x, dy, dinp, mean, rstd)
+// into the warp's slots of shared memory, so that memory stays busy through
+// the row's reductions (the cached kernel waits on memory once a row, with
+// only 16 warps an SM at its 128 registers). Each lane copies and reads back
+// its own packs; only mean and rstd (copied by lane 0) need a __syncwarp.
+#define LN_PIPE_WARPS 4
+#define LN_PIPE_STAGES 2
+__device__ void layernorm_backward_pipelined(bf16* dinp, float* partial, const bf16* dout, const bf16* inp, const bf16* w, const float* mean,
+                                             const float* rstd, int rows, int c) {
+    constexpr int V = VEC<bf16>, P = LN_BACKWARD_CACHED_MAX_C / (32 * V), S = LN_PIPE_STAGES;
+    // 36 KB of row slots + 9 KB of sums and weights: under the 48 KB of static shared memory.
+    alignas(16) __shared__ bf16 slots[LN_PIPE_WARPS][S][3][LN_BACKWARD_CACHED_MAX_C];  // x, dy, dinp
+    __shared__ float stats[LN_PIPE_WARPS][S][2];                                        // mean, rstd
+    __shared__ float block_dw[LN_BACKWARD_CACHED_MAX_C], block_db[LN_BACKWARD_CACHED_MAX_C], ws[LN_BACKWARD_CACHED_MAX_C];
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const int first = blockIdx.x * LN_PIPE_WARPS + warp, step = gridDim.x * LN_PIPE_WARPS;
+    // Copies row `row` (if any) into slot `slot`; always commits a group, so
+    // that the number of groups in flight says which slots have landed.
+    auto fetch = [&](int row, int slot) {
+        if (row < rows) {
+            const int64_t at = (int64_t)row * c;
+            FOR_LANE_PACKS(p, i, P, V, c) {
+                cp_async16(&slots[warp][slot][0][i], inp + at + i);
+                cp_async16(&slots[warp][slot][1][i], dout + at + i);
+                cp_async16(&slots[warp][slot][2][i], dinp + at + i);
+            }
+            if (lane == 0) {
+                cp_async4(&stats[warp][slot][0], mean + row);
+                cp_async4(&stats[warp][slot][1], rstd + row);
+            }
+        }
+        cp_async_commit();
+    };
+    float sum_dw[P][V] = {}, sum_db[P][V] = {};
+    for (int s = 0; s < S - 1; s++) fetch(first + s * step, s);
+    for (int i = threadIdx.x; i < c; i += blockDim.x) ws[i] = to_f32(w[i]);
+    __syncthreads();
+    for (int it = 0, row = first; row < rows; it++, row += step) {
+        fetch(row + (S - 1) * step, (it + S - 1) % S);
+        cp_async_wait<S - 1>();  // this row's group has landed; the later ones may run on
+        __syncwarp();            // lane 0's mean and rstd are visible to the warp
+        const int slot = it % S;
+        layernorm_backward_row<bf16, V, P, false>(dinp + (int64_t)row * c, slots[warp][slot][2], slots[warp][slot][0], slots[warp][slot][1], ws,
+                                                  stats[warp][slot][0], stats[warp][slot][1], c, sum_dw, sum_db);
+        __syncwarp();  // every lane is done with this slot before it is refilled
+    }
+    cp_async_wait<0>();
+    layernorm_block_sums_out<V, P>(partial, block_dw, block_db, sum_dw, sum_db, c);
 }
 
 // One warp per row; two passes over the row (mean, then centred variance) as
@@ -374,6 +444,11 @@ CACHED_FOR(float, f32, 1, cached)
 CACHED_FOR(bf16, bf16, 1, cached)
 CACHED_FOR(float, f32, VEC<float>, cached_vec)
 CACHED_FOR(bf16, bf16, VEC<bf16>, cached_vec)
+
+extern "C" __global__ void __launch_bounds__(LN_PIPE_WARPS * 32, 4) layernorm_backward_pipelined_bf16(bf16* dinp, float* partial, const bf16* dout,
+    const bf16* inp, const bf16* w, const float* mean, const float* rstd, int rows, int c) {
+    layernorm_backward_pipelined(dinp, partial, dout, inp, w, mean, rstd, rows, c);
+}
 
 extern "C" __global__ void layernorm_params_reduce_f32(float* dw, float* db, const float* partial, int blocks, int c) {
     layernorm_params_reduce(dw, db, partial, blocks, c);

@@ -2,64 +2,126 @@
 // lse − logit[target] and, when asked, overwrites the row with its gradient
 // g·(softmax − onehot). Negative targets are ignored (zero loss and gradient).
 // The row is read twice (the second read mostly from L2) and written once,
-// in 16-byte packs.
+// in 16-byte packs, each thread loading UNROLL packs before it uses any (so
+// that enough bytes are in flight to keep memory busy).
 // Mirrors src/backend/cpu/loss.rs.
 #include "common.cuh"
 
+#define UNROLL 4  // packs a thread loads before it uses the first
+
 // ---- kernels ------------------------------------------------------------------
+
+// Exponentials in the kernel's units: bf16 works on logits scaled by log2 e
+// (one ex2 per element, an error bf16 rounding hides); f32 on natural units
+// with full-precision expf, as the CPU reference does.
+template <typename T> struct LossUnits {
+    static constexpr float SCALE = 1.0f;
+    static __device__ __forceinline__ float exp(float x) { return expf(x); }
+    static __device__ __forceinline__ float log(float x) { return logf(x); }
+};
+template <> struct LossUnits<bf16> {
+    static constexpr float SCALE = 1.4426950408889634f;  // log2 e
+    static __device__ __forceinline__ float exp(float x) { return exp2f(x); }
+    static __device__ __forceinline__ float log(float x) { return log2f(x); }
+};
 
 // A row of n elements visited by the block in 16-byte packs: the elements
 // before the row's first 16-byte boundary and after its last one (a row of an
 // odd vocabulary, 50,257 for GPT-2, starts anywhere) one at a time, the rest
-// as packs. `f(j, x_j)` sees every element once; row_update stores what it returns.
+// as packs, UNROLL of them loaded at once. `f(j, x_j)` sees each element of
+// the row once.
 template <typename T>
 __device__ __forceinline__ int aligned_head(const T* x, int n) {
     const int misaligned = (int)((uintptr_t)x % 16 / sizeof(T));
     return min(n, misaligned == 0 ? 0 : VEC<T> - misaligned);
 }
 
+// Calls `f(j, values, count)` with each pack (count = VEC<T>) and each
+// element outside them (count = 1); `values` are the elements as f32.
 template <typename T, typename F>
 __device__ __forceinline__ void row_scan(const T* x, int n, F&& f) {
     constexpr int V = VEC<T>;
-    const int head = aligned_head(x, n), body_end = head + (n - head) / V * V;
-    for (int j = threadIdx.x; j < head; j += blockDim.x) f(j, to_f32(x[j]));
-    for (int j = head + threadIdx.x * V; j < body_end; j += blockDim.x * V) {
-        const Pack<T, V> p = load_pack<T, V>(x + j);
-        for (int k = 0; k < V; k++) f(j + k, p[k]);
+    const int head = aligned_head(x, n), body_end = head + (n - head) / V * V, stride = blockDim.x * V;
+    for (int j = threadIdx.x; j < head; j += blockDim.x) {
+        const float v = to_f32(x[j]);
+        f(j, &v, 1);
     }
-    for (int j = body_end + threadIdx.x; j < n; j += blockDim.x) f(j, to_f32(x[j]));
+    for (int j0 = head + threadIdx.x * V; j0 < body_end; j0 += stride * UNROLL) {
+        Pack<T, V> p[UNROLL];
+#pragma unroll
+        for (int u = 0; u < UNROLL; u++)
+            if (j0 + u * stride < body_end) p[u] = load_pack<T, V>(x + j0 + u * stride);
+#pragma unroll
+        for (int u = 0; u < UNROLL; u++)
+            if (j0 + u * stride < body_end) {
+                float v[V];
+                for (int k = 0; k < V; k++) v[k] = p[u][k];
+                f(j0 + u * stride, v, V);
+            }
+    }
+    for (int j = body_end + threadIdx.x; j < n; j += blockDim.x) {
+        const float v = to_f32(x[j]);
+        f(j, &v, 1);
+    }
 }
 
+// Overwrites every element x_j of the row with f(j, x_j), in the same order of access as row_scan.
 template <typename T, typename F>
 __device__ __forceinline__ void row_update(T* x, int n, F&& f) {
     constexpr int V = VEC<T>;
-    const int head = aligned_head(x, n), body_end = head + (n - head) / V * V;
+    const int head = aligned_head(x, n), body_end = head + (n - head) / V * V, stride = blockDim.x * V;
     for (int j = threadIdx.x; j < head; j += blockDim.x) x[j] = from_f32<T>(f(j, to_f32(x[j])));
-    for (int j = head + threadIdx.x * V; j < body_end; j += blockDim.x * V) {
-        Pack<T, V> p = load_pack<T, V>(x + j);
-        for (int k = 0; k < V; k++) p.v[k] = from_f32<T>(f(j + k, p[k]));
-        store_pack(x + j, p);
+    for (int j0 = head + threadIdx.x * V; j0 < body_end; j0 += stride * UNROLL) {
+        Pack<T, V> p[UNROLL];
+#pragma unroll
+        for (int u = 0; u < UNROLL; u++)
+            if (j0 + u * stride < body_end) p[u] = load_pack<T, V>(x + j0 + u * stride);
+#pragma unroll
+        for (int u = 0; u < UNROLL; u++)
+            if (j0 + u * stride < body_end) {
+                for (int k = 0; k < V; k++) p[u].v[k] = from_f32<T>(f(j0 + u * stride + k, p[u][k]));
+                store_pack(x + j0 + u * stride, p[u]);
+            }
     }
     for (int j = body_end + threadIdx.x; j < n; j += blockDim.x) x[j] = from_f32<T>(f(j, to_f32(x[j])));
 }
 
-// exp where bf16 rounding hides the fast instruction's error; full precision in f32.
-template <typename T> __device__ __forceinline__ float loss_exp(float x) { return expf(x); }
-template <> __device__ __forceinline__ float loss_exp<bf16>(float x) { return __expf(x); }
-
-// Online (max, sum of exp) pair: merge two partial softmax denominators.
+// Online softmax denominator in the kernel's units: the running max m and
+// s = Σ exp(u − m) over the values u seen so far.
 template <typename T>
-__device__ __forceinline__ void merge(float& m, float& s, float m2, float s2) {
-    const float mm = fmaxf(m, m2);
-    if (mm == -CUDART_INF_F) return;  // both empty
-    s = s * loss_exp<T>(m - mm) + s2 * loss_exp<T>(m2 - mm);
-    m = mm;
-}
+struct OnlineSum {
+    float m = -CUDART_INF_F, s = 0.0f;
+
+    // Adds `count` values (already scaled): rescales once per call, not per element.
+    __device__ __forceinline__ void add(const float* u, int count) {
+        float top = u[0];
+        for (int k = 1; k < count; k++) top = fmaxf(top, u[k]);
+        if (top > m) {
+            s *= LossUnits<T>::exp(m - top);  // m = −∞: s is still 0
+            m = top;
+        }
+        if (m == -CUDART_INF_F) return;  // only −∞ so far (−∞ − −∞ would be NaN)
+        for (int k = 0; k < count; k++) s += LossUnits<T>::exp(u[k] - m);
+    }
+
+    // Merges another partial sum into this one.
+    __device__ __forceinline__ void merge(float m2, float s2) {
+        const float mm = fmaxf(m, m2);
+        if (mm == -CUDART_INF_F) return;  // both empty
+        s = s * LossUnits<T>::exp(m - mm) + s2 * LossUnits<T>::exp(m2 - mm);
+        m = mm;
+    }
+
+    __device__ __forceinline__ void warp_merge() {
+        for (int o = 16; o > 0; o >>= 1) merge(__shfl_xor_sync(0xffffffffu, m, o), __shfl_xor_sync(0xffffffffu, s, o));
+    }
+};
 
 template <typename T>
 __device__ void softmax_cross_entropy(float* losses, T* logits, const int* targets, int vocab, float grad_scale, int want_grad) {
+    using U = LossUnits<T>;
     __shared__ float wm[32], ws[32];
-    __shared__ float row_lse;
+    __shared__ float row_lse;  // in the kernel's units
     const int row = blockIdx.x;
     T* x = logits + (int64_t)row * vocab;
     const int target = targets[row];
@@ -68,39 +130,36 @@ __device__ void softmax_cross_entropy(float* losses, T* logits, const int* targe
         if (want_grad) row_update(x, vocab, [](int, float) { return 0.0f; });
         return;
     }
-    // Per-thread online max and sum (one exp per element: the sum rescales
-    // only when the max grows), then warp and block merges.
-    float m = -CUDART_INF_F, s = 0.0f;
-    row_scan(x, vocab, [&](int, float v) {
-        if (v > m) {
-            s = s * loss_exp<T>(m - v) + 1.0f;
-            m = v;
-        } else if (v != -CUDART_INF_F) {  // (−∞ − −∞ would be NaN)
-            s += loss_exp<T>(v - m);
-        }
+    // Per-thread online sums, then warp and block merges.
+    OnlineSum<T> sum;
+    row_scan(x, vocab, [&](int, const float* v, int count) {
+        float u[VEC<T>];
+        for (int k = 0; k < count; k++) u[k] = v[k] * U::SCALE;
+        sum.add(u, count);
     });
-    for (int o = 16; o > 0; o >>= 1) merge<T>(m, s, __shfl_xor_sync(0xffffffffu, m, o), __shfl_xor_sync(0xffffffffu, s, o));
+    sum.warp_merge();
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     if (lane == 0) {
-        wm[warp] = m;
-        ws[warp] = s;
+        wm[warp] = sum.m;
+        ws[warp] = sum.s;
     }
     __syncthreads();
     if (warp == 0) {
         const bool live = lane < (int)(blockDim.x / 32);
-        m = live ? wm[lane] : -CUDART_INF_F;
-        s = live ? ws[lane] : 0.0f;
-        for (int o = 16; o > 0; o >>= 1) merge<T>(m, s, __shfl_xor_sync(0xffffffffu, m, o), __shfl_xor_sync(0xffffffffu, s, o));
+        OnlineSum<T> block;
+        block.m = live ? wm[lane] : -CUDART_INF_F;
+        block.s = live ? ws[lane] : 0.0f;
+        block.warp_merge();
         if (lane == 0) {
-            row_lse = m + logf(s);
-            losses[row] = row_lse - to_f32(x[target]);  // read before any thread overwrites the row
+            row_lse = block.m + U::log(block.s);
+            losses[row] = row_lse / U::SCALE - to_f32(x[target]);  // read before any thread overwrites the row
         }
     }
     __syncthreads();
     if (!want_grad) return;
     const float lse = row_lse;
     row_update(x, vocab, [&](int j, float v) {
-        const float p = loss_exp<T>(v - lse) * grad_scale;
+        const float p = U::exp(v * U::SCALE - lse) * grad_scale;
         return j == target ? p - grad_scale : p;
     });
 }

@@ -21,9 +21,9 @@
 // 8 n-rows × 8 k-columns. `ldmatrix_x4_trans` transposes each matrix on the
 // way: register m receives rows 2·(l%4) and +1 of column l/4, so a tile
 // stored k-major (keys × head dims) yields B fragments of its transpose.
-// `cp_async16` copies 16 bytes global → shared without the thread waiting.
 #pragma once
 #include "common.cuh"
+#include "cp_async.cuh"
 
 #ifndef HHI_EMULATE
 __device__ __forceinline__ void mma_16816(float d[4], const uint32_t a[4], const uint32_t b[2]) {
@@ -45,19 +45,6 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t r[4], const bf16* row
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n" : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(at));
 }
 
-// Asynchronous 16-byte copies global → shared (cp.async, sm_80+): issued
-// without waiting, grouped by `cp_async_commit`; `cp_async_wait<n>` returns
-// once at most n groups are still in flight (the thread's own copies: a
-// __syncthreads must follow before other threads read them).
-__device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
-    const uint32_t at = (uint32_t)__cvta_generic_to_shared(smem);
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(at), "l"(gmem));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
 #endif
 
 // Two bf16 as one register: `lo` in the low half.

@@ -121,26 +121,27 @@ impl<'a, B: Backend> Recorder<'a, B> {
 
     /// LayerNorm and T5's RMS norm, forward and backward. On the CUDA
     /// backend rows of 70 take the kernels that keep rows in registers with
-    /// element access, rows of 768 the same with 16-byte packs, rows of 1,000
+    /// element access, rows of 768 the same with 16-byte packs (150 rows: in
+    /// bf16 several rows a warp through the cp.async pipeline), rows of 1,000
     /// that forward and the fused backward, rows of 2,100 the general forward
     /// and the two-kernel backward.
     fn layernorm(&mut self, seed: u64) {
         let mut rng = Rng::new(seed);
-        for (rows, c) in [(19, 70), (21, 768), (5, 1000), (3, 2100)] {
+        for (rows, c) in [(19, 70), (21, 768), (150, 768), (5, 1000), (3, 2100)] {
             let inp = self.up(&random(&mut rng, rows * c, 3.0).iter().map(|x| x + 1.5).collect::<Vec<_>>());
             let (w, b) = (self.up(&random(&mut rng, c, 1.0)), self.up(&random(&mut rng, c, 1.0)));
             let (mut out, mut mean, mut rstd) = (self.poisoned(rows * c), self.poisoned32(rows), self.poisoned32(rows));
             self.be.layernorm_forward(B::view_mut(&mut out), B::view_mut(&mut mean), B::view_mut(&mut rstd), B::view(&inp), B::view(&w), B::view(&b), rows, c, 1e-5);
-            self.keep(format!("layernorm_forward out c={c}"), &out);
-            self.keep(format!("layernorm_forward mean c={c}"), &mean);
-            self.keep(format!("layernorm_forward rstd c={c}"), &rstd);
+            self.keep(format!("layernorm_forward out {rows}×{c}"), &out);
+            self.keep(format!("layernorm_forward mean {rows}×{c}"), &mean);
+            self.keep(format!("layernorm_forward rstd {rows}×{c}"), &rstd);
             let dout = self.up(&random(&mut rng, rows * c, 1.0));
             let (mut dinp, mut dw, mut db) = (self.up(&random(&mut rng, rows * c, 1.0)), self.up32(&random(&mut rng, c, 1.0)), self.up32(&random(&mut rng, c, 1.0)));
             let (dx, dw_, db_) = (B::view_mut(&mut dinp), B::view_mut(&mut dw), B::view_mut(&mut db));
             self.be.layernorm_backward(dx, dw_, db_, B::view(&dout), B::view(&inp), B::view(&w), B::view(&mean), B::view(&rstd), rows, c);
-            self.keep(format!("layernorm_backward dinp c={c}"), &dinp);
-            self.keep(format!("layernorm_backward dw c={c}"), &dw);
-            self.keep(format!("layernorm_backward db c={c}"), &db);
+            self.keep(format!("layernorm_backward dinp {rows}×{c}"), &dinp);
+            self.keep(format!("layernorm_backward dw {rows}×{c}"), &dw);
+            self.keep(format!("layernorm_backward db {rows}×{c}"), &db);
             if c > 100 {
                 continue;
             }
@@ -284,7 +285,8 @@ impl<'a, B: Backend> Recorder<'a, B> {
 
     fn loss(&mut self, seed: u64) {
         let mut rng = Rng::new(seed);
-        for (rows, vocab) in [(9, 77), (5, 5000), (6, 3)] {
+        // 50,257: rows start unaligned, and each thread loads several rounds of packs.
+        for (rows, vocab) in [(9, 77), (5, 5000), (6, 3), (3, 50257)] {
             let logits = random(&mut rng, rows * vocab, 3.0);
             let targets: Vec<i32> = (0..rows).map(|r| if r % 4 == 3 { -100 } else { rng.below(vocab) as i32 }).collect();
             let targets = self.be.upload_ids(&targets).unwrap();
@@ -458,4 +460,26 @@ fn cuda_matches_cpu_f32() {
 fn cuda_matches_cpu_bf16() {
     let Some(cuda) = common::cuda_or_skip("cuda_matches_cpu_bf16", DType::BF16) else { return };
     check(&cuda, "cuda bf16", BF16_TOLERANCE);
+}
+
+/// The launch shapes a tuning run (HHI_CUDA_TUNE) may choose instead of the
+/// defaults: each must compute the same as the CPU, on the emulator and on a GPU.
+const TUNING_ALTERNATIVES: [&str; 2] = ["xent_threads=1024,ln_backward=cached,attn_forward_warps=8", "xent_threads=128,ln_backward_blocks_per_sm=1"];
+
+#[test]
+fn emulated_tuning_alternatives_match_cpu() {
+    for spec in TUNING_ALTERNATIVES {
+        check(&common::emulated(DType::BF16).with_tuning(spec).unwrap(), "emu bf16 (tuned)", BF16_TOLERANCE);
+    }
+}
+
+#[test]
+fn cuda_tuning_alternatives_match_cpu() {
+    let Some(cuda) = common::cuda_or_skip("cuda_tuning_alternatives_match_cpu", DType::BF16) else { return };
+    let mut cuda = Some(cuda);
+    for spec in TUNING_ALTERNATIVES {
+        let tuned = cuda.take().unwrap().with_tuning(spec).unwrap();
+        check(&tuned, &format!("cuda bf16 {spec}"), BF16_TOLERANCE);
+        cuda = Some(tuned);
+    }
 }

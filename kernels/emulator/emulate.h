@@ -63,6 +63,7 @@ inline T exchange(T v, int src_lane) {
 }  // namespace emu
 
 inline void __syncthreads() { emu::wait_block(); }
+inline void __syncwarp() { emu::wait_warp(); }
 template <typename T>
 inline T __shfl_xor_sync(unsigned, T v, int mask) {
     return emu::exchange(v, emu::lane ^ mask);
@@ -163,6 +164,7 @@ inline void ldmatrix_x4_trans(uint32_t r[4], const bf16* row) { ldmatrix_x4_lane
 
 // cp.async: the copy happens at once (a valid order of the real one).
 inline void cp_async16(void* smem, const void* gmem) { copy16(smem, gmem); }
+inline void cp_async4(void* smem, const void* gmem) { std::memcpy(smem, gmem, 4); }
 inline void cp_async_commit() {}
 template <int N>
 inline void cp_async_wait() {}

@@ -23,6 +23,7 @@ mod nvidia;
 mod ops;
 mod runtime;
 mod select;
+mod tuning;
 
 pub use buffer::{CuView, CuViewMut, DeviceBuf};
 pub use driver::DeviceInfo;
@@ -50,6 +51,8 @@ pub struct Cuda {
     select_io: Mutex<Option<DeviceBuf>>,
     /// The fused LayerNorm backwards' per-block dw/db sums (grows, never shrinks).
     ln_partial: Mutex<Option<DeviceBuf>>,
+    /// Launch shapes (HHI_CUDA_TUNE overrides them in tuning runs).
+    tuning: tuning::Tuning,
 }
 
 impl Cuda {
@@ -69,13 +72,31 @@ impl Cuda {
         Err(format!("this build has no kernel emulator for {dtype} (build.rs could not compile it: see its cargo warning)"))
     }
 
+    /// The same backend with other launch shapes (`HHI_CUDA_TUNE`'s syntax,
+    /// e.g. `xent_threads=1024,attn_forward_warps=8`): tests run every
+    /// alternative a tuning run may pick.
+    pub fn with_tuning(mut self, spec: &str) -> Result<Self> {
+        self.tuning = tuning::Tuning::parse(spec)?;
+        Ok(self)
+    }
+
     fn on(driver: Arc<dyn Driver>, dtype: DType) -> Result<Self> {
         if !matches!(dtype, DType::F32 | DType::BF16) {
             return Err(Error::Invalid(format!("the CUDA backend computes in f32 or bf16, not {dtype}")));
         }
         let rt = Runtime::new(driver);
         let scalar = alloc(&rt, 1, DType::F32)?;
-        Ok(Cuda { rt, dtype, scalar: Mutex::new(scalar), segments: Mutex::new(None), select_work: Mutex::new(None), select_io: Mutex::new(None), ln_partial: Mutex::new(None) })
+        let tuning = tuning::Tuning::from_env()?;
+        Ok(Cuda {
+            rt,
+            dtype,
+            scalar: Mutex::new(scalar),
+            segments: Mutex::new(None),
+            select_work: Mutex::new(None),
+            select_io: Mutex::new(None),
+            ln_partial: Mutex::new(None),
+            tuning,
+        })
     }
 
     pub fn info(&self) -> &DeviceInfo {
@@ -109,9 +130,11 @@ impl Cuda {
     fn attention_launch(&self, pass: &str, rows: usize, s: &AttnShape, dtype: DType, args: &[&dyn KernelArg]) {
         let mma = dtype == DType::BF16 && (pass != "forward" || s.q_len >= MMA_MIN_QUERIES);
         let (bounds, family, warps): (&[usize], _, _) = if mma { (&[64, 128], "attention_mma", MMA_WARPS) } else { (&[32, 64, 128], "attention", ATTN_WARPS) };
+        // The tensor-core forward also comes with 8 warps a block (`_w8_`).
+        let (warps, variant) = if mma && pass == "forward" && self.tuning.attn_forward_warps == 8 { (8, "_w8") } else { (warps, "") };
         match bounds.iter().find(|&&bound| s.head_dim <= bound) {
             Some(bound) => {
-                let name = format!("{family}_{pass}_d{bound}_{}", suffix(dtype));
+                let name = format!("{family}_{pass}{variant}_d{bound}_{}", suffix(dtype));
                 let rows_per_block = if mma { 16 * warps } else { warps };
                 self.rt.launch(&name, ((rows as u32).div_ceil(rows_per_block), s.heads as u32, s.batch as u32), (32 * warps, 1, 1), args)
             }

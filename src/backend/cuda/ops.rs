@@ -4,6 +4,7 @@
 
 use super::buffer::{CuView, CuViewMut, DeviceBuf};
 use super::runtime::KernelArg;
+use super::tuning::LnBackward;
 use super::{aligned16, alloc, gemm, kernel, suffix, upload_raw, AdamStep, AttnShapeC, Cuda};
 use crate::backend::{check_write_len, Act, AdamW, AttnGrads, AttnInputs, AttnShape, Backend, DecaySegment, Gemm};
 use crate::generate::TokenPlan;
@@ -18,6 +19,8 @@ use half::bf16;
 const LN_FORWARD_CACHED_MAX_C: usize = 1024;
 const LN_BACKWARD_CACHED_MAX_C: usize = 768;
 const LN_FUSED_MAX_C: usize = 2048;
+/// Warps a block of layernorm_backward_pipelined_bf16 (its LN_PIPE_WARPS).
+const LN_PIPE_WARPS: usize = 4;
 
 /// Whether rows of `len` elements of `dtype` starting at each address can
 /// move as 16-byte packs (the kernels' `_vec` forms): every address 16-byte
@@ -218,12 +221,17 @@ impl Backend for Cuda {
             // Enough blocks to fill the device (each writes its dw/db sums to
             // a row of the scratch), then one pass adds the rows to dw, db.
             let sms = self.info().multiprocessors as usize;
-            let (name, blocks) = if c <= LN_BACKWARD_CACHED_MAX_C {
-                (cached_kernel("layernorm_backward", packs_fit(t, c, &[dinp.ptr, dout.ptr, inp.ptr, w.ptr]), t), 2 * sms)
+            let vec = packs_fit(t, c, &[dinp.ptr, dout.ptr, inp.ptr, w.ptr]);
+            // (kernel, warps a block, blocks an SM: as many as registers and shared memory let run at once)
+            let (name, warps, per_sm) = if c <= LN_BACKWARD_CACHED_MAX_C && vec && t == DType::BF16 && self.tuning.ln_backward == LnBackward::Pipelined {
+                ("layernorm_backward_pipelined_bf16".to_string(), LN_PIPE_WARPS, 4)
+            } else if c <= LN_BACKWARD_CACHED_MAX_C {
+                (cached_kernel("layernorm_backward", vec, t), 8, 2)
             } else {
-                (kernel("layernorm_backward_fused", t), 4 * sms)
+                (kernel("layernorm_backward_fused", t), 8, 4)
             };
-            let blocks = rows.div_ceil(8).min(blocks);
+            let per_sm = if self.tuning.ln_backward_blocks_per_sm > 0 { self.tuning.ln_backward_blocks_per_sm as usize } else { per_sm };
+            let blocks = rows.div_ceil(warps).min(per_sm * sms).max(1);
             let mut scratch = self.ln_partial.lock().unwrap();
             if scratch.as_ref().is_none_or(|s| s.len() < blocks * 2 * c) {
                 match alloc(&self.rt, blocks * 2 * c, DType::F32) {
@@ -233,7 +241,7 @@ impl Backend for Cuda {
             }
             let partial = scratch.as_ref().unwrap().address();
             let args: [&dyn KernelArg; 9] = [&dinp.ptr, &partial, &dout.ptr, &inp.ptr, &w.ptr, &mean.ptr, &rstd.ptr, &rows_i, &c_i];
-            self.rt.launch(&name, (blocks as u32, 1, 1), (256, 1, 1), &args);
+            self.rt.launch(&name, (blocks as u32, 1, 1), (32 * warps as u32, 1, 1), &args);
             let args: [&dyn KernelArg; 5] = [&dw.ptr, &db.ptr, &partial, &(blocks as i32), &c_i];
             self.rt.launch("layernorm_params_reduce_f32", ((2 * c).div_ceil(32) as u32, 1, 1), (32, 32, 1), &args);
             return;
@@ -384,7 +392,7 @@ impl Backend for Cuda {
         if rows == 0 {
             return;
         }
-        let block = vocab.next_multiple_of(32).clamp(32, 1024) as u32;
+        let block = (vocab.next_multiple_of(32) as u32).clamp(32, self.tuning.xent_threads);
         let (g, want) = (grad_scale.unwrap_or(0.0), grad_scale.is_some() as i32);
         let args: [&dyn KernelArg; 6] = [&losses.ptr, &logits.ptr, &targets.address(), &(vocab as i32), &g, &want];
         self.rt.launch(&kernel("softmax_cross_entropy", logits.dtype), (rows as u32, 1, 1), (block, 1, 1), &args);

@@ -1,0 +1,101 @@
+//! Launch shapes that kernel tuning runs may override: `HHI_CUDA_TUNE`
+//! holds `key=value` pairs separated by commas, e.g.
+//! `HHI_CUDA_TUNE=xent_threads=256,ln_backward=cached`. `scripts/gpu-check`
+//! times the alternatives with `hhi bench ops` on each GPU it gets, so the
+//! defaults below are the measured best; everyone else leaves it unset.
+
+use crate::{Error, Result};
+
+/// How the bf16 LayerNorm backward of rows up to 768 wide in 16-byte packs runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LnBackward {
+    /// Rows staged through shared memory by cp.async (layernorm_backward_pipelined).
+    Pipelined,
+    /// Rows read straight into registers (layernorm_backward_cached).
+    Cached,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Tuning {
+    /// Threads per block (one row each) of the fused softmax + cross-entropy.
+    pub xent_threads: u32,
+    pub ln_backward: LnBackward,
+    /// Blocks per multiprocessor of the register-sum LayerNorm backwards (0: the kernel's default).
+    pub ln_backward_blocks_per_sm: u32,
+    /// Warps a block (16 query rows each) of the tensor-core attention forward: 4 or 8.
+    pub attn_forward_warps: u32,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning { xent_threads: 512, ln_backward: LnBackward::Pipelined, ln_backward_blocks_per_sm: 0, attn_forward_warps: 4 }
+    }
+}
+
+impl Tuning {
+    /// The defaults with `HHI_CUDA_TUNE`'s overrides; an unknown key or a bad value is an error naming it.
+    pub fn from_env() -> Result<Self> {
+        match std::env::var("HHI_CUDA_TUNE") {
+            Ok(spec) => Self::parse(&spec),
+            Err(_) => Ok(Self::default()),
+        }
+    }
+
+    /// The defaults with the overrides in `spec`.
+    pub fn parse(spec: &str) -> Result<Self> {
+        let mut t = Self::default();
+        let bad = |what: &str| {
+            Error::Invalid(format!("HHI_CUDA_TUNE: {what} (keys: xent_threads=32..1024 in 32s, ln_backward=pipelined|cached, ln_backward_blocks_per_sm=N, attn_forward_warps=4|8)"))
+        };
+        for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').ok_or_else(|| bad(&format!("`{pair}` is not key=value")))?;
+            let number = || value.parse::<u32>().map_err(|_| bad(&format!("`{key}` wants a number, got `{value}`")));
+            match key {
+                "xent_threads" => {
+                    t.xent_threads = number()?;
+                    if !(32..=1024).contains(&t.xent_threads) || t.xent_threads % 32 != 0 {
+                        return Err(bad(&format!("xent_threads={value} is not a multiple of 32 in 32..=1024")));
+                    }
+                }
+                "ln_backward" => {
+                    t.ln_backward = match value {
+                        "pipelined" => LnBackward::Pipelined,
+                        "cached" => LnBackward::Cached,
+                        _ => return Err(bad(&format!("ln_backward={value}"))),
+                    }
+                }
+                "ln_backward_blocks_per_sm" => t.ln_backward_blocks_per_sm = number()?,
+                "attn_forward_warps" => {
+                    t.attn_forward_warps = number()?;
+                    if ![4, 8].contains(&t.attn_forward_warps) {
+                        return Err(bad(&format!("attn_forward_warps={value} is not 4 or 8")));
+                    }
+                }
+                _ => return Err(bad(&format!("unknown key `{key}`"))),
+            }
+        }
+        Ok(t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_overrides_and_names_bad_ones() {
+        let t = Tuning::parse("xent_threads=256, ln_backward=cached,ln_backward_blocks_per_sm=3,attn_forward_warps=8").unwrap();
+        assert_eq!((t.xent_threads, t.ln_backward, t.ln_backward_blocks_per_sm, t.attn_forward_warps), (256, LnBackward::Cached, 3, 8));
+        assert_eq!(Tuning::parse("").unwrap().xent_threads, 512);
+        for (spec, named) in [
+            ("xent_threads=100", "xent_threads=100"),
+            ("ln_backward=fast", "ln_backward=fast"),
+            ("attn_forward_warps=6", "attn_forward_warps=6"),
+            ("warp=4", "`warp`"),
+            ("oops", "`oops`"),
+        ] {
+            let e = Tuning::parse(spec).unwrap_err().to_string();
+            assert!(e.contains(named), "{spec}: {e}");
+        }
+    }
+}
