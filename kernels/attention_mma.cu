@@ -4,7 +4,7 @@
 // kv_len) for bf16 inputs and head_dim <= D (64 or 128); attention.cu remains
 // the f32 path and the decoding path (few queries).
 //
-// A block is 4 warps (the forward: 4 or 8); each warp owns 16 rows of its side (queries in the
+// A block is 4 warps (the forward: 4 or 8); each warp owns 16 rows (the forward: 16 or 32) of its side (queries in the
 // forward and the dQ pass, keys in the dK/dV pass) and streams row-major
 // tiles of the other side through shared memory; ldmatrix reads them as B
 // fragments, transposed for the products whose reduction runs over rows
@@ -91,10 +91,12 @@ __device__ void load_a_fragments(uint32_t (*frag)[4], const bf16* base, int64_t 
     }
 }
 
-// acc[n] (16 × 8 tiles, n < N/8) += A (16 × D, fragments) · tileᵀ, tile = N rows × D.
-// One ldmatrix gives the B fragments of n-tile n for head-dim chunks kk and kk + 1.
-template <int N, int D>
-__device__ __forceinline__ void mma_rows(float (*acc)[4], const uint32_t (*a)[4], const bf16* tile) {
+// acc[mt][n] (16 × 8 tiles, n < N/8) += A[mt] (16 × D, fragments) · tileᵀ,
+// tile = N rows × D, for MT m-tiles of 16 rows: one ldmatrix gives the B
+// fragments of n-tile n for head-dim chunks kk and kk + 1, used by every
+// m-tile (so MT = 2 reads shared memory half as often per product).
+template <int N, int D, int MT>
+__device__ __forceinline__ void mma_rows_mt(float (&acc)[MT][N / 8][4], const uint32_t (&a)[MT][D / 16][4], const bf16* tile) {
     const int lane = threadIdx.x % 32;
     const bf16* lane_row = tile + (lane % 8) * (D + 8) + 8 * (lane / 8);
 #pragma unroll
@@ -103,31 +105,53 @@ __device__ __forceinline__ void mma_rows(float (*acc)[4], const uint32_t (*a)[4]
         for (int n = 0; n < N / 8; n++) {
             uint32_t b[4];
             ldmatrix_x4(b, lane_row + 8 * n * (D + 8) + 16 * kk);
-            mma_16816(acc[n], a[kk], b);
-            mma_16816(acc[n], a[kk + 1], b + 2);
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                mma_16816(acc[mt][n], a[mt][kk], b);
+                mma_16816(acc[mt][n], a[mt][kk + 1], b + 2);
+            }
         }
     }
 }
 
-// out[dn] (16 × D) += P (16 × N, accumulator tiles p[N/8]) · M, M = tile
-// (N rows × D). One transposing ldmatrix gives the B fragments of head-dim
-// tiles dn and dn + 1 for rows 16kk … 16kk + 15.
-template <int N, int D>
-__device__ __forceinline__ void mma_cols(float (*out)[4], const float (*p)[4], const bf16* tile) {
+// out[mt][dn] (16 × D) += P[mt] (16 × N, accumulator tiles) · M, M = tile (N
+// rows × D), for MT m-tiles. One transposing ldmatrix gives the B fragments
+// of head-dim tiles dn and dn + 1 for rows 16kk … 16kk + 15.
+template <int N, int D, int MT>
+__device__ __forceinline__ void mma_cols_mt(float (&out)[MT][D / 8][4], const float (&p)[MT][N / 8][4], const bf16* tile) {
     const int lane = threadIdx.x % 32;
     const bf16* lane_row = tile + (lane % 8 + 8 * (lane / 8 % 2)) * (D + 8) + 8 * (lane / 16);
 #pragma unroll
     for (int kk = 0; kk < N / 16; kk++) {
-        const uint32_t a[4] = {pack_f32(p[2 * kk][0], p[2 * kk][1]), pack_f32(p[2 * kk][2], p[2 * kk][3]), pack_f32(p[2 * kk + 1][0], p[2 * kk + 1][1]),
-                               pack_f32(p[2 * kk + 1][2], p[2 * kk + 1][3])};
+        uint32_t a[MT][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++) {
+            a[mt][0] = pack_f32(p[mt][2 * kk][0], p[mt][2 * kk][1]);
+            a[mt][1] = pack_f32(p[mt][2 * kk][2], p[mt][2 * kk][3]);
+            a[mt][2] = pack_f32(p[mt][2 * kk + 1][0], p[mt][2 * kk + 1][1]);
+            a[mt][3] = pack_f32(p[mt][2 * kk + 1][2], p[mt][2 * kk + 1][3]);
+        }
 #pragma unroll
         for (int dn = 0; dn < D / 8; dn += 2) {
             uint32_t b[4];
             ldmatrix_x4_trans(b, lane_row + 16 * kk * (D + 8) + 8 * dn);
-            mma_16816(out[dn], a, b);
-            mma_16816(out[dn + 1], a, b + 2);
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                mma_16816(out[mt][dn], a[mt], b);
+                mma_16816(out[mt][dn + 1], a[mt], b + 2);
+            }
         }
     }
+}
+
+// One m-tile (the backward's): acc (16 × N) += A · tileᵀ, and out (16 × D) += P · tile.
+template <int N, int D>
+__device__ __forceinline__ void mma_rows(float (&acc)[N / 8][4], const uint32_t (&a)[D / 16][4], const bf16* tile) {
+    mma_rows_mt<N, D, 1>(reinterpret_cast<float(&)[1][N / 8][4]>(acc), reinterpret_cast<const uint32_t(&)[1][D / 16][4]>(a), tile);
+}
+template <int N, int D>
+__device__ __forceinline__ void mma_cols(float (&out)[D / 8][4], const float (&p)[N / 8][4], const bf16* tile) {
+    mma_cols_mt<N, D, 1>(reinterpret_cast<float(&)[1][D / 8][4]>(out), reinterpret_cast<const float(&)[1][N / 8][4]>(p), tile);
 }
 
 // Adds a 16 × D accumulator to rows row0 … of a strided bf16 matrix (columns < d).
@@ -159,19 +183,75 @@ __device__ __forceinline__ float row_dot(const bf16* dout, const bf16* out, cons
 
 // ---- kernels ------------------------------------------------------------------
 
-// grid (ceil(q_len / (16·W)), heads, batch), W warps (16 query rows each);
+// One 16-row m-tile's step of the online softmax: its scores sc (dot
+// products of rows row0 … for keys j0 …) become probabilities exp2(score −
+// new max) in place, the running max m and sum l of rows g and g + 8 (log2
+// units) absorb the tile, and o is rescaled to the new max. `plain`: every
+// score of the tile is visible, with no mask or bias to apply.
+template <int N, int D>
+__device__ __forceinline__ void online_softmax_step(float (&sc)[N / 8][4], float (&m)[2], float (&l)[2], float (&o)[D / 8][4], bool plain, float scale_log2,
+                                                    const float* key_mask, const float* bias, const AttnShape& s, int b, int h, int row0, int j0) {
+    const int g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
+    if (plain) {
+#pragma unroll
+        for (int n = 0; n < N / 8; n++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) sc[n][e] *= scale_log2;
+    } else {
+#pragma unroll
+        for (int n = 0; n < N / 8; n++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) sc[n][e] = LOG2E * masked_score(sc[n][e], key_mask, bias, s, b, h, row0 + g + 8 * (e / 2), j0 + 8 * n + 2 * t + e % 2);
+    }
+    float tile_max[2] = {-CUDART_INF_F, -CUDART_INF_F};
+#pragma unroll
+    for (int n = 0; n < N / 8; n++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) tile_max[e / 2] = fmaxf(tile_max[e / 2], sc[n][e]);
+    float correction[2], base[2], tile_sum[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int r = 0; r < 2; r++) {  // the four lanes of a quad share rows g and g + 8
+        tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
+        tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
+        const float m_new = fmaxf(m[r], tile_max[r]);
+        base[r] = exp_base(m_new);
+        correction[r] = exp2f(m[r] - base[r]);
+        m[r] = m_new;
+    }
+#pragma unroll
+    for (int n = 0; n < N / 8; n++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            sc[n][e] = exp2f(sc[n][e] - base[e / 2]);
+            tile_sum[e / 2] += sc[n][e];
+        }
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        tile_sum[r] += __shfl_xor_sync(0xffffffffu, tile_sum[r], 1);
+        tile_sum[r] += __shfl_xor_sync(0xffffffffu, tile_sum[r], 2);
+        l[r] = l[r] * correction[r] + tile_sum[r];
+    }
+#pragma unroll
+    for (int dn = 0; dn < D / 8; dn++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) o[dn][e] *= correction[e / 2];
+}
+
+// grid (ceil(q_len / (16·MT·W)), heads, batch), W warps of 16·MT query rows
+// (MT m-tiles of 16, sharing each K/V fragment read from shared memory);
 // out [batch, q_len, heads·d], lse [batch, heads, q_len]. Blocks take query
 // tiles last first: under a causal mask the last tiles see the most keys,
 // and starting them first leaves the short ones to fill the final wave.
-template <int D, int W>
+template <int D, int W, int MT>
 __device__ void attention_mma_forward(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v, const float* key_mask, const float* bias,
                                       AttnShape s) {
     constexpr int N = D == 128 ? 32 : 64;  // keys per tile; two tiles of K and V in flight (static shared memory: 48 KB)
+    constexpr int WARP_ROWS = 16 * MT, BLOCK_ROWS = WARP_ROWS * W;
     alignas(16) __shared__ bf16 ks[2][N * (D + 8)];
     alignas(16) __shared__ bf16 vs[2][N * (D + 8)];
     const int warp = threadIdx.x / 32, g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
     const int b = blockIdx.z, h = blockIdx.y, d = s.head_dim;
-    const int q0 = (gridDim.x - 1 - blockIdx.x) * 16 * W, row0 = q0 + 16 * warp;
+    const int q0 = (gridDim.x - 1 - blockIdx.x) * BLOCK_ROWS, row0 = q0 + WARP_ROWS * warp;
     const bf16* k_base = k + (int64_t)b * s.kv_cap * s.kv_stride + (int64_t)h * d;
     const bf16* v_base = v + (int64_t)b * s.kv_cap * s.kv_stride + (int64_t)h * d;
     const bool vec = aligned8(k_base, s.kv_stride, d) && aligned8(v_base, s.kv_stride, d);
@@ -179,8 +259,8 @@ __device__ void attention_mma_forward(bf16* out, float* lse, const bf16* q, cons
 
     // Keys the block's (and the warp's) queries may see.
     const int block_begin = visible_begin(s, q0) / N * N;
-    const int block_end = visible_end(s, min(q0 + 16 * W, s.q_len) - 1);
-    const int warp_begin = visible_begin(s, row0), warp_end = visible_end(s, min(row0 + 15, s.q_len - 1));
+    const int block_end = visible_end(s, min(q0 + BLOCK_ROWS, s.q_len) - 1);
+    const int warp_begin = visible_begin(s, row0), warp_end = visible_end(s, min(row0 + WARP_ROWS - 1, s.q_len - 1));
     // Tile j0's keys and values go to buffer (j0 − block_begin) / N % 2; the
     // next tile's copies run while the block computes on this one.
     auto load_tile = [&](int j0) {
@@ -191,11 +271,15 @@ __device__ void attention_mma_forward(bf16* out, float* lse, const bf16* q, cons
     };
     if (block_begin < block_end) load_tile(block_begin);
 
-    uint32_t qa[D / 16][4];
-    load_a_fragments<D>(qa, q + (int64_t)b * s.q_len * s.q_stride + (int64_t)h * d, s.q_stride, row0, s.q_len, d);
+    uint32_t qa[MT][D / 16][4];
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+        load_a_fragments<D>(qa[mt], q + (int64_t)b * s.q_len * s.q_stride + (int64_t)h * d, s.q_stride, row0 + 16 * mt, s.q_len, d);
 
-    // Running max m and sum l of rows g and g + 8, in log2 units.
-    float o[D / 8][4] = {}, m[2] = {-CUDART_INF_F, -CUDART_INF_F}, l[2] = {0.0f, 0.0f};
+    // Per m-tile: running max m and sum l of rows g and g + 8, in log2 units.
+    float o[MT][D / 8][4] = {}, m[MT][2], l[MT][2];
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) m[mt][0] = m[mt][1] = -CUDART_INF_F, l[mt][0] = l[mt][1] = 0.0f;
     for (int j0 = block_begin; j0 < block_end; j0 += N) {
         if (j0 + N < block_end) {
             load_tile(j0 + N);
@@ -206,70 +290,35 @@ __device__ void attention_mma_forward(bf16* out, float* lse, const bf16* q, cons
         __syncthreads();  // every thread's copies of this tile are visible
         const int buf = (j0 - block_begin) / N % 2;
         if (row0 < s.q_len && j0 < warp_end && j0 + N > warp_begin) {
-            float sc[N / 8][4] = {};
-            mma_rows<N, D>(sc, qa, ks[buf]);
-            if (all_visible(s, key_mask, bias, row0, row0 + 15, j0, j0 + N - 1)) {
+            float sc[MT][N / 8][4] = {};
+            mma_rows_mt<N, D, MT>(sc, qa, ks[buf]);
 #pragma unroll
-                for (int n = 0; n < N / 8; n++)
-#pragma unroll
-                    for (int e = 0; e < 4; e++) sc[n][e] *= scale_log2;
-            } else {
-#pragma unroll
-                for (int n = 0; n < N / 8; n++)
-#pragma unroll
-                    for (int e = 0; e < 4; e++)
-                        sc[n][e] = LOG2E * masked_score(sc[n][e], key_mask, bias, s, b, h, row0 + g + 8 * (e / 2), j0 + 8 * n + 2 * t + e % 2);
+            for (int mt = 0; mt < MT; mt++) {
+                const int r0 = row0 + 16 * mt;
+                const bool plain = all_visible(s, key_mask, bias, r0, r0 + 15, j0, j0 + N - 1);
+                online_softmax_step<N, D>(sc[mt], m[mt], l[mt], o[mt], plain, scale_log2, key_mask, bias, s, b, h, r0, j0);
             }
-            float tile_max[2] = {-CUDART_INF_F, -CUDART_INF_F};
-#pragma unroll
-            for (int n = 0; n < N / 8; n++)
-#pragma unroll
-                for (int e = 0; e < 4; e++) tile_max[e / 2] = fmaxf(tile_max[e / 2], sc[n][e]);
-            float correction[2], base[2], tile_sum[2] = {0.0f, 0.0f};
-#pragma unroll
-            for (int r = 0; r < 2; r++) {  // the four lanes of a quad share rows g and g + 8
-                tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
-                tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
-                const float m_new = fmaxf(m[r], tile_max[r]);
-                base[r] = exp_base(m_new);
-                correction[r] = exp2f(m[r] - base[r]);
-                m[r] = m_new;
-            }
-#pragma unroll
-            for (int n = 0; n < N / 8; n++)
-#pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    sc[n][e] = exp2f(sc[n][e] - base[e / 2]);
-                    tile_sum[e / 2] += sc[n][e];
-                }
-#pragma unroll
-            for (int r = 0; r < 2; r++) {
-                tile_sum[r] += __shfl_xor_sync(0xffffffffu, tile_sum[r], 1);
-                tile_sum[r] += __shfl_xor_sync(0xffffffffu, tile_sum[r], 2);
-                l[r] = l[r] * correction[r] + tile_sum[r];
-            }
-#pragma unroll
-            for (int dn = 0; dn < D / 8; dn++)
-#pragma unroll
-                for (int e = 0; e < 4; e++) o[dn][e] *= correction[e / 2];
-            mma_cols<N, D>(o, sc, vs[buf]);
+            mma_cols_mt<N, D, MT>(o, sc, vs[buf]);
         }
         __syncthreads();  // this buffer is used up before the copies of tile j0 + 2N land in it
     }
     // Normalise and store; a row that saw no key gets zeros and lse = −∞.
     const int64_t c_all = (int64_t)s.heads * d;
 #pragma unroll
-    for (int dn = 0; dn < D / 8; dn++)
+    for (int mt = 0; mt < MT; mt++) {
 #pragma unroll
-        for (int e = 0; e < 4; e++) {
-            const int i = row0 + g + 8 * (e / 2), c = 8 * dn + 2 * t + e % 2;
-            const float li = l[e / 2];
-            if (i < s.q_len && c < d) out[((int64_t)b * s.q_len + i) * c_all + (int64_t)h * d + c] = __float2bfloat16(li > 0.0f ? o[dn][e] / li : 0.0f);
+        for (int dn = 0; dn < D / 8; dn++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int i = row0 + 16 * mt + g + 8 * (e / 2), c = 8 * dn + 2 * t + e % 2;
+                const float li = l[mt][e / 2];
+                if (i < s.q_len && c < d) out[((int64_t)b * s.q_len + i) * c_all + (int64_t)h * d + c] = __float2bfloat16(li > 0.0f ? o[mt][dn][e] / li : 0.0f);
+            }
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            const int i = row0 + 16 * mt + g + 8 * r;
+            if (t == 0 && i < s.q_len) lse[((int64_t)b * s.heads + h) * s.q_len + i] = l[mt][r] > 0.0f ? m[mt][r] * LN2 + logf(l[mt][r]) : -CUDART_INF_F;
         }
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-        const int i = row0 + g + 8 * r;
-        if (t == 0 && i < s.q_len) lse[((int64_t)b * s.heads + h) * s.q_len + i] = l[r] > 0.0f ? m[r] * LN2 + logf(l[r]) : -CUDART_INF_F;
     }
 }
 
@@ -417,16 +466,17 @@ __device__ void attention_mma_backward_key(bf16* dk, bf16* dv, float* dbias, con
 
 // ---- launchers: one kernel per (pass, head-dim bound), bf16 only -----------------
 
-// The forward with 4 (`_d64_`) or 8 (`_w8_d64_`) warps a block.
-#define FORWARD_FOR(DM, W, NAME)                                                                                                             \
+// The forward as W warps × 16·MT rows: 4 × 16 (`_d64_`), 8 × 16 (`_8x16_`), 4 × 32 (`_4x32_`, head_dim ≤ 64 only: registers).
+#define FORWARD_FOR(DM, W, MT, NAME)                                                                                                         \
     extern "C" __global__ void __launch_bounds__(W * 32)                                                                                    \
         NAME(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v, const float* key_mask, const float* bias, AttnShape s) {   \
-        attention_mma_forward<DM, W>(out, lse, q, k, v, key_mask, bias, s);                                                                 \
+        attention_mma_forward<DM, W, MT>(out, lse, q, k, v, key_mask, bias, s);                                                             \
     }
-FORWARD_FOR(64, 4, attention_mma_forward_d64_bf16)
-FORWARD_FOR(128, 4, attention_mma_forward_d128_bf16)
-FORWARD_FOR(64, 8, attention_mma_forward_w8_d64_bf16)
-FORWARD_FOR(128, 8, attention_mma_forward_w8_d128_bf16)
+FORWARD_FOR(64, 4, 1, attention_mma_forward_d64_bf16)
+FORWARD_FOR(128, 4, 1, attention_mma_forward_d128_bf16)
+FORWARD_FOR(64, 8, 1, attention_mma_forward_8x16_d64_bf16)
+FORWARD_FOR(128, 8, 1, attention_mma_forward_8x16_d128_bf16)
+FORWARD_FOR(64, 4, 2, attention_mma_forward_4x32_d64_bf16)
 
 #define FOR_DIM(DM)                                                                                                                         \
     extern "C" __global__ void __launch_bounds__(MMA_WARPS * 32)                                                                            \

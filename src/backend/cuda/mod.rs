@@ -73,7 +73,7 @@ impl Cuda {
     }
 
     /// The same backend with other launch shapes (`HHI_CUDA_TUNE`'s syntax,
-    /// e.g. `xent_threads=1024,attn_forward_warps=8`): tests run every
+    /// e.g. `xent_threads=1024,attn_forward=8x16`): tests run every
     /// alternative a tuning run may pick.
     pub fn with_tuning(mut self, spec: &str) -> Result<Self> {
         self.tuning = tuning::Tuning::parse(spec)?;
@@ -130,12 +130,15 @@ impl Cuda {
     fn attention_launch(&self, pass: &str, rows: usize, s: &AttnShape, dtype: DType, args: &[&dyn KernelArg]) {
         let mma = dtype == DType::BF16 && (pass != "forward" || s.q_len >= MMA_MIN_QUERIES);
         let (bounds, family, warps): (&[usize], _, _) = if mma { (&[64, 128], "attention_mma", MMA_WARPS) } else { (&[32, 64, 128], "attention", ATTN_WARPS) };
-        // The tensor-core forward also comes with 8 warps a block (`_w8_`).
-        let (warps, variant) = if mma && pass == "forward" && self.tuning.attn_forward_warps == 8 { (8, "_w8") } else { (warps, "") };
         match bounds.iter().find(|&&bound| s.head_dim <= bound) {
-            Some(bound) => {
+            Some(&bound) => {
+                // The tensor-core forward also comes as 8 warps × 16 rows and (d ≤ 64) 4 warps × 32 rows.
+                let (warps, warp_rows, variant) = match self.tuning.attn_forward {
+                    (w, r) if mma && pass == "forward" && (w, r) != (4, 16) && (r == 16 || bound == 64) => (w, r, format!("_{w}x{r}")),
+                    _ => (warps, 16, String::new()),
+                };
                 let name = format!("{family}_{pass}{variant}_d{bound}_{}", suffix(dtype));
-                let rows_per_block = if mma { 16 * warps } else { warps };
+                let rows_per_block = if mma { warp_rows * warps } else { warps };
                 self.rt.launch(&name, ((rows as u32).div_ceil(rows_per_block), s.heads as u32, s.batch as u32), (32 * warps, 1, 1), args)
             }
             None => self.rt.record(format!("attention: head_dim {} is over the CUDA kernels' limit of 128", s.head_dim)),

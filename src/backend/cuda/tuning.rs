@@ -22,13 +22,14 @@ pub struct Tuning {
     pub ln_backward: LnBackward,
     /// Blocks per multiprocessor of the register-sum LayerNorm backwards (0: the kernel's default).
     pub ln_backward_blocks_per_sm: u32,
-    /// Warps a block (16 query rows each) of the tensor-core attention forward: 4 or 8.
-    pub attn_forward_warps: u32,
+    /// The tensor-core attention forward's block: warps × query rows a warp
+    /// (4×16, 8×16, or 4×32 for head_dim ≤ 64; wider heads fall back to 4×16).
+    pub attn_forward: (u32, u32),
 }
 
 impl Default for Tuning {
     fn default() -> Self {
-        Tuning { xent_threads: 512, ln_backward: LnBackward::Pipelined, ln_backward_blocks_per_sm: 0, attn_forward_warps: 4 }
+        Tuning { xent_threads: 512, ln_backward: LnBackward::Pipelined, ln_backward_blocks_per_sm: 0, attn_forward: (4, 16) }
     }
 }
 
@@ -45,7 +46,9 @@ impl Tuning {
     pub fn parse(spec: &str) -> Result<Self> {
         let mut t = Self::default();
         let bad = |what: &str| {
-            Error::Invalid(format!("HHI_CUDA_TUNE: {what} (keys: xent_threads=32..1024 in 32s, ln_backward=pipelined|cached, ln_backward_blocks_per_sm=N, attn_forward_warps=4|8)"))
+            Error::Invalid(format!(
+                "HHI_CUDA_TUNE: {what} (keys: xent_threads=32..1024 in 32s, ln_backward=pipelined|cached, ln_backward_blocks_per_sm=N, attn_forward=4x16|8x16|4x32)"
+            ))
         };
         for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').ok_or_else(|| bad(&format!("`{pair}` is not key=value")))?;
@@ -65,10 +68,12 @@ impl Tuning {
                     }
                 }
                 "ln_backward_blocks_per_sm" => t.ln_backward_blocks_per_sm = number()?,
-                "attn_forward_warps" => {
-                    t.attn_forward_warps = number()?;
-                    if ![4, 8].contains(&t.attn_forward_warps) {
-                        return Err(bad(&format!("attn_forward_warps={value} is not 4 or 8")));
+                "attn_forward" => {
+                    t.attn_forward = match value {
+                        "4x16" => (4, 16),
+                        "8x16" => (8, 16),
+                        "4x32" => (4, 32),
+                        _ => return Err(bad(&format!("attn_forward={value}"))),
                     }
                 }
                 _ => return Err(bad(&format!("unknown key `{key}`"))),
@@ -84,13 +89,13 @@ mod tests {
 
     #[test]
     fn parses_overrides_and_names_bad_ones() {
-        let t = Tuning::parse("xent_threads=256, ln_backward=cached,ln_backward_blocks_per_sm=3,attn_forward_warps=8").unwrap();
-        assert_eq!((t.xent_threads, t.ln_backward, t.ln_backward_blocks_per_sm, t.attn_forward_warps), (256, LnBackward::Cached, 3, 8));
+        let t = Tuning::parse("xent_threads=256, ln_backward=cached,ln_backward_blocks_per_sm=3,attn_forward=4x32").unwrap();
+        assert_eq!((t.xent_threads, t.ln_backward, t.ln_backward_blocks_per_sm, t.attn_forward), (256, LnBackward::Cached, 3, (4, 32)));
         assert_eq!(Tuning::parse("").unwrap().xent_threads, 512);
         for (spec, named) in [
             ("xent_threads=100", "xent_threads=100"),
             ("ln_backward=fast", "ln_backward=fast"),
-            ("attn_forward_warps=6", "attn_forward_warps=6"),
+            ("attn_forward=2x16", "attn_forward=2x16"),
             ("warp=4", "`warp`"),
             ("oops", "`oops`"),
         ] {
