@@ -175,22 +175,23 @@ __device__ void layernorm_backward_cached(T* dinp, float* partial, const T* dout
 
 // layernorm_backward_cached for bf16 rows of at most 768 columns in 16-byte
 // packs, with the rows software-pipelined: while a warp computes on one row,
-// cp.async copies its next LN_PIPE_STAGES − 1 rows (x, dy, dinp, mean, rstd)
+// cp.async copies its next S − 1 rows (x, dy, dinp, mean, rstd)
 // into the warp's slots of shared memory, so that memory stays busy through
 // the row's reductions (the cached kernel waits on memory once a row, with
 // only 16 warps an SM at its 128 registers). Each lane copies and reads back
 // its own packs; only mean and rstd (copied by lane 0) need a __syncwarp.
-#define LN_PIPE_WARPS 4
-#define LN_PIPE_STAGES 2
+// W warps a block (blockDim.x = 32·W), S row slots a warp.
+template <int W, int S>
 __device__ void layernorm_backward_pipelined(bf16* dinp, float* partial, const bf16* dout, const bf16* inp, const bf16* w, const float* mean,
                                              const float* rstd, int rows, int c) {
-    constexpr int V = VEC<bf16>, P = LN_BACKWARD_CACHED_MAX_C / (32 * V), S = LN_PIPE_STAGES;
-    // 36 KB of row slots + 9 KB of sums and weights: under the 48 KB of static shared memory.
-    alignas(16) __shared__ bf16 slots[LN_PIPE_WARPS][S][3][LN_BACKWARD_CACHED_MAX_C];  // x, dy, dinp
-    __shared__ float stats[LN_PIPE_WARPS][S][2];                                        // mean, rstd
+    constexpr int V = VEC<bf16>, P = LN_BACKWARD_CACHED_MAX_C / (32 * V);
+    // W·S·4.5 KB of row slots + 9 KB of sums and weights: under the 48 KB of static shared memory.
+    static_assert(W * S * 3 * LN_BACKWARD_CACHED_MAX_C * 2 + 3 * LN_BACKWARD_CACHED_MAX_C * 4 <= 48 * 1024 - 256, "static shared memory");
+    alignas(16) __shared__ bf16 slots[W][S][3][LN_BACKWARD_CACHED_MAX_C];  // x, dy, dinp
+    __shared__ float stats[W][S][2];                                        // mean, rstd
     __shared__ float block_dw[LN_BACKWARD_CACHED_MAX_C], block_db[LN_BACKWARD_CACHED_MAX_C], ws[LN_BACKWARD_CACHED_MAX_C];
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    const int first = blockIdx.x * LN_PIPE_WARPS + warp, step = gridDim.x * LN_PIPE_WARPS;
+    const int first = blockIdx.x * W + warp, step = gridDim.x * W;
     // Copies row `row` (if any) into slot `slot`; always commits a group, so
     // that the number of groups in flight says which slots have landed.
     auto fetch = [&](int row, int slot) {
@@ -445,9 +446,14 @@ CACHED_FOR(bf16, bf16, 1, cached)
 CACHED_FOR(float, f32, VEC<float>, cached_vec)
 CACHED_FOR(bf16, bf16, VEC<bf16>, cached_vec)
 
-extern "C" __global__ void __launch_bounds__(LN_PIPE_WARPS * 32, 4) layernorm_backward_pipelined_bf16(bf16* dinp, float* partial, const bf16* dout,
-    const bf16* inp, const bf16* w, const float* mean, const float* rstd, int rows, int c) {
-    layernorm_backward_pipelined(dinp, partial, dout, inp, w, mean, rstd, rows, c);
+// The pipelined backward as 4 warps × 2 row slots (`_pipelined_`) or 2 warps × 3 slots (`_pipelined3_`).
+extern "C" __global__ void __launch_bounds__(128, 4) layernorm_backward_pipelined_bf16(bf16* dinp, float* partial, const bf16* dout, const bf16* inp,
+                                                                                      const bf16* w, const float* mean, const float* rstd, int rows, int c) {
+    layernorm_backward_pipelined<4, 2>(dinp, partial, dout, inp, w, mean, rstd, rows, c);
+}
+extern "C" __global__ void __launch_bounds__(64, 8) layernorm_backward_pipelined3_bf16(bf16* dinp, float* partial, const bf16* dout, const bf16* inp,
+                                                                                      const bf16* w, const float* mean, const float* rstd, int rows, int c) {
+    layernorm_backward_pipelined<2, 3>(dinp, partial, dout, inp, w, mean, rstd, rows, c);
 }
 
 extern "C" __global__ void layernorm_params_reduce_f32(float* dw, float* db, const float* partial, int blocks, int c) {

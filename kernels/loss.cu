@@ -2,12 +2,10 @@
 // lse − logit[target] and, when asked, overwrites the row with its gradient
 // g·(softmax − onehot). Negative targets are ignored (zero loss and gradient).
 // The row is read twice (the second read mostly from L2) and written once,
-// in 16-byte packs, each thread loading UNROLL packs before it uses any (so
+// in 16-byte packs, each thread loading U packs before it uses any (so
 // that enough bytes are in flight to keep memory busy).
 // Mirrors src/backend/cpu/loss.rs.
 #include "common.cuh"
-
-#define UNROLL 4  // packs a thread loads before it uses the first
 
 // ---- kernels ------------------------------------------------------------------
 
@@ -28,7 +26,7 @@ template <> struct LossUnits<bf16> {
 // A row of n elements visited by the block in 16-byte packs: the elements
 // before the row's first 16-byte boundary and after its last one (a row of an
 // odd vocabulary, 50,257 for GPT-2, starts anywhere) one at a time, the rest
-// as packs, UNROLL of them loaded at once. `f(j, x_j)` sees each element of
+// as packs, U of them loaded at once. `f(j, x_j)` sees each element of
 // the row once.
 template <typename T>
 __device__ __forceinline__ int aligned_head(const T* x, int n) {
@@ -38,7 +36,7 @@ __device__ __forceinline__ int aligned_head(const T* x, int n) {
 
 // Calls `f(j, values, count)` with each pack (count = VEC<T>) and each
 // element outside them (count = 1); `values` are the elements as f32.
-template <typename T, typename F>
+template <typename T, int U, typename F>
 __device__ __forceinline__ void row_scan(const T* x, int n, F&& f) {
     constexpr int V = VEC<T>;
     const int head = aligned_head(x, n), body_end = head + (n - head) / V * V, stride = blockDim.x * V;
@@ -46,13 +44,13 @@ __device__ __forceinline__ void row_scan(const T* x, int n, F&& f) {
         const float v = to_f32(x[j]);
         f(j, &v, 1);
     }
-    for (int j0 = head + threadIdx.x * V; j0 < body_end; j0 += stride * UNROLL) {
-        Pack<T, V> p[UNROLL];
+    for (int j0 = head + threadIdx.x * V; j0 < body_end; j0 += stride * U) {
+        Pack<T, V> p[U];
 #pragma unroll
-        for (int u = 0; u < UNROLL; u++)
+        for (int u = 0; u < U; u++)
             if (j0 + u * stride < body_end) p[u] = load_pack<T, V>(x + j0 + u * stride);
 #pragma unroll
-        for (int u = 0; u < UNROLL; u++)
+        for (int u = 0; u < U; u++)
             if (j0 + u * stride < body_end) {
                 float v[V];
                 for (int k = 0; k < V; k++) v[k] = p[u][k];
@@ -66,18 +64,18 @@ __device__ __forceinline__ void row_scan(const T* x, int n, F&& f) {
 }
 
 // Overwrites every element x_j of the row with f(j, x_j), in the same order of access as row_scan.
-template <typename T, typename F>
+template <typename T, int U, typename F>
 __device__ __forceinline__ void row_update(T* x, int n, F&& f) {
     constexpr int V = VEC<T>;
     const int head = aligned_head(x, n), body_end = head + (n - head) / V * V, stride = blockDim.x * V;
     for (int j = threadIdx.x; j < head; j += blockDim.x) x[j] = from_f32<T>(f(j, to_f32(x[j])));
-    for (int j0 = head + threadIdx.x * V; j0 < body_end; j0 += stride * UNROLL) {
-        Pack<T, V> p[UNROLL];
+    for (int j0 = head + threadIdx.x * V; j0 < body_end; j0 += stride * U) {
+        Pack<T, V> p[U];
 #pragma unroll
-        for (int u = 0; u < UNROLL; u++)
+        for (int u = 0; u < U; u++)
             if (j0 + u * stride < body_end) p[u] = load_pack<T, V>(x + j0 + u * stride);
 #pragma unroll
-        for (int u = 0; u < UNROLL; u++)
+        for (int u = 0; u < U; u++)
             if (j0 + u * stride < body_end) {
                 for (int k = 0; k < V; k++) p[u].v[k] = from_f32<T>(f(j0 + u * stride + k, p[u][k]));
                 store_pack(x + j0 + u * stride, p[u]);
@@ -117,9 +115,9 @@ struct OnlineSum {
     }
 };
 
-template <typename T>
+template <typename T, int U>
 __device__ void softmax_cross_entropy(float* losses, T* logits, const int* targets, int vocab, float grad_scale, int want_grad) {
-    using U = LossUnits<T>;
+    using Units = LossUnits<T>;
     __shared__ float wm[32], ws[32];
     __shared__ float row_lse;  // in the kernel's units
     const int row = blockIdx.x;
@@ -127,14 +125,14 @@ __device__ void softmax_cross_entropy(float* losses, T* logits, const int* targe
     const int target = targets[row];
     if (target < 0) {
         if (threadIdx.x == 0) losses[row] = 0.0f;
-        if (want_grad) row_update(x, vocab, [](int, float) { return 0.0f; });
+        if (want_grad) row_update<T, U>(x, vocab, [](int, float) { return 0.0f; });
         return;
     }
     // Per-thread online sums, then warp and block merges.
     OnlineSum<T> sum;
-    row_scan(x, vocab, [&](int, const float* v, int count) {
+    row_scan<T, U>(x, vocab, [&](int, const float* v, int count) {
         float u[VEC<T>];
-        for (int k = 0; k < count; k++) u[k] = v[k] * U::SCALE;
+        for (int k = 0; k < count; k++) u[k] = v[k] * Units::SCALE;
         sum.add(u, count);
     });
     sum.warp_merge();
@@ -151,25 +149,36 @@ __device__ void softmax_cross_entropy(float* losses, T* logits, const int* targe
         block.s = live ? ws[lane] : 0.0f;
         block.warp_merge();
         if (lane == 0) {
-            row_lse = block.m + U::log(block.s);
-            losses[row] = row_lse / U::SCALE - to_f32(x[target]);  // read before any thread overwrites the row
+            row_lse = block.m + Units::log(block.s);
+            losses[row] = row_lse / Units::SCALE - to_f32(x[target]);  // read before any thread overwrites the row
         }
     }
     __syncthreads();
     if (!want_grad) return;
     const float lse = row_lse;
-    row_update(x, vocab, [&](int j, float v) {
-        const float p = U::exp(v * U::SCALE - lse) * grad_scale;
+    row_update<T, U>(x, vocab, [&](int j, float v) {
+        const float p = Units::exp(v * Units::SCALE - lse) * grad_scale;
         return j == target ? p - grad_scale : p;
     });
 }
 
 // ---- launchers ------------------------------------------------------------------
 
+// Each dtype with 4 packs in flight a thread (`_<dtype>`), 8 (`_u8_`: a
+// GPT-2 row in one round at 1024 threads), or 2 at two 1024-thread blocks
+// an SM (`_u2_`: one block's reductions overlap the other's loads).
 #define FOR_DTYPE(T, S)                                                                                                     \
     extern "C" __global__ void softmax_cross_entropy_##S(float* losses, T* logits, const int* targets, int vocab,          \
                                                          float grad_scale, int want_grad) {                                \
-        softmax_cross_entropy<T>(losses, logits, targets, vocab, grad_scale, want_grad);                                   \
+        softmax_cross_entropy<T, 4>(losses, logits, targets, vocab, grad_scale, want_grad);                                \
+    }                                                                                                                      \
+    extern "C" __global__ void __launch_bounds__(1024) softmax_cross_entropy_u8_##S(float* losses, T* logits, const int* targets, int vocab, \
+                                                            float grad_scale, int want_grad) {                             \
+        softmax_cross_entropy<T, 8>(losses, logits, targets, vocab, grad_scale, want_grad);                                \
+    }                                                                                                                      \
+    extern "C" __global__ void __launch_bounds__(1024, 2) softmax_cross_entropy_u2_##S(float* losses, T* logits,           \
+                                                            const int* targets, int vocab, float grad_scale, int want_grad) { \
+        softmax_cross_entropy<T, 2>(losses, logits, targets, vocab, grad_scale, want_grad);                                \
     }
 
 FOR_DTYPE(float, f32)

@@ -464,7 +464,11 @@ fn cuda_matches_cpu_bf16() {
 
 /// The launch shapes a tuning run (HHI_CUDA_TUNE) may choose instead of the
 /// defaults: each must compute the same as the CPU, on the emulator and on a GPU.
-const TUNING_ALTERNATIVES: [&str; 2] = ["xent_threads=1024,ln_backward=cached,attn_forward=8x16", "xent_threads=128,ln_backward_blocks_per_sm=1,attn_forward=4x32"];
+const TUNING_ALTERNATIVES: [&str; 3] = [
+    "xent_threads=512,xent_unroll=8,ln_backward=cached,attn_forward=8x16",
+    "xent_threads=128,xent_unroll=2,ln_backward_blocks_per_sm=1,attn_forward=4x32",
+    "xent_unroll=8,ln_backward=pipelined3",
+];
 
 #[test]
 fn emulated_tuning_alternatives_match_cpu() {

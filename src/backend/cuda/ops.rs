@@ -19,8 +19,6 @@ use half::bf16;
 const LN_FORWARD_CACHED_MAX_C: usize = 1024;
 const LN_BACKWARD_CACHED_MAX_C: usize = 768;
 const LN_FUSED_MAX_C: usize = 2048;
-/// Warps a block of layernorm_backward_pipelined_bf16 (its LN_PIPE_WARPS).
-const LN_PIPE_WARPS: usize = 4;
 
 /// Whether rows of `len` elements of `dtype` starting at each address can
 /// move as 16-byte packs (the kernels' `_vec` forms): every address 16-byte
@@ -222,9 +220,13 @@ impl Backend for Cuda {
             // a row of the scratch), then one pass adds the rows to dw, db.
             let sms = self.info().multiprocessors as usize;
             let vec = packs_fit(t, c, &[dinp.ptr, dout.ptr, inp.ptr, w.ptr]);
-            // (kernel, warps a block, blocks an SM: as many as registers and shared memory let run at once)
-            let (name, warps, per_sm) = if c <= LN_BACKWARD_CACHED_MAX_C && vec && t == DType::BF16 && self.tuning.ln_backward == LnBackward::Pipelined {
-                ("layernorm_backward_pipelined_bf16".to_string(), LN_PIPE_WARPS, 4)
+            // (kernel, warps a block, blocks an SM: measured on an H100, where the
+            // pipelined kernel ran best at 2 of the 4 blocks its resources allow)
+            let pipelined = c <= LN_BACKWARD_CACHED_MAX_C && vec && t == DType::BF16;
+            let (name, warps, per_sm) = if pipelined && self.tuning.ln_backward == LnBackward::Pipelined {
+                ("layernorm_backward_pipelined_bf16".to_string(), 4, 2)
+            } else if pipelined && self.tuning.ln_backward == LnBackward::Pipelined3 {
+                ("layernorm_backward_pipelined3_bf16".to_string(), 2, 4)
             } else if c <= LN_BACKWARD_CACHED_MAX_C {
                 (cached_kernel("layernorm_backward", vec, t), 8, 2)
             } else {
@@ -395,7 +397,11 @@ impl Backend for Cuda {
         let block = (vocab.next_multiple_of(32) as u32).clamp(32, self.tuning.xent_threads);
         let (g, want) = (grad_scale.unwrap_or(0.0), grad_scale.is_some() as i32);
         let args: [&dyn KernelArg; 6] = [&losses.ptr, &logits.ptr, &targets.address(), &(vocab as i32), &g, &want];
-        self.rt.launch(&kernel("softmax_cross_entropy", logits.dtype), (rows as u32, 1, 1), (block, 1, 1), &args);
+        let name = match self.tuning.xent_unroll {
+            4 => "softmax_cross_entropy".to_string(),
+            u => format!("softmax_cross_entropy_u{u}"),
+        };
+        self.rt.launch(&kernel(&name, logits.dtype), (rows as u32, 1, 1), (block, 1, 1), &args);
     }
 
     // ---- decoding -------------------------------------------------------------

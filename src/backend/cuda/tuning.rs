@@ -9,8 +9,10 @@ use crate::{Error, Result};
 /// How the bf16 LayerNorm backward of rows up to 768 wide in 16-byte packs runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LnBackward {
-    /// Rows staged through shared memory by cp.async (layernorm_backward_pipelined).
+    /// Rows staged through shared memory by cp.async (layernorm_backward_pipelined): 4 warps × 2 slots.
     Pipelined,
+    /// The same as 2 warps × 3 slots (two rows in flight a warp).
+    Pipelined3,
     /// Rows read straight into registers (layernorm_backward_cached).
     Cached,
 }
@@ -19,6 +21,8 @@ pub enum LnBackward {
 pub struct Tuning {
     /// Threads per block (one row each) of the fused softmax + cross-entropy.
     pub xent_threads: u32,
+    /// 16-byte packs each of its threads loads at once: 2 (at two blocks an SM), 4 or 8.
+    pub xent_unroll: u32,
     pub ln_backward: LnBackward,
     /// Blocks per multiprocessor of the register-sum LayerNorm backwards (0: the kernel's default).
     pub ln_backward_blocks_per_sm: u32,
@@ -29,7 +33,7 @@ pub struct Tuning {
 
 impl Default for Tuning {
     fn default() -> Self {
-        Tuning { xent_threads: 512, ln_backward: LnBackward::Pipelined, ln_backward_blocks_per_sm: 0, attn_forward: (4, 16) }
+        Tuning { xent_threads: 1024, xent_unroll: 4, ln_backward: LnBackward::Pipelined, ln_backward_blocks_per_sm: 0, attn_forward: (4, 16) }
     }
 }
 
@@ -47,7 +51,7 @@ impl Tuning {
         let mut t = Self::default();
         let bad = |what: &str| {
             Error::Invalid(format!(
-                "HHI_CUDA_TUNE: {what} (keys: xent_threads=32..1024 in 32s, ln_backward=pipelined|cached, ln_backward_blocks_per_sm=N, attn_forward=4x16|8x16|4x32)"
+                "HHI_CUDA_TUNE: {what} (keys: xent_threads=32..1024 in 32s, xent_unroll=2|4|8, ln_backward=pipelined|pipelined3|cached, ln_backward_blocks_per_sm=N, attn_forward=4x16|8x16|4x32)"
             ))
         };
         for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -60,9 +64,16 @@ impl Tuning {
                         return Err(bad(&format!("xent_threads={value} is not a multiple of 32 in 32..=1024")));
                     }
                 }
+                "xent_unroll" => {
+                    t.xent_unroll = number()?;
+                    if ![2, 4, 8].contains(&t.xent_unroll) {
+                        return Err(bad(&format!("xent_unroll={value} is not 2, 4 or 8")));
+                    }
+                }
                 "ln_backward" => {
                     t.ln_backward = match value {
                         "pipelined" => LnBackward::Pipelined,
+                        "pipelined3" => LnBackward::Pipelined3,
                         "cached" => LnBackward::Cached,
                         _ => return Err(bad(&format!("ln_backward={value}"))),
                     }
@@ -91,11 +102,12 @@ mod tests {
     fn parses_overrides_and_names_bad_ones() {
         let t = Tuning::parse("xent_threads=256, ln_backward=cached,ln_backward_blocks_per_sm=3,attn_forward=4x32").unwrap();
         assert_eq!((t.xent_threads, t.ln_backward, t.ln_backward_blocks_per_sm, t.attn_forward), (256, LnBackward::Cached, 3, (4, 32)));
-        assert_eq!(Tuning::parse("").unwrap().xent_threads, 512);
+        assert_eq!(Tuning::parse("").unwrap().xent_threads, 1024);
         for (spec, named) in [
             ("xent_threads=100", "xent_threads=100"),
             ("ln_backward=fast", "ln_backward=fast"),
             ("attn_forward=2x16", "attn_forward=2x16"),
+            ("xent_unroll=3", "xent_unroll=3"),
             ("warp=4", "`warp`"),
             ("oops", "`oops`"),
         ] {
