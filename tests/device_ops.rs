@@ -467,23 +467,25 @@ fn cuda_matches_cpu_bf16() {
 const TUNING_ALTERNATIVES: [&str; 3] = [
     "xent_threads=512,xent_unroll=8,ln_backward=cached,attn_forward=8x16",
     "xent_threads=128,xent_unroll=2,ln_backward_blocks_per_sm=1,attn_forward=4x32",
-    "xent_unroll=8,ln_backward=pipelined3",
+    "xent_unroll=4,ln_backward=pipelined3",
 ];
 
 #[test]
 fn emulated_tuning_alternatives_match_cpu() {
-    for spec in TUNING_ALTERNATIVES {
-        check(&common::emulated(DType::BF16).with_tuning(spec).unwrap(), "emu bf16 (tuned)", BF16_TOLERANCE);
+    for (dtype, tolerance) in [(DType::F32, F32_TOLERANCE), (DType::BF16, BF16_TOLERANCE)] {
+        for spec in TUNING_ALTERNATIVES {
+            check(&common::emulated(dtype).with_tuning(spec).unwrap(), &format!("emu {dtype} (tuned)"), tolerance);
+        }
     }
 }
 
 #[test]
 fn cuda_tuning_alternatives_match_cpu() {
-    let Some(cuda) = common::cuda_or_skip("cuda_tuning_alternatives_match_cpu", DType::BF16) else { return };
-    let mut cuda = Some(cuda);
-    for spec in TUNING_ALTERNATIVES {
-        let tuned = cuda.take().unwrap().with_tuning(spec).unwrap();
-        check(&tuned, &format!("cuda bf16 {spec}"), BF16_TOLERANCE);
-        cuda = Some(tuned);
+    for (dtype, tolerance) in [(DType::F32, F32_TOLERANCE), (DType::BF16, BF16_TOLERANCE)] {
+        let Some(mut cuda) = common::cuda_or_skip("cuda_tuning_alternatives_match_cpu", dtype) else { return };
+        for spec in TUNING_ALTERNATIVES {
+            cuda = cuda.with_tuning(spec).unwrap();
+            check(&cuda, &format!("cuda {dtype} {spec}"), tolerance);
+        }
     }
 }

@@ -397,10 +397,12 @@ impl Backend for Cuda {
         let block = (vocab.next_multiple_of(32) as u32).clamp(32, self.tuning.xent_threads);
         let (g, want) = (grad_scale.unwrap_or(0.0), grad_scale.is_some() as i32);
         let args: [&dyn KernelArg; 6] = [&losses.ptr, &logits.ptr, &targets.address(), &(vocab as i32), &g, &want];
-        let name = match self.tuning.xent_unroll {
-            4 => "softmax_cross_entropy".to_string(),
-            u => format!("softmax_cross_entropy_u{u}"),
+        let unroll = match (self.tuning.xent_unroll, logits.dtype) {
+            (0, DType::BF16) => 8,
+            (0, _) => 4,
+            (u, _) => u,
         };
+        let name = if unroll == 4 { "softmax_cross_entropy".to_string() } else { format!("softmax_cross_entropy_u{unroll}") };
         self.rt.launch(&kernel(&name, logits.dtype), (rows as u32, 1, 1), (block, 1, 1), &args);
     }
 
