@@ -2,7 +2,7 @@
 //! holds `key=value` pairs separated by commas, e.g.
 //! `HHI_CUDA_TUNE=xent_threads=256,ln_backward=cached`. `scripts/gpu-check`
 //! times the alternatives with `hhi bench ops` on each GPU it gets, so the
-//! defaults below are the measured best (on an H100, 2026-11-26: the
+//! defaults below are the measured best (on an H100, 2026-11-26: the bf16
 //! classifier 76% of peak bandwidth at 1024 threads × 8 packs against 61% at
 //! 512 × 4; the LayerNorm backward 62% pipelined at 2 blocks an SM against
 //! 56% for the cached kernel; the attention forward 117 TFLOP/s at 4 × 16
