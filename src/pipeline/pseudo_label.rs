@@ -1,15 +1,16 @@
 //! Stage 5 of the method: the distilled T5 summarizer turns weak captions
 //! into pseudo-labels. Each caption (with `summarize: ` before it) is
 //! decoded with 4 beams, length penalty 2.0, no-repeat-ngram 3 and at most
-//! 20 tokens; labels whose second word is not an -ing word are dropped; the
-//! kept items get the method's sample weights (pipeline/rules.rs). Names
+//! 20 tokens; labels whose second word is not an -ing word are dropped, and
+//! optionally the least confident share of the rest (the top beam's score);
+//! the kept items get the method's sample weights (pipeline/rules.rs). Names
 //! masked as `[NAME]` (Who's Waldo's mask) become distinct first names
 //! before summarizing: the summarizer was distilled from captions with names,
 //! and the mask's tokens are foreign to it.
 //!
 //! Weak-caption JSONL, one object per line: `{"image": PATH, "caption":
 //! TEXT}` (other fields are carried through). Output JSONL: the same
-//! objects plus `"label"` and `"weight"`, the input of train-captioner.
+//! objects plus `"label"`, `"score"` and `"weight"`, the input of train-captioner.
 
 use super::rules::{has_gerund, sample_weights};
 use crate::backend::Backend;
@@ -71,23 +72,40 @@ pub fn fill_name_masks(caption: &str) -> String {
     out
 }
 
-/// The summarizer's top beam for each caption (name masks filled).
-pub fn summarize<B: Backend>(be: &B, t5: &T5<B>, tok: &Tokenizer, captions: &[&str], prefix: &str, search: &BeamConfig) -> Result<Vec<String>> {
-    let ids = captions.iter().map(|c| tok.encode_with_eos(&format!("{prefix}{}", fill_name_masks(c)), t5.cfg.eos_token_id, 0)).collect::<Result<Vec<_>>>()?;
-    beam_search_t5(be, t5, &ids, search)?.into_iter().map(|hyps| Ok(tok.decode(&hyps[0].tokens)?.trim().to_string())).collect()
+/// One caption's summary: the top beam's text and its score (summed
+/// log-probability over length^2.0, the beam search's own ranking).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Summary {
+    pub label: String,
+    pub score: f32,
 }
 
-/// Drops labels without an -ing word and weights the rest: (record, label)
-/// pairs in, records with `label` and `weight` out.
-pub fn finish(labelled: Vec<(Record, String)>) -> Vec<Record> {
-    let kept: Vec<(Record, String)> = labelled.into_iter().filter(|(_, label)| has_gerund(label)).collect();
-    let labels: Vec<String> = kept.iter().map(|(_, l)| l.clone()).collect();
-    let captions: Vec<String> = kept.iter().map(|(r, _)| r["caption"].as_str().unwrap_or_default().to_string()).collect();
+/// The summarizer's top beam for each caption (name masks filled).
+pub fn summarize<B: Backend>(be: &B, t5: &T5<B>, tok: &Tokenizer, captions: &[&str], prefix: &str, search: &BeamConfig) -> Result<Vec<Summary>> {
+    let ids = captions.iter().map(|c| tok.encode_with_eos(&format!("{prefix}{}", fill_name_masks(c)), t5.cfg.eos_token_id, 0)).collect::<Result<Vec<_>>>()?;
+    beam_search_t5(be, t5, &ids, search)?.into_iter().map(|hyps| Ok(Summary { label: tok.decode(&hyps[0].tokens)?.trim().to_string(), score: hyps[0].score })).collect()
+}
+
+/// Drops labels without an -ing word, then the `drop_least_confident` share
+/// of the rest with the lowest scores (0: none, the method's own setting;
+/// ties keep the earlier caption), and weights what is left: (record,
+/// summary) pairs in, records with `label`, `score` and `weight` out, in
+/// input order. Most weak captions that state no interaction at all still
+/// get an -ing label, but a less confident one.
+pub fn finish(labelled: Vec<(Record, Summary)>, drop_least_confident: f64) -> Vec<Record> {
+    let mut kept: Vec<(usize, Record, Summary)> = labelled.into_iter().enumerate().filter(|(_, (_, s))| has_gerund(&s.label)).map(|(i, (r, s))| (i, r, s)).collect();
+    let drop = (drop_least_confident.clamp(0.0, 1.0) * kept.len() as f64).floor() as usize;
+    kept.sort_by(|a, b| b.2.score.total_cmp(&a.2.score).then(a.0.cmp(&b.0)));
+    kept.truncate(kept.len() - drop);
+    kept.sort_by_key(|(i, _, _)| *i);
+    let labels: Vec<String> = kept.iter().map(|(_, _, s)| s.label.clone()).collect();
+    let captions: Vec<String> = kept.iter().map(|(_, r, _)| r["caption"].as_str().unwrap_or_default().to_string()).collect();
     let weights = sample_weights(&labels, &captions);
     kept.into_iter()
         .zip(weights)
-        .map(|((mut r, label), w)| {
-            r.insert("label".into(), label.into());
+        .map(|((_, mut r, s), w)| {
+            r.insert("label".into(), s.label.into());
+            r.insert("score".into(), serde_json::json!(s.score));
             r.insert("weight".into(), serde_json::json!(w));
             r
         })
@@ -114,15 +132,36 @@ mod tests {
         serde_json::json!({"image": "x.jpg", "caption": caption}).as_object().unwrap().clone()
     }
 
+    fn summary(label: &str, score: f32) -> Summary {
+        Summary { label: label.into(), score }
+    }
+
+    #[test]
+    fn finish_drops_the_least_confident_share_and_keeps_input_order() {
+        let scores = [-0.5, -0.1, -0.9, -0.2, -0.1, -0.3, -0.05, -0.4, -0.9, -0.15];
+        let labelled: Vec<_> = scores.iter().enumerate().map(|(i, &s)| (record(&format!("c{i}")), summary("_ hugging _", s))).collect();
+        // 25% of 10 is 2.5: the two lowest (-0.9 twice) go.
+        let kept = finish(labelled.clone(), 0.25);
+        let captions: Vec<&str> = kept.iter().map(|r| r["caption"].as_str().unwrap()).collect();
+        assert_eq!(captions, ["c0", "c1", "c3", "c4", "c5", "c6", "c7", "c9"]);
+        assert_eq!(kept[1]["score"].as_f64().unwrap() as f32, -0.1);
+        // Only labels with an -ing word count toward the share; ties keep the earlier caption.
+        let mut tied = labelled;
+        tied[0].1 = summary("_ hugs _", -0.01);
+        let kept = finish(tied, 0.5);
+        let captions: Vec<&str> = kept.iter().map(|r| r["caption"].as_str().unwrap()).collect();
+        assert_eq!(captions, ["c1", "c3", "c4", "c6", "c9"]);
+    }
+
     #[test]
     fn finish_keeps_gerund_labels_and_weights_them() {
         let labelled = vec![
-            (record("a"), "_ hugging _".to_string()),
-            (record("b"), "_ hugs _".to_string()), // no -ing word: dropped
-            (record("c"), "_ hugging _".to_string()),
-            (record("c"), "_ lifting _".to_string()), // shares caption c
+            (record("a"), summary("_ hugging _", -0.1)),
+            (record("b"), summary("_ hugs _", -0.1)), // no -ing word: dropped
+            (record("c"), summary("_ hugging _", -0.1)),
+            (record("c"), summary("_ lifting _", -0.1)), // shares caption c
         ];
-        let kept = finish(labelled);
+        let kept = finish(labelled, 0.0);
         let labels: Vec<&str> = kept.iter().map(|r| r["label"].as_str().unwrap()).collect();
         assert_eq!(labels, ["_ hugging _", "_ hugging _", "_ lifting _"]);
         let w: Vec<f64> = kept.iter().map(|r| r["weight"].as_f64().unwrap()).collect();
