@@ -273,7 +273,19 @@ fn plan(a: &Args, s: &Sizes) -> Vec<Step> {
         Step {
             name: "stage 5: pseudo-labels of the weak captions",
             done: Some(d("pseudo_labels.jsonl")),
-            action: with_device(&["pseudo-label", "--summarizer", &p("summarizer"), "--weak", &p("world/weak.jsonl"), "--out", &p("pseudo_labels.jsonl"), "--batch", "32", "--drop-least-confident", "0.1"]),
+            action: with_device(&[
+                "pseudo-label",
+                "--summarizer",
+                &p("summarizer"),
+                "--weak",
+                &p("world/weak.jsonl"),
+                "--out",
+                &p("pseudo_labels.jsonl"),
+                "--batch",
+                "32",
+                "--drop-least-confident",
+                "0.1",
+            ]),
         },
         Step {
             name: "CLIP stand-in (contrastive pre-training)",
