@@ -63,7 +63,10 @@ __device__ __forceinline__ void row_scan(const T* x, int n, F&& f) {
     }
 }
 
-// Overwrites every element x_j of the row with f(j, x_j), in the same order of access as row_scan.
+// Overwrites every element x_j of the row with f(j, x_j), in the same order
+// of access as row_scan. (The two walks stay separate loops: one walker
+// shared through lambdas made nvcc spill in the 2- and 8-pack kernels, which
+// are the ones timed on the GPU.)
 template <typename T, int U, typename F>
 __device__ __forceinline__ void row_update(T* x, int n, F&& f) {
     constexpr int V = VEC<T>;
