@@ -15,7 +15,7 @@ use hhi::models::bert::sentence::{cosine, SentenceEncoder};
 fn minilm_embeddings_match_sentence_transformers() {
     let dir = minilm_dir();
     if !dir.join("model.safetensors").exists() {
-        println!("skipped: all-MiniLM-L6-v2 is not in {} (run scripts/fetch-minilm)", dir.display());
+        common::say_skipped(&format!("minilm_embeddings_match_sentence_transformers: skipped: all-MiniLM-L6-v2 is not in {} (run scripts/fetch-minilm)", dir.display()));
         return;
     }
     let texts: Vec<String> = serde_json::from_str(&std::fs::read_to_string(repo("tests/fixtures/minilm/sentences.json")).unwrap()).unwrap();

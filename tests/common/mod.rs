@@ -22,14 +22,20 @@ pub fn hhi_bin() -> PathBuf {
     std::env::var_os("HHI_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_hhi")), PathBuf::from)
 }
 
-/// `cuda:0` computing in `dtype` for GPU tests, or `None` after printing why
-/// they are skipped. The line is what `cargo test -- --nocapture` and
-/// scripts/gpu-check grep for.
+/// Says why a test skips its checks, straight to stderr: the test harness
+/// captures only the print macros, so a plain `cargo test` shows the line.
+pub fn say_skipped(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// `cuda:0` computing in `dtype` for GPU tests, or `None` after saying why
+/// they are skipped (the line scripts/gpu-check greps for).
 pub fn cuda_or_skip(test: &str, dtype: hhi::tensor::DType) -> Option<hhi::backend::cuda::Cuda> {
     match hhi::backend::cuda::Cuda::new(0, dtype) {
         Ok(cuda) => Some(cuda),
         Err(why) => {
-            println!("{test}: skipped: no CUDA device ({why})");
+            say_skipped(&format!("{test}: skipped: no CUDA device ({why})"));
             None
         }
     }
