@@ -61,7 +61,7 @@ fn run_on<B: Backend>(be: &B, a: &Args) -> Result<()> {
     let search = label_search(t5.cfg.eos_token_id);
     let mut partial = Partial::load(&a.out)?;
     if partial.done.keys().any(|&i| i >= records.len()) || partial.done.values().any(|v| summary_of(v).is_none()) {
-        return Err(Error::data(&partial.path, "not saved summaries of this input (delete the file to start over)"));
+        return Err(not_saved_summaries(&partial.path));
     }
     let todo: Vec<usize> = (0..records.len()).filter(|i| !partial.done.contains_key(i)).collect();
     if !partial.done.is_empty() {
@@ -83,7 +83,7 @@ fn run_on<B: Backend>(be: &B, a: &Args) -> Result<()> {
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
-    let summaries = partial.done.values().map(|v| summary_of(v).expect("checked when loaded")).collect::<Vec<_>>();
+    let summaries = partial.done.values().map(|v| summary_of(v).ok_or_else(|| not_saved_summaries(&partial.path))).collect::<Result<Vec<_>>>()?;
     let labelled: Vec<_> = records.into_iter().zip(summaries).collect();
     let total = labelled.len();
     let with_gerund = labelled.iter().filter(|(_, s)| has_gerund(&s.label)).count();
@@ -93,6 +93,10 @@ fn run_on<B: Backend>(be: &B, a: &Args) -> Result<()> {
     partial.finish();
     eprintln!("{}: {with_gerund} of {total} captions gave a pseudo-label with an -ing word, {} kept", a.out.display(), kept.len());
     Ok(())
+}
+
+fn not_saved_summaries(path: &Path) -> Error {
+    Error::data(path, "not saved summaries of this input (delete the file to start over)")
 }
 
 /// A saved summary: `{"label": TEXT, "score": NUMBER}`.
