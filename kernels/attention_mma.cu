@@ -183,26 +183,48 @@ __device__ __forceinline__ float row_dot(const bf16* dout, const bf16* out, cons
 
 // ---- kernels ------------------------------------------------------------------
 
+// How much checking a 16-row × N tile of scores needs before its softmax.
+enum TileKind {
+    TILE_OPEN,    // every score visible, no mask or bias: scale only
+    TILE_CAUSAL,  // as open, except keys after a row's causal end (the diagonal tiles)
+    TILE_MASKED,  // anything else: masked_score per element
+};
+
+// Rows [r0, r0 + 15] × keys [j0, j0 + N − 1]. The open and causal kinds also
+// need a positive scale (their max is taken before scaling).
+__device__ __forceinline__ TileKind tile_kind(const AttnShape& s, const float* key_mask, const float* bias, int r0, int j0, int n) {
+    if (s.scale <= 0.0f) return TILE_MASKED;
+    if (all_visible(s, key_mask, bias, r0, r0 + 15, j0, j0 + n - 1)) return TILE_OPEN;
+    const bool causal_only = s.causal && key_mask == nullptr && bias == nullptr && r0 + 15 < s.q_len && j0 + n - 1 < s.kv_len &&
+                             j0 >= visible_begin(s, r0 + 15);
+    return causal_only ? TILE_CAUSAL : TILE_MASKED;
+}
+
 // One 16-row m-tile's step of the online softmax: its scores sc (dot
 // products of rows row0 … for keys j0 …) become probabilities exp2(score −
 // new max) in place, the running max m and sum l of rows g and g + 8 (log2
-// units) absorb the tile, and o is rescaled to the new max. `plain`: every
-// score of the tile is visible, with no mask or bias to apply.
+// units) absorb the tile, and o is rescaled to the new max. Open and causal
+// tiles keep raw dot products until the exponent, where scaling and the
+// subtraction are one fma (the max commutes with a positive scale).
 template <int N, int D>
-__device__ __forceinline__ void online_softmax_step(float (&sc)[N / 8][4], float (&m)[2], float (&l)[2], float (&o)[D / 8][4], bool plain, float scale_log2,
-                                                    const float* key_mask, const float* bias, const AttnShape& s, int b, int h, int row0, int j0) {
+__device__ __forceinline__ void online_softmax_step(float (&sc)[N / 8][4], float (&m)[2], float (&l)[2], float (&o)[D / 8][4], TileKind kind,
+                                                    float scale_log2, const float* key_mask, const float* bias, const AttnShape& s, int b, int h,
+                                                    int row0, int j0) {
     const int g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
-    if (plain) {
+    if (kind == TILE_CAUSAL) {
+        const int last_key = s.kv_len - s.q_len + row0 + g - j0 - 2 * t;  // row g's last visible key, relative to this lane's column 0
 #pragma unroll
         for (int n = 0; n < N / 8; n++)
 #pragma unroll
-            for (int e = 0; e < 4; e++) sc[n][e] *= scale_log2;
-    } else {
+            for (int e = 0; e < 4; e++)
+                if (8 * n + e % 2 > last_key + 8 * (e / 2)) sc[n][e] = -CUDART_INF_F;
+    } else if (kind == TILE_MASKED) {
 #pragma unroll
         for (int n = 0; n < N / 8; n++)
 #pragma unroll
             for (int e = 0; e < 4; e++) sc[n][e] = LOG2E * masked_score(sc[n][e], key_mask, bias, s, b, h, row0 + g + 8 * (e / 2), j0 + 8 * n + 2 * t + e % 2);
     }
+    const float mul = kind == TILE_MASKED ? 1.0f : scale_log2;  // from sc's units to log2 units
     float tile_max[2] = {-CUDART_INF_F, -CUDART_INF_F};
 #pragma unroll
     for (int n = 0; n < N / 8; n++)
@@ -213,16 +235,16 @@ __device__ __forceinline__ void online_softmax_step(float (&sc)[N / 8][4], float
     for (int r = 0; r < 2; r++) {  // the four lanes of a quad share rows g and g + 8
         tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
         tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
-        const float m_new = fmaxf(m[r], tile_max[r]);
+        const float m_new = fmaxf(m[r], tile_max[r] * mul);
         base[r] = exp_base(m_new);
-        correction[r] = exp2f(m[r] - base[r]);
+        correction[r] = fast_exp2(m[r] - base[r]);
         m[r] = m_new;
     }
 #pragma unroll
     for (int n = 0; n < N / 8; n++)
 #pragma unroll
         for (int e = 0; e < 4; e++) {
-            sc[n][e] = exp2f(sc[n][e] - base[e / 2]);
+            sc[n][e] = fast_exp2(fmaf(sc[n][e], mul, -base[e / 2]));
             tile_sum[e / 2] += sc[n][e];
         }
 #pragma unroll
@@ -295,8 +317,7 @@ __device__ void attention_mma_forward(bf16* out, float* lse, const bf16* q, cons
 #pragma unroll
             for (int mt = 0; mt < MT; mt++) {
                 const int r0 = row0 + 16 * mt;
-                const bool plain = all_visible(s, key_mask, bias, r0, r0 + 15, j0, j0 + N - 1);
-                online_softmax_step<N, D>(sc[mt], m[mt], l[mt], o[mt], plain, scale_log2, key_mask, bias, s, b, h, r0, j0);
+                online_softmax_step<N, D>(sc[mt], m[mt], l[mt], o[mt], tile_kind(s, key_mask, bias, r0, j0, N), scale_log2, key_mask, bias, s, b, h, r0, j0);
             }
             mma_cols_mt<N, D, MT>(o, sc, vs[buf]);
         }
@@ -306,13 +327,13 @@ __device__ void attention_mma_forward(bf16* out, float* lse, const bf16* q, cons
     const int64_t c_all = (int64_t)s.heads * d;
 #pragma unroll
     for (int mt = 0; mt < MT; mt++) {
+        const float inv_l[2] = {l[mt][0] > 0.0f ? 1.0f / l[mt][0] : 0.0f, l[mt][1] > 0.0f ? 1.0f / l[mt][1] : 0.0f};
 #pragma unroll
         for (int dn = 0; dn < D / 8; dn++)
 #pragma unroll
             for (int e = 0; e < 4; e++) {
                 const int i = row0 + 16 * mt + g + 8 * (e / 2), c = 8 * dn + 2 * t + e % 2;
-                const float li = l[mt][e / 2];
-                if (i < s.q_len && c < d) out[((int64_t)b * s.q_len + i) * c_all + (int64_t)h * d + c] = __float2bfloat16(li > 0.0f ? o[mt][dn][e] / li : 0.0f);
+                if (i < s.q_len && c < d) out[((int64_t)b * s.q_len + i) * c_all + (int64_t)h * d + c] = __float2bfloat16(o[mt][dn][e] * inv_l[e / 2]);
             }
 #pragma unroll
         for (int r = 0; r < 2; r++) {
@@ -466,17 +487,19 @@ __device__ void attention_mma_backward_key(bf16* dk, bf16* dv, float* dbias, con
 
 // ---- launchers: one kernel per (pass, head-dim bound), bf16 only -----------------
 
-// The forward as W warps × 16·MT rows: 4 × 16 (`_d64_`), 8 × 16 (`_8x16_`), 4 × 32 (`_4x32_`, head_dim ≤ 64 only: registers).
-#define FORWARD_FOR(DM, W, MT, NAME)                                                                                                         \
-    extern "C" __global__ void __launch_bounds__(W * 32)                                                                                    \
+// The forward as W warps × 16·MT rows: 4 × 16 (`_d64_`), 8 × 16 (`_8x16_`), 4 × 32 (`_4x32_`, head_dim ≤ 64 only:
+// registers), and 4 × 16 held to 128 registers for 4 blocks an SM (`_4x16b4_`, head_dim ≤ 64).
+#define FORWARD_FOR(DM, W, MT, MIN_BLOCKS, NAME)                                                                                             \
+    extern "C" __global__ void __launch_bounds__(W * 32, MIN_BLOCKS)                                                                        \
         NAME(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v, const float* key_mask, const float* bias, AttnShape s) {   \
         attention_mma_forward<DM, W, MT>(out, lse, q, k, v, key_mask, bias, s);                                                             \
     }
-FORWARD_FOR(64, 4, 1, attention_mma_forward_d64_bf16)
-FORWARD_FOR(128, 4, 1, attention_mma_forward_d128_bf16)
-FORWARD_FOR(64, 8, 1, attention_mma_forward_8x16_d64_bf16)
-FORWARD_FOR(128, 8, 1, attention_mma_forward_8x16_d128_bf16)
-FORWARD_FOR(64, 4, 2, attention_mma_forward_4x32_d64_bf16)
+FORWARD_FOR(64, 4, 1, 1, attention_mma_forward_d64_bf16)
+FORWARD_FOR(128, 4, 1, 1, attention_mma_forward_d128_bf16)
+FORWARD_FOR(64, 8, 1, 1, attention_mma_forward_8x16_d64_bf16)
+FORWARD_FOR(128, 8, 1, 1, attention_mma_forward_8x16_d128_bf16)
+FORWARD_FOR(64, 4, 2, 1, attention_mma_forward_4x32_d64_bf16)
+FORWARD_FOR(64, 4, 1, 4, attention_mma_forward_4x16b4_d64_bf16)
 
 #define FOR_DIM(DM)                                                                                                                         \
     extern "C" __global__ void __launch_bounds__(MMA_WARPS * 32)                                                                            \

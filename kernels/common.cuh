@@ -51,6 +51,19 @@ __device__ __forceinline__ float block_sum(float v) {
     return result;
 }
 
+// ---- fast math ----------------------------------------------------------------
+#ifndef HHI_EMULATE
+// 2^x as one multi-function-unit instruction (ex2.approx.ftz: relative error
+// about 2^-22, results under 2^-126 flush to 0, 2^-inf = 0). exp2f wraps the
+// same instruction in a range fix-up of three more (a compare and two
+// predicated multiplies), which the softmax inner loops pay once a score.
+__device__ __forceinline__ float fast_exp2(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
+}
+#endif
+
 // ---- 16-byte vector access ----------------------------------------------------
 #ifndef HHI_EMULATE
 // 16 bytes from `src` to `dst`, both 16-byte aligned.

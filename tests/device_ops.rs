@@ -127,7 +127,8 @@ impl<'a, B: Backend> Recorder<'a, B> {
     /// and the two-kernel backward.
     fn layernorm(&mut self, seed: u64) {
         let mut rng = Rng::new(seed);
-        for (rows, c) in [(19, 70), (21, 768), (150, 768), (5, 1000), (3, 2100)] {
+        // 600 rows: enough blocks for several groups in the backward's cross-block sums.
+        for (rows, c) in [(19, 70), (21, 768), (150, 768), (600, 768), (5, 1000), (3, 2100)] {
             let inp = self.up(&random(&mut rng, rows * c, 3.0).iter().map(|x| x + 1.5).collect::<Vec<_>>());
             let (w, b) = (self.up(&random(&mut rng, c, 1.0)), self.up(&random(&mut rng, c, 1.0)));
             let (mut out, mut mean, mut rstd) = (self.poisoned(rows * c), self.poisoned32(rows), self.poisoned32(rows));
@@ -281,6 +282,18 @@ impl<'a, B: Backend> Recorder<'a, B> {
             self.keep(format!("attention_forward kv-cache causal={causal} window={window}"), &out);
             self.keep(format!("attention_forward kv-cache lse causal={causal} window={window}"), &lse);
         }
+        // A causal prefill of 100 queries after 50 cached rows: the diagonal
+        // tiles sit 50 keys right of the queries' own positions.
+        let (heads, d, q_len, kv_len, kv_cap) = (2, 64, 100, 150, 160);
+        let c = heads * d;
+        let q = self.up(&random(&mut rng, q_len * c, 1.0));
+        let kv = self.up(&random(&mut rng, kv_cap * 2 * c, 1.0));
+        let s = AttnShape { batch: 1, heads, head_dim: d, q_len, kv_len, kv_cap, q_stride: c, kv_stride: 2 * c, causal: true, window: 0, scale: 0.125 };
+        let (mut out, mut lse) = (self.poisoned(q_len * c), self.poisoned32(heads * q_len));
+        let inp = AttnInputs::with_kv(B::view(&q), B::view(&kv), c, kv_cap * 2 * c);
+        self.be.attention_forward(B::view_mut(&mut out), B::view_mut(&mut lse), &inp, &s);
+        self.keep("attention_forward causal prefill after a cache".into(), &out);
+        self.keep("attention_forward causal prefill after a cache lse".into(), &lse);
     }
 
     fn loss(&mut self, seed: u64) {
@@ -467,7 +480,7 @@ fn cuda_matches_cpu_bf16() {
 const TUNING_ALTERNATIVES: [&str; 3] = [
     "xent_threads=512,xent_unroll=8,ln_backward=cached,attn_forward=8x16",
     "xent_threads=128,xent_unroll=2,ln_backward_blocks_per_sm=1,attn_forward=4x32",
-    "xent_unroll=4,ln_backward=pipelined3",
+    "xent_unroll=4,ln_backward=pipelined3,ln_backward_blocks_per_sm=200,attn_forward=4x16b4",
 ];
 
 #[test]

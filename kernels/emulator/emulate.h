@@ -77,6 +77,20 @@ inline float atomicAdd(float* p, float v) {  // fibers never interleave inside i
     *p = old + v;
     return old;
 }
+inline unsigned atomicAdd(unsigned* p, unsigned v) {
+    const unsigned old = *p;
+    *p = old + v;
+    return old;
+}
+inline void __threadfence() {}  // blocks run one after another
+struct float4 {
+    float x, y, z, w;
+};
+inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
+template <typename T>
+inline T __ldcg(const T* p) {
+    return *p;
+}
 inline int min(int a, int b) { return a < b ? a : b; }
 inline int max(int a, int b) { return a > b ? a : b; }
 inline unsigned __float_as_uint(float f) {
@@ -104,6 +118,11 @@ inline bf16 __float2bfloat16(float f) {
 }
 
 inline float __expf(float x) { return expf(x); }
+// ex2.approx.ftz.f32 (common.cuh): results under 2^-126 flush to zero.
+inline float fast_exp2(float x) {
+    const float y = exp2f(x);
+    return y < 0x1p-126f ? 0.0f : y;
+}
 inline uint16_t bf16_bits(bf16 x) { return x.bits; }
 inline void copy16(void* dst, const void* src) { std::memcpy(dst, src, 16); }
 

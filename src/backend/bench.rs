@@ -112,6 +112,19 @@ pub fn run<B: Backend>(be: &B, s: Shapes, filter: &str, print: &mut dyn FnMut(&O
         }
     }
 
+    // cuBLAS on attention's own two products at this shape, unfused: every
+    // head's queries stacked as rows, k = 64 for Q·Kᵀ and n = 64 for P·V — the
+    // GEMM figure beside which the fused attention below is read.
+    let (head_rows, d) = (s.batch * HEADS * s.t, C / HEADS);
+    for (tag, g, a_len, b_len) in [("Q·Kᵀ", Gemm::new(head_rows, s.t, d).tb(), head_rows * d, s.t * d), ("P·V", Gemm::new(head_rows, d, s.t), head_rows * s.t, s.t * d)] {
+        let name = format!("matmul attention-shaped {tag} {}×{}×{}", g.m, g.n, g.k);
+        if wanted(&name) {
+            let (a, b, mut out) = (be.upload(&filled(a_len, 1))?, be.upload(&filled(b_len, 2))?, be.zeros(g.m * g.n)?);
+            let ms = median_ms(be, s.reps, || be.matmul(B::view_mut(&mut out), B::view(&a), B::view(&b), None, g))?;
+            record(name, ms, 0.0, 2.0 * (g.m * g.n * g.k) as f64);
+        }
+    }
+
     let name = format!("attention B{} T{} H{HEADS} d64", s.batch, s.t);
     if wanted(&name) {
         let shape = AttnShape::fused_self(s.batch, s.t, HEADS, C / HEADS, 0.125);

@@ -51,7 +51,7 @@ pub struct Cuda {
     /// staging buffer for per-step inputs and outputs (both grow, never shrink).
     select_work: Mutex<Option<DeviceBuf>>,
     select_io: Mutex<Option<DeviceBuf>>,
-    /// The fused LayerNorm backwards' per-block dw/db sums (grows, never shrinks).
+    /// The fused LayerNorm backwards' scratch: counters and per-block dw/db sums (grows, never shrinks).
     ln_partial: Mutex<Option<DeviceBuf>>,
     /// Launch shapes (HHI_CUDA_TUNE overrides them in tuning runs).
     tuning: tuning::Tuning,
@@ -134,9 +134,11 @@ impl Cuda {
         let (bounds, family, warps): (&[usize], _, _) = if mma { (&[64, 128], "attention_mma", MMA_WARPS) } else { (&[32, 64, 128], "attention", ATTN_WARPS) };
         match bounds.iter().find(|&&bound| s.head_dim <= bound) {
             Some(&bound) => {
-                // The tensor-core forward also comes as 8 warps × 16 rows and (d ≤ 64) 4 warps × 32 rows.
+                // The tensor-core forward also comes as 8 warps × 16 rows and (d ≤ 64) 4 warps × 32 rows, or 4 × 16 at 4 blocks an SM.
                 let (warps, warp_rows, variant) = match self.tuning.attn_forward {
-                    (w, r) if mma && pass == "forward" && (w, r) != (4, 16) && (r == 16 || bound == 64) => (w, r, format!("_{w}x{r}")),
+                    (w, r, b) if mma && pass == "forward" && (w, r, b) != (4, 16, 0) && ((r == 16 && b == 0) || bound == 64) => {
+                        (w, r, if b > 0 { format!("_{w}x{r}b{b}") } else { format!("_{w}x{r}") })
+                    }
                     _ => (warps, 16, String::new()),
                 };
                 let name = format!("{family}_{pass}{variant}_d{bound}_{}", suffix(dtype));

@@ -32,13 +32,15 @@ pub struct Tuning {
     /// Blocks per multiprocessor of the register-sum LayerNorm backwards (0: the kernel's default).
     pub ln_backward_blocks_per_sm: u32,
     /// The tensor-core attention forward's block: warps × query rows a warp
-    /// (4×16, 8×16, or 4×32 for head_dim ≤ 64; wider heads fall back to 4×16).
-    pub attn_forward: (u32, u32),
+    /// × blocks an SM the registers must allow (0: as the compiler likes):
+    /// 4×16, 8×16, and for head_dim ≤ 64 4×32 and 4×16 at 4 blocks (wider
+    /// heads fall back to 4×16).
+    pub attn_forward: (u32, u32, u32),
 }
 
 impl Default for Tuning {
     fn default() -> Self {
-        Tuning { xent_threads: 1024, xent_unroll: 0, ln_backward: LnBackward::Pipelined, ln_backward_blocks_per_sm: 0, attn_forward: (4, 16) }
+        Tuning { xent_threads: 1024, xent_unroll: 0, ln_backward: LnBackward::Pipelined, ln_backward_blocks_per_sm: 0, attn_forward: (4, 16, 0) }
     }
 }
 
@@ -56,7 +58,7 @@ impl Tuning {
         let mut t = Self::default();
         let bad = |what: &str| {
             Error::Invalid(format!(
-                "HHI_CUDA_TUNE: {what} (keys: xent_threads=32..1024 in 32s, xent_unroll=2|4|8, ln_backward=pipelined|pipelined3|cached, ln_backward_blocks_per_sm=N, attn_forward=4x16|8x16|4x32)"
+                "HHI_CUDA_TUNE: {what} (keys: xent_threads=32..1024 in 32s, xent_unroll=2|4|8, ln_backward=pipelined|pipelined3|cached, ln_backward_blocks_per_sm=N, attn_forward=4x16|8x16|4x32|4x16b4)"
             ))
         };
         for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -86,9 +88,10 @@ impl Tuning {
                 "ln_backward_blocks_per_sm" => t.ln_backward_blocks_per_sm = number()?,
                 "attn_forward" => {
                     t.attn_forward = match value {
-                        "4x16" => (4, 16),
-                        "8x16" => (8, 16),
-                        "4x32" => (4, 32),
+                        "4x16" => (4, 16, 0),
+                        "8x16" => (8, 16, 0),
+                        "4x32" => (4, 32, 0),
+                        "4x16b4" => (4, 16, 4),
                         _ => return Err(bad(&format!("attn_forward={value}"))),
                     }
                 }
@@ -106,7 +109,7 @@ mod tests {
     #[test]
     fn parses_overrides_and_names_bad_ones() {
         let t = Tuning::parse("xent_threads=256, ln_backward=cached,ln_backward_blocks_per_sm=3,attn_forward=4x32").unwrap();
-        assert_eq!((t.xent_threads, t.ln_backward, t.ln_backward_blocks_per_sm, t.attn_forward), (256, LnBackward::Cached, 3, (4, 32)));
+        assert_eq!((t.xent_threads, t.ln_backward, t.ln_backward_blocks_per_sm, t.attn_forward), (256, LnBackward::Cached, 3, (4, 32, 0)));
         assert_eq!(Tuning::parse("").unwrap().xent_threads, 1024);
         for (spec, named) in [
             ("xent_threads=100", "xent_threads=100"),
