@@ -487,15 +487,16 @@ __device__ void attention_mma_backward_key(bf16* dk, bf16* dv, float* dbias, con
 
 // ---- launchers: one kernel per (pass, head-dim bound), bf16 only -----------------
 
-// The forward as W warps × 16·MT rows: 4 × 16 (`_d64_`), 8 × 16 (`_8x16_`), 4 × 32 (`_4x32_`, head_dim ≤ 64 only:
-// registers), and 4 × 16 held to 128 registers for 4 blocks an SM (`_4x16b4_`, head_dim ≤ 64).
+// The forward as W warps × 16·MT rows, registers capped for MIN_BLOCKS blocks an SM: 4 × 16 at 3 (`_d64_`,
+// `_d128_`: at 1, ptxas took 179 registers and the block ran 13% slower on an H100), 8 × 16 (`_8x16_`),
+// 4 × 32 (`_4x32_`, head_dim ≤ 64 only: registers), and 4 × 16 held to 128 registers for 4 blocks (`_4x16b4_`, head_dim ≤ 64).
 #define FORWARD_FOR(DM, W, MT, MIN_BLOCKS, NAME)                                                                                             \
     extern "C" __global__ void __launch_bounds__(W * 32, MIN_BLOCKS)                                                                        \
         NAME(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v, const float* key_mask, const float* bias, AttnShape s) {   \
         attention_mma_forward<DM, W, MT>(out, lse, q, k, v, key_mask, bias, s);                                                             \
     }
-FORWARD_FOR(64, 4, 1, 1, attention_mma_forward_d64_bf16)
-FORWARD_FOR(128, 4, 1, 1, attention_mma_forward_d128_bf16)
+FORWARD_FOR(64, 4, 1, 3, attention_mma_forward_d64_bf16)
+FORWARD_FOR(128, 4, 1, 3, attention_mma_forward_d128_bf16)
 FORWARD_FOR(64, 8, 1, 1, attention_mma_forward_8x16_d64_bf16)
 FORWARD_FOR(128, 8, 1, 1, attention_mma_forward_8x16_d128_bf16)
 FORWARD_FOR(64, 4, 2, 1, attention_mma_forward_4x32_d64_bf16)

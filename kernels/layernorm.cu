@@ -13,89 +13,49 @@
 
 // ---- kernels ------------------------------------------------------------------
 
-// ---- dw and db across blocks -----------------------------------------------------
-// Each block of a fused backward sums dw and db over its own rows; the sums
-// of all blocks meet in `scratch` without a second launch (which cost as
-// much as a tenth of the backward on an H100): [LN_COUNTERS counters | one
-// row of 2c per block | one row per group of LN_GROUP blocks]. The last block
-// of a group to finish adds the group's rows into the group's row; the last
-// group to finish adds those rows to dw and db. Sums run in block order and
-// group order whoever does them: deterministic. The counters start at zero
-// (the allocation is zeroed) and the blocks that finish reset them.
-#define LN_GROUP 16
-#define LN_COUNTERS 1024  // groups + 1 at most: 16,368 blocks
-
-// Calls use(i, Σ_r rows[r·width + i]) for each column i < width, r < n, the
-// rows summed in order. Other blocks wrote them: reads go through L2 (ld.cg).
-// A thread takes 16-byte column packs where width allows, with LN_LOADS
-// rows' loads in flight at once.
-#define LN_LOADS 8
-template <typename Use>
-__device__ __forceinline__ void column_sums(const float* rows, int n, int width, Use&& use) {
-    if (width % 4 == 0) {
-        for (int i = 4 * threadIdx.x; i < width; i += 4 * blockDim.x) {
-            float4 sum = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-            for (int r0 = 0; r0 < n; r0 += LN_LOADS) {
-                float4 v[LN_LOADS];
-#pragma unroll
-                for (int r = 0; r < LN_LOADS; r++)
-                    if (r0 + r < n) v[r] = __ldcg(reinterpret_cast<const float4*>(rows + (int64_t)(r0 + r) * width + i));
-#pragma unroll
-                for (int r = 0; r < LN_LOADS; r++)
-                    if (r0 + r < n) sum.x += v[r].x, sum.y += v[r].y, sum.z += v[r].z, sum.w += v[r].w;
-            }
-            use(i, sum.x), use(i + 1, sum.y), use(i + 2, sum.z), use(i + 3, sum.w);
-        }
-    } else {
-        for (int i = threadIdx.x; i < width; i += blockDim.x) {
-            float sum = 0.0f;
-            for (int r = 0; r < n; r++) sum += __ldcg(rows + (int64_t)r * width + i);
-            use(i, sum);
-        }
-    }
-}
-
-// Whether this block is the last of `members` to arrive at `counter` (which
-// the last one resets); the block's writes before the call are visible to it.
-__device__ __forceinline__ bool last_to_arrive(unsigned* counter, unsigned members) {
-    __shared__ unsigned ticket;
-    __syncthreads();  // the whole block's writes are issued
-    if (threadIdx.x == 0) {
-        __threadfence();  // ... and visible device-wide before the ticket
-        ticket = atomicAdd(counter, 1u);
-        if (ticket == members - 1) *counter = 0;
-    }
-    __syncthreads();
-    const bool last = ticket == members - 1;
-    if (last) __threadfence();  // the others' rows are read after their tickets
-    return last;
-}
-
-// After the block's dw/db sums are in its row of `scratch`: the group and
-// final sums described above.
-__device__ void layernorm_params_finish(float* dw, float* db, float* scratch, int c) {
-    unsigned* counters = reinterpret_cast<unsigned*>(scratch);
-    const float* block_rows = scratch + LN_COUNTERS;
-    const int groups = (gridDim.x + LN_GROUP - 1) / LN_GROUP, group = blockIdx.x / LN_GROUP, first = group * LN_GROUP;
-    float* group_rows = scratch + LN_COUNTERS + (int64_t)gridDim.x * 2 * c;
-    if (!last_to_arrive(&counters[group], min(LN_GROUP, gridDim.x - first))) return;
-    float* mine = group_rows + (int64_t)group * 2 * c;
-    column_sums(block_rows + (int64_t)first * 2 * c, min(LN_GROUP, gridDim.x - first), 2 * c, [&](int i, float sum) { mine[i] = sum; });
-    if (!last_to_arrive(&counters[groups], groups)) return;
-    column_sums(group_rows, groups, 2 * c, [&](int i, float sum) {
-        if (i < c) dw[i] += sum;
-        else db[i - c] += sum;
-    });
-}
-
-// The block's dw and db sums (shared memory) into its row of `scratch`, then layernorm_params_finish.
-__device__ __forceinline__ void block_sums_out(float* dw, float* db, float* scratch, const float* block_dw, const float* block_db, int c) {
-    float* mine = scratch + LN_COUNTERS + (int64_t)blockIdx.x * 2 * c;
+// The fused backwards' last step: the block's dw and db sums go to its row of
+// `partial` [blocks, 2c] (dw, then db); layernorm_params_reduce adds the rows
+// to dw and db.
+__device__ __forceinline__ void block_sums_out(float* partial, const float* block_dw, const float* block_db, int c) {
+    float* mine = partial + (int64_t)blockIdx.x * 2 * c;
     for (int i = threadIdx.x; i < c; i += blockDim.x) {
         mine[i] = block_dw[i];
         mine[c + i] = block_db[i];
     }
-    layernorm_params_finish(dw, db, scratch, c);
+}
+
+// dw[i] += Σ_b partial[b, i], db[i] += Σ_b partial[b, c + i]. Block (32
+// columns × 32 lanes): lane y sums rows y, y + 32, … of its column, then the
+// 32 sums are added in lane order (a fixed order: deterministic). Every
+// partial row is read by 32 threads at once; a thread per column summing all
+// rows in turn waited on memory once per row (most of the backward's time).
+// A lane issues REDUCE_LOADS of its rows' loads before adding any, so that a
+// device's worth of blocks (up to 32 · REDUCE_LOADS rows) costs one wait.
+#define REDUCE_LOADS 16
+__device__ void layernorm_params_reduce(float* dw, float* db, const float* partial, int blocks, int c) {
+    __shared__ float sums[32][33];
+    const int col = blockIdx.x * 32 + threadIdx.x;
+    float s = 0.0f;
+    if (col < 2 * c) {
+        for (int b0 = threadIdx.y; b0 < blocks; b0 += 32 * REDUCE_LOADS) {
+            float v[REDUCE_LOADS];
+#pragma unroll
+            for (int u = 0; u < REDUCE_LOADS; u++) {
+                const int b = b0 + 32 * u;
+                v[u] = b < blocks ? partial[(int64_t)b * 2 * c + col] : 0.0f;
+            }
+#pragma unroll
+            for (int u = 0; u < REDUCE_LOADS; u++) s += v[u];
+        }
+    }
+    sums[threadIdx.y][threadIdx.x] = s;
+    __syncthreads();
+    if (threadIdx.y == 0 && col < 2 * c) {
+        float total = 0.0f;
+        for (int y = 0; y < 32; y++) total += sums[y][threadIdx.x];
+        if (col < c) dw[col] += total;
+        else db[col - c] += total;
+    }
 }
 
 // The cached kernels' widest rows: a lane holds MAX_C / 32 elements (the
@@ -183,10 +143,10 @@ __device__ __forceinline__ void layernorm_backward_row(T* dx_out, const T* dx_in
 // sums in shared memory one warp at a time (not atomics: a float atomicAdd on
 // shared memory is a compare-and-swap loop on sm_80/sm_90, and eight warps
 // contending for every column cost more than a wave's rows), then the block
-// writes the result to its row of `scratch` (layernorm_params_finish takes it from there). Element k of pack q sits at
+// writes the result to its row of `partial`. Element k of pack q sits at
 // [k·packs + q], so a warp's 32 lanes touch 32 different banks.
 template <int V, int P>
-__device__ __forceinline__ void layernorm_block_sums_out(float* dw, float* db, float* scratch, float* block_dw, float* block_db, const float (&sum_dw)[P][V],
+__device__ __forceinline__ void layernorm_block_sums_out(float* partial, float* block_dw, float* block_db, const float (&sum_dw)[P][V],
                                                          const float (&sum_db)[P][V], int c) {
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32, packs = c / V;
     for (int turn = 0; turn < warps; turn++) {
@@ -197,20 +157,19 @@ __device__ __forceinline__ void layernorm_block_sums_out(float* dw, float* db, f
             }
         __syncthreads();
     }
-    float* mine = scratch + LN_COUNTERS + (int64_t)blockIdx.x * 2 * c;
+    float* mine = partial + (int64_t)blockIdx.x * 2 * c;
     for (int i = threadIdx.x; i < c; i += blockDim.x) {
         const int at = i % V * packs + i / V;
         mine[i] = block_dw[at];
         mine[c + i] = block_db[at];
     }
-    layernorm_params_finish(dw, db, scratch, c);
 }
 
 // The whole LayerNorm backward with w and the dw/db partial sums in
 // registers: warps take rows in turn (layernorm_backward_row), then the
-// block's sums go to dw and db (layernorm_block_sums_out).
+// block's sums go to its row of `partial` (layernorm_block_sums_out).
 template <typename T, int V>
-__device__ void layernorm_backward_cached(T* dinp, float* dw, float* db, float* scratch, const T* dout, const T* inp, const T* w, const float* mean,
+__device__ void layernorm_backward_cached(T* dinp, float* partial, const T* dout, const T* inp, const T* w, const float* mean,
                                           const float* rstd, int rows, int c) {
     constexpr int P = LN_BACKWARD_CACHED_MAX_C / (32 * V);
     __shared__ float block_dw[LN_BACKWARD_CACHED_MAX_C], block_db[LN_BACKWARD_CACHED_MAX_C], ws[LN_BACKWARD_CACHED_MAX_C];
@@ -222,7 +181,7 @@ __device__ void layernorm_backward_cached(T* dinp, float* dw, float* db, float* 
         const int64_t at = (int64_t)row * c;
         layernorm_backward_row<T, V, P, (sizeof(T) == 2 && V > 1)>(dinp + at, dinp + at, inp + at, dout + at, ws, mean[row], rstd[row], c, sum_dw, sum_db);
     }
-    layernorm_block_sums_out<V, P>(dw, db, scratch, block_dw, block_db, sum_dw, sum_db, c);
+    layernorm_block_sums_out<V, P>(partial, block_dw, block_db, sum_dw, sum_db, c);
 }
 
 // layernorm_backward_cached for bf16 rows of at most 768 columns in 16-byte
@@ -234,7 +193,7 @@ __device__ void layernorm_backward_cached(T* dinp, float* dw, float* db, float* 
 // its own packs; only mean and rstd (copied by lane 0) need a __syncwarp.
 // W warps a block (blockDim.x = 32·W), S row slots a warp.
 template <int W, int S>
-__device__ void layernorm_backward_pipelined(bf16* dinp, float* dw, float* db, float* scratch, const bf16* dout, const bf16* inp, const bf16* w, const float* mean,
+__device__ void layernorm_backward_pipelined(bf16* dinp, float* partial, const bf16* dout, const bf16* inp, const bf16* w, const float* mean,
                                              const float* rstd, int rows, int c) {
     constexpr int V = VEC<bf16>, P = LN_BACKWARD_CACHED_MAX_C / (32 * V);
     // W·S·4.5 KB of row slots + 9 KB of sums and weights: under the 48 KB of static shared memory.
@@ -275,7 +234,7 @@ __device__ void layernorm_backward_pipelined(bf16* dinp, float* dw, float* db, f
         __syncwarp();  // every lane is done with this slot before it is refilled
     }
     cp_async_wait<0>();
-    layernorm_block_sums_out<V, P>(dw, db, scratch, block_dw, block_db, sum_dw, sum_db, c);
+    layernorm_block_sums_out<V, P>(partial, block_dw, block_db, sum_dw, sum_db, c);
 }
 
 // One warp per row; two passes over the row (mean, then centred variance) as
@@ -339,7 +298,7 @@ __device__ void layernorm_backward_input(T* dinp, const T* dout, const T* inp, c
 // in shared memory, then writes them out (block_sums_out).
 #define LN_FUSED_MAX_C 2048
 template <typename T>
-__device__ void layernorm_backward_fused(T* dinp, float* dw, float* db, float* scratch, const T* dout, const T* inp, const T* w, const float* mean,
+__device__ void layernorm_backward_fused(T* dinp, float* partial, const T* dout, const T* inp, const T* w, const float* mean,
                                          const float* rstd, int rows, int c) {
     __shared__ float block_dw[LN_FUSED_MAX_C], block_db[LN_FUSED_MAX_C];
     for (int i = threadIdx.x; i < c; i += blockDim.x) block_dw[i] = block_db[i] = 0.0f;
@@ -358,7 +317,7 @@ __device__ void layernorm_backward_fused(T* dinp, float* dw, float* db, float* s
         }
     }
     __syncthreads();
-    block_sums_out(dw, db, scratch, block_dw, block_db, c);
+    block_sums_out(partial, block_dw, block_db, c);
 }
 
 // dw[c] += Σ_r norm[r,c]·dout[r,c], db[c] += Σ_r dout[r,c]. Block (32 columns ×
@@ -458,9 +417,9 @@ __device__ void rmsnorm_backward_params(float* dw, const T* dout, const T* inp, 
                                                             const float* rstd, int rows, int c) {                              \
         layernorm_backward_input<T>(dinp, dout, inp, w, mean, rstd, rows, c);                                                  \
     }                                                                                                                          \
-    extern "C" __global__ void layernorm_backward_fused_##S(T* dinp, float* dw, float* db, float* scratch, const T* dout, const T* inp, const T* w,     \
+    extern "C" __global__ void layernorm_backward_fused_##S(T* dinp, float* partial, const T* dout, const T* inp, const T* w,     \
                                                             const float* mean, const float* rstd, int rows, int c) {           \
-        layernorm_backward_fused<T>(dinp, dw, db, scratch, dout, inp, w, mean, rstd, rows, c);                                         \
+        layernorm_backward_fused<T>(dinp, partial, dout, inp, w, mean, rstd, rows, c);                                         \
     }                                                                                                                          \
     extern "C" __global__ void layernorm_backward_params_##S(float* dw, float* db, const T* dout, const T* inp,                \
                                                              const float* mean, const float* rstd, int rows, int c) {          \
@@ -487,10 +446,10 @@ FOR_DTYPE(bf16, bf16)
                                                                const T* b, int rows, int c, float eps) {                          \
         layernorm_forward_cached<T, V>(out, mean, rstd, inp, w, b, rows, c, eps);                                                  \
     }                                                                                                                              \
-    extern "C" __global__ void __launch_bounds__(256, 2) layernorm_backward_##NAME##_##S(T* dinp, float* dw, float* db, float* scratch, const T* dout,  \
+    extern "C" __global__ void __launch_bounds__(256, 2) layernorm_backward_##NAME##_##S(T* dinp, float* partial, const T* dout,  \
                                                                 const T* inp, const T* w, const float* mean, const float* rstd,  \
                                                                 int rows, int c) {                                               \
-        layernorm_backward_cached<T, V>(dinp, dw, db, scratch, dout, inp, w, mean, rstd, rows, c);                                         \
+        layernorm_backward_cached<T, V>(dinp, partial, dout, inp, w, mean, rstd, rows, c);                                         \
     }
 
 CACHED_FOR(float, f32, 1, cached)
@@ -499,12 +458,15 @@ CACHED_FOR(float, f32, VEC<float>, cached_vec)
 CACHED_FOR(bf16, bf16, VEC<bf16>, cached_vec)
 
 // The pipelined backward as 4 warps × 2 row slots (`_pipelined_`) or 2 warps × 3 slots (`_pipelined3_`).
-extern "C" __global__ void __launch_bounds__(128, 4) layernorm_backward_pipelined_bf16(bf16* dinp, float* dw, float* db, float* scratch, const bf16* dout, const bf16* inp,
+extern "C" __global__ void __launch_bounds__(128, 4) layernorm_backward_pipelined_bf16(bf16* dinp, float* partial, const bf16* dout, const bf16* inp,
                                                                                       const bf16* w, const float* mean, const float* rstd, int rows, int c) {
-    layernorm_backward_pipelined<4, 2>(dinp, dw, db, scratch, dout, inp, w, mean, rstd, rows, c);
+    layernorm_backward_pipelined<4, 2>(dinp, partial, dout, inp, w, mean, rstd, rows, c);
 }
-extern "C" __global__ void __launch_bounds__(64, 8) layernorm_backward_pipelined3_bf16(bf16* dinp, float* dw, float* db, float* scratch, const bf16* dout, const bf16* inp,
+extern "C" __global__ void __launch_bounds__(64, 8) layernorm_backward_pipelined3_bf16(bf16* dinp, float* partial, const bf16* dout, const bf16* inp,
                                                                                       const bf16* w, const float* mean, const float* rstd, int rows, int c) {
-    layernorm_backward_pipelined<2, 3>(dinp, dw, db, scratch, dout, inp, w, mean, rstd, rows, c);
+    layernorm_backward_pipelined<2, 3>(dinp, partial, dout, inp, w, mean, rstd, rows, c);
 }
 
+extern "C" __global__ void layernorm_params_reduce_f32(float* dw, float* db, const float* partial, int blocks, int c) {
+    layernorm_params_reduce(dw, db, partial, blocks, c);
+}

@@ -77,20 +77,6 @@ inline float atomicAdd(float* p, float v) {  // fibers never interleave inside i
     *p = old + v;
     return old;
 }
-inline unsigned atomicAdd(unsigned* p, unsigned v) {
-    const unsigned old = *p;
-    *p = old + v;
-    return old;
-}
-inline void __threadfence() {}  // blocks run one after another
-struct float4 {
-    float x, y, z, w;
-};
-inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
-template <typename T>
-inline T __ldcg(const T* p) {
-    return *p;
-}
 inline int min(int a, int b) { return a < b ? a : b; }
 inline int max(int a, int b) { return a > b ? a : b; }
 inline unsigned __float_as_uint(float f) {
