@@ -13,91 +13,49 @@
 
 // ---- kernels ------------------------------------------------------------------
 
-// ---- dw and db across blocks -------------------------------------------------------
-// Each block of a fused backward sums dw and db over its own rows; the blocks'
-// sums meet in `scratch` inside the same launch: [LN_SCRATCH_HEAD floats:
-// two counters | one row of 2c sums per block]. A block writes its row and
-// takes a ticket; the last `finishers` blocks to arrive wait until every
-// block has, then each adds its slice of the 2c columns over all the rows
-// into dw and db. A column's rows are summed in a fixed order whoever does
-// it: deterministic. Waiting is safe because the launcher keeps the grid
-// within what the device holds at once, and the waiting blocks are the last
-// to arrive; a one-multiprocessor device (the emulator, which runs blocks in
-// turn) gets one finisher, which never waits. The counters start at zero
-// (the allocation is zeroed) and the last finisher resets them. (A second
-// launch for the sum cost about a tenth of the backward on an H100; one or
-// two blocks summing everything, as groups' last arrivals, cost more.)
-#define LN_SCRATCH_HEAD 32      // floats before the rows: the counters, padded to 128 bytes
-#define LN_FINISH_COLUMNS 16    // a finisher's threads: 16 columns × blockDim / 16 row lanes
-#define LN_FINISH_LOADS 8       // loads a lane has in flight
-
-#ifndef HHI_EMULATE
-__device__ __forceinline__ unsigned load_acquire(const unsigned* p) {
-    unsigned v;
-    asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(v) : "l"(p) : "memory");
-    return v;
-}
-#endif
-
-// Columns [first, last) of Σ_b rows[b, ·] over `blocks` rows of width 2c, added to dw (columns < c) and db.
-__device__ void add_column_sums(float* dw, float* db, const float* rows, int blocks, int c, int first, int last) {
-    __shared__ float lane_sums[256 / LN_FINISH_COLUMNS][LN_FINISH_COLUMNS];  // blocks of up to 256 threads
-    const int lanes = blockDim.x / LN_FINISH_COLUMNS, lane = threadIdx.x / LN_FINISH_COLUMNS, k = threadIdx.x % LN_FINISH_COLUMNS;
-    for (int col0 = first; col0 < last; col0 += LN_FINISH_COLUMNS) {
-        const int col = col0 + k;
-        float sum = 0.0f;  // lane `lane` takes rows lane, lane + lanes, …
-        for (int b0 = lane; b0 < blocks; b0 += lanes * LN_FINISH_LOADS) {
-            float v[LN_FINISH_LOADS];
-#pragma unroll
-            for (int u = 0; u < LN_FINISH_LOADS; u++) {
-                const int b = b0 + lanes * u;
-                v[u] = b < blocks && col < last ? __ldcg(rows + (int64_t)b * 2 * c + col) : 0.0f;
-            }
-#pragma unroll
-            for (int u = 0; u < LN_FINISH_LOADS; u++) sum += v[u];
-        }
-        lane_sums[lane][k] = sum;
-        __syncthreads();
-        if (lane == 0 && col < last) {
-            float total = 0.0f;
-            for (int l = 0; l < lanes; l++) total += lane_sums[l][k];
-            if (col < c) dw[col] += total;
-            else db[col - c] += total;
-        }
-        __syncthreads();
-    }
-}
-
-// After the block's dw/db sums are in its row of `scratch`: the ticket, and for the last `finishers` blocks the sums above.
-__device__ void layernorm_params_finish(float* dw, float* db, float* scratch, int c, int finishers) {
-    unsigned* arrived = reinterpret_cast<unsigned*>(scratch);
-    unsigned* finished = arrived + 1;
-    __shared__ unsigned ticket;
-    __syncthreads();  // the block's row is written ...
-    if (threadIdx.x == 0) {
-        __threadfence();  // ... and visible device-wide before its ticket
-        ticket = atomicAdd(arrived, 1u);
-    }
-    __syncthreads();
-    const int first_finisher = gridDim.x - finishers;
-    if ((int)ticket < first_finisher) return;
-    if (threadIdx.x == 0)
-        while (load_acquire(arrived) < gridDim.x) __nanosleep(100);
-    __syncthreads();
-    __threadfence();
-    const int slice = (2 * c + finishers - 1) / finishers, first = ((int)ticket - first_finisher) * slice;
-    add_column_sums(dw, db, scratch + LN_SCRATCH_HEAD, gridDim.x, c, first, min(first + slice, 2 * c));
-    if (threadIdx.x == 0 && atomicAdd(finished, 1u) == (unsigned)finishers - 1) *arrived = 0, *finished = 0;
-}
-
-// The block's dw and db sums (shared memory) into its row of `scratch`, then layernorm_params_finish.
-__device__ __forceinline__ void block_sums_out(float* dw, float* db, float* scratch, int finishers, const float* block_dw, const float* block_db, int c) {
-    float* mine = scratch + LN_SCRATCH_HEAD + (int64_t)blockIdx.x * 2 * c;
+// The fused backwards' last step: the block's dw and db sums go to its row of
+// `partial` [blocks, 2c] (dw, then db); layernorm_params_reduce adds the rows
+// to dw and db.
+__device__ __forceinline__ void block_sums_out(float* partial, const float* block_dw, const float* block_db, int c) {
+    float* mine = partial + (int64_t)blockIdx.x * 2 * c;
     for (int i = threadIdx.x; i < c; i += blockDim.x) {
         mine[i] = block_dw[i];
         mine[c + i] = block_db[i];
     }
-    layernorm_params_finish(dw, db, scratch, c, finishers);
+}
+
+// dw[i] += Σ_b partial[b, i], db[i] += Σ_b partial[b, c + i]. Block (32
+// columns × 32 lanes): lane y sums rows y, y + 32, … of its column, then the
+// 32 sums are added in lane order (a fixed order: deterministic). Every
+// partial row is read by 32 threads at once; a thread per column summing all
+// rows in turn waited on memory once per row (most of the backward's time).
+// A lane issues REDUCE_LOADS of its rows' loads before adding any, so that a
+// device's worth of blocks (up to 32 · REDUCE_LOADS rows) costs one wait.
+#define REDUCE_LOADS 16
+__device__ void layernorm_params_reduce(float* dw, float* db, const float* partial, int blocks, int c) {
+    __shared__ float sums[32][33];
+    const int col = blockIdx.x * 32 + threadIdx.x;
+    float s = 0.0f;
+    if (col < 2 * c) {
+        for (int b0 = threadIdx.y; b0 < blocks; b0 += 32 * REDUCE_LOADS) {
+            float v[REDUCE_LOADS];
+#pragma unroll
+            for (int u = 0; u < REDUCE_LOADS; u++) {
+                const int b = b0 + 32 * u;
+                v[u] = b < blocks ? partial[(int64_t)b * 2 * c + col] : 0.0f;
+            }
+#pragma unroll
+            for (int u = 0; u < REDUCE_LOADS; u++) s += v[u];
+        }
+    }
+    sums[threadIdx.y][threadIdx.x] = s;
+    __syncthreads();
+    if (threadIdx.y == 0 && col < 2 * c) {
+        float total = 0.0f;
+        for (int y = 0; y < 32; y++) total += sums[y][threadIdx.x];
+        if (col < c) dw[col] += total;
+        else db[col - c] += total;
+    }
 }
 
 // The cached kernels' widest rows: a lane holds MAX_C / 32 elements (the
@@ -185,10 +143,10 @@ __device__ __forceinline__ void layernorm_backward_row(T* dx_out, const T* dx_in
 // sums in shared memory one warp at a time (not atomics: a float atomicAdd on
 // shared memory is a compare-and-swap loop on sm_80/sm_90, and eight warps
 // contending for every column cost more than a wave's rows), then the block
-// writes the result to its row of `scratch` (then layernorm_params_finish). Element k of pack q sits at
+// writes the result to its row of `partial`. Element k of pack q sits at
 // [k·packs + q], so a warp's 32 lanes touch 32 different banks.
 template <int V, int P>
-__device__ __forceinline__ void layernorm_block_sums_out(float* dw, float* db, float* scratch, int finishers, float* block_dw, float* block_db, const float (&sum_dw)[P][V],
+__device__ __forceinline__ void layernorm_block_sums_out(float* partial, float* block_dw, float* block_db, const float (&sum_dw)[P][V],
                                                          const float (&sum_db)[P][V], int c) {
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32, packs = c / V;
     for (int turn = 0; turn < warps; turn++) {
@@ -199,20 +157,19 @@ __device__ __forceinline__ void layernorm_block_sums_out(float* dw, float* db, f
             }
         __syncthreads();
     }
-    float* mine = scratch + LN_SCRATCH_HEAD + (int64_t)blockIdx.x * 2 * c;
+    float* mine = partial + (int64_t)blockIdx.x * 2 * c;
     for (int i = threadIdx.x; i < c; i += blockDim.x) {
         const int at = i % V * packs + i / V;
         mine[i] = block_dw[at];
         mine[c + i] = block_db[at];
     }
-    layernorm_params_finish(dw, db, scratch, c, finishers);
 }
 
 // The whole LayerNorm backward with w and the dw/db partial sums in
 // registers: warps take rows in turn (layernorm_backward_row), then the
-// block's sums go to dw and db (layernorm_block_sums_out).
+// block's sums go to its row of `partial` (layernorm_block_sums_out).
 template <typename T, int V>
-__device__ void layernorm_backward_cached(T* dinp, float* dw, float* db, float* scratch, int finishers, const T* dout, const T* inp, const T* w, const float* mean,
+__device__ void layernorm_backward_cached(T* dinp, float* partial, const T* dout, const T* inp, const T* w, const float* mean,
                                           const float* rstd, int rows, int c) {
     constexpr int P = LN_BACKWARD_CACHED_MAX_C / (32 * V);
     __shared__ float block_dw[LN_BACKWARD_CACHED_MAX_C], block_db[LN_BACKWARD_CACHED_MAX_C], ws[LN_BACKWARD_CACHED_MAX_C];
@@ -224,7 +181,7 @@ __device__ void layernorm_backward_cached(T* dinp, float* dw, float* db, float* 
         const int64_t at = (int64_t)row * c;
         layernorm_backward_row<T, V, P, (sizeof(T) == 2 && V > 1)>(dinp + at, dinp + at, inp + at, dout + at, ws, mean[row], rstd[row], c, sum_dw, sum_db);
     }
-    layernorm_block_sums_out<V, P>(dw, db, scratch, finishers, block_dw, block_db, sum_dw, sum_db, c);
+    layernorm_block_sums_out<V, P>(partial, block_dw, block_db, sum_dw, sum_db, c);
 }
 
 // layernorm_backward_cached for bf16 rows of at most 768 columns in 16-byte
@@ -236,11 +193,11 @@ __device__ void layernorm_backward_cached(T* dinp, float* dw, float* db, float* 
 // its own packs; only mean and rstd (copied by lane 0) need a __syncwarp.
 // W warps a block (blockDim.x = 32·W), S row slots a warp.
 template <int W, int S>
-__device__ void layernorm_backward_pipelined(bf16* dinp, float* dw, float* db, float* scratch, int finishers, const bf16* dout, const bf16* inp, const bf16* w, const float* mean,
+__device__ void layernorm_backward_pipelined(bf16* dinp, float* partial, const bf16* dout, const bf16* inp, const bf16* w, const float* mean,
                                              const float* rstd, int rows, int c) {
     constexpr int V = VEC<bf16>, P = LN_BACKWARD_CACHED_MAX_C / (32 * V);
-    // W·S·4.5 KB of row slots + 9 KB of sums and weights + 1 KB for add_column_sums: under the 48 KB of static shared memory.
-    static_assert(W * S * 3 * LN_BACKWARD_CACHED_MAX_C * 2 + 3 * LN_BACKWARD_CACHED_MAX_C * 4 <= 47 * 1024 - 256, "static shared memory");
+    // W·S·4.5 KB of row slots + 9 KB of sums and weights: under the 48 KB of static shared memory.
+    static_assert(W * S * 3 * LN_BACKWARD_CACHED_MAX_C * 2 + 3 * LN_BACKWARD_CACHED_MAX_C * 4 <= 48 * 1024 - 256, "static shared memory");
     alignas(16) __shared__ bf16 slots[W][S][3][LN_BACKWARD_CACHED_MAX_C];  // x, dy, dinp
     __shared__ float stats[W][S][2];                                        // mean, rstd
     __shared__ float block_dw[LN_BACKWARD_CACHED_MAX_C], block_db[LN_BACKWARD_CACHED_MAX_C], ws[LN_BACKWARD_CACHED_MAX_C];
@@ -277,7 +234,7 @@ __device__ void layernorm_backward_pipelined(bf16* dinp, float* dw, float* db, f
         __syncwarp();  // every lane is done with this slot before it is refilled
     }
     cp_async_wait<0>();
-    layernorm_block_sums_out<V, P>(dw, db, scratch, finishers, block_dw, block_db, sum_dw, sum_db, c);
+    layernorm_block_sums_out<V, P>(partial, block_dw, block_db, sum_dw, sum_db, c);
 }
 
 // One warp per row; two passes over the row (mean, then centred variance) as
@@ -341,7 +298,7 @@ __device__ void layernorm_backward_input(T* dinp, const T* dout, const T* inp, c
 // in shared memory, then writes them out (block_sums_out).
 #define LN_FUSED_MAX_C 2048
 template <typename T>
-__device__ void layernorm_backward_fused(T* dinp, float* dw, float* db, float* scratch, int finishers, const T* dout, const T* inp, const T* w, const float* mean,
+__device__ void layernorm_backward_fused(T* dinp, float* partial, const T* dout, const T* inp, const T* w, const float* mean,
                                          const float* rstd, int rows, int c) {
     __shared__ float block_dw[LN_FUSED_MAX_C], block_db[LN_FUSED_MAX_C];
     for (int i = threadIdx.x; i < c; i += blockDim.x) block_dw[i] = block_db[i] = 0.0f;
@@ -360,7 +317,7 @@ __device__ void layernorm_backward_fused(T* dinp, float* dw, float* db, float* s
         }
     }
     __syncthreads();
-    block_sums_out(dw, db, scratch, finishers, block_dw, block_db, c);
+    block_sums_out(partial, block_dw, block_db, c);
 }
 
 // dw[c] += Σ_r norm[r,c]·dout[r,c], db[c] += Σ_r dout[r,c]. Block (32 columns ×
@@ -460,9 +417,9 @@ __device__ void rmsnorm_backward_params(float* dw, const T* dout, const T* inp, 
                                                             const float* rstd, int rows, int c) {                              \
         layernorm_backward_input<T>(dinp, dout, inp, w, mean, rstd, rows, c);                                                  \
     }                                                                                                                          \
-    extern "C" __global__ void layernorm_backward_fused_##S(T* dinp, float* dw, float* db, float* scratch, int finishers, const T* dout, const T* inp, const T* w,     \
+    extern "C" __global__ void layernorm_backward_fused_##S(T* dinp, float* partial, const T* dout, const T* inp, const T* w,     \
                                                             const float* mean, const float* rstd, int rows, int c) {           \
-        layernorm_backward_fused<T>(dinp, dw, db, scratch, finishers, dout, inp, w, mean, rstd, rows, c);                                         \
+        layernorm_backward_fused<T>(dinp, partial, dout, inp, w, mean, rstd, rows, c);                                         \
     }                                                                                                                          \
     extern "C" __global__ void layernorm_backward_params_##S(float* dw, float* db, const T* dout, const T* inp,                \
                                                              const float* mean, const float* rstd, int rows, int c) {          \
@@ -489,10 +446,10 @@ FOR_DTYPE(bf16, bf16)
                                                                const T* b, int rows, int c, float eps) {                          \
         layernorm_forward_cached<T, V>(out, mean, rstd, inp, w, b, rows, c, eps);                                                  \
     }                                                                                                                              \
-    extern "C" __global__ void __launch_bounds__(256, 2) layernorm_backward_##NAME##_##S(T* dinp, float* dw, float* db, float* scratch, int finishers, const T* dout,  \
+    extern "C" __global__ void __launch_bounds__(256, 2) layernorm_backward_##NAME##_##S(T* dinp, float* partial, const T* dout,  \
                                                                 const T* inp, const T* w, const float* mean, const float* rstd,  \
                                                                 int rows, int c) {                                               \
-        layernorm_backward_cached<T, V>(dinp, dw, db, scratch, finishers, dout, inp, w, mean, rstd, rows, c);                                         \
+        layernorm_backward_cached<T, V>(dinp, partial, dout, inp, w, mean, rstd, rows, c);                                         \
     }
 
 CACHED_FOR(float, f32, 1, cached)
@@ -501,12 +458,15 @@ CACHED_FOR(float, f32, VEC<float>, cached_vec)
 CACHED_FOR(bf16, bf16, VEC<bf16>, cached_vec)
 
 // The pipelined backward as 4 warps × 2 row slots (`_pipelined_`) or 2 warps × 3 slots (`_pipelined3_`).
-extern "C" __global__ void __launch_bounds__(128, 4) layernorm_backward_pipelined_bf16(bf16* dinp, float* dw, float* db, float* scratch, int finishers, const bf16* dout, const bf16* inp,
+extern "C" __global__ void __launch_bounds__(128, 4) layernorm_backward_pipelined_bf16(bf16* dinp, float* partial, const bf16* dout, const bf16* inp,
                                                                                       const bf16* w, const float* mean, const float* rstd, int rows, int c) {
-    layernorm_backward_pipelined<4, 2>(dinp, dw, db, scratch, finishers, dout, inp, w, mean, rstd, rows, c);
+    layernorm_backward_pipelined<4, 2>(dinp, partial, dout, inp, w, mean, rstd, rows, c);
 }
-extern "C" __global__ void __launch_bounds__(64, 8) layernorm_backward_pipelined3_bf16(bf16* dinp, float* dw, float* db, float* scratch, int finishers, const bf16* dout, const bf16* inp,
+extern "C" __global__ void __launch_bounds__(64, 8) layernorm_backward_pipelined3_bf16(bf16* dinp, float* partial, const bf16* dout, const bf16* inp,
                                                                                       const bf16* w, const float* mean, const float* rstd, int rows, int c) {
-    layernorm_backward_pipelined<2, 3>(dinp, dw, db, scratch, finishers, dout, inp, w, mean, rstd, rows, c);
+    layernorm_backward_pipelined<2, 3>(dinp, partial, dout, inp, w, mean, rstd, rows, c);
 }
 
+extern "C" __global__ void layernorm_params_reduce_f32(float* dw, float* db, const float* partial, int blocks, int c) {
+    layernorm_params_reduce(dw, db, partial, blocks, c);
+}

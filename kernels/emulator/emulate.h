@@ -77,20 +77,6 @@ inline float atomicAdd(float* p, float v) {  // fibers never interleave inside i
     *p = old + v;
     return old;
 }
-inline unsigned atomicAdd(unsigned* p, unsigned v) {
-    const unsigned old = *p;
-    *p = old + v;
-    return old;
-}
-// Blocks run one after another: fences have nothing to order, and nothing
-// may wait on a later block (kernels that wait get one waiter here: see layernorm.cu).
-inline void __threadfence() {}
-inline void __nanosleep(unsigned) {}
-inline unsigned load_acquire(const unsigned* p) { return *p; }
-template <typename T>
-inline T __ldcg(const T* p) {
-    return *p;
-}
 inline int min(int a, int b) { return a < b ? a : b; }
 inline int max(int a, int b) { return a > b ? a : b; }
 inline unsigned __float_as_uint(float f) {

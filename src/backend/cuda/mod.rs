@@ -51,7 +51,7 @@ pub struct Cuda {
     /// staging buffer for per-step inputs and outputs (both grow, never shrink).
     select_work: Mutex<Option<DeviceBuf>>,
     select_io: Mutex<Option<DeviceBuf>>,
-    /// The fused LayerNorm backwards' scratch: two counters and per-block dw/db sums (grows, never shrinks).
+    /// The fused LayerNorm backwards' per-block dw/db sums (grows, never shrinks).
     ln_partial: Mutex<Option<DeviceBuf>>,
     /// Launch shapes (HHI_CUDA_TUNE overrides them in tuning runs).
     tuning: tuning::Tuning,

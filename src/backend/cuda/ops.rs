@@ -19,9 +19,6 @@ use half::bf16;
 const LN_FORWARD_CACHED_MAX_C: usize = 1024;
 const LN_BACKWARD_CACHED_MAX_C: usize = 768;
 const LN_FUSED_MAX_C: usize = 2048;
-/// kernels/layernorm.cu's scratch head (floats before the blocks' rows) and a finisher's column chunk.
-const LN_SCRATCH_HEAD: usize = 32;
-const LN_FINISH_COLUMNS: usize = 16;
 
 /// Whether rows of `len` elements of `dtype` starting at each address can
 /// move as 16-byte packs (the kernels' `_vec` forms): every address 16-byte
@@ -220,7 +217,7 @@ impl Backend for Cuda {
         let (rows_i, c_i) = (rows as i32, c as i32);
         if c <= LN_FUSED_MAX_C {
             // Enough blocks to fill the device (each writes its dw/db sums to
-            // a row of the scratch, and the last ones to finish add the rows up).
+            // a row of the scratch), then one pass adds the rows to dw, db.
             let sms = self.info().multiprocessors as usize;
             let vec = packs_fit(t, c, &[dinp.ptr, dout.ptr, inp.ptr, w.ptr]);
             // (kernel, warps a block, blocks an SM: measured on an H100, where the
@@ -237,25 +234,26 @@ impl Backend for Cuda {
             };
             let per_sm = if self.tuning.ln_backward_blocks_per_sm > 0 { self.tuning.ln_backward_blocks_per_sm as usize } else { per_sm };
             let blocks = rows.div_ceil(warps).min(per_sm * sms).max(1);
-            // The blocks' dw/db sums meet in the scratch (kernels/layernorm.cu): the
-            // last `finishers` blocks to arrive wait for the rest, then each adds
-            // a slice of 16-column chunks. At most one an SM: the waiting blocks
-            // then never hold every slot a missing block could start in. A
-            // one-multiprocessor device (the emulator) runs blocks in turn, so
-            // there the last block, which waits on nobody, adds them all.
-            let finishers = if sms > 1 { (2 * c).div_ceil(LN_FINISH_COLUMNS).min(blocks).min(sms) } else { 1 };
-            let scratch_len = LN_SCRATCH_HEAD + blocks * 2 * c;
             let mut scratch = self.ln_partial.lock().unwrap();
-            if scratch.as_ref().is_none_or(|s| s.len() < scratch_len) {
-                match alloc(&self.rt, scratch_len, DType::F32) {
+            if scratch.as_ref().is_none_or(|s| s.len() < blocks * 2 * c) {
+                match alloc(&self.rt, blocks * 2 * c, DType::F32) {
                     Ok(buf) => *scratch = Some(buf),
                     Err(e) => return self.rt.record(format!("layernorm_backward: {e}")),
                 }
             }
-            let scratch = scratch.as_ref().unwrap().address();
-            let finishers_i = finishers as i32;
-            let args: [&dyn KernelArg; 12] = [&dinp.ptr, &dw.ptr, &db.ptr, &scratch, &finishers_i, &dout.ptr, &inp.ptr, &w.ptr, &mean.ptr, &rstd.ptr, &rows_i, &c_i];
+            let partial = scratch.as_ref().unwrap().address();
+            let args: [&dyn KernelArg; 9] = [&dinp.ptr, &partial, &dout.ptr, &inp.ptr, &w.ptr, &mean.ptr, &rstd.ptr, &rows_i, &c_i];
             self.rt.launch(&name, (blocks as u32, 1, 1), (32 * warps as u32, 1, 1), &args);
+            // (Summing the blocks' rows inside the kernel instead, measured on
+            // an H100 against this launch's 61.5–62%: by the last block of each
+            // group of 16 and then the last group, 55%; by the last 96 blocks
+            // to arrive, waiting for the rest and each adding 16 columns over
+            // all rows with 8 loads a lane in flight, 60.5%. Either way the
+            // summing after the last block took ~5 µs, as this launch does:
+            // each wait on L2 came to about a microsecond there. Untried: a
+            // finisher lane holding all its rows' loads at once.)
+            let args: [&dyn KernelArg; 5] = [&dw.ptr, &db.ptr, &partial, &(blocks as i32), &c_i];
+            self.rt.launch("layernorm_params_reduce_f32", ((2 * c).div_ceil(32) as u32, 1, 1), (32, 32, 1), &args);
             return;
         }
         let args: [&dyn KernelArg; 8] = [&dinp.ptr, &dout.ptr, &inp.ptr, &w.ptr, &mean.ptr, &rstd.ptr, &rows_i, &c_i];
