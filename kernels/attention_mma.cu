@@ -12,7 +12,9 @@
 // scale folded with log2 e, so each probability is one exp2); P is rounded
 // to bf16 for its product, as FlashAttention does. A warp's tile that lies
 // inside every one of its rows' windows, with no padding mask and no bias,
-// skips the per-score visibility checks (most tiles of a long sequence).
+// skips the per-score visibility checks (most tiles of a long sequence); in
+// the forward, a causal diagonal tile otherwise as plain checks only the
+// causal bound, and the exponent is one ex2.approx (common.cuh's fast_exp2).
 // The forward copies its K/V tiles with cp.async into two buffers, so the
 // next tile loads while the block computes on this one.
 //

@@ -65,7 +65,7 @@ const FULL: Sizes = Sizes {
     lm_documents: 4000,
     neo_steps: 1600,
     prompts: 64,
-    captions_per_interaction: 64,
+    captions_per_interaction: 96,
     summarizer_epochs: 20,
     clip_epochs: 12,
     gpt2_steps: 300,
