@@ -5,8 +5,10 @@
 //! defaults below are the measured best (on an H100, 2026-11-26: the bf16
 //! classifier 76% of peak bandwidth at 1024 threads × 8 packs against 61% at
 //! 512 × 4; the LayerNorm backward 62% pipelined at 2 blocks an SM against
-//! 56% for the cached kernel; the attention forward 117 TFLOP/s at 4 × 16
-//! against 85–87 for 8 × 16 and 4 × 32); everyone else leaves it unset.
+//! 55–56% for the cached kernel; the attention forward 129.5 TFLOP/s at
+//! 4 × 16 against 110.6 for 8 × 16, 129.6 for 4 × 32 — the same, and 4 × 16
+//! covers head_dim 128 too — and 125.0 for 4 × 16 at 4 blocks an SM);
+//! everyone else leaves it unset.
 
 use crate::{Error, Result};
 
@@ -32,9 +34,9 @@ pub struct Tuning {
     /// Blocks per multiprocessor of the register-sum LayerNorm backwards (0: the kernel's default).
     pub ln_backward_blocks_per_sm: u32,
     /// The tensor-core attention forward's block: warps × query rows a warp
-    /// × blocks an SM the registers must allow (0: as the compiler likes):
-    /// 4×16, 8×16, and for head_dim ≤ 64 4×32 and 4×16 at 4 blocks (wider
-    /// heads fall back to 4×16).
+    /// × blocks an SM its registers must allow (0: the kernel's own cap, 3
+    /// for 4×16): 4×16, 8×16, and for head_dim ≤ 64 4×32 and 4×16 at 4
+    /// blocks (wider heads fall back to 4×16).
     pub attn_forward: (u32, u32, u32),
 }
 
