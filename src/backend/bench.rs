@@ -93,36 +93,30 @@ pub fn run<B: Backend>(be: &B, s: Shapes, filter: &str, print: &mut dyn FnMut(&O
     };
     let wanted = |name: &str| name.contains(filter);
 
-    let gemms = [("c_attn", 3 * C, C), ("attn.c_proj", C, C), ("c_fc", 4 * C, C), ("mlp.c_proj", C, 4 * C), ("lm_head", VOCAB, C)];
-    for (layer, n, k) in gemms {
-        for (tag, g, a_len, b_len) in [
-            ("x·W", Gemm::new(rows, n, k), rows * k, k * n),
-            ("dy·Wᵀ", Gemm::new(rows, k, n).tb(), rows * n, k * n),
-            ("xᵀ·dy", Gemm::new(k, n, rows).ta().acc(), rows * k, rows * n),
-        ] {
-            let name = format!("matmul {layer} {tag}");
-            if !wanted(&name) {
-                continue;
-            }
-            // Weight gradients (xᵀ·dy) accumulate into f32; the rest are activations.
-            let out = if g.accumulate { be.zeros_f32(g.m * g.n) } else { be.zeros(g.m * g.n) };
-            let (a, b, mut out) = (be.upload(&filled(a_len, 1))?, be.upload(&filled(b_len, 2))?, out?);
-            let ms = median_ms(be, s.reps, || be.matmul(B::view_mut(&mut out), B::view(&a), B::view(&b), None, g))?;
-            record(name, ms, 0.0, 2.0 * (g.m * g.n * g.k) as f64);
-        }
+    // The block's GEMMs (forward and both backward products of each layer),
+    // then cuBLAS on attention's own two products at this shape, unfused:
+    // every head's queries stacked as rows, k = 64 for Q·Kᵀ and n = 64 for
+    // P·V — the GEMM figure beside which the fused attention below is read.
+    let layers = [("c_attn", 3 * C, C), ("attn.c_proj", C, C), ("c_fc", 4 * C, C), ("mlp.c_proj", C, 4 * C), ("lm_head", VOCAB, C)];
+    let mut gemms: Vec<(String, Gemm, usize, usize)> = Vec::new();
+    for (layer, n, k) in layers {
+        gemms.push((format!("matmul {layer} x·W"), Gemm::new(rows, n, k), rows * k, k * n));
+        gemms.push((format!("matmul {layer} dy·Wᵀ"), Gemm::new(rows, k, n).tb(), rows * n, k * n));
+        gemms.push((format!("matmul {layer} xᵀ·dy"), Gemm::new(k, n, rows).ta().acc(), rows * k, rows * n));
     }
-
-    // cuBLAS on attention's own two products at this shape, unfused: every
-    // head's queries stacked as rows, k = 64 for Q·Kᵀ and n = 64 for P·V — the
-    // GEMM figure beside which the fused attention below is read.
     let (head_rows, d) = (s.batch * HEADS * s.t, C / HEADS);
     for (tag, g, a_len, b_len) in [("Q·Kᵀ", Gemm::new(head_rows, s.t, d).tb(), head_rows * d, s.t * d), ("P·V", Gemm::new(head_rows, d, s.t), head_rows * s.t, s.t * d)] {
-        let name = format!("matmul attention-shaped {tag} {}×{}×{}", g.m, g.n, g.k);
-        if wanted(&name) {
-            let (a, b, mut out) = (be.upload(&filled(a_len, 1))?, be.upload(&filled(b_len, 2))?, be.zeros(g.m * g.n)?);
-            let ms = median_ms(be, s.reps, || be.matmul(B::view_mut(&mut out), B::view(&a), B::view(&b), None, g))?;
-            record(name, ms, 0.0, 2.0 * (g.m * g.n * g.k) as f64);
+        gemms.push((format!("matmul attention-shaped {tag} {}×{}×{}", g.m, g.n, g.k), g, a_len, b_len));
+    }
+    for (name, g, a_len, b_len) in gemms {
+        if !wanted(&name) {
+            continue;
         }
+        // Weight gradients (xᵀ·dy) accumulate into f32; the rest are activations.
+        let out = if g.accumulate { be.zeros_f32(g.m * g.n) } else { be.zeros(g.m * g.n) };
+        let (a, b, mut out) = (be.upload(&filled(a_len, 1))?, be.upload(&filled(b_len, 2))?, out?);
+        let ms = median_ms(be, s.reps, || be.matmul(B::view_mut(&mut out), B::view(&a), B::view(&b), None, g))?;
+        record(name, ms, 0.0, 2.0 * (g.m * g.n * g.k) as f64);
     }
 
     let name = format!("attention B{} T{} H{HEADS} d64", s.batch, s.t);
