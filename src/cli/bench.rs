@@ -143,31 +143,17 @@ pub fn run(c: Command) -> Result<()> {
                 return Err(Error::Invalid("--batch, --seq, --target-seq and --steps must be positive".into()));
             }
             let dir = ModelDir::open(&model)?;
-            let (dev, dtype) = (device.device, device.dtype());
-            match dir.model_type {
-                ModelType::T5 => {
-                    let tgt = target_seq.unwrap_or((seq / 4).max(1));
-                    let json = hhi::on_device!(dev, dtype, |be| super::bench_models::train_t5(be, &dir, batch, seq, tgt, steps, warmup))?;
-                    say!("{json}");
-                    return Ok(());
-                }
-                ModelType::Clip => {
-                    let json = hhi::on_device!(dev, dtype, |be| super::bench_models::train_clip(be, &dir, batch, seq, steps, warmup))?;
-                    say!("{json}");
-                    return Ok(());
-                }
-                _ => {}
-            }
-            if profile && device.device != Device::Cpu {
-                return Err(Error::Invalid("--profile times ops on the CPU backend only (GPU launches are asynchronous; use nsys or ncu there)".into()));
-            }
+            let tgt = target_seq.unwrap_or((seq / 4).max(1));
             let json = if profile {
+                if device.device != Device::Cpu {
+                    return Err(Error::Invalid("--profile times ops on the CPU backend only (GPU launches are asynchronous; use nsys or ncu there)".into()));
+                }
                 let be = Profiled::new(Cpu);
-                let json = bench_train(&be, &dir, batch, seq, steps, warmup, &|| be.reset())?;
+                let json = train_any(&be, &dir, batch, seq, tgt, steps, warmup, &|| be.reset())?;
                 print_profile(&be, steps);
                 json
             } else {
-                hhi::on_device!(device.device, device.dtype(), |be| bench_train(be, &dir, batch, seq, steps, warmup, &|| ()))?
+                hhi::on_device!(device.device, device.dtype(), |be| train_any(be, &dir, batch, seq, tgt, steps, warmup, &|| ()))?
             };
             say!("{json}");
         }
@@ -251,6 +237,17 @@ fn print_profile(be: &Profiled<Cpu>, runs: usize) {
     let total: f64 = report.iter().map(|r| r.1).sum();
     for (op, secs, calls) in report {
         eprintln!("{op:<24} {:>10.1} {calls:>8} {:>6.1}%", secs * 1e3 / runs as f64, 100.0 * secs / total);
+    }
+}
+
+/// `hhi bench train` on any model folder: T5 (`seq` → `tgt` tokens), CLIP
+/// (texts of `seq` tokens) or a decoder (GPT-2, GPT-Neo).
+#[allow(clippy::too_many_arguments)]
+fn train_any<B: Backend>(be: &B, dir: &ModelDir, batch: usize, seq: usize, tgt: usize, steps: usize, warmup: usize, on_warmup_done: &dyn Fn()) -> Result<serde_json::Value> {
+    match dir.model_type {
+        ModelType::T5 => super::bench_models::train_t5(be, dir, batch, seq, tgt, steps, warmup, on_warmup_done),
+        ModelType::Clip => super::bench_models::train_clip(be, dir, batch, seq, steps, warmup, on_warmup_done),
+        _ => bench_train(be, dir, batch, seq, steps, warmup, on_warmup_done),
     }
 }
 

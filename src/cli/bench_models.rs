@@ -16,10 +16,14 @@ use hhi::train::optimizer::{clip_grad_norm, default_decay, Optimizer};
 use hhi::Result;
 use std::time::Instant;
 
-/// Runs `step` `warmup + steps` times; returns the median of the timed runs (ms).
-fn time_steps<B: Backend>(be: &B, warmup: usize, steps: usize, mut step: impl FnMut() -> Result<f32>) -> Result<f64> {
+/// Runs `step` `warmup + steps` times, calling `on_warmup_done` before the
+/// first timed one; returns the median of the timed runs (ms).
+fn time_steps<B: Backend>(be: &B, warmup: usize, steps: usize, on_warmup_done: &dyn Fn(), mut step: impl FnMut() -> Result<f32>) -> Result<f64> {
     let mut times = Vec::new();
     for i in 0..warmup + steps {
+        if i == warmup {
+            on_warmup_done();
+        }
         let start = Instant::now();
         let loss = step()?;
         be.synchronize()?;
@@ -45,7 +49,7 @@ fn adamw() -> AdamW {
 }
 
 /// T5 training steps on `batch` random pairs of `src` encoder and `tgt` decoder tokens.
-pub fn train_t5<B: Backend>(be: &B, dir: &ModelDir, batch: usize, src: usize, tgt: usize, steps: usize, warmup: usize) -> Result<serde_json::Value> {
+pub fn train_t5<B: Backend>(be: &B, dir: &ModelDir, batch: usize, src: usize, tgt: usize, steps: usize, warmup: usize, on_warmup_done: &dyn Fn()) -> Result<serde_json::Value> {
     let mut model = dir.load_t5(be, Some(0))?;
     let v = model.cfg.vocab_size;
     eprintln!("bench train (t5): {} parameters, batch {batch}, {src} → {tgt} tokens, {}", model.num_params(), be.name());
@@ -55,7 +59,7 @@ pub fn train_t5<B: Backend>(be: &B, dir: &ModelDir, batch: usize, src: usize, tg
     let mut acts = Activations::new(be, &model, batch, src, tgt)?;
     let mut grads = be.zeros_f32(model.layout.total)?;
     let mut opt = Optimizer::new(be, &model.layout, adamw(), default_decay)?;
-    let step_ms = time_steps(be, warmup, steps, || {
+    let step_ms = time_steps(be, warmup, steps, on_warmup_done, || {
         be.fill(B::view_mut(&mut grads), 0.0);
         let loss = model.forward(be, &mut acts, &data, true)?.unwrap_or(f32::NAN);
         model.backward(be, &mut acts, B::view_mut(&mut grads));
@@ -69,7 +73,7 @@ pub fn train_t5<B: Backend>(be: &B, dir: &ModelDir, batch: usize, src: usize, tg
 }
 
 /// CLIP contrastive training steps on `batch` random images and texts of `seq` tokens.
-pub fn train_clip<B: Backend>(be: &B, dir: &ModelDir, batch: usize, seq: usize, steps: usize, warmup: usize) -> Result<serde_json::Value> {
+pub fn train_clip<B: Backend>(be: &B, dir: &ModelDir, batch: usize, seq: usize, steps: usize, warmup: usize, on_warmup_done: &dyn Fn()) -> Result<serde_json::Value> {
     let mut model = dir.load_clip(be, Some(0))?;
     let (cfg, mut rng) = (model.cfg.clone(), Rng::new(1));
     let seq = seq.min(cfg.text_config.max_position_embeddings);
@@ -80,7 +84,7 @@ pub fn train_clip<B: Backend>(be: &B, dir: &ModelDir, batch: usize, seq: usize, 
     let (mut vision, mut text) = (VisionActs::new(be, &model, batch)?, TextActs::new(be, &model, batch, seq)?);
     let mut grads = be.zeros_f32(model.layout.total)?;
     let mut opt = Optimizer::new(be, &model.layout, adamw(), default_decay)?;
-    let step_ms = time_steps(be, warmup, steps, || {
+    let step_ms = time_steps(be, warmup, steps, on_warmup_done, || {
         be.fill(B::view_mut(&mut grads), 0.0);
         let head = model.contrastive_step(be, &mut vision, &mut text, &pixels, &ids, None, Some(B::view_mut(&mut grads)))?;
         optimise(be, &mut model, &mut opt, &grads);
@@ -101,7 +105,7 @@ pub fn encode_clip<B: Backend>(be: &B, dir: &ModelDir, batch: usize, repeats: us
     let mut acts = VisionActs::new(be, &model, batch)?;
     // Pixels are on the device before the clock starts, as in PyTorch's bench.
     model.load_pixels(be, &mut acts, &pixels)?;
-    let ms = time_steps(be, 1, repeats, || {
+    let ms = time_steps(be, 1, repeats, &|| (), || {
         model.vision_forward_loaded(be, &mut acts);
         Ok(0.0)
     })?;
@@ -116,7 +120,7 @@ pub fn generate_t5_bench<B: Backend>(be: &B, dir: &ModelDir, batch: usize, src: 
     let mut rng = Rng::new(1);
     let inputs: Vec<Vec<u32>> = (0..batch).map(|_| (0..src).map(|_| rng.below(model.cfg.vocab_size) as u32).collect()).collect();
     let cfg = GenerateConfig { max_new_tokens: new_tokens, sampling: SamplingConfig::default(), eos_token_id: None, seed: 0 };
-    let ms = time_steps(be, 1, repeats, || {
+    let ms = time_steps(be, 1, repeats, &|| (), || {
         generate_t5(be, &model, &inputs, &cfg)?;
         Ok(0.0)
     })?;

@@ -86,7 +86,8 @@ fn run_on<B: Backend>(be: &B, a: &Args) -> Result<()> {
         }
     }
     let opts = ClipOptions { epochs: a.epochs, batch: a.batch, lr: a.lr, weight_decay: a.weight_decay, warmup: a.warmup, seed: a.seed };
-    eprintln!("training CLIP ({} parameters) on {} pairs, {} epochs, {}", model.num_params(), pairs.len(), a.epochs, be.name());
+    let longest = pairs.iter().map(|p| p.1.len()).max().unwrap_or(0);
+    eprintln!("training CLIP ({} parameters) on {} pairs (texts padded to {longest} tokens), {} epochs, {}", model.num_params(), pairs.len(), a.epochs, be.name());
     let mut log = Vec::new();
     train_clip(be, &mut model, &proc, &pairs, &opts, |epoch, loss| {
         eprintln!("epoch {:>3}  loss {loss:.4}", epoch + 1);

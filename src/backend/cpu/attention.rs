@@ -9,7 +9,7 @@
 //! the scores after scaling; its gradient is the score gradient dS summed
 //! over the batch.
 
-use super::real::Real;
+use super::real::{dot, Real};
 use super::simd::simd_kernel;
 use crate::backend::AttnShape;
 use faer::linalg::matmul::matmul;
@@ -47,6 +47,81 @@ simd_kernel! {
             }
         }
     }
+}
+
+simd_kernel! {
+    /// Each row of `tile` [rows, end] ← exp(row − max(row)) (exact zeros
+    /// for −∞ scores), its log-sum-exp into `lse` and 1/sum into `inv_sums`;
+    /// a row with nothing visible becomes zeros and keeps lse −∞, 1/sum 0.
+    fn exp_rows<T: Real>(tile: &mut [T], end: usize, lse: &mut [T], inv_sums: &mut [T]) {
+        for ((row, l), inv) in tile.chunks_exact_mut(end).zip(lse.iter_mut()).zip(inv_sums.iter_mut()) {
+            let max = lanes_max(row);
+            if max == T::NEG_INFINITY {
+                row.fill(T::ZERO);
+                continue;
+            }
+            let sum = exp_in_place(row, max);
+            *inv = T::ONE / sum;
+            *l = max + sum.ln();
+        }
+    }
+}
+
+simd_kernel! {
+    /// Row by row over tiles [rows, end]: P = exp(S − lse) in `p` (which
+    /// holds S), and dS = P ⊙ (dP − D) in `dp` (which holds dP), D = rowsum(dO ⊙ O);
+    /// rows with lse −∞ (nothing visible) become zeros in both.
+    fn probs_and_score_grads<T: Real>(p: &mut [T], dp: &mut [T], end: usize, lse: &[T], big_d: &[T]) {
+        for (((prow, dprow), &l), &big_d) in p.chunks_exact_mut(end).zip(dp.chunks_exact_mut(end)).zip(lse).zip(big_d) {
+            if l == T::NEG_INFINITY {
+                prow.fill(T::ZERO);
+                dprow.fill(T::ZERO);
+                continue;
+            }
+            for (x, g) in prow.iter_mut().zip(dprow.iter_mut()) {
+                *x = prob(*x, l);
+                *g = *x * (*g - big_d);
+            }
+        }
+    }
+}
+
+/// Independent accumulators of the row reductions (16 f32: two AVX registers).
+const LANES: usize = 16;
+
+/// max(row), in `LANES` independent lanes so that it vectorises.
+#[inline(always)]
+fn lanes_max<T: Real>(row: &[T]) -> T {
+    let pick = |a: T, x: T| if x > a { x } else { a };
+    let mut acc = [T::NEG_INFINITY; LANES];
+    let mut chunks = row.chunks_exact(LANES);
+    for c in &mut chunks {
+        for lane in 0..LANES {
+            acc[lane] = pick(acc[lane], c[lane]);
+        }
+    }
+    let rest = chunks.remainder().iter().fold(T::NEG_INFINITY, |a, &x| pick(a, x));
+    acc.iter().fold(rest, |a, &x| pick(a, x))
+}
+
+/// row ← exp(row − shift) (exact zeros for −∞); returns Σ row, summed in
+/// `LANES` independent lanes.
+#[inline(always)]
+fn exp_in_place<T: Real>(row: &mut [T], shift: T) -> T {
+    let mut acc = [T::ZERO; LANES];
+    let mut chunks = row.chunks_exact_mut(LANES);
+    for c in &mut chunks {
+        for lane in 0..LANES {
+            c[lane] = prob(c[lane], shift);
+            acc[lane] += c[lane];
+        }
+    }
+    let mut rest = T::ZERO;
+    for x in chunks.into_remainder() {
+        *x = prob(*x, shift);
+        rest += *x;
+    }
+    acc.iter().fold(rest, |a, &x| a + x)
 }
 
 /// Keys visible to query `i` (before the padding mask): `0..end`.
@@ -177,20 +252,7 @@ pub fn attention_forward<T: Real>(out: &mut [T], lse: &mut [T], inp: &Inputs<'_,
                 }
                 pair.scores(&mut tile, inp, i0, n, end);
                 let mut inv_sums = vec![T::ZERO; n];
-                for (r, row) in tile[..n * end].chunks_exact_mut(end).enumerate() {
-                    let max = row.iter().copied().fold(T::NEG_INFINITY, T::max);
-                    if max == T::NEG_INFINITY {
-                        row.fill(T::ZERO); // nothing visible: zero output, lse = −∞
-                        continue;
-                    }
-                    let mut sum = T::ZERO;
-                    for x in row.iter_mut() {
-                        *x = prob(*x, max);
-                        sum += *x;
-                    }
-                    inv_sums[r] = T::ONE / sum;
-                    l[i0 + r] = max + sum.ln();
-                }
+                exp_rows(&mut tile[..n * end], end, &mut l[i0..i0 + n], &mut inv_sums);
                 if n * end <= SMALL_TILE {
                     probs_times_values_small(&mut o[i0 * d..(i0 + n) * d], &tile[..n * end], &inp.v[pair.kv_at(0)..], s.kv_stride, n, end, d);
                 } else {
@@ -244,21 +306,10 @@ pub fn attention_backward<T: Real>(grads: Grads<'_, T>, dbias: Option<&mut [T]>,
                 let vm = rows(&inp.v[pair.kv_at(0)..], end, d, s.kv_stride);
                 let qm = rows(&inp.q[pair.q_at(i0)..], n, d, s.q_stride);
                 gemm(MatMut::from_row_major_slice_mut(&mut dp[..n * end], n, end), false, dom, vm.transpose(), T::ONE);
-                for r in 0..n {
-                    let l = lse[bh * tq + i0 + r];
-                    let (prow, dprow) = (&mut p[r * end..(r + 1) * end], &mut dp[r * end..(r + 1) * end]);
-                    if l == T::NEG_INFINITY {
-                        prow.fill(T::ZERO);
-                        dprow.fill(T::ZERO);
-                        continue;
-                    }
-                    let at = o_at + r * c;
-                    let big_d: T = dout[at..at + d].iter().zip(&out[at..at + d]).map(|(&a, &b)| a * b).sum();
-                    for (x, g) in prow.iter_mut().zip(dprow.iter_mut()) {
-                        *x = prob(*x, l);
-                        *g = *x * (*g - big_d); // dS, before the scale
-                    }
-                    if want_dbias {
+                let big_d: Vec<T> = (0..n).map(|r| dot(&dout[o_at + r * c..][..d], &out[o_at + r * c..][..d])).collect();
+                probs_and_score_grads(&mut p[..n * end], &mut dp[..n * end], end, &lse[bh * tq + i0..][..n], &big_d);
+                if want_dbias {
+                    for (r, dprow) in dp[..n * end].chunks_exact(end).enumerate() {
                         db[(i0 + r) * tk..][..end].copy_from_slice(dprow);
                     }
                 }
