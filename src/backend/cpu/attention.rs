@@ -69,7 +69,8 @@ simd_kernel! {
 
 simd_kernel! {
     /// Row by row over tiles [rows, end]: P = exp(S − lse) in `p` (which
-    /// holds S), and dS = P ⊙ (dP − D) in `dp` (which holds dP), D = rowsum(dO ⊙ O);
+    /// holds S), and dS = P ⊙ (dP − D) (before the scale) in `dp` (which holds dP),
+    /// D = rowsum(dO ⊙ O);
     /// rows with lse −∞ (nothing visible) become zeros in both.
     fn probs_and_score_grads<T: Real>(p: &mut [T], dp: &mut [T], end: usize, lse: &[T], big_d: &[T]) {
         for (((prow, dprow), &l), &big_d) in p.chunks_exact_mut(end).zip(dp.chunks_exact_mut(end)).zip(lse).zip(big_d) {

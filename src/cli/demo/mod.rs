@@ -67,7 +67,7 @@ const FULL: Sizes = Sizes {
     prompts: 64,
     captions_per_interaction: 96,
     summarizer_epochs: 20,
-    clip_epochs: 12,
+    clip_epochs: 20,
     gpt2_steps: 300,
     captioner_epochs: 5,
     beams: 16,
