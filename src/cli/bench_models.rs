@@ -49,6 +49,7 @@ fn adamw() -> AdamW {
 }
 
 /// T5 training steps on `batch` random pairs of `src` encoder and `tgt` decoder tokens.
+#[allow(clippy::too_many_arguments)]
 pub fn train_t5<B: Backend>(be: &B, dir: &ModelDir, batch: usize, src: usize, tgt: usize, steps: usize, warmup: usize, on_warmup_done: &dyn Fn()) -> Result<serde_json::Value> {
     let mut model = dir.load_t5(be, Some(0))?;
     let v = model.cfg.vocab_size;

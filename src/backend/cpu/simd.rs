@@ -48,12 +48,16 @@ pub fn normal_cdf_f32(x: f32) -> f32 {
 macro_rules! simd_kernel {
     ($(#[$m:meta])* fn $name:ident<$T:ident: Real>($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
         $(#[$m])*
+        // Kernels take their buffers and shapes as plain arguments.
+        #[allow(clippy::too_many_arguments)]
         fn $name<$T: Real>($($arg: $ty),*) {
             #[inline(always)]
+            #[allow(clippy::too_many_arguments)]
             fn body<$T: Real>($($arg: $ty),*) $body
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
                 unsafe fn wide<$T: Real>($($arg: $ty),*) {
                     body($($arg),*)
                 }
