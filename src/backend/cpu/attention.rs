@@ -10,7 +10,7 @@
 //! over the batch.
 
 use super::real::{dot, Real};
-use super::simd::simd_kernel;
+use super::simd::{max_in_lanes, simd_kernel};
 use crate::backend::AttnShape;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
@@ -52,12 +52,13 @@ simd_kernel! {
 simd_kernel! {
     /// Each row of `tile` [rows, end] ← exp(row − max(row)) (exact zeros
     /// for −∞ scores), its log-sum-exp into `lse` and 1/sum into `inv_sums`;
-    /// a row with nothing visible becomes zeros and keeps lse −∞, 1/sum 0.
+    /// a row with nothing visible becomes zeros, keeps lse −∞ and gets 1/sum 0.
     fn exp_rows<T: Real>(tile: &mut [T], end: usize, lse: &mut [T], inv_sums: &mut [T]) {
         for ((row, l), inv) in tile.chunks_exact_mut(end).zip(lse.iter_mut()).zip(inv_sums.iter_mut()) {
-            let max = lanes_max(row);
+            let max = max_in_lanes(row);
             if max == T::NEG_INFINITY {
                 row.fill(T::ZERO);
+                *inv = T::ZERO;
                 continue;
             }
             let sum = exp_in_place(row, max);
@@ -87,23 +88,8 @@ simd_kernel! {
     }
 }
 
-/// Independent accumulators of the row reductions (16 f32: two AVX registers).
+/// Independent accumulators of the row sums (16 f32: two AVX registers).
 const LANES: usize = 16;
-
-/// max(row), in `LANES` independent lanes so that it vectorises.
-#[inline(always)]
-fn lanes_max<T: Real>(row: &[T]) -> T {
-    let pick = |a: T, x: T| if x > a { x } else { a };
-    let mut acc = [T::NEG_INFINITY; LANES];
-    let mut chunks = row.chunks_exact(LANES);
-    for c in &mut chunks {
-        for lane in 0..LANES {
-            acc[lane] = pick(acc[lane], c[lane]);
-        }
-    }
-    let rest = chunks.remainder().iter().fold(T::NEG_INFINITY, |a, &x| pick(a, x));
-    acc.iter().fold(rest, |a, &x| pick(a, x))
-}
 
 /// row ← exp(row − shift) (exact zeros for −∞); returns Σ row, summed in
 /// `LANES` independent lanes.
@@ -245,6 +231,7 @@ pub fn attention_forward<T: Real>(out: &mut [T], lse: &mut [T], inp: &Inputs<'_,
             let mut o = vec![T::ZERO; tq * d];
             let mut l = vec![T::NEG_INFINITY; tq];
             let mut tile = vec![T::ZERO; QUERY_BLOCK.min(tq) * s.kv_len];
+            let mut inv_sums = vec![T::ZERO; QUERY_BLOCK.min(tq)];
             for i0 in (0..tq).step_by(QUERY_BLOCK) {
                 let n = QUERY_BLOCK.min(tq - i0);
                 let end = visible_end(s, i0 + n - 1);
@@ -252,8 +239,7 @@ pub fn attention_forward<T: Real>(out: &mut [T], lse: &mut [T], inp: &Inputs<'_,
                     continue;
                 }
                 pair.scores(&mut tile, inp, i0, n, end);
-                let mut inv_sums = vec![T::ZERO; n];
-                exp_rows(&mut tile[..n * end], end, &mut l[i0..i0 + n], &mut inv_sums);
+                exp_rows(&mut tile[..n * end], end, &mut l[i0..i0 + n], &mut inv_sums[..n]);
                 if n * end <= SMALL_TILE {
                     probs_times_values_small(&mut o[i0 * d..(i0 + n) * d], &tile[..n * end], &inp.v[pair.kv_at(0)..], s.kv_stride, n, end, d);
                 } else {
@@ -294,6 +280,7 @@ pub fn attention_backward<T: Real>(grads: Grads<'_, T>, dbias: Option<&mut [T]>,
             let mut db = vec![T::ZERO; if want_dbias { tq * tk } else { 0 }];
             let mut p = vec![T::ZERO; QUERY_BLOCK.min(tq) * tk];
             let mut dp = vec![T::ZERO; QUERY_BLOCK.min(tq) * tk];
+            let mut big_d = vec![T::ZERO; QUERY_BLOCK.min(tq)]; // rowsum(dO ⊙ O) of a block's queries
             for i0 in (0..tq).step_by(QUERY_BLOCK) {
                 let n = QUERY_BLOCK.min(tq - i0);
                 let end = visible_end(s, i0 + n - 1);
@@ -307,8 +294,10 @@ pub fn attention_backward<T: Real>(grads: Grads<'_, T>, dbias: Option<&mut [T]>,
                 let vm = rows(&inp.v[pair.kv_at(0)..], end, d, s.kv_stride);
                 let qm = rows(&inp.q[pair.q_at(i0)..], n, d, s.q_stride);
                 gemm(MatMut::from_row_major_slice_mut(&mut dp[..n * end], n, end), false, dom, vm.transpose(), T::ONE);
-                let big_d: Vec<T> = (0..n).map(|r| dot(&dout[o_at + r * c..][..d], &out[o_at + r * c..][..d])).collect();
-                probs_and_score_grads(&mut p[..n * end], &mut dp[..n * end], end, &lse[bh * tq + i0..][..n], &big_d);
+                for (r, x) in big_d[..n].iter_mut().enumerate() {
+                    *x = dot(&dout[o_at + r * c..][..d], &out[o_at + r * c..][..d]);
+                }
+                probs_and_score_grads(&mut p[..n * end], &mut dp[..n * end], end, &lse[bh * tq + i0..][..n], &big_d[..n]);
                 if want_dbias {
                     for (r, dprow) in dp[..n * end].chunks_exact(end).enumerate() {
                         db[(i0 + r) * tk..][..end].copy_from_slice(dprow);

@@ -3,7 +3,7 @@
 //! Negative targets (-100) are ignored: zero loss, zero gradient.
 
 use super::real::Real;
-use super::simd::simd_kernel;
+use super::simd::{max_in_lanes, simd_kernel};
 use rayon::prelude::*;
 
 pub fn softmax_cross_entropy<T: Real>(losses: &mut [T], logits: &mut [T], targets: &[i32], rows: usize, vocab: usize, grad_scale: Option<T>) {
@@ -28,7 +28,7 @@ pub fn softmax_cross_entropy<T: Real>(losses: &mut [T], logits: &mut [T], target
 
 /// log Σ exp(x), stable (shifted by the maximum).
 fn log_sum_exp<T: Real>(row: &[T]) -> T {
-    let max = row.iter().copied().fold(T::NEG_INFINITY, T::max);
+    let max = max_in_lanes(row);
     let mut sum = T::ZERO;
     sum_exp_shifted(row, max, &mut sum);
     max + sum.ln()

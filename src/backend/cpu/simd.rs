@@ -1,7 +1,10 @@
 //! Vectorisation helpers: a polynomial `exp` that compiles to SIMD (libm's
 //! `expf`/`tanhf` are scalar calls), and `simd_kernel!`, which compiles a loop
 //! body twice, once for AVX2+FMA and once for the baseline, and picks at run
-//! time, so binaries stay portable.
+//! time, so binaries stay portable; and `max_in_lanes`, a row maximum that
+//! vectorises inside such kernels.
+
+use super::real::Real;
 
 /// exp(x) for f32 with ~1 ulp error on [-87.3, 88], where inputs are clamped
 /// (Cephes' polynomial after a Cody-Waite reduction x = n·ln2 + r); written
@@ -41,6 +44,23 @@ pub fn normal_cdf_f32(x: f32) -> f32 {
     } else {
         half_erfc
     }
+}
+
+/// max(row), kept in 16 independent lanes so that the loop vectorises
+/// (a maximum is exact in any order; NaNs are skipped, as `f32::max` does).
+#[inline(always)]
+pub fn max_in_lanes<T: Real>(row: &[T]) -> T {
+    const LANES: usize = 16;
+    let pick = |a: T, x: T| if x > a { x } else { a };
+    let mut acc = [T::NEG_INFINITY; LANES];
+    let mut chunks = row.chunks_exact(LANES);
+    for c in &mut chunks {
+        for lane in 0..LANES {
+            acc[lane] = pick(acc[lane], c[lane]);
+        }
+    }
+    let rest = chunks.remainder().iter().fold(T::NEG_INFINITY, |a, &x| pick(a, x));
+    acc.iter().fold(rest, |a, &x| pick(a, x))
 }
 
 /// Defines `fn NAME<T: Real>(args)` whose body is compiled for AVX2+FMA
