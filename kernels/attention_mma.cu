@@ -22,6 +22,10 @@
 //   dS_ij = P_ij·(dO_i·V_j − Di),  d bias_ij = Σ_b dS_ij,
 //   dQ = scale·dS·K (pass 1, per query tile),  dK = scale·dSᵀ·Q, dV = Pᵀ·dO (pass 2, per key tile).
 // S and dP are computed in both passes (no atomics on dQ, deterministic).
+// A first launch writes each query's Di and lse (as the exponent's base) to
+// a scratch the passes read (pass 2 would otherwise redo the dot products
+// of every query tile for every key block); both passes double-buffer the
+// tiles they stream with cp.async, as the forward does.
 #include "attention_shape.cuh"
 #include "mma.cuh"
 
@@ -360,7 +364,7 @@ __device__ __forceinline__ void probabilities(float (*sc)[4], const AttnShape& s
 #pragma unroll
         for (int n = 0; n < N / 8; n++)
 #pragma unroll
-            for (int e = 0; e < 4; e++) sc[n][e] = exp2f(sc[n][e] * scale_log2 - lse_base(e, 8 * n + 2 * t + e % 2));
+            for (int e = 0; e < 4; e++) sc[n][e] = fast_exp2(fmaf(sc[n][e], scale_log2, -lse_base(e, 8 * n + 2 * t + e % 2)));
         return;
     }
 #pragma unroll
@@ -369,17 +373,31 @@ __device__ __forceinline__ void probabilities(float (*sc)[4], const AttnShape& s
         for (int e = 0; e < 4; e++) {
             const int row = row0 + g + 8 * (e / 2), col = col0 + 8 * n + 2 * t + e % 2;
             const float x = queries_are_rows ? masked_score(sc[n][e], key_mask, bias, s, b, h, row, col) : masked_score(sc[n][e], key_mask, bias, s, b, h, col, row);
-            sc[n][e] = exp2f(LOG2E * x - lse_base(e, 8 * n + 2 * t + e % 2));
+            sc[n][e] = fast_exp2(LOG2E * x - lse_base(e, 8 * n + 2 * t + e % 2));
         }
 }
 
-// Pass 1: grid (ceil(q_len / ROWS), heads, batch). dq += scale·dS·K for the block's queries.
+// Pass 0: one warp per query row of every (batch, head), rows ordered as lse
+// ([batch, heads, q_len]): di = Σ_c dO_ic·O_ic, lse_base = its lse's exp base in log2 units.
+__device__ void attention_mma_backward_rows(float* di, float* lse_base, const bf16* dout, const bf16* out, const float* lse, AttnShape s) {
+    const int64_t row = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    if (row >= (int64_t)s.batch * s.heads * s.q_len) return;
+    const int i = (int)(row % s.q_len), h = (int)(row / s.q_len % s.heads), b = (int)(row / s.q_len / s.heads);
+    const float x = row_dot(dout, out, s, b, h, i);
+    if (threadIdx.x % 32 == 0) {
+        di[row] = x;
+        lse_base[row] = exp_base(LOG2E * lse[row]);
+    }
+}
+
+// Pass 1: grid (ceil(q_len / ROWS), heads, batch). dq += scale·dS·K for the
+// block's queries; K/V tiles double-buffered (cp.async), as in the forward.
 template <int D>
-__device__ void attention_mma_backward_query(bf16* dq, const bf16* dout, const bf16* q, const bf16* k, const bf16* v, const bf16* out,
-                                             const float* lse, const float* key_mask, const float* bias, AttnShape s) {
+__device__ void attention_mma_backward_query(bf16* dq, const bf16* dout, const bf16* q, const bf16* k, const bf16* v, const float* row_di,
+                                             const float* row_lse_base, const float* key_mask, const float* bias, AttnShape s) {
     constexpr int N = D == 128 ? 32 : 64;  // keys per tile
-    alignas(16) __shared__ bf16 ks[N * (D + 8)];
-    alignas(16) __shared__ bf16 vs[N * (D + 8)];
+    alignas(16) __shared__ bf16 ks[2][N * (D + 8)];
+    alignas(16) __shared__ bf16 vs[2][N * (D + 8)];
     const int warp = threadIdx.x / 32, g = threadIdx.x % 32 / 4;
     const int b = blockIdx.z, h = blockIdx.y, d = s.head_dim;
     const int q0 = blockIdx.x * ROWS, row0 = q0 + 16 * warp;
@@ -387,54 +405,65 @@ __device__ void attention_mma_backward_query(bf16* dq, const bf16* dout, const b
     const bf16* k_base = k + (int64_t)b * s.kv_cap * s.kv_stride + (int64_t)h * d;
     const bf16* v_base = v + (int64_t)b * s.kv_cap * s.kv_stride + (int64_t)h * d;
     const bool vec = aligned8(k_base, s.kv_stride, d) && aligned8(v_base, s.kv_stride, d);
+    const int block_begin = visible_begin(s, q0) / N * N;
+    const int block_end = visible_end(s, min(q0 + ROWS, s.q_len) - 1);
+    const int warp_begin = visible_begin(s, row0), warp_end = visible_end(s, min(row0 + 15, s.q_len - 1));
+    auto load_tile = [&](int j0) {
+        const int buf = (j0 - block_begin) / N % 2;
+        load_rows<N, D, true>(ks[buf], k_base, s.kv_stride, j0, block_end, d, vec);
+        load_rows<N, D, true>(vs[buf], v_base, s.kv_stride, j0, block_end, d, vec);
+        cp_async_commit();
+    };
+    if (block_begin < block_end) load_tile(block_begin);
 
     uint32_t qa[D / 16][4], da[D / 16][4];
     load_a_fragments<D>(qa, q + (int64_t)b * s.q_len * s.q_stride + (int64_t)h * d, s.q_stride, row0, s.q_len, d);
     load_a_fragments<D>(da, dout + (int64_t)b * s.q_len * c_all + (int64_t)h * d, c_all, row0, s.q_len, d);
-    float di[2] = {0.0f, 0.0f}, lse_base[2];
-    for (int r = 0; r < 16; r++) {
-        const float x = row_dot(dout, out, s, b, h, row0 + r);
-        if (r == g) di[0] = x;
-        if (r == g + 8) di[1] = x;
-    }
+    float di[2], lse_base[2];
 #pragma unroll
     for (int r = 0; r < 2; r++) {
         const int i = row0 + g + 8 * r;
-        lse_base[r] = i < s.q_len ? exp_base(LOG2E * lse[((int64_t)b * s.heads + h) * s.q_len + i]) : 0.0f;
+        const int64_t at = ((int64_t)b * s.heads + h) * s.q_len + i;
+        di[r] = i < s.q_len ? row_di[at] : 0.0f;
+        lse_base[r] = i < s.q_len ? row_lse_base[at] : 0.0f;
     }
-    const int block_begin = visible_begin(s, q0) / N * N;
-    const int block_end = visible_end(s, min(q0 + ROWS, s.q_len) - 1);
-    const int warp_begin = visible_begin(s, row0), warp_end = visible_end(s, min(row0 + 15, s.q_len - 1));
 
     float acc[D / 8][4] = {};
     for (int j0 = block_begin; j0 < block_end; j0 += N) {
-        __syncthreads();
-        load_rows<N, D>(ks, k_base, s.kv_stride, j0, block_end, d, vec);
-        load_rows<N, D>(vs, v_base, s.kv_stride, j0, block_end, d, vec);
-        __syncthreads();
-        if (row0 >= s.q_len || j0 >= warp_end || j0 + N <= warp_begin) continue;
-        float sc[N / 8][4] = {}, dp[N / 8][4] = {};
-        mma_rows<N, D>(sc, qa, ks);
-        mma_rows<N, D>(dp, da, vs);
-        probabilities<N>(sc, s, key_mask, bias, b, h, row0, j0, true, [&](int e, int) { return lse_base[e / 2]; });
+        if (j0 + N < block_end) {
+            load_tile(j0 + N);
+            cp_async_wait<1>();  // this tile's copies are done, the next one's may run on
+        } else {
+            cp_async_wait<0>();
+        }
+        __syncthreads();  // every thread's copies of this tile are visible
+        const int buf = (j0 - block_begin) / N % 2;
+        if (row0 < s.q_len && j0 < warp_end && j0 + N > warp_begin) {
+            float sc[N / 8][4] = {}, dp[N / 8][4] = {};
+            mma_rows<N, D>(sc, qa, ks[buf]);
+            mma_rows<N, D>(dp, da, vs[buf]);
+            probabilities<N>(sc, s, key_mask, bias, b, h, row0, j0, true, [&](int e, int) { return lse_base[e / 2]; });
 #pragma unroll
-        for (int n = 0; n < N / 8; n++)
+            for (int n = 0; n < N / 8; n++)
 #pragma unroll
-            for (int e = 0; e < 4; e++) sc[n][e] *= (dp[n][e] - di[e / 2]) * s.scale;
-        mma_cols<N, D>(acc, sc, ks);
+                for (int e = 0; e < 4; e++) sc[n][e] *= (dp[n][e] - di[e / 2]) * s.scale;
+            mma_cols<N, D>(acc, sc, ks[buf]);
+        }
+        __syncthreads();  // this buffer is used up before the copies of tile j0 + 2N land in it
     }
     add_rows<D>(dq + (int64_t)b * s.q_len * s.q_stride + (int64_t)h * d, s.q_stride, acc, row0, s.q_len, d);
 }
 
 // Pass 2: grid (ceil(kv_len / ROWS), heads, batch). dk += scale·dSᵀ·Q, dv += Pᵀ·dO
-// for the block's keys, streaming the queries that can see them; dbias gets dS.
+// for the block's keys, streaming the queries that can see them (Q, dO and
+// their Di and lse bases double-buffered); dbias gets dS.
 template <int D>
 __device__ void attention_mma_backward_key(bf16* dk, bf16* dv, float* dbias, const bf16* dout, const bf16* q, const bf16* k, const bf16* v,
-                                           const bf16* out, const float* lse, const float* key_mask, const float* bias, AttnShape s) {
+                                           const float* row_di, const float* row_lse_base, const float* key_mask, const float* bias, AttnShape s) {
     constexpr int N = D == 128 ? 32 : 64;  // queries per tile
-    alignas(16) __shared__ bf16 qs[N * (D + 8)];
-    alignas(16) __shared__ bf16 dos[N * (D + 8)];
-    __shared__ float tile_lse_base[N], tile_di[N];
+    alignas(16) __shared__ bf16 qs[2][N * (D + 8)];
+    alignas(16) __shared__ bf16 dos[2][N * (D + 8)];
+    __shared__ float tile_lse_base[2][N], tile_di[2][N];
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
     const int b = blockIdx.z, h = blockIdx.y, d = s.head_dim;
     const int k0 = blockIdx.x * ROWS, row0 = k0 + 16 * warp;
@@ -442,46 +471,60 @@ __device__ void attention_mma_backward_key(bf16* dk, bf16* dv, float* dbias, con
     const int64_t kv_at = (int64_t)b * s.kv_cap * s.kv_stride + (int64_t)h * d;
     const bf16* q_base = q + (int64_t)b * s.q_len * s.q_stride + (int64_t)h * d;
     const bf16* do_base = dout + (int64_t)b * s.q_len * c_all + (int64_t)h * d;
+    const int64_t rows_at = ((int64_t)b * s.heads + h) * s.q_len;  // this (batch, head)'s Di and lse bases
     const bool vec = aligned8(q_base, s.q_stride, d) && aligned8(do_base, c_all, d);
-
-    uint32_t ka[D / 16][4], va[D / 16][4];
-    load_a_fragments<D>(ka, k + kv_at, s.kv_stride, row0, s.kv_len, d);
-    load_a_fragments<D>(va, v + kv_at, s.kv_stride, row0, s.kv_len, d);
     // Queries that can see a key of the block: query i sits at position offset + i.
     const int offset = s.kv_len - s.q_len;
     const int first_query = s.causal ? max(k0 - offset, 0) / N * N : 0;
     const int last_query = s.window > 0 ? max(min(s.q_len, k0 + ROWS - 1 - offset + s.window), 0) : s.q_len;
+    auto load_tile = [&](int i0) {
+        const int buf = (i0 - first_query) / N % 2;
+        load_rows<N, D, true>(qs[buf], q_base, s.q_stride, i0, s.q_len, d, vec);
+        load_rows<N, D, true>(dos[buf], do_base, c_all, i0, s.q_len, d, vec);
+        for (int r = threadIdx.x; r < N; r += blockDim.x) {
+            if (i0 + r < s.q_len) {
+                cp_async4(&tile_di[buf][r], row_di + rows_at + i0 + r);
+                cp_async4(&tile_lse_base[buf][r], row_lse_base + rows_at + i0 + r);
+            } else {
+                tile_di[buf][r] = tile_lse_base[buf][r] = 0.0f;
+            }
+        }
+        cp_async_commit();
+    };
+    if (first_query < last_query) load_tile(first_query);
+
+    uint32_t ka[D / 16][4], va[D / 16][4];
+    load_a_fragments<D>(ka, k + kv_at, s.kv_stride, row0, s.kv_len, d);
+    load_a_fragments<D>(va, v + kv_at, s.kv_stride, row0, s.kv_len, d);
 
     float dk_acc[D / 8][4] = {}, dv_acc[D / 8][4] = {};
     for (int i0 = first_query; i0 < last_query; i0 += N) {
-        __syncthreads();
-        load_rows<N, D>(qs, q_base, s.q_stride, i0, s.q_len, d, vec);
-        load_rows<N, D>(dos, do_base, c_all, i0, s.q_len, d, vec);
-        for (int r = warp; r < N; r += MMA_WARPS) {
-            const int i = i0 + r;
-            const float di = row_dot(dout, out, s, b, h, i);
-            if (lane == 0) {
-                tile_di[r] = di;
-                tile_lse_base[r] = i < s.q_len ? exp_base(LOG2E * lse[((int64_t)b * s.heads + h) * s.q_len + i]) : 0.0f;
-            }
+        if (i0 + N < last_query) {
+            load_tile(i0 + N);
+            cp_async_wait<1>();
+        } else {
+            cp_async_wait<0>();
         }
         __syncthreads();
-        if (row0 >= s.kv_len) continue;
-        float sc[N / 8][4] = {}, dp[N / 8][4] = {};  // Sᵀ, dPᵀ: 16 keys × N queries
-        mma_rows<N, D>(sc, ka, qs);
-        mma_rows<N, D>(dp, va, dos);
-        probabilities<N>(sc, s, key_mask, bias, b, h, row0, i0, false, [&](int, int r) { return tile_lse_base[r]; });
+        const int buf = (i0 - first_query) / N % 2;
+        if (row0 < s.kv_len) {
+            float sc[N / 8][4] = {}, dp[N / 8][4] = {};  // Sᵀ, dPᵀ: 16 keys × N queries
+            mma_rows<N, D>(sc, ka, qs[buf]);
+            mma_rows<N, D>(dp, va, dos[buf]);
+            probabilities<N>(sc, s, key_mask, bias, b, h, row0, i0, false, [&](int, int r) { return tile_lse_base[buf][r]; });
 #pragma unroll
-        for (int n = 0; n < N / 8; n++)
+            for (int n = 0; n < N / 8; n++)
 #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const int r = 8 * n + 2 * t + e % 2;
-                const float ds = sc[n][e] * (dp[n][e] - tile_di[r]);
-                if (dbias != nullptr && sc[n][e] != 0.0f) atomicAdd(&dbias[((int64_t)h * s.q_len + i0 + r) * s.kv_len + row0 + g + 8 * (e / 2)], ds);
-                dp[n][e] = ds * s.scale;
-            }
-        mma_cols<N, D>(dv_acc, sc, dos);
-        mma_cols<N, D>(dk_acc, dp, qs);
+                for (int e = 0; e < 4; e++) {
+                    const int r = 8 * n + 2 * t + e % 2;
+                    const float ds = sc[n][e] * (dp[n][e] - tile_di[buf][r]);
+                    if (dbias != nullptr && sc[n][e] != 0.0f) atomicAdd(&dbias[((int64_t)h * s.q_len + i0 + r) * s.kv_len + row0 + g + 8 * (e / 2)], ds);
+                    dp[n][e] = ds * s.scale;
+                }
+            mma_cols<N, D>(dv_acc, sc, dos[buf]);
+            mma_cols<N, D>(dk_acc, dp, qs[buf]);
+        }
+        __syncthreads();
     }
     add_rows<D>(dk + kv_at, s.kv_stride, dk_acc, row0, s.kv_len, d);
     add_rows<D>(dv + kv_at, s.kv_stride, dv_acc, row0, s.kv_len, d);
@@ -504,17 +547,22 @@ FORWARD_FOR(128, 8, 1, 1, attention_mma_forward_8x16_d128_bf16)
 FORWARD_FOR(64, 4, 2, 1, attention_mma_forward_4x32_d64_bf16)
 FORWARD_FOR(64, 4, 1, 4, attention_mma_forward_4x16b4_d64_bf16)
 
+extern "C" __global__ void attention_mma_backward_rows_bf16(float* di, float* lse_base, const bf16* dout, const bf16* out, const float* lse, AttnShape s) {
+    attention_mma_backward_rows(di, lse_base, dout, out, lse, s);
+}
+
 #define FOR_DIM(DM)                                                                                                                         \
     extern "C" __global__ void __launch_bounds__(MMA_WARPS * 32)                                                                            \
-        attention_mma_backward_query_d##DM##_bf16(bf16* dq, const bf16* dout, const bf16* q, const bf16* k, const bf16* v, const bf16* out, \
-                                                  const float* lse, const float* key_mask, const float* bias, AttnShape s) {                \
-        attention_mma_backward_query<DM>(dq, dout, q, k, v, out, lse, key_mask, bias, s);                                                   \
+        attention_mma_backward_query_d##DM##_bf16(bf16* dq, const bf16* dout, const bf16* q, const bf16* k, const bf16* v,                  \
+                                                  const float* row_di, const float* row_lse_base, const float* key_mask, const float* bias, \
+                                                  AttnShape s) {                                                                            \
+        attention_mma_backward_query<DM>(dq, dout, q, k, v, row_di, row_lse_base, key_mask, bias, s);                                       \
     }                                                                                                                                       \
     extern "C" __global__ void __launch_bounds__(MMA_WARPS * 32)                                                                            \
         attention_mma_backward_key_d##DM##_bf16(bf16* dk, bf16* dv, float* dbias, const bf16* dout, const bf16* q, const bf16* k,           \
-                                                const bf16* v, const bf16* out, const float* lse, const float* key_mask, const float* bias, \
-                                                AttnShape s) {                                                                              \
-        attention_mma_backward_key<DM>(dk, dv, dbias, dout, q, k, v, out, lse, key_mask, bias, s);                                          \
+                                                const bf16* v, const float* row_di, const float* row_lse_base, const float* key_mask,       \
+                                                const float* bias, AttnShape s) {                                                           \
+        attention_mma_backward_key<DM>(dk, dv, dbias, dout, q, k, v, row_di, row_lse_base, key_mask, bias, s);                              \
     }
 
 FOR_DIM(64)

@@ -110,11 +110,14 @@ __device__ void activation_backward(T* dinp, const T* inp, const T* dout, int64_
     map_elements<T, V>(dinp, dinp, inp, dout, n, [act](float d, float x, float g) { return d + activation(act, x).y * g; });
 }
 
+// out[r, j] (+)= bias[j] over rows × n, rows `stride` apart: the bias
+// epilogue, written before the GEMM accumulates into out.
 template <typename T>
-__device__ void bias_broadcast(T* out, const T* bias, int64_t rows, int64_t n, int accumulate) {
+__device__ void bias_broadcast(T* out, const T* bias, int64_t rows, int64_t n, int64_t stride, int accumulate) {
     GRID_STRIDE(i, rows * n) {
-        const float base = accumulate ? to_f32(out[i]) : 0.0f;
-        out[i] = from_f32<T>(base + to_f32(bias[i % n]));
+        T* o = out + i / n * stride + i % n;
+        const float base = accumulate ? to_f32(*o) : 0.0f;
+        *o = from_f32<T>(base + to_f32(bias[i % n]));
     }
 }
 
@@ -154,8 +157,9 @@ __device__ void cast_bf16_f32(float* out, const bf16* inp, int64_t n) {
         copy_rows<T>(dst, ds, src, ss, rows, width);                                                                      \
     }                                                                                                                     \
     extern "C" __global__ void scale_##S(T* x, float alpha, int64_t n) { scale<T>(x, alpha, n); }                         \
-    extern "C" __global__ void bias_broadcast_##S(T* out, const T* bias, int64_t rows, int64_t n, int accumulate) {       \
-        bias_broadcast<T>(out, bias, rows, n, accumulate);                                                                \
+    extern "C" __global__ void bias_broadcast_##S(T* out, const T* bias, int64_t rows, int64_t n, int64_t stride,         \
+                                                  int accumulate) {                                                       \
+        bias_broadcast<T>(out, bias, rows, n, stride, accumulate);                                                        \
     }                                                                                                                     \
     extern "C" __global__ void bias_backward_##S(float* dbias, const T* dout, int rows, int n) {                          \
         bias_backward<T>(dbias, dout, rows, n);                                                                           \

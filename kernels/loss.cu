@@ -3,7 +3,9 @@
 // g·(softmax − onehot). Negative targets are ignored (zero loss and gradient).
 // The row is read twice (the second read mostly from L2) and written once,
 // in 16-byte packs, each thread loading U packs before it uses any (so
-// that enough bytes are in flight to keep memory busy).
+// that enough bytes are in flight to keep memory busy). Rows are `stride`
+// elements apart (GPT-2's logits rows are padded to 50,304 so that each row
+// starts 16-byte aligned); the elements between rows are not touched.
 // Mirrors src/backend/cpu/loss.rs.
 #include "common.cuh"
 
@@ -24,8 +26,8 @@ template <> struct LossUnits<bf16> {
 };
 
 // A row of n elements visited by the block in 16-byte packs: the elements
-// before the row's first 16-byte boundary and after its last one (a row of an
-// odd vocabulary, 50,257 for GPT-2, starts anywhere) one at a time, the rest
+// before the row's first 16-byte boundary and after its last one (dense rows
+// of an odd vocabulary, 50,257 for GPT-2, start anywhere) one at a time, the rest
 // as packs, U of them loaded at once. `f(j, x_j)` sees each element of
 // the row once.
 template <typename T>
@@ -119,12 +121,12 @@ struct OnlineSum {
 };
 
 template <typename T, int U>
-__device__ void softmax_cross_entropy(float* losses, T* logits, const int* targets, int vocab, float grad_scale, int want_grad) {
+__device__ void softmax_cross_entropy(float* losses, T* logits, const int* targets, int vocab, int64_t stride, float grad_scale, int want_grad) {
     using Units = LossUnits<T>;
     __shared__ float wm[32], ws[32];
     __shared__ float row_lse;  // in the kernel's units
     const int row = blockIdx.x;
-    T* x = logits + (int64_t)row * vocab;
+    T* x = logits + row * stride;
     const int target = targets[row];
     if (target < 0) {
         if (threadIdx.x == 0) losses[row] = 0.0f;
@@ -170,18 +172,18 @@ __device__ void softmax_cross_entropy(float* losses, T* logits, const int* targe
 // Each dtype with 4 packs in flight a thread (`_<dtype>`), 8 (`_u8_`: a
 // GPT-2 row in one round at 1024 threads), or 2 at two 1024-thread blocks
 // an SM (`_u2_`: one block's reductions overlap the other's loads).
-#define FOR_DTYPE(T, S)                                                                                                     \
-    extern "C" __global__ void softmax_cross_entropy_##S(float* losses, T* logits, const int* targets, int vocab,          \
-                                                         float grad_scale, int want_grad) {                                \
-        softmax_cross_entropy<T, 4>(losses, logits, targets, vocab, grad_scale, want_grad);                                \
-    }                                                                                                                      \
-    extern "C" __global__ void __launch_bounds__(1024) softmax_cross_entropy_u8_##S(float* losses, T* logits, const int* targets, int vocab, \
-                                                            float grad_scale, int want_grad) {                             \
-        softmax_cross_entropy<T, 8>(losses, logits, targets, vocab, grad_scale, want_grad);                                \
-    }                                                                                                                      \
-    extern "C" __global__ void __launch_bounds__(1024, 2) softmax_cross_entropy_u2_##S(float* losses, T* logits,           \
-                                                            const int* targets, int vocab, float grad_scale, int want_grad) { \
-        softmax_cross_entropy<T, 2>(losses, logits, targets, vocab, grad_scale, want_grad);                                \
+#define FOR_DTYPE(T, S)                                                                                                                         \
+    extern "C" __global__ void softmax_cross_entropy_##S(float* losses, T* logits, const int* targets, int vocab, int64_t stride,               \
+                                                         float grad_scale, int want_grad) {                                                     \
+        softmax_cross_entropy<T, 4>(losses, logits, targets, vocab, stride, grad_scale, want_grad);                                             \
+    }                                                                                                                                           \
+    extern "C" __global__ void __launch_bounds__(1024) softmax_cross_entropy_u8_##S(float* losses, T* logits, const int* targets, int vocab,    \
+                                                                                    int64_t stride, float grad_scale, int want_grad) {          \
+        softmax_cross_entropy<T, 8>(losses, logits, targets, vocab, stride, grad_scale, want_grad);                                             \
+    }                                                                                                                                           \
+    extern "C" __global__ void __launch_bounds__(1024, 2) softmax_cross_entropy_u2_##S(float* losses, T* logits, const int* targets, int vocab, \
+                                                                                       int64_t stride, float grad_scale, int want_grad) {       \
+        softmax_cross_entropy<T, 2>(losses, logits, targets, vocab, stride, grad_scale, want_grad);                                             \
     }
 
 FOR_DTYPE(float, f32)

@@ -33,8 +33,8 @@ fn summed_log_probs<B: Backend>(be: &B, model: &ClipCap<B>, prefix: &[f32], toke
     let batch = CaptionBatch { b: 1, t, prefix: prefix.to_vec(), tokens: tokens.iter().map(|&x| x as i32).collect(), mask: vec![1.0; t], weights: None };
     let mut acts = ClipCapActs::new(be, model, 1, t).unwrap();
     model.forward(be, &mut acts, &batch, Mode::Eval).unwrap();
-    let logits = be.download(B::view(&acts.gpt.logits)).unwrap();
     let (p, v) = (model.cfg.prefix_length, model.cfg.gpt2.vocab_size);
+    let logits = acts.gpt.download_logits(be, v).unwrap();
     tokens
         .iter()
         .enumerate()

@@ -17,7 +17,8 @@ fn fraction(v: &serde_json::Value, path: &str) -> f64 {
 
 #[test]
 fn quick_demo_runs_every_stage_and_writes_its_report() {
-    let out = common::tempdir("demo-quick").join("run");
+    let dir = common::tempdir("demo-quick");
+    let out = dir.join("run");
     let run = Command::new(common::hhi_bin()).args(["demo", "--quick", "--out", out.to_str().unwrap()]).output().expect("run hhi");
     assert!(run.status.success(), "hhi demo --quick failed:\n{}", String::from_utf8_lossy(&run.stderr));
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();

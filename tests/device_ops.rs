@@ -74,6 +74,20 @@ impl<'a, B: Backend> Recorder<'a, B> {
                 self.keep(format!("matmul ta={ta} tb={tb} bias={with_bias} acc={acc}"), &out);
             }
         }
+        // Rows wider than the matrices (as padded logits rows are): every
+        // operand's padding holds values that must not be read, the output's
+        // values that must stay.
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            for (with_bias, acc) in [(true, false), (false, true)] {
+                let mut g = Gemm::new(m, n, k);
+                (g.trans_a, g.trans_b, g.accumulate) = (ta, tb, acc);
+                let g = g.lda(g.stored_a().cols + 3).ldb(g.stored_b().cols + 5).ldc(n + 8);
+                let (a, b) = (self.up(&random(&mut rng, g.stored_a().span(), 1.0)), self.up(&random(&mut rng, g.stored_b().span(), 1.0)));
+                let mut out = self.up(&random(&mut rng, g.stored_out().span(), 1.0));
+                self.be.matmul(B::view_mut(&mut out), B::view(&a), B::view(&b), with_bias.then(|| B::view(&bias)), g);
+                self.keep(format!("matmul strided rows ta={ta} tb={tb} bias={with_bias} acc={acc}"), &out);
+            }
+        }
         // A weight gradient: compute-type operands accumulated into f32.
         let dy = self.up(&random(&mut rng, m * n, 1.0));
         let mut dw = self.up32(&init[..k * n]);
@@ -300,17 +314,19 @@ impl<'a, B: Backend> Recorder<'a, B> {
 
     fn loss(&mut self, seed: u64) {
         let mut rng = Rng::new(seed);
-        // 50,257: rows start unaligned, and each thread loads several rounds of packs.
-        for (rows, vocab) in [(9, 77), (5, 5000), (6, 3), (3, 50257)] {
-            let logits = random(&mut rng, rows * vocab, 3.0);
+        // 50,257: rows start unaligned, and each thread loads several rounds
+        // of packs; rows strided wider than the vocabulary (50,304: GPT-2's
+        // padded logits) keep their padding as it was.
+        for (rows, vocab, stride) in [(9, 77, 77), (5, 5000, 5000), (6, 3, 3), (3, 50257, 50257), (4, 77, 83), (3, 50257, 50304)] {
+            let logits = random(&mut rng, rows * stride, 3.0);
             let targets: Vec<i32> = (0..rows).map(|r| if r % 4 == 3 { -100 } else { rng.below(vocab) as i32 }).collect();
             let targets = self.be.upload_ids(&targets).unwrap();
             for grad in [None, Some(0.125f32)] {
                 let mut l = self.up(&logits);
                 let mut losses = self.poisoned32(rows);
-                self.be.softmax_cross_entropy(B::view_mut(&mut losses), B::view_mut(&mut l), &targets, rows, vocab, grad);
-                self.keep(format!("softmax_cross_entropy losses vocab={vocab} grad={grad:?}"), &losses);
-                self.keep(format!("softmax_cross_entropy logits vocab={vocab} grad={grad:?}"), &l);
+                self.be.softmax_cross_entropy(B::view_mut(&mut losses), B::view_mut(&mut l), &targets, rows, vocab, stride, grad);
+                self.keep(format!("softmax_cross_entropy losses vocab={vocab} stride={stride} grad={grad:?}"), &losses);
+                self.keep(format!("softmax_cross_entropy logits vocab={vocab} stride={stride} grad={grad:?}"), &l);
             }
         }
     }

@@ -12,7 +12,7 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 /// A copy of a fixture model folder, to damage.
-fn model_copy(name: &str) -> PathBuf {
+fn model_copy(name: &str) -> common::TempDir {
     let dir = tempdir(name);
     for f in ["config.json", "model.safetensors", "reference.safetensors", "tokenizer.json"] {
         std::fs::copy(fixture("gpt2_tiny").join(f), dir.join(f)).unwrap();

@@ -43,7 +43,7 @@ fn matmul_backward_all_layouts() {
     let mut rng = Rng::new(1);
     let (m, n, k) = (5, 3, 4);
     for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
-        let g = Gemm { m, n, k, trans_a: ta, trans_b: tb, accumulate: false };
+        let g = Gemm { trans_a: ta, trans_b: tb, ..Gemm::new(m, n, k) };
         let (mut a, mut b, mut bias) = (random(m * k, &mut rng), random(k * n, &mut rng), random(n, &mut rng));
         let r = random(m * n, &mut rng);
         let f = |a: &[f64], b: &[f64], bias: &[f64]| {
@@ -54,15 +54,15 @@ fn matmul_backward_all_layouts() {
         // dL/da = r · op(b)ᵀ (in a's storage layout), dL/db = op(a)ᵀ · r, dL/dbias = Σ rows r.
         let mut da = vec![0.0; m * k];
         if ta {
-            matmul::matmul(&mut da, &b, &r, None, Gemm { m: k, n: m, k: n, trans_a: tb, trans_b: true, accumulate: false });
+            matmul::matmul(&mut da, &b, &r, None, Gemm { trans_a: tb, trans_b: true, ..Gemm::new(k, m, n) });
         } else {
-            matmul::matmul(&mut da, &r, &b, None, Gemm { m, n: k, k: n, trans_a: false, trans_b: !tb, accumulate: false });
+            matmul::matmul(&mut da, &r, &b, None, Gemm { trans_b: !tb, ..Gemm::new(m, k, n) });
         }
         let mut db = vec![0.0; k * n];
         if tb {
-            matmul::matmul(&mut db, &r, &a, None, Gemm { m: n, n: k, k: m, trans_a: true, trans_b: ta, accumulate: false });
+            matmul::matmul(&mut db, &r, &a, None, Gemm { trans_a: true, trans_b: ta, ..Gemm::new(n, k, m) });
         } else {
-            matmul::matmul(&mut db, &a, &r, None, Gemm { m: k, n, k: m, trans_a: !ta, trans_b: false, accumulate: false });
+            matmul::matmul(&mut db, &a, &r, None, Gemm { trans_a: !ta, ..Gemm::new(k, n, m) });
         }
         let mut dbias = vec![0.0; n];
         matmul::bias_backward(&mut dbias, &r, m, n);
@@ -183,11 +183,11 @@ fn softmax_cross_entropy_backward_with_ignored_rows() {
     let mut logits = random(rows * v, &mut rng);
     let mean_loss = |l: &[f64]| {
         let (mut losses, mut work) = (vec![0.0; rows], l.to_vec());
-        loss::softmax_cross_entropy(&mut losses, &mut work, &targets, rows, v, None);
+        loss::softmax_cross_entropy(&mut losses, &mut work, &targets, rows, v, v, None);
         losses.iter().sum::<f64>() / 3.0
     };
     let (mut losses, mut grad) = (vec![0.0; rows], logits.clone());
-    loss::softmax_cross_entropy(&mut losses, &mut grad, &targets, rows, v, Some(1.0 / 3.0));
+    loss::softmax_cross_entropy(&mut losses, &mut grad, &targets, rows, v, v, Some(1.0 / 3.0));
     assert_eq!(losses[1], 0.0);
     check("softmax_cross_entropy", &mut logits, &grad, mean_loss);
 }

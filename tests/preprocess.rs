@@ -39,7 +39,8 @@ fn embeddings_from_our_pixels_match_embeddings_from_transformers_pixels() {
     let json = serde_json::json!({"model_type": "clip", "projection_dim": 16,
         "text_config": {"vocab_size": 30, "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2},
         "vision_config": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "image_size": 64, "patch_size": 8}});
-    let cfg = ClipConfig::from_json(&tempdir("clip_pre").join("config.json"), &json).unwrap();
+    let scratch = tempdir("clip_pre");
+    let cfg = ClipConfig::from_json(&scratch.join("config.json"), &json).unwrap();
     let model = Clip::init_random(&Cpu, cfg, 3).unwrap();
     let (ours, theirs): (Vec<f32>, Vec<f32>) =
         (PHOTOS.iter().flat_map(|n| proc.preprocess_file(&dir.join(n)).unwrap()).collect(), PHOTOS.iter().flat_map(|n| expected(n)).collect());

@@ -6,6 +6,7 @@
 //! useful FLOPs as TFLOP/s (causal attention counts only the visible half).
 
 use super::{Act, AdamW, AttnGrads, AttnInputs, AttnShape, Backend, DecaySegment, Gemm};
+use crate::models::gpt2::logits_stride;
 use crate::Result;
 use std::time::Instant;
 
@@ -97,24 +98,32 @@ pub fn run<B: Backend>(be: &B, s: Shapes, filter: &str, print: &mut dyn FnMut(&O
     // then cuBLAS on attention's own two products at this shape, unfused:
     // every head's queries stacked as rows, k = 64 for Q·Kᵀ and n = 64 for
     // P·V — the GEMM figure beside which the fused attention below is read.
-    let layers = [("c_attn", 3 * C, C), ("attn.c_proj", C, C), ("c_fc", 4 * C, C), ("mlp.c_proj", C, 4 * C), ("lm_head", VOCAB, C)];
-    let mut gemms: Vec<(String, Gemm, usize, usize)> = Vec::new();
+    let layers = [("c_attn", 3 * C, C), ("attn.c_proj", C, C), ("c_fc", 4 * C, C), ("mlp.c_proj", C, 4 * C)];
+    let mut gemms: Vec<(String, Gemm)> = Vec::new();
     for (layer, n, k) in layers {
-        gemms.push((format!("matmul {layer} x·W"), Gemm::new(rows, n, k), rows * k, k * n));
-        gemms.push((format!("matmul {layer} dy·Wᵀ"), Gemm::new(rows, k, n).tb(), rows * n, k * n));
-        gemms.push((format!("matmul {layer} xᵀ·dy"), Gemm::new(k, n, rows).ta().acc(), rows * k, rows * n));
+        gemms.push((format!("matmul {layer} x·W"), Gemm::new(rows, n, k)));
+        gemms.push((format!("matmul {layer} dy·Wᵀ"), Gemm::new(rows, k, n).tb()));
+        gemms.push((format!("matmul {layer} xᵀ·dy"), Gemm::new(k, n, rows).ta().acc()));
+    }
+    // The LM head as the model runs it (W = wte, [V, C]), with the logits
+    // rows dense (50,257 apart: misaligned) and padded as the model pads them.
+    for (tag, ld) in [("", VOCAB), (" padded", logits_stride(VOCAB))] {
+        gemms.push((format!("matmul lm_head{tag} x·Wᵀ"), Gemm::new(rows, VOCAB, C).tb().ldc(ld)));
+        gemms.push((format!("matmul lm_head{tag} dy·W"), Gemm::new(rows, C, VOCAB).lda(ld)));
+        gemms.push((format!("matmul lm_head{tag} dyᵀ·x"), Gemm::new(VOCAB, C, rows).ta().acc().lda(ld)));
     }
     let (head_rows, d) = (s.batch * HEADS * s.t, C / HEADS);
-    for (tag, g, a_len, b_len) in [("Q·Kᵀ", Gemm::new(head_rows, s.t, d).tb(), head_rows * d, s.t * d), ("P·V", Gemm::new(head_rows, d, s.t), head_rows * s.t, s.t * d)] {
-        gemms.push((format!("matmul attention-shaped {tag} {}×{}×{}", g.m, g.n, g.k), g, a_len, b_len));
+    for (tag, g) in [("Q·Kᵀ", Gemm::new(head_rows, s.t, d).tb()), ("P·V", Gemm::new(head_rows, d, s.t))] {
+        gemms.push((format!("matmul attention-shaped {tag} {}×{}×{}", g.m, g.n, g.k), g));
     }
-    for (name, g, a_len, b_len) in gemms {
+    for (name, g) in gemms {
         if !wanted(&name) {
             continue;
         }
         // Weight gradients (xᵀ·dy) accumulate into f32; the rest are activations.
-        let out = if g.accumulate { be.zeros_f32(g.m * g.n) } else { be.zeros(g.m * g.n) };
-        let (a, b, mut out) = (be.upload(&filled(a_len, 1))?, be.upload(&filled(b_len, 2))?, out?);
+        let out_len = g.stored_out().span();
+        let out = if g.accumulate { be.zeros_f32(out_len) } else { be.zeros(out_len) };
+        let (a, b, mut out) = (be.upload(&filled(g.stored_a().span(), 1))?, be.upload(&filled(g.stored_b().span(), 2))?, out?);
         let ms = median_ms(be, s.reps, || be.matmul(B::view_mut(&mut out), B::view(&a), B::view(&b), None, g))?;
         record(name, ms, 0.0, 2.0 * (g.m * g.n * g.k) as f64);
     }
@@ -171,12 +180,18 @@ pub fn run<B: Backend>(be: &B, s: Shapes, filter: &str, print: &mut dyn FnMut(&O
         // Reads dout; reads and writes the f32 gradient rows it lands on.
         record(format!("embedding backward {rows}×{C}"), ms, (act + 4.0 * F32) * (rows * C) as f64, 0.0);
     }
-    if wanted("cross_entropy") {
+    // The classifier on dense rows and on rows padded as the model pads them.
+    for (tag, stride) in [("", VOCAB), (" padded", logits_stride(VOCAB))] {
+        let name = format!("softmax_cross_entropy{tag} {rows}×{VOCAB}");
+        if !wanted(&name) {
+            continue;
+        }
         let targets: Vec<i32> = (0..rows).map(|i| ((i * 31) % VOCAB) as i32).collect();
         let targets = be.upload_ids(&targets)?;
-        let (mut logits, mut losses) = (be.upload(&filled(rows * VOCAB, 13))?, be.zeros_f32(rows)?);
-        let ms = median_ms(be, s.reps, || be.softmax_cross_entropy(B::view_mut(&mut losses), B::view_mut(&mut logits), &targets, rows, VOCAB, Some(1.0 / rows as f32)))?;
-        record(format!("softmax_cross_entropy {rows}×{VOCAB}"), ms, 2.0 * act * (rows * VOCAB) as f64, 0.0);
+        let (mut logits, mut losses) = (be.upload(&filled(rows * stride, 13))?, be.zeros_f32(rows)?);
+        let grad = Some(1.0 / rows as f32);
+        let ms = median_ms(be, s.reps, || be.softmax_cross_entropy(B::view_mut(&mut losses), B::view_mut(&mut logits), &targets, rows, VOCAB, stride, grad))?;
+        record(name, ms, 2.0 * act * (rows * VOCAB) as f64, 0.0);
     }
     if wanted("adamw") {
         let host = filled(PARAMS, 14);

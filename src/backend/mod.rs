@@ -27,7 +27,7 @@ pub mod profile;
 mod spec;
 
 pub use device::Device;
-pub use spec::{Act, AdamW, AttnShape, DecaySegment, Gemm};
+pub use spec::{Act, AdamW, AttnShape, DecaySegment, Gemm, Stored};
 
 use crate::generate::TokenPlan;
 use crate::tensor::DType;
@@ -210,11 +210,14 @@ pub trait Backend: Send + Sync {
     );
 
     // ---- loss -----------------------------------------------------------------
-    /// Fused softmax + cross-entropy over `rows` rows of `vocab` logits.
-    /// Writes the per-row loss (f32; 0 for ignored targets, i.e. negative ones).
-    /// With `grad_scale = Some(g)` it overwrites `logits` in place with
-    /// `g · (softmax − onehot)` (zero rows for ignored targets).
-    fn softmax_cross_entropy(&self, losses: Self::ViewMut<'_>, logits: Self::ViewMut<'_>, targets: &Self::Ids, rows: usize, vocab: usize, grad_scale: Option<f32>);
+    /// Fused softmax + cross-entropy over `rows` rows of `vocab` logits,
+    /// `stride` (≥ vocab) elements apart; the elements between rows are
+    /// neither read nor written. Writes the per-row loss (f32; 0 for ignored
+    /// targets, i.e. negative ones). With `grad_scale = Some(g)` it
+    /// overwrites the logits in place with `g · (softmax − onehot)` (zero
+    /// rows for ignored targets).
+    #[allow(clippy::too_many_arguments)]
+    fn softmax_cross_entropy(&self, losses: Self::ViewMut<'_>, logits: Self::ViewMut<'_>, targets: &Self::Ids, rows: usize, vocab: usize, stride: usize, grad_scale: Option<f32>);
 
     // ---- decoding -------------------------------------------------------------
     /// The next token of each row of `logits` ([rows, vocab], any type) under

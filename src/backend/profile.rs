@@ -218,8 +218,8 @@ impl<B: Backend> Backend for Profiled<B> {
         };
         self.time("attention_backward", || self.inner.attention_backward(grads, dbias, dout, out, lse, &unwrap_inputs(inp), s))
     }
-    fn softmax_cross_entropy(&self, losses: Self::ViewMut<'_>, logits: Self::ViewMut<'_>, targets: &Self::Ids, rows: usize, vocab: usize, grad_scale: Option<f32>) {
-        self.time("softmax_cross_entropy", || self.inner.softmax_cross_entropy(losses, logits, targets, rows, vocab, grad_scale))
+    fn softmax_cross_entropy(&self, losses: Self::ViewMut<'_>, logits: Self::ViewMut<'_>, targets: &Self::Ids, rows: usize, vocab: usize, stride: usize, grad_scale: Option<f32>) {
+        self.time("softmax_cross_entropy", || self.inner.softmax_cross_entropy(losses, logits, targets, rows, vocab, stride, grad_scale))
     }
     fn select_tokens(&self, logits: Self::View<'_>, vocab: usize, plan: &crate::generate::TokenPlan) -> Result<Vec<u32>> {
         self.time("select_tokens", || self.inner.select_tokens(logits, vocab, plan))

@@ -1,6 +1,9 @@
 //! Plain descriptions of op shapes and hyper-parameters, shared by backends.
 
 /// Shape and transpose flags of a matrix product `out[m,n] = op(a) · op(b)`.
+/// Each matrix is row-major, its rows `ld*` elements apart: dense unless
+/// set (a stride wider than the row lets `out` be a column block of a wider
+/// matrix, e.g. logits rows padded to a 16-byte multiple).
 #[derive(Clone, Copy, Debug)]
 pub struct Gemm {
     pub m: usize,
@@ -12,11 +15,37 @@ pub struct Gemm {
     pub trans_b: bool,
     /// Add into `out` instead of overwriting it.
     pub accumulate: bool,
+    /// Row strides of `a`, `b` and `out` as stored (`None`: dense).
+    pub lda: Option<usize>,
+    pub ldb: Option<usize>,
+    pub ldc: Option<usize>,
+}
+
+/// A row-major matrix as stored: rows, columns and the stride between rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stored {
+    pub rows: usize,
+    pub cols: usize,
+    pub stride: usize,
+}
+
+impl Stored {
+    fn new(rows: usize, cols: usize, stride: Option<usize>) -> Self {
+        Stored { rows, cols, stride: stride.unwrap_or(cols) }
+    }
+    /// Elements a buffer must hold: the last row ends at (rows − 1)·stride + cols.
+    pub fn span(&self) -> usize {
+        if self.rows == 0 {
+            0
+        } else {
+            (self.rows - 1) * self.stride + self.cols
+        }
+    }
 }
 
 impl Gemm {
     pub fn new(m: usize, n: usize, k: usize) -> Self {
-        Gemm { m, n, k, trans_a: false, trans_b: false, accumulate: false }
+        Gemm { m, n, k, trans_a: false, trans_b: false, accumulate: false, lda: None, ldb: None, ldc: None }
     }
     pub fn ta(mut self) -> Self {
         self.trans_a = true;
@@ -29,6 +58,45 @@ impl Gemm {
     pub fn acc(mut self) -> Self {
         self.accumulate = true;
         self
+    }
+    /// `a`'s rows (as stored) are `stride` elements apart.
+    pub fn lda(mut self, stride: usize) -> Self {
+        self.lda = Some(stride);
+        self
+    }
+    /// `b`'s rows (as stored) are `stride` elements apart.
+    pub fn ldb(mut self, stride: usize) -> Self {
+        self.ldb = Some(stride);
+        self
+    }
+    /// `out`'s rows are `stride` elements apart.
+    pub fn ldc(mut self, stride: usize) -> Self {
+        self.ldc = Some(stride);
+        self
+    }
+    /// `a` as stored: `[m, k]`, or `[k, m]` when transposed.
+    pub fn stored_a(&self) -> Stored {
+        if self.trans_a {
+            Stored::new(self.k, self.m, self.lda)
+        } else {
+            Stored::new(self.m, self.k, self.lda)
+        }
+    }
+    /// `b` as stored: `[k, n]`, or `[n, k]` when transposed.
+    pub fn stored_b(&self) -> Stored {
+        if self.trans_b {
+            Stored::new(self.n, self.k, self.ldb)
+        } else {
+            Stored::new(self.k, self.n, self.ldb)
+        }
+    }
+    /// `out` as stored: `[m, n]`.
+    pub fn stored_out(&self) -> Stored {
+        Stored::new(self.m, self.n, self.ldc)
+    }
+    /// Whether every stride is at least its row (rows never overlap).
+    pub fn strides_valid(&self) -> bool {
+        [self.stored_a(), self.stored_b(), self.stored_out()].iter().all(|s| s.stride >= s.cols)
     }
 }
 

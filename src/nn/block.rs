@@ -42,7 +42,7 @@ pub struct BlockSpec {
 
 impl BlockSpec {
     fn linear(&self, inp: usize, out: usize) -> Linear {
-        Linear { inp, out, layout: self.layout }
+        Linear { inp, out, layout: self.layout, out_stride: out }
     }
 }
 

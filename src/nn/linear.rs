@@ -1,6 +1,7 @@
 //! A linear layer `y = x·W (+ b)` as backend GEMM calls, for both weight
 //! layouts found in checkpoints: GPT-2's `Conv1D` stores W as [in, out],
-//! `nn.Linear` as [out, in].
+//! `nn.Linear` as [out, in]. The output rows (y, and dy in the backward) may
+//! be wider than `out` (padded LM-head logits).
 
 use crate::backend::{Backend, Gemm};
 
@@ -17,19 +18,26 @@ pub struct Linear {
     pub inp: usize,
     pub out: usize,
     pub layout: WeightLayout,
+    /// Elements between consecutive rows of y and dy (≥ `out`).
+    pub out_stride: usize,
 }
 
 impl Linear {
     pub fn conv1d(inp: usize, out: usize) -> Self {
-        Linear { inp, out, layout: WeightLayout::InOut }
+        Linear { inp, out, layout: WeightLayout::InOut, out_stride: out }
     }
     pub fn nn_linear(inp: usize, out: usize) -> Self {
-        Linear { inp, out, layout: WeightLayout::OutIn }
+        Linear { inp, out, layout: WeightLayout::OutIn, out_stride: out }
+    }
+    /// The same layer writing (and reading back the gradient of) output rows `stride` apart.
+    pub fn with_out_stride(self, stride: usize) -> Self {
+        assert!(stride >= self.out, "an output row stride below the row");
+        Linear { out_stride: stride, ..self }
     }
 
     /// `y[rows, out] = x[rows, inp] · W (+ b)`.
     pub fn forward<B: Backend>(&self, be: &B, y: B::ViewMut<'_>, x: B::View<'_>, w: B::View<'_>, b: Option<B::View<'_>>, rows: usize) {
-        let g = Gemm::new(rows, self.out, self.inp);
+        let g = Gemm::new(rows, self.out, self.inp).ldc(self.out_stride);
         be.matmul(y, x, w, b, if self.layout == WeightLayout::OutIn { g.tb() } else { g });
     }
 
@@ -48,18 +56,20 @@ impl Linear {
         rows: usize,
         acc_dx: bool,
     ) {
+        let dy_rows = self.out_stride;
         if let Some(dx) = dx {
-            let g = Gemm::new(rows, self.inp, self.out);
+            let g = Gemm::new(rows, self.inp, self.out).lda(dy_rows);
             let g = if self.layout == WeightLayout::OutIn { g } else { g.tb() };
             be.matmul(dx, dy, w, None, if acc_dx { g.acc() } else { g });
         }
         match self.layout {
             // dW[in,out] += xᵀ[in,rows] · dy[rows,out]
-            WeightLayout::InOut => be.matmul(dw, x, dy, None, Gemm::new(self.inp, self.out, rows).ta().acc()),
+            WeightLayout::InOut => be.matmul(dw, x, dy, None, Gemm::new(self.inp, self.out, rows).ta().acc().ldb(dy_rows)),
             // dW[out,in] += dyᵀ[out,rows] · x[rows,in]
-            WeightLayout::OutIn => be.matmul(dw, dy, x, None, Gemm::new(self.out, self.inp, rows).ta().acc()),
+            WeightLayout::OutIn => be.matmul(dw, dy, x, None, Gemm::new(self.out, self.inp, rows).ta().acc().lda(dy_rows)),
         }
         if let Some(db) = db {
+            assert_eq!(dy_rows, self.out, "the bias gradient takes dense dy rows");
             be.bias_backward(db, dy, rows, self.out);
         }
     }

@@ -154,8 +154,8 @@ impl Backend for Cpu {
         attention::attention_backward(grads, dbias, dout, out, lse, &cpu_inputs(inp), s)
     }
 
-    fn softmax_cross_entropy(&self, losses: &mut [f32], logits: &mut [f32], targets: &Vec<i32>, rows: usize, vocab: usize, grad_scale: Option<f32>) {
-        loss::softmax_cross_entropy(losses, logits, targets, rows, vocab, grad_scale)
+    fn softmax_cross_entropy(&self, losses: &mut [f32], logits: &mut [f32], targets: &Vec<i32>, rows: usize, vocab: usize, stride: usize, grad_scale: Option<f32>) {
+        loss::softmax_cross_entropy(losses, logits, targets, rows, vocab, stride, grad_scale)
     }
 
     fn sum_squares(&self, v: &[f32]) -> f32 {

@@ -9,23 +9,25 @@
 use super::buffer::{CuView, CuViewMut};
 use super::driver::GemmEx;
 use super::kernel;
-use super::runtime::Runtime;
+use super::runtime::{KernelArg, Runtime};
 use crate::backend::Gemm;
 use crate::tensor::DType;
 
 pub fn matmul(rt: &Runtime, out: CuViewMut<'_>, a: CuView<'_>, b: CuView<'_>, bias: Option<CuView<'_>>, g: Gemm) {
     let (m, n, k) = (g.m, g.n, g.k);
-    assert!(out.len >= m * n && a.len >= m * k && b.len >= k * n, "matmul: views smaller than {g:?}");
+    let (sa, sb, so) = (g.stored_a(), g.stored_b(), g.stored_out());
+    assert!(g.strides_valid() && out.len >= so.span() && a.len >= sa.span() && b.len >= sb.span(), "matmul: views smaller than {g:?}");
     if m == 0 || n == 0 {
         return;
     }
     assert!(a.dtype == b.dtype && (out.dtype == a.dtype || out.dtype == DType::F32), "matmul: {:?}·{:?} into {:?}", a.dtype, b.dtype, out.dtype);
     if let Some(bias) = bias {
         assert!(bias.len >= n && bias.dtype == out.dtype, "matmul: bias shorter than n = {n} or of another type");
-        rt.launch_1d(&kernel("bias_broadcast", out.dtype), m * n, &[&out.ptr, &bias.ptr, &(m as i64), &(n as i64), &(g.accumulate as i32)]);
+        let args: [&dyn KernelArg; 6] = [&out.ptr, &bias.ptr, &(m as i64), &(n as i64), &(so.stride as i64), &(g.accumulate as i32)];
+        rt.launch_1d(&kernel("bias_broadcast", out.dtype), m * n, &args);
     }
     // Row-major b is [k,n] (or [n,k] when transposed), i.e. column-major
-    // [n,k] with leading dimension n (or [k,n] with k); likewise for a.
+    // [n,k] (or [k,n]) with the row stride as leading dimension; likewise a.
     let gemm = GemmEx {
         trans_a: g.trans_b,
         trans_b: g.trans_a,
@@ -34,12 +36,12 @@ pub fn matmul(rt: &Runtime, out: CuViewMut<'_>, a: CuView<'_>, b: CuView<'_>, bi
         k,
         alpha: 1.0,
         a: b.ptr,
-        lda: if g.trans_b { k } else { n },
+        lda: sb.stride.max(1),
         b: a.ptr,
-        ldb: if g.trans_a { m } else { k },
+        ldb: sa.stride.max(1),
         beta: if g.accumulate || bias.is_some() { 1.0 } else { 0.0 },
         c: out.ptr,
-        ldc: n,
+        ldc: so.stride.max(1),
         a_type: b.dtype,
         b_type: a.dtype,
         c_type: out.dtype,

@@ -53,6 +53,8 @@ pub struct Cuda {
     select_io: Mutex<Option<DeviceBuf>>,
     /// The fused LayerNorm backwards' per-block dw/db sums (grows, never shrinks).
     ln_partial: Mutex<Option<DeviceBuf>>,
+    /// The tensor-core attention backward's per-query Di and lse bases (likewise).
+    attn_rows: Mutex<Option<DeviceBuf>>,
     /// Launch shapes (HHI_CUDA_TUNE overrides them in tuning runs).
     tuning: tuning::Tuning,
 }
@@ -97,6 +99,7 @@ impl Cuda {
             select_work: Mutex::new(None),
             select_io: Mutex::new(None),
             ln_partial: Mutex::new(None),
+            attn_rows: Mutex::new(None),
             tuning,
         })
     }
@@ -123,6 +126,23 @@ impl Cuda {
         } else {
             self.rt.launch_1d(&kernel(op, dtype), len, args);
         }
+    }
+
+    /// The address of a kept f32 scratch of at least `len` elements, grown
+    /// (never shrunk) from `slot`; `None` after recording why it could not
+    /// be allocated (the op that asked, `op`, then skips its launches).
+    fn grown(&self, slot: &Mutex<Option<DeviceBuf>>, len: usize, op: &str) -> Option<u64> {
+        let mut scratch = slot.lock().unwrap();
+        if scratch.as_ref().is_none_or(|s| s.len() < len) {
+            match alloc(&self.rt, len, DType::F32) {
+                Ok(buf) => *scratch = Some(buf),
+                Err(e) => {
+                    self.rt.record(format!("{op}: {e}"));
+                    return None;
+                }
+            }
+        }
+        scratch.as_ref().map(|s| s.address())
     }
 
     /// Launches attention pass `pass` over `rows` (queries, or keys for

@@ -234,14 +234,7 @@ impl Backend for Cuda {
             };
             let per_sm = if self.tuning.ln_backward_blocks_per_sm > 0 { self.tuning.ln_backward_blocks_per_sm as usize } else { per_sm };
             let blocks = rows.div_ceil(warps).min(per_sm * sms).max(1);
-            let mut scratch = self.ln_partial.lock().unwrap();
-            if scratch.as_ref().is_none_or(|s| s.len() < blocks * 2 * c) {
-                match alloc(&self.rt, blocks * 2 * c, DType::F32) {
-                    Ok(buf) => *scratch = Some(buf),
-                    Err(e) => return self.rt.record(format!("layernorm_backward: {e}")),
-                }
-            }
-            let partial = scratch.as_ref().unwrap().address();
+            let Some(partial) = self.grown(&self.ln_partial, blocks * 2 * c, "layernorm_backward") else { return };
             let args: [&dyn KernelArg; 9] = [&dinp.ptr, &partial, &dout.ptr, &inp.ptr, &w.ptr, &mean.ptr, &rstd.ptr, &rows_i, &c_i];
             self.rt.launch(&name, (blocks as u32, 1, 1), (32 * warps as u32, 1, 1), &args);
             // (Summing the blocks' rows inside the kernel instead, measured on
@@ -389,22 +382,36 @@ impl Backend for Cuda {
         }
         let (mask, bias, shape) = (inp.key_mask.map_or(0u64, |m| m.ptr), inp.bias.map_or(0u64, |b| b.ptr), AttnShapeC::from(s));
         let (q, k, v) = (inp.q.ptr, inp.k.ptr, inp.v.ptr);
-        let args: [&dyn KernelArg; 10] = [&dq, &dout.ptr, &q, &k, &v, &out.ptr, &lse.ptr, &mask, &bias, &shape];
+        // The tensor-core passes (bf16) read each query's Di = Σ dO·O and lse
+        // base from a scratch a first launch fills; the CUDA-core ones take
+        // O and lse themselves.
+        let (o_or_di, lse_or_base) = if t == DType::BF16 {
+            let rows = s.batch * s.heads * s.q_len;
+            let Some(di) = self.grown(&self.attn_rows, 2 * rows, "attention_backward") else { return };
+            let lse_base = di + 4 * rows as u64;
+            let args: [&dyn KernelArg; 6] = [&di, &lse_base, &dout.ptr, &out.ptr, &lse.ptr, &shape];
+            self.rt.launch("attention_mma_backward_rows_bf16", ((rows as u32).div_ceil(8), 1, 1), (256, 1, 1), &args);
+            (di, lse_base)
+        } else {
+            (out.ptr, lse.ptr)
+        };
+        let args: [&dyn KernelArg; 10] = [&dq, &dout.ptr, &q, &k, &v, &o_or_di, &lse_or_base, &mask, &bias, &shape];
         self.attention_launch("backward_query", s.q_len, s, t, &args);
-        let args: [&dyn KernelArg; 12] = [&dk, &dv, &dbias, &dout.ptr, &q, &k, &v, &out.ptr, &lse.ptr, &mask, &bias, &shape];
+        let args: [&dyn KernelArg; 12] = [&dk, &dv, &dbias, &dout.ptr, &q, &k, &v, &o_or_di, &lse_or_base, &mask, &bias, &shape];
         self.attention_launch("backward_key", s.kv_len, s, t, &args);
     }
 
     // ---- loss -----------------------------------------------------------------
-    fn softmax_cross_entropy(&self, losses: CuViewMut<'_>, logits: CuViewMut<'_>, targets: &DeviceBuf, rows: usize, vocab: usize, grad_scale: Option<f32>) {
+    fn softmax_cross_entropy(&self, losses: CuViewMut<'_>, logits: CuViewMut<'_>, targets: &DeviceBuf, rows: usize, vocab: usize, stride: usize, grad_scale: Option<f32>) {
         expect("softmax_cross_entropy", &[("losses", losses.dtype, DType::F32)]);
-        assert!(losses.len >= rows && logits.len >= rows * vocab && targets.len() >= rows, "softmax_cross_entropy: views too small");
+        assert!(stride >= vocab, "softmax_cross_entropy: row stride {stride} below the vocabulary {vocab}");
         if rows == 0 {
             return;
         }
+        assert!(losses.len >= rows && logits.len >= (rows - 1) * stride + vocab && targets.len() >= rows, "softmax_cross_entropy: views too small");
         let block = (vocab.next_multiple_of(32) as u32).clamp(32, self.tuning.xent_threads);
         let (g, want) = (grad_scale.unwrap_or(0.0), grad_scale.is_some() as i32);
-        let args: [&dyn KernelArg; 6] = [&losses.ptr, &logits.ptr, &targets.address(), &(vocab as i32), &g, &want];
+        let args: [&dyn KernelArg; 7] = [&losses.ptr, &logits.ptr, &targets.address(), &(vocab as i32), &(stride as i64), &g, &want];
         let unroll = match (self.tuning.xent_unroll, logits.dtype) {
             (0, DType::BF16) => 8,
             (0, _) => 4,

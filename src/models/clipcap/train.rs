@@ -144,11 +144,13 @@ impl<B: Backend> ClipCap<B> {
         be.write_ids(&mut acts.gpt.targets, &targets)?;
         acts.weights = batch.weights.clone().unwrap_or_else(|| vec![1.0; b]);
         let grad_scale = (mode == Mode::Train).then_some(1.0 / n as f32);
-        be.softmax_cross_entropy(B::view_mut(&mut acts.gpt.losses), B::view_mut(&mut acts.gpt.logits), &acts.gpt.targets, b * rows, v, grad_scale);
+        let stride = acts.gpt.vocab_stride;
+        be.softmax_cross_entropy(B::view_mut(&mut acts.gpt.losses), B::view_mut(&mut acts.gpt.logits), &acts.gpt.targets, b * rows, v, stride, grad_scale);
         if mode == Mode::Train {
+            // (Each sample's rows with their padding, which stays zero.)
             for (i, &wi) in acts.weights.iter().enumerate() {
                 if wi != 1.0 {
-                    be.scale(B::slice_mut(B::view_mut(&mut acts.gpt.logits), i * rows * v, rows * v), wi);
+                    be.scale(B::slice_mut(B::view_mut(&mut acts.gpt.logits), i * rows * stride, rows * stride), wi);
                 }
             }
         }

@@ -141,7 +141,7 @@ impl Gpt2Config {
 
     /// A linear layer in the checkpoint's layout.
     pub fn linear(&self, inp: usize, out: usize) -> Linear {
-        Linear { inp, out, layout: self.weight_layout() }
+        Linear { inp, out, layout: self.weight_layout(), out_stride: out }
     }
 
     /// Whether the fused q/k/v projection has a bias (GPT-Neo's has none).

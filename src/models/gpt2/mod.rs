@@ -15,8 +15,8 @@ mod weights;
 pub use config::{Gpt2Config, NeoAttention};
 pub use decode::KvCache;
 pub(crate) use decode::{decode_embedded, decode_tokens};
+pub use train::{logits_stride, Activations, Batch, Mode};
 pub(crate) use train::{trunk_backward, trunk_forward};
-pub use train::{Activations, Batch, Mode};
 pub use weights::{declare, Block, Weights};
 
 use crate::backend::Backend;

@@ -251,7 +251,7 @@ impl<B: Backend> T5<B> {
             return Ok(None);
         }
         let n = batch.labels.iter().flatten().filter(|&&x| x >= 0).count().max(1);
-        be.softmax_cross_entropy(B::view_mut(&mut acts.losses), B::view_mut(&mut acts.logits), &acts.targets, rows, v, train.then_some(1.0 / n as f32));
+        be.softmax_cross_entropy(B::view_mut(&mut acts.losses), B::view_mut(&mut acts.logits), &acts.targets, rows, v, v, train.then_some(1.0 / n as f32));
         let losses = be.download(B::view(&acts.losses))?;
         Ok(Some(losses.iter().map(|&x| x as f64).sum::<f64>() as f32 / n as f32))
     }
