@@ -551,19 +551,23 @@ extern "C" __global__ void attention_mma_backward_rows_bf16(float* di, float* ls
     attention_mma_backward_rows(di, lse_base, dout, out, lse, s);
 }
 
-#define FOR_DIM(DM)                                                                                                                         \
-    extern "C" __global__ void __launch_bounds__(MMA_WARPS * 32)                                                                            \
-        attention_mma_backward_query_d##DM##_bf16(bf16* dq, const bf16* dout, const bf16* q, const bf16* k, const bf16* v,                  \
-                                                  const float* row_di, const float* row_lse_base, const float* key_mask, const float* bias, \
-                                                  AttnShape s) {                                                                            \
+// The backward passes with the registers ptxas picks (2 blocks an SM: `_d64_`,
+// `_d128_`), and capped at 168 for 3 blocks an SM with a few spills (`_b3_d64_`, `_b3_d128_`).
+#define BACKWARD_FOR(DM, BOUNDS, VARIANT)                                                                                                   \
+    extern "C" __global__ void __launch_bounds__ BOUNDS                                                                                     \
+        attention_mma_backward_query##VARIANT##_d##DM##_bf16(bf16* dq, const bf16* dout, const bf16* q, const bf16* k, const bf16* v,       \
+                                                             const float* row_di, const float* row_lse_base, const float* key_mask,         \
+                                                             const float* bias, AttnShape s) {                                              \
         attention_mma_backward_query<DM>(dq, dout, q, k, v, row_di, row_lse_base, key_mask, bias, s);                                       \
     }                                                                                                                                       \
-    extern "C" __global__ void __launch_bounds__(MMA_WARPS * 32)                                                                            \
-        attention_mma_backward_key_d##DM##_bf16(bf16* dk, bf16* dv, float* dbias, const bf16* dout, const bf16* q, const bf16* k,           \
-                                                const bf16* v, const float* row_di, const float* row_lse_base, const float* key_mask,       \
-                                                const float* bias, AttnShape s) {                                                           \
+    extern "C" __global__ void __launch_bounds__ BOUNDS                                                                                     \
+        attention_mma_backward_key##VARIANT##_d##DM##_bf16(bf16* dk, bf16* dv, float* dbias, const bf16* dout, const bf16* q,               \
+                                                           const bf16* k, const bf16* v, const float* row_di, const float* row_lse_base,    \
+                                                           const float* key_mask, const float* bias, AttnShape s) {                         \
         attention_mma_backward_key<DM>(dk, dv, dbias, dout, q, k, v, row_di, row_lse_base, key_mask, bias, s);                              \
     }
 
-FOR_DIM(64)
-FOR_DIM(128)
+BACKWARD_FOR(64, (MMA_WARPS * 32), )
+BACKWARD_FOR(128, (MMA_WARPS * 32), )
+BACKWARD_FOR(64, (MMA_WARPS * 32, 3), _b3)
+BACKWARD_FOR(128, (MMA_WARPS * 32, 3), _b3)

@@ -154,11 +154,13 @@ impl Cuda {
         let (bounds, family, warps): (&[usize], _, _) = if mma { (&[64, 128], "attention_mma", MMA_WARPS) } else { (&[32, 64, 128], "attention", ATTN_WARPS) };
         match bounds.iter().find(|&&bound| s.head_dim <= bound) {
             Some(&bound) => {
-                // The tensor-core forward also comes as 8 warps × 16 rows and (d ≤ 64) 4 warps × 32 rows, or 4 × 16 at 4 blocks an SM.
+                // The tensor-core forward also comes as 8 warps × 16 rows and (d ≤ 64) 4 warps × 32 rows, or 4 × 16 at 4 blocks an SM;
+                // the backward passes at 3 blocks an SM.
                 let (warps, warp_rows, variant) = match self.tuning.attn_forward {
                     (w, r, b) if mma && pass == "forward" && (w, r, b) != (4, 16, 0) && ((r == 16 && b == 0) || bound == 64) => {
                         (w, r, if b > 0 { format!("_{w}x{r}b{b}") } else { format!("_{w}x{r}") })
                     }
+                    _ if mma && pass.starts_with("backward") && self.tuning.attn_backward_b3 => (warps, 16, "_b3".to_string()),
                     _ => (warps, 16, String::new()),
                 };
                 let name = format!("{family}_{pass}{variant}_d{bound}_{}", suffix(dtype));
