@@ -457,7 +457,8 @@ CACHED_FOR(bf16, bf16, 1, cached)
 CACHED_FOR(float, f32, VEC<float>, cached_vec)
 CACHED_FOR(bf16, bf16, VEC<bf16>, cached_vec)
 
-// The pipelined backward as 4 warps × 2 row slots (`_pipelined_`) or 2 warps × 3 slots (`_pipelined3_`).
+// The pipelined backward as 4 warps × 2 row slots (`_pipelined_`), 2 warps × 3 slots (`_pipelined3_`) or
+// 2 warps × 4 slots (`_pipelined4_`: three rows in flight a warp).
 extern "C" __global__ void __launch_bounds__(128, 4) layernorm_backward_pipelined_bf16(bf16* dinp, float* partial, const bf16* dout, const bf16* inp,
                                                                                       const bf16* w, const float* mean, const float* rstd, int rows, int c) {
     layernorm_backward_pipelined<4, 2>(dinp, partial, dout, inp, w, mean, rstd, rows, c);
@@ -465,6 +466,10 @@ extern "C" __global__ void __launch_bounds__(128, 4) layernorm_backward_pipeline
 extern "C" __global__ void __launch_bounds__(64, 8) layernorm_backward_pipelined3_bf16(bf16* dinp, float* partial, const bf16* dout, const bf16* inp,
                                                                                       const bf16* w, const float* mean, const float* rstd, int rows, int c) {
     layernorm_backward_pipelined<2, 3>(dinp, partial, dout, inp, w, mean, rstd, rows, c);
+}
+extern "C" __global__ void __launch_bounds__(64, 8) layernorm_backward_pipelined4_bf16(bf16* dinp, float* partial, const bf16* dout, const bf16* inp,
+                                                                                      const bf16* w, const float* mean, const float* rstd, int rows, int c) {
+    layernorm_backward_pipelined<2, 4>(dinp, partial, dout, inp, w, mean, rstd, rows, c);
 }
 
 extern "C" __global__ void layernorm_params_reduce_f32(float* dw, float* db, const float* partial, int blocks, int c) {

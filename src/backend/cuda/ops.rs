@@ -227,6 +227,8 @@ impl Backend for Cuda {
                 ("layernorm_backward_pipelined_bf16".to_string(), 4, 2)
             } else if pipelined && self.tuning.ln_backward == LnBackward::Pipelined3 {
                 ("layernorm_backward_pipelined3_bf16".to_string(), 2, 4)
+            } else if pipelined && self.tuning.ln_backward == LnBackward::Pipelined4 {
+                ("layernorm_backward_pipelined4_bf16".to_string(), 2, 4)
             } else if c <= LN_BACKWARD_CACHED_MAX_C {
                 (cached_kernel("layernorm_backward", vec, t), 8, 2)
             } else {

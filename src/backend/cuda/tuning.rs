@@ -19,6 +19,8 @@ pub enum LnBackward {
     Pipelined,
     /// The same as 2 warps × 3 slots (two rows in flight a warp).
     Pipelined3,
+    /// The same as 2 warps × 4 slots (three rows in flight a warp).
+    Pipelined4,
     /// Rows read straight into registers (layernorm_backward_cached).
     Cached,
 }
@@ -63,7 +65,7 @@ impl Tuning {
         let mut t = Self::default();
         let bad = |what: &str| {
             Error::Invalid(format!(
-                "HHI_CUDA_TUNE: {what} (keys: xent_threads=32..1024 in 32s, xent_unroll=2|4|8, ln_backward=pipelined|pipelined3|cached, ln_backward_blocks_per_sm=N, attn_forward=4x16|8x16|4x32|4x16b4, attn_backward=b2|b3)"
+                "HHI_CUDA_TUNE: {what} (keys: xent_threads=32..1024 in 32s, xent_unroll=2|4|8, ln_backward=pipelined|pipelined3|pipelined4|cached, ln_backward_blocks_per_sm=N, attn_forward=4x16|8x16|4x32|4x16b4, attn_backward=b2|b3)"
             ))
         };
         for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -86,6 +88,7 @@ impl Tuning {
                     t.ln_backward = match value {
                         "pipelined" => LnBackward::Pipelined,
                         "pipelined3" => LnBackward::Pipelined3,
+                        "pipelined4" => LnBackward::Pipelined4,
                         "cached" => LnBackward::Cached,
                         _ => return Err(bad(&format!("ln_backward={value}"))),
                     }
