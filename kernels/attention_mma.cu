@@ -177,7 +177,7 @@ __device__ void add_rows(bf16* base, int64_t stride, const float (*acc)[4], int 
     }
 }
 
-// Σ_c dO_ic·O_ic for rows i0 … i0+n of (batch b, head h), warp w taking rows w, w+MMA_WARPS, …
+// Σ_c dO_ic·O_ic of query i of (batch b, head h), summed across the warp (every lane gets it).
 __device__ __forceinline__ float row_dot(const bf16* dout, const bf16* out, const AttnShape& s, int b, int h, int i) {
     const int lane = threadIdx.x % 32;
     const int64_t at = ((int64_t)b * s.q_len + i) * ((int64_t)s.heads * s.head_dim) + (int64_t)h * s.head_dim;
@@ -185,6 +185,20 @@ __device__ __forceinline__ float row_dot(const bf16* dout, const bf16* out, cons
     if (i < s.q_len)
         for (int c = lane; c < s.head_dim; c += 32) di += to_f32(dout[at + c]) * to_f32(out[at + c]);
     return warp_sum(di);
+}
+
+// One step of a double-buffered tile stream over [.., end) by `step`: starts
+// the copies of the next tile (`load(at + step)`, into the other buffer),
+// then waits until this tile's copies have landed, in every thread's view.
+template <typename Load>
+__device__ __forceinline__ void await_tile(int at, int end, int step, Load&& load) {
+    if (at + step < end) {
+        load(at + step);
+        cp_async_wait<1>();  // this tile's copies are done, the next one's may run on
+    } else {
+        cp_async_wait<0>();
+    }
+    __syncthreads();  // every thread's copies of this tile are visible
 }
 
 // ---- kernels ------------------------------------------------------------------
@@ -309,13 +323,7 @@ __device__ void attention_mma_forward(bf16* out, float* lse, const bf16* q, cons
 #pragma unroll
     for (int mt = 0; mt < MT; mt++) m[mt][0] = m[mt][1] = -CUDART_INF_F, l[mt][0] = l[mt][1] = 0.0f;
     for (int j0 = block_begin; j0 < block_end; j0 += N) {
-        if (j0 + N < block_end) {
-            load_tile(j0 + N);
-            cp_async_wait<1>();  // this tile's copies are done, the next one's may run on
-        } else {
-            cp_async_wait<0>();
-        }
-        __syncthreads();  // every thread's copies of this tile are visible
+        await_tile(j0, block_end, N, load_tile);
         const int buf = (j0 - block_begin) / N % 2;
         if (row0 < s.q_len && j0 < warp_end && j0 + N > warp_begin) {
             float sc[MT][N / 8][4] = {};
@@ -430,13 +438,7 @@ __device__ void attention_mma_backward_query(bf16* dq, const bf16* dout, const b
 
     float acc[D / 8][4] = {};
     for (int j0 = block_begin; j0 < block_end; j0 += N) {
-        if (j0 + N < block_end) {
-            load_tile(j0 + N);
-            cp_async_wait<1>();  // this tile's copies are done, the next one's may run on
-        } else {
-            cp_async_wait<0>();
-        }
-        __syncthreads();  // every thread's copies of this tile are visible
+        await_tile(j0, block_end, N, load_tile);
         const int buf = (j0 - block_begin) / N % 2;
         if (row0 < s.q_len && j0 < warp_end && j0 + N > warp_begin) {
             float sc[N / 8][4] = {}, dp[N / 8][4] = {};
@@ -499,13 +501,7 @@ __device__ void attention_mma_backward_key(bf16* dk, bf16* dv, float* dbias, con
 
     float dk_acc[D / 8][4] = {}, dv_acc[D / 8][4] = {};
     for (int i0 = first_query; i0 < last_query; i0 += N) {
-        if (i0 + N < last_query) {
-            load_tile(i0 + N);
-            cp_async_wait<1>();
-        } else {
-            cp_async_wait<0>();
-        }
-        __syncthreads();
+        await_tile(i0, last_query, N, load_tile);
         const int buf = (i0 - first_query) / N % 2;
         if (row0 < s.kv_len) {
             float sc[N / 8][4] = {}, dp[N / 8][4] = {};  // Sᵀ, dPᵀ: 16 keys × N queries
