@@ -187,6 +187,17 @@ __device__ __forceinline__ float row_dot(const bf16* dout, const bf16* out, cons
     return warp_sum(di);
 }
 
+// K and V rows [j0, j0 + N) of one (batch, head) into buffer (j0 − first) / N % 2
+// of `ks` and `vs` by cp.async, as one commit group (the forward's and the dQ pass's tiles).
+template <int N, int D>
+__device__ __forceinline__ void load_kv_tile(bf16 (&ks)[2][N * (D + 8)], bf16 (&vs)[2][N * (D + 8)], const bf16* k_base, const bf16* v_base,
+                                             int64_t stride, int j0, int first, int end, int d, bool vec) {
+    const int buf = (j0 - first) / N % 2;
+    load_rows<N, D, true>(ks[buf], k_base, stride, j0, end, d, vec);
+    load_rows<N, D, true>(vs[buf], v_base, stride, j0, end, d, vec);
+    cp_async_commit();
+}
+
 // One step of a double-buffered tile stream over [.., end) by `step`: starts
 // the copies of the next tile (`load(at + step)`, into the other buffer),
 // then waits until this tile's copies have landed, in every thread's view.
@@ -305,12 +316,7 @@ __device__ void attention_mma_forward(bf16* out, float* lse, const bf16* q, cons
     const int warp_begin = visible_begin(s, row0), warp_end = visible_end(s, min(row0 + WARP_ROWS - 1, s.q_len - 1));
     // Tile j0's keys and values go to buffer (j0 − block_begin) / N % 2; the
     // next tile's copies run while the block computes on this one.
-    auto load_tile = [&](int j0) {
-        const int buf = (j0 - block_begin) / N % 2;
-        load_rows<N, D, true>(ks[buf], k_base, s.kv_stride, j0, block_end, d, vec);
-        load_rows<N, D, true>(vs[buf], v_base, s.kv_stride, j0, block_end, d, vec);
-        cp_async_commit();
-    };
+    auto load_tile = [&](int j0) { load_kv_tile<N, D>(ks, vs, k_base, v_base, s.kv_stride, j0, block_begin, block_end, d, vec); };
     if (block_begin < block_end) load_tile(block_begin);
 
     uint32_t qa[MT][D / 16][4];
@@ -416,12 +422,7 @@ __device__ void attention_mma_backward_query(bf16* dq, const bf16* dout, const b
     const int block_begin = visible_begin(s, q0) / N * N;
     const int block_end = visible_end(s, min(q0 + ROWS, s.q_len) - 1);
     const int warp_begin = visible_begin(s, row0), warp_end = visible_end(s, min(row0 + 15, s.q_len - 1));
-    auto load_tile = [&](int j0) {
-        const int buf = (j0 - block_begin) / N % 2;
-        load_rows<N, D, true>(ks[buf], k_base, s.kv_stride, j0, block_end, d, vec);
-        load_rows<N, D, true>(vs[buf], v_base, s.kv_stride, j0, block_end, d, vec);
-        cp_async_commit();
-    };
+    auto load_tile = [&](int j0) { load_kv_tile<N, D>(ks, vs, k_base, v_base, s.kv_stride, j0, block_begin, block_end, d, vec); };
     if (block_begin < block_end) load_tile(block_begin);
 
     uint32_t qa[D / 16][4], da[D / 16][4];
