@@ -9,7 +9,7 @@
 
 use super::{ClipCap, Weights};
 use crate::backend::{Act, Backend};
-use crate::models::gpt2::{trunk_backward, trunk_forward, Activations, Mode};
+use crate::models::gpt2::{logits_stride, trunk_backward, trunk_forward, Activations, Mode};
 use crate::nn::Linear;
 use crate::{invalid, Result};
 
@@ -144,7 +144,7 @@ impl<B: Backend> ClipCap<B> {
         be.write_ids(&mut acts.gpt.targets, &targets)?;
         acts.weights = batch.weights.clone().unwrap_or_else(|| vec![1.0; b]);
         let grad_scale = (mode == Mode::Train).then_some(1.0 / n as f32);
-        let stride = acts.gpt.vocab_stride;
+        let stride = logits_stride(v);
         be.softmax_cross_entropy(B::view_mut(&mut acts.gpt.losses), B::view_mut(&mut acts.gpt.logits), &acts.gpt.targets, b * rows, v, stride, grad_scale);
         if mode == Mode::Train {
             // (Each sample's rows with their padding, which stays zero.)

@@ -55,11 +55,9 @@ pub struct Activations<B: Backend> {
     lnf: B::Buf, // [BT, C]
     lnf_mean: B::Buf,
     lnf_rstd: B::Buf,
-    /// [BT, V] in rows `vocab_stride` apart: the logits after an eval
-    /// forward, d loss/d logits after a train forward.
+    /// [BT, V] in rows [`logits_stride`]`(V)` apart: the logits after an
+    /// eval forward, d loss/d logits after a train forward.
     pub logits: B::Buf,
-    /// Elements between logits rows ([`logits_stride`] of the vocabulary).
-    pub vocab_stride: usize,
     pub(crate) losses: B::Buf, // [BT]
     ids: B::Ids,
     pos: B::Ids,
@@ -90,7 +88,6 @@ impl<B: Backend> Activations<B> {
             lnf_mean: be.zeros_f32(bt)?,
             lnf_rstd: be.zeros_f32(bt)?,
             logits: be.zeros(bt * logits_stride(cfg.vocab_size))?,
-            vocab_stride: logits_stride(cfg.vocab_size),
             losses: be.zeros_f32(bt)?,
             ids: be.upload_ids(&vec![0; bt])?,
             // Positions are the same for every batch of this shape: 0..t per row.
@@ -105,7 +102,7 @@ impl<B: Backend> Activations<B> {
     /// The logits on the host, [BT, V] without the rows' padding.
     pub fn download_logits(&self, be: &B, vocab: usize) -> Result<Vec<f32>> {
         let all = be.download(B::view(&self.logits))?;
-        Ok(all.chunks(self.vocab_stride).flat_map(|row| row[..vocab].iter().copied()).collect())
+        Ok(all.chunks(logits_stride(vocab)).flat_map(|row| row[..vocab].iter().copied()).collect())
     }
 }
 
@@ -145,7 +142,7 @@ pub(crate) fn trunk_forward<B: Backend>(be: &B, cfg: &Gpt2Config, w: &Weights<B:
     }
     let last = B::view(&acts.layers[cfg.n_layer - 1].out);
     be.layernorm_forward(B::view_mut(&mut acts.lnf), B::view_mut(&mut acts.lnf_mean), B::view_mut(&mut acts.lnf_rstd), last, w.ln_f_w, w.ln_f_b, bt, c, cfg.layer_norm_epsilon);
-    let head = Linear::nn_linear(c, cfg.vocab_size).with_out_stride(acts.vocab_stride);
+    let head = Linear::nn_linear(c, cfg.vocab_size).with_out_stride(logits_stride(cfg.vocab_size));
     head.forward(be, B::view_mut(&mut acts.logits), B::view(&acts.lnf), *w.head(), None, bt);
 }
 
@@ -155,12 +152,12 @@ pub(crate) fn trunk_forward<B: Backend>(be: &B, cfg: &Gpt2Config, w: &Weights<B:
 pub(crate) fn trunk_backward<B: Backend>(be: &B, cfg: &Gpt2Config, w: &Weights<B::View<'_>>, g: &mut Weights<B::ViewMut<'_>>, acts: &mut Activations<B>) {
     let (b, t, c, v) = (acts.b, acts.t, cfg.n_embd, cfg.vocab_size);
     let bt = b * t;
-    let Activations { emb, layers, scratch, lnf, lnf_mean, lnf_rstd, logits, vocab_stride, mask, has_mask, .. } = acts;
+    let Activations { emb, layers, scratch, lnf, lnf_mean, lnf_rstd, logits, mask, has_mask, .. } = acts;
     let mask = has_mask.then(|| B::view(mask));
 
     // LM head and final LayerNorm. The head gradient goes to lm_head, or to wte when tied.
     let dhead = g.lm_head.as_mut().unwrap_or(&mut g.wte);
-    let head = Linear::nn_linear(c, v).with_out_stride(*vocab_stride);
+    let head = Linear::nn_linear(c, v).with_out_stride(logits_stride(v));
     head.backward(be, Some(B::view_mut(&mut scratch.dln)), B::reborrow(dhead), None, B::view(logits), B::view(lnf), *w.head(), bt, false);
     be.fill(B::view_mut(&mut scratch.dres), 0.0);
     let last = B::view(&layers[cfg.n_layer - 1].out);
@@ -224,7 +221,7 @@ impl<B: Backend> Gpt2<B> {
         let targets = &acts.targets;
         let n = n_targets.max(1);
         let grad_scale = (mode == Mode::Train).then_some(1.0 / n as f32);
-        be.softmax_cross_entropy(B::view_mut(&mut acts.losses), B::view_mut(&mut acts.logits), targets, bt, v, acts.vocab_stride, grad_scale);
+        be.softmax_cross_entropy(B::view_mut(&mut acts.losses), B::view_mut(&mut acts.logits), targets, bt, v, logits_stride(v), grad_scale);
         let losses = be.download(B::view(&acts.losses))?;
         Ok(Some(losses.iter().map(|&x| x as f64).sum::<f64>() as f32 / n as f32))
     }
