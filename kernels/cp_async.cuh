@@ -2,7 +2,8 @@
 // thread waiting, grouped by `cp_async_commit`; `cp_async_wait<n>` returns
 // once at most n of the thread's groups are still in flight. A thread sees
 // its own copies after the wait; other threads need a barrier after it
-// (__syncwarp or __syncthreads). The emulator copies at once.
+// (__syncwarp or __syncthreads). The emulator keeps each copy's destination
+// NaN until its group is waited for (emulator/emulate.h).
 #pragma once
 #include "common.cuh"
 

@@ -167,9 +167,21 @@ inline void ldmatrix_x4_lanes(uint32_t r[4], const bf16* row, bool trans) {
 inline void ldmatrix_x4(uint32_t r[4], const bf16* row) { ldmatrix_x4_lanes(r, row, false); }
 inline void ldmatrix_x4_trans(uint32_t r[4], const bf16* row) { ldmatrix_x4_lanes(r, row, true); }
 
-// cp.async: the copy happens at once (a valid order of the real one).
-inline void cp_async16(void* smem, const void* gmem) { copy16(smem, gmem); }
-inline void cp_async4(void* smem, const void* gmem) { std::memcpy(smem, gmem, 4); }
-inline void cp_async_commit() {}
+// cp.async, asynchronous as on the GPU (launch.cpp keeps each thread's
+// copies): an issued copy reads its source at once but fills its
+// destination with NaN bytes until a `cp_async_wait` completes its group,
+// so a thread that reads a tile before waiting for it, or reads another
+// thread's copies without a barrier after that thread's wait, or refills a
+// tile that another thread is still reading, computes with NaNs.
+namespace emu {
+void cp_async_issue(void* smem, const void* gmem, size_t bytes);
+void cp_async_commit_group();
+void cp_async_complete_all_but(int newest);
+}  // namespace emu
+inline void cp_async16(void* smem, const void* gmem) { emu::cp_async_issue(smem, gmem, 16); }
+inline void cp_async4(void* smem, const void* gmem) { emu::cp_async_issue(smem, gmem, 4); }
+inline void cp_async_commit() { emu::cp_async_commit_group(); }
 template <int N>
-inline void cp_async_wait() {}
+inline void cp_async_wait() {
+    emu::cp_async_complete_all_but(N);
+}

@@ -9,6 +9,7 @@
 #include <ucontext.h>
 
 #include <array>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -29,6 +30,20 @@ namespace {
 
 enum class State { Runnable, AtBlock, AtWarp, Done };
 
+// One cp.async in flight: where it lands and the 4 or 16 bytes it read.
+struct AsyncCopy {
+    void* dst;
+    size_t bytes;
+    std::array<unsigned char, 16> data;
+};
+
+// A CUDA thread's cp.async state: the copies issued since its last commit,
+// then its committed groups, oldest first.
+struct AsyncCopies {
+    std::vector<AsyncCopy> open;
+    std::deque<std::vector<AsyncCopy>> groups;
+};
+
 // A CUDA thread: its own stack, entered once per launch through its ucontext
 // and afterwards switched with _setjmp/_longjmp (no system call per switch).
 struct Fiber {
@@ -36,6 +51,7 @@ struct Fiber {
     jmp_buf jump;
     State state;
     bool started = false;
+    AsyncCopies copies;
 };
 
 constexpr size_t STACK_BYTES = 128 * 1024;
@@ -90,47 +106,59 @@ __attribute__((noinline)) void prepare(std::vector<Fiber>& fibers) {
     }
 }
 
-// Runs one block to completion; false if its threads deadlock at barriers.
-bool run_block(std::vector<Fiber>& fibers, int nwarps) {
-    const int threads = int(fibers.size());
-    for (auto& f : fibers) f.state = State::Runnable;
-    std::vector<std::array<uint32_t, 32>> slots(nwarps);
-    warp_slots = slots.data();
+// Runs warp `w`'s runnable threads (lowest lane first, or highest when
+// `reverse`), releasing its warp barriers as they complete, until each of
+// them is done or waits at the block barrier (or the warp is stuck: some
+// lanes at a warp barrier, others at the block's).
+void run_warp(std::vector<Fiber>& fibers, int w, bool reverse) {
+    const int first = 32 * w, end = std::min(int(fibers.size()), first + 32);
     for (;;) {
-        for (int t = 0; t < threads; t++) {
+        for (int i = first; i < end; i++) {
+            const int t = reverse ? end - 1 - (i - first) : i;
             Fiber& f = fibers[t];
             if (f.state != State::Runnable) continue;
             running = &f;
             threadIdx = {unsigned(t) % blockDim.x, (unsigned(t) / blockDim.x) % blockDim.y, unsigned(t) / (blockDim.x * blockDim.y)};
             lane = t % 32;
-            warp = t / 32;
+            warp = w;
             resume(f);
         }
-        // Every fiber is now done or parked: release the barriers that are complete.
-        bool block_ready = true, any_live = false, released = false;
+        bool ready = true, waiting = false;
+        for (int t = first; t < end; t++) {
+            ready &= fibers[t].state == State::Done || fibers[t].state == State::AtWarp;
+            waiting |= fibers[t].state == State::AtWarp;
+        }
+        if (!ready || !waiting) return;
+        for (int t = first; t < end; t++)
+            if (fibers[t].state == State::AtWarp) fibers[t].state = State::Runnable;
+    }
+}
+
+// Runs one block to completion; false if its threads deadlock at barriers.
+// Between two block barriers each warp runs as far as it can before the next
+// one starts, and between two warp barriers each lane before the next (first
+// to last, or last to first when `reverse`): a legal order on a GPU, and one
+// in which a thread that reads shared memory another has yet to write, or
+// overwrites what another has yet to read, with no barrier between them,
+// finds NaNs (cp.async's) or stale values.
+bool run_block(std::vector<Fiber>& fibers, int nwarps, bool reverse) {
+    for (auto& f : fibers) {
+        f.state = State::Runnable;
+        f.copies = {};  // a block's copies never land in the next block's shared memory
+    }
+    std::vector<std::array<uint32_t, 32>> slots(nwarps);
+    warp_slots = slots.data();
+    for (;;) {
+        for (int i = 0; i < nwarps; i++) run_warp(fibers, reverse ? nwarps - 1 - i : i, reverse);
+        bool block_ready = true, any_live = false;
         for (auto& f : fibers) {
             any_live |= f.state != State::Done;
             block_ready &= f.state == State::Done || f.state == State::AtBlock;
         }
         if (!any_live) return true;
-        for (int w = 0; w < nwarps; w++) {
-            bool ready = true, waiting = false;
-            for (int t = 32 * w; t < std::min(threads, 32 * w + 32); t++) {
-                ready &= fibers[t].state == State::Done || fibers[t].state == State::AtWarp;
-                waiting |= fibers[t].state == State::AtWarp;
-            }
-            if (ready && waiting) {
-                for (int t = 32 * w; t < std::min(threads, 32 * w + 32); t++)
-                    if (fibers[t].state == State::AtWarp) fibers[t].state = State::Runnable;
-                released = true;
-            }
-        }
-        if (!released && block_ready) {
-            for (auto& f : fibers)
-                if (f.state == State::AtBlock) f.state = State::Runnable;
-            released = true;
-        }
-        if (!released) return false;
+        if (!block_ready) return false;  // a warp barrier that some lane waits for at the block's
+        for (auto& f : fibers)
+            if (f.state == State::AtBlock) f.state = State::Runnable;
     }
 }
 
@@ -138,6 +166,28 @@ bool run_block(std::vector<Fiber>& fibers, int nwarps) {
 
 void wait_block() { park(State::AtBlock); }
 void wait_warp() { park(State::AtWarp); }
+
+void cp_async_issue(void* smem, const void* gmem, size_t bytes) {
+    AsyncCopy copy{smem, bytes, {}};
+    std::memcpy(copy.data.data(), gmem, bytes);
+    std::memset(smem, 0xff, bytes);  // NaN in f32 and bf16 until the copy lands
+    running->copies.open.push_back(copy);
+}
+
+void cp_async_commit_group() {
+    AsyncCopies& c = running->copies;
+    c.groups.push_back(std::move(c.open));
+    c.open.clear();
+}
+
+// cp.async.wait_group n: every committed group but the newest n has landed.
+void cp_async_complete_all_but(int newest) {
+    AsyncCopies& c = running->copies;
+    while ((int)c.groups.size() > newest) {
+        for (const AsyncCopy& copy : c.groups.front()) std::memcpy(copy.dst, copy.data.data(), copy.bytes);
+        c.groups.pop_front();
+    }
+}
 
 }  // namespace emu
 
@@ -157,12 +207,29 @@ void early_exit(int* out) {
     __syncthreads();
     out[threadIdx.x] = 1;
 }
+// Each thread copies one value into shared memory by cp.async; launched as
+// two blocks of two warps (block 0 runs warp 0 first, block 1 warp 1), each
+// block its own 64 values.
+void cp_async_visibility(float* out, const float* in) {
+    __shared__ float tile[64];
+    const int t = threadIdx.x, other = (t + 32) % 64;
+    float* o = out + blockIdx.x * 256;
+    cp_async4(&tile[t], in + blockIdx.x * 64 + t);
+    cp_async_commit();
+    o[t] = tile[t];  // before the wait: not landed
+    cp_async_wait<0>();
+    o[64 + t] = tile[t];       // its own copy, landed
+    o[128 + t] = tile[other];  // the other warp's, no barrier: stale unless that warp ran first
+    __syncthreads();
+    o[192 + t] = tile[other];  // after the barrier: landed
+}
 }  // namespace selftest
 
 static void register_all() {
     hhi_emu_register();
     emu::registry()["emu_selftest_divergent_barrier"] = emu::thunk(selftest::divergent_barrier);
     emu::registry()["emu_selftest_early_exit"] = emu::thunk(selftest::early_exit);
+    emu::registry()["emu_selftest_cp_async_visibility"] = emu::thunk(selftest::cp_async_visibility);
 }
 
 static std::mutex launch_lock;
@@ -186,7 +253,7 @@ extern "C" int hhi_emu_launch(const char* name, unsigned gx, unsigned gy, unsign
         for (unsigned y = 0; y < gy; y++)
             for (unsigned x = 0; x < gx; x++) {
                 blockIdx = {x, y, z};
-                if (!emu::run_block(fibers, nwarps)) return 2;
+                if (!emu::run_block(fibers, nwarps, (x + y + z) % 2 == 1)) return 2;
             }
     return 0;
 }

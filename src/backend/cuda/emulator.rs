@@ -140,4 +140,29 @@ mod tests {
         assert_eq!(out[..16], [1; 16]);
         assert_eq!(out[16..], [0; 16]);
     }
+
+    /// cp.async copies land at the issuing thread's wait; a warp that runs
+    /// ahead without a barrier reads the other warp's copies unlanded.
+    #[test]
+    fn async_copies_land_at_the_wait_and_other_warps_see_them_after_a_barrier() {
+        let input: Vec<f32> = (1..=128).map(|v| v as f32).collect();
+        let mut out = vec![0f32; 2 * 256];
+        let (mut out_ptr, mut in_ptr) = (out.as_mut_ptr() as u64, input.as_ptr() as u64);
+        let mut params = [&mut out_ptr as *mut u64 as *mut c_void, &mut in_ptr as *mut u64 as *mut c_void];
+        Emulator::new().launch("emu_selftest_cp_async_visibility", (2, 1, 1), (64, 1, 1), &mut params).unwrap();
+        for (block, first_warp) in [(0, 0), (1, 1)] {
+            let (o, own) = (&out[256 * block..256 * (block + 1)], &input[64 * block..64 * (block + 1)]);
+            for t in 0..64 {
+                let other = own[(t + 32) % 64];
+                assert!(o[t].is_nan(), "block {block} thread {t} read its copy before the wait: {}", o[t]);
+                assert_eq!(o[64 + t], own[t], "block {block} thread {t}: its own copy after the wait");
+                if t / 32 == first_warp {
+                    assert_ne!(o[128 + t], other, "block {block} thread {t} ran first yet read the other warp's copy");
+                } else {
+                    assert_eq!(o[128 + t], other, "block {block} thread {t} ran second");
+                }
+                assert_eq!(o[192 + t], other, "block {block} thread {t}: the other warp's copy after the barrier");
+            }
+        }
+    }
 }
