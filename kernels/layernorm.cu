@@ -142,12 +142,11 @@ __device__ __forceinline__ void layernorm_backward_row(T* dx_out, const T* dx_in
 // The end of the register-sum backwards: the block's warps add their dw/db
 // sums in shared memory one warp at a time (not atomics: a float atomicAdd on
 // shared memory is a compare-and-swap loop on sm_80/sm_90, and eight warps
-// contending for every column cost more than a wave's rows), then the block
-// writes the result to its row of `partial`. Element k of pack q sits at
-// [k·packs + q], so a warp's 32 lanes touch 32 different banks.
+// contending for every column cost more than a wave's rows). Element k of
+// pack q sits at [k·packs + q] (block_sum_at), so a warp's 32 lanes touch 32
+// different banks.
 template <int V, int P>
-__device__ __forceinline__ void layernorm_block_sums_out(float* partial, float* block_dw, float* block_db, const float (&sum_dw)[P][V],
-                                                         const float (&sum_db)[P][V], int c) {
+__device__ __forceinline__ void layernorm_block_sums(float* block_dw, float* block_db, const float (&sum_dw)[P][V], const float (&sum_db)[P][V], int c) {
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32, packs = c / V;
     for (int turn = 0; turn < warps; turn++) {
         if (warp == turn) FOR_LANE_PACKS(p, i, P, V, c) for (int k = 0; k < V; k++) {
@@ -157,11 +156,32 @@ __device__ __forceinline__ void layernorm_block_sums_out(float* partial, float* 
             }
         __syncthreads();
     }
+}
+template <int V>
+__device__ __forceinline__ int block_sum_at(int i, int c) { return i % V * (c / V) + i / V; }
+
+// The block's dw/db sums to its row of `partial` (layernorm_params_reduce
+// adds the rows in a fixed order).
+template <int V, int P>
+__device__ __forceinline__ void layernorm_block_sums_out(float* partial, float* block_dw, float* block_db, const float (&sum_dw)[P][V],
+                                                         const float (&sum_db)[P][V], int c) {
+    layernorm_block_sums<V, P>(block_dw, block_db, sum_dw, sum_db, c);
     float* mine = partial + (int64_t)blockIdx.x * 2 * c;
     for (int i = threadIdx.x; i < c; i += blockDim.x) {
-        const int at = i % V * packs + i / V;
-        mine[i] = block_dw[at];
-        mine[c + i] = block_db[at];
+        mine[i] = block_dw[block_sum_at<V>(i, c)];
+        mine[c + i] = block_db[block_sum_at<V>(i, c)];
+    }
+}
+
+// The block's dw/db sums added straight to dw and db by global atomics: no
+// second launch, but the blocks' order (and so the last bits) varies run to run.
+template <int V, int P>
+__device__ __forceinline__ void layernorm_block_sums_add(float* dw, float* db, float* block_dw, float* block_db, const float (&sum_dw)[P][V],
+                                                         const float (&sum_db)[P][V], int c) {
+    layernorm_block_sums<V, P>(block_dw, block_db, sum_dw, sum_db, c);
+    for (int i = threadIdx.x; i < c; i += blockDim.x) {
+        atomicAdd(&dw[i], block_dw[block_sum_at<V>(i, c)]);
+        atomicAdd(&db[i], block_db[block_sum_at<V>(i, c)]);
     }
 }
 
@@ -191,10 +211,11 @@ __device__ void layernorm_backward_cached(T* dinp, float* partial, const T* dout
 // the row's reductions (the cached kernel waits on memory once a row, with
 // only 16 warps an SM at its 128 registers). Each lane copies and reads back
 // its own packs; only mean and rstd (copied by lane 0) need a __syncwarp.
-// W warps a block (blockDim.x = 32·W), S row slots a warp.
-template <int W, int S>
-__device__ void layernorm_backward_pipelined(bf16* dinp, float* partial, const bf16* dout, const bf16* inp, const bf16* w, const float* mean,
-                                             const float* rstd, int rows, int c) {
+// W warps a block (blockDim.x = 32·W), S row slots a warp. The block's dw/db
+// sums go to its row of `partial`, or with ATOMIC straight to dw and db.
+template <int W, int S, bool ATOMIC = false>
+__device__ void layernorm_backward_pipelined(bf16* dinp, float* partial, float* dw, float* db, const bf16* dout, const bf16* inp, const bf16* w,
+                                             const float* mean, const float* rstd, int rows, int c) {
     constexpr int V = VEC<bf16>, P = LN_BACKWARD_CACHED_MAX_C / (32 * V);
     // W·S·4.5 KB of row slots + 9 KB of sums and weights: under the 48 KB of static shared memory.
     static_assert(W * S * 3 * LN_BACKWARD_CACHED_MAX_C * 2 + 3 * LN_BACKWARD_CACHED_MAX_C * 4 <= 48 * 1024 - 256, "static shared memory");
@@ -234,7 +255,8 @@ __device__ void layernorm_backward_pipelined(bf16* dinp, float* partial, const b
         __syncwarp();  // every lane is done with this slot before it is refilled
     }
     cp_async_wait<0>();
-    layernorm_block_sums_out<V, P>(partial, block_dw, block_db, sum_dw, sum_db, c);
+    if constexpr (ATOMIC) layernorm_block_sums_add<V, P>(dw, db, block_dw, block_db, sum_dw, sum_db, c);
+    else layernorm_block_sums_out<V, P>(partial, block_dw, block_db, sum_dw, sum_db, c);
 }
 
 // One warp per row; two passes over the row (mean, then centred variance) as
@@ -458,18 +480,25 @@ CACHED_FOR(float, f32, VEC<float>, cached_vec)
 CACHED_FOR(bf16, bf16, VEC<bf16>, cached_vec)
 
 // The pipelined backward as 4 warps × 2 row slots (`_pipelined_`), 2 warps × 3 slots (`_pipelined3_`) or
-// 2 warps × 4 slots (`_pipelined4_`: three rows in flight a warp).
+// 2 warps × 4 slots (`_pipelined4_`: three rows in flight a warp); `_pipelined_atomic_` is the first with
+// the dw/db sums added by atomics (no layernorm_params_reduce launch).
 extern "C" __global__ void __launch_bounds__(128, 4) layernorm_backward_pipelined_bf16(bf16* dinp, float* partial, const bf16* dout, const bf16* inp,
                                                                                       const bf16* w, const float* mean, const float* rstd, int rows, int c) {
-    layernorm_backward_pipelined<4, 2>(dinp, partial, dout, inp, w, mean, rstd, rows, c);
+    layernorm_backward_pipelined<4, 2>(dinp, partial, nullptr, nullptr, dout, inp, w, mean, rstd, rows, c);
 }
 extern "C" __global__ void __launch_bounds__(64, 8) layernorm_backward_pipelined3_bf16(bf16* dinp, float* partial, const bf16* dout, const bf16* inp,
                                                                                       const bf16* w, const float* mean, const float* rstd, int rows, int c) {
-    layernorm_backward_pipelined<2, 3>(dinp, partial, dout, inp, w, mean, rstd, rows, c);
+    layernorm_backward_pipelined<2, 3>(dinp, partial, nullptr, nullptr, dout, inp, w, mean, rstd, rows, c);
 }
 extern "C" __global__ void __launch_bounds__(64, 8) layernorm_backward_pipelined4_bf16(bf16* dinp, float* partial, const bf16* dout, const bf16* inp,
                                                                                       const bf16* w, const float* mean, const float* rstd, int rows, int c) {
-    layernorm_backward_pipelined<2, 4>(dinp, partial, dout, inp, w, mean, rstd, rows, c);
+    layernorm_backward_pipelined<2, 4>(dinp, partial, nullptr, nullptr, dout, inp, w, mean, rstd, rows, c);
+}
+
+extern "C" __global__ void __launch_bounds__(128, 4) layernorm_backward_pipelined_atomic_bf16(bf16* dinp, float* dw, float* db, const bf16* dout,
+                                                                                             const bf16* inp, const bf16* w, const float* mean,
+                                                                                             const float* rstd, int rows, int c) {
+    layernorm_backward_pipelined<4, 2, true>(dinp, nullptr, dw, db, dout, inp, w, mean, rstd, rows, c);
 }
 
 extern "C" __global__ void layernorm_params_reduce_f32(float* dw, float* db, const float* partial, int blocks, int c) {

@@ -229,6 +229,8 @@ impl Backend for Cuda {
                 ("layernorm_backward_pipelined3_bf16".to_string(), 2, 4)
             } else if pipelined && self.tuning.ln_backward == LnBackward::Pipelined4 {
                 ("layernorm_backward_pipelined4_bf16".to_string(), 2, 4)
+            } else if pipelined && self.tuning.ln_backward == LnBackward::PipelinedAtomic {
+                ("layernorm_backward_pipelined_atomic_bf16".to_string(), 4, 2)
             } else if c <= LN_BACKWARD_CACHED_MAX_C {
                 (cached_kernel("layernorm_backward", vec, t), 8, 2)
             } else {
@@ -236,6 +238,11 @@ impl Backend for Cuda {
             };
             let per_sm = if self.tuning.ln_backward_blocks_per_sm > 0 { self.tuning.ln_backward_blocks_per_sm as usize } else { per_sm };
             let blocks = rows.div_ceil(warps).min(per_sm * sms).max(1);
+            if pipelined && self.tuning.ln_backward == LnBackward::PipelinedAtomic {
+                let args: [&dyn KernelArg; 10] = [&dinp.ptr, &dw.ptr, &db.ptr, &dout.ptr, &inp.ptr, &w.ptr, &mean.ptr, &rstd.ptr, &rows_i, &c_i];
+                self.rt.launch(&name, (blocks as u32, 1, 1), (32 * warps as u32, 1, 1), &args);
+                return;
+            }
             let Some(partial) = self.grown(&self.ln_partial, blocks * 2 * c, "layernorm_backward") else { return };
             let args: [&dyn KernelArg; 9] = [&dinp.ptr, &partial, &dout.ptr, &inp.ptr, &w.ptr, &mean.ptr, &rstd.ptr, &rows_i, &c_i];
             self.rt.launch(&name, (blocks as u32, 1, 1), (32 * warps as u32, 1, 1), &args);

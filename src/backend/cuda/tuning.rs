@@ -21,6 +21,9 @@ pub enum LnBackward {
     Pipelined3,
     /// The same as 2 warps × 4 slots (three rows in flight a warp).
     Pipelined4,
+    /// `Pipelined` with the blocks' dw/db sums added by global atomics, not
+    /// by a second launch (their order, and so dw/db's last bits, vary).
+    PipelinedAtomic,
     /// Rows read straight into registers (layernorm_backward_cached).
     Cached,
 }
@@ -65,7 +68,7 @@ impl Tuning {
         let mut t = Self::default();
         let bad = |what: &str| {
             Error::Invalid(format!(
-                "HHI_CUDA_TUNE: {what} (keys: xent_threads=32..1024 in 32s, xent_unroll=2|4|8, ln_backward=pipelined|pipelined3|pipelined4|cached, ln_backward_blocks_per_sm=N, attn_forward=4x16|8x16|4x32|4x16b4, attn_backward=b2|b3)"
+                "HHI_CUDA_TUNE: {what} (keys: xent_threads=32..1024 in 32s, xent_unroll=2|4|8, ln_backward=pipelined|pipelined3|pipelined4|pipelined_atomic|cached, ln_backward_blocks_per_sm=N, attn_forward=4x16|8x16|4x32|4x16b4, attn_backward=b2|b3)"
             ))
         };
         for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -89,6 +92,7 @@ impl Tuning {
                         "pipelined" => LnBackward::Pipelined,
                         "pipelined3" => LnBackward::Pipelined3,
                         "pipelined4" => LnBackward::Pipelined4,
+                        "pipelined_atomic" => LnBackward::PipelinedAtomic,
                         "cached" => LnBackward::Cached,
                         _ => return Err(bad(&format!("ln_backward={value}"))),
                     }
