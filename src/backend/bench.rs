@@ -98,25 +98,27 @@ pub fn run<B: Backend>(be: &B, s: Shapes, filter: &str, print: &mut dyn FnMut(&O
     // then cuBLAS on attention's own two products at this shape, unfused:
     // every head's queries stacked as rows, k = 64 for Q·Kᵀ and n = 64 for
     // P·V — the GEMM figure beside which the fused attention below is read.
+    // The forward products add the layer's bias, as the model does (a
+    // broadcast kernel, or cuBLASLt's epilogue with HHI_CUDA_TUNE=gemm_bias=epilogue).
     let layers = [("c_attn", 3 * C, C), ("attn.c_proj", C, C), ("c_fc", 4 * C, C), ("mlp.c_proj", C, 4 * C)];
-    let mut gemms: Vec<(String, Gemm)> = Vec::new();
+    let mut gemms: Vec<(String, Gemm, bool)> = Vec::new();
     for (layer, n, k) in layers {
-        gemms.push((format!("matmul {layer} x·W"), Gemm::new(rows, n, k)));
-        gemms.push((format!("matmul {layer} dy·Wᵀ"), Gemm::new(rows, k, n).tb()));
-        gemms.push((format!("matmul {layer} xᵀ·dy"), Gemm::new(k, n, rows).ta().acc()));
+        gemms.push((format!("matmul {layer} x·W+b"), Gemm::new(rows, n, k), true));
+        gemms.push((format!("matmul {layer} dy·Wᵀ"), Gemm::new(rows, k, n).tb(), false));
+        gemms.push((format!("matmul {layer} xᵀ·dy"), Gemm::new(k, n, rows).ta().acc(), false));
     }
     // The LM head as the model runs it (W = wte, [V, C]), with the logits
     // rows dense (50,257 apart: misaligned) and padded as the model pads them.
     for (tag, ld) in [("", VOCAB), (" padded", logits_stride(VOCAB))] {
-        gemms.push((format!("matmul lm_head{tag} x·Wᵀ"), Gemm::new(rows, VOCAB, C).tb().ldc(ld)));
-        gemms.push((format!("matmul lm_head{tag} dy·W"), Gemm::new(rows, C, VOCAB).lda(ld)));
-        gemms.push((format!("matmul lm_head{tag} dyᵀ·x"), Gemm::new(VOCAB, C, rows).ta().acc().lda(ld)));
+        gemms.push((format!("matmul lm_head{tag} x·Wᵀ"), Gemm::new(rows, VOCAB, C).tb().ldc(ld), false));
+        gemms.push((format!("matmul lm_head{tag} dy·W"), Gemm::new(rows, C, VOCAB).lda(ld), false));
+        gemms.push((format!("matmul lm_head{tag} dyᵀ·x"), Gemm::new(VOCAB, C, rows).ta().acc().lda(ld), false));
     }
     let (head_rows, d) = (s.batch * HEADS * s.t, C / HEADS);
     for (tag, g) in [("Q·Kᵀ", Gemm::new(head_rows, s.t, d).tb()), ("P·V", Gemm::new(head_rows, d, s.t))] {
-        gemms.push((format!("matmul attention-shaped {tag} {}×{}×{}", g.m, g.n, g.k), g));
+        gemms.push((format!("matmul attention-shaped {tag} {}×{}×{}", g.m, g.n, g.k), g, false));
     }
-    for (name, g) in gemms {
+    for (name, g, with_bias) in gemms {
         if !wanted(&name) {
             continue;
         }
@@ -124,7 +126,8 @@ pub fn run<B: Backend>(be: &B, s: Shapes, filter: &str, print: &mut dyn FnMut(&O
         let out_len = g.stored_out().span();
         let out = if g.accumulate { be.zeros_f32(out_len) } else { be.zeros(out_len) };
         let (a, b, mut out) = (be.upload(&filled(g.stored_a().span(), 1))?, be.upload(&filled(g.stored_b().span(), 2))?, out?);
-        let ms = median_ms(be, s.reps, || be.matmul(B::view_mut(&mut out), B::view(&a), B::view(&b), None, g))?;
+        let bias = if with_bias { Some(be.upload(&filled(g.n, 5))?) } else { None };
+        let ms = median_ms(be, s.reps, || be.matmul(B::view_mut(&mut out), B::view(&a), B::view(&b), bias.as_ref().map(B::view), g))?;
         record(name, ms, 0.0, 2.0 * (g.m * g.n * g.k) as f64);
     }
 

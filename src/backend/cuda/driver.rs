@@ -22,7 +22,9 @@ pub struct DeviceInfo {
 
 /// A column-major GEMM as cuBLAS defines it (cublasGemmEx with f32
 /// accumulation): `c = alpha·op(a)·op(b) + beta·c` with `op(a)` m×k, `op(b)`
-/// k×n, `c` m×n; each matrix f32 or bf16.
+/// k×n, `c` m×n; each matrix f32 or bf16. With a `bias` (an address, 0 for
+/// none: m values of c's type) it is added to every column in the same pass
+/// (cuBLASLt's bias epilogue, in f32 before c is rounded).
 #[derive(Clone, Copy, Debug)]
 pub struct GemmEx {
     pub trans_a: bool,
@@ -41,6 +43,7 @@ pub struct GemmEx {
     pub a_type: DType,
     pub b_type: DType,
     pub c_type: DType,
+    pub bias: u64,
 }
 
 pub trait Driver: Send + Sync {

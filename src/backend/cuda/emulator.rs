@@ -76,7 +76,8 @@ impl Driver for Emulator {
     }
     fn gemm(&self, g: &GemmEx) -> Result<()> {
         // Column-major: element (r, c) of an ld-strided matrix is at r + c·ld.
-        // Products accumulate in f32, as with CUBLAS_COMPUTE_32F.
+        // Products accumulate in f32, as with CUBLAS_COMPUTE_32F; a bias (the
+        // cuBLASLt epilogue) is added to row r in f32 before c is rounded.
         let at = |r: usize, k: usize| if g.trans_a { k + r * g.lda } else { r + k * g.lda };
         let bt = |k: usize, col: usize| if g.trans_b { col + k * g.ldb } else { k + col * g.ldb };
         for col in 0..g.n {
@@ -90,7 +91,8 @@ impl Driver for Emulator {
                 // SAFETY: as above.
                 unsafe {
                     let old = if g.beta == 0.0 { 0.0 } else { g.beta * load(g.c, i, g.c_type) };
-                    store(g.c, i, g.c_type, g.alpha * sum + old);
+                    let bias = if g.bias == 0 { 0.0 } else { load(g.bias, r, g.c_type) };
+                    store(g.c, i, g.c_type, g.alpha * sum + old + bias);
                 }
             }
         }

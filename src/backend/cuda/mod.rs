@@ -21,6 +21,7 @@ mod driver;
 mod emulator;
 mod gemm;
 pub mod kernels;
+mod lt;
 mod nvidia;
 mod ops;
 mod runtime;

@@ -7,6 +7,7 @@
 
 use super::driver::{DeviceInfo, Driver, GemmEx};
 use super::kernels;
+use super::lt::{self, Lt};
 use crate::tensor::DType;
 use crate::{Error, Result};
 use cudarc::cublas::sys::cublasOperation_t::{CUBLAS_OP_N, CUBLAS_OP_T};
@@ -47,6 +48,8 @@ pub struct Nvidia {
     blas: CudaBlas,
     modules: Vec<CUmodule>,
     functions: Mutex<HashMap<String, CUfunction>>,
+    /// cuBLASLt, made for the first product with a bias epilogue.
+    lt: Mutex<Option<Lt>>,
 }
 
 // SAFETY: CUmodule and CUfunction are handles valid in every thread that makes
@@ -77,7 +80,7 @@ impl Nvidia {
                 .map_err(|e| err(&format!("loading kernels/{name}.cu on {} (compute capability {:?})", info.name, info.compute_capability), e))?;
             modules.push(module);
         }
-        Ok(Nvidia { info, ctx, blas, modules, functions: Mutex::new(HashMap::new()) })
+        Ok(Nvidia { info, ctx, blas, modules, functions: Mutex::new(HashMap::new()), lt: Mutex::new(None) })
     }
 
     fn bind(&self) -> Result<()> {
@@ -97,10 +100,31 @@ impl Nvidia {
         cache.insert(name.to_string(), f);
         Ok(f)
     }
+
+    /// `g` through cuBLASLt's bias epilogue (its handle and workspace made on first use).
+    fn gemm_with_bias(&self, g: &GemmEx) -> Result<()> {
+        let mut slot = self.lt.lock().unwrap();
+        if slot.is_none() {
+            let workspace = self.alloc(lt::WORKSPACE_BYTES)?;
+            match Lt::new(workspace) {
+                Ok(made) => *slot = Some(made),
+                Err(e) => {
+                    self.free(workspace);
+                    return Err(e);
+                }
+            }
+        }
+        slot.as_ref().expect("made above").matmul(g)
+    }
 }
 
 impl Drop for Nvidia {
     fn drop(&mut self) {
+        if let Some(made) = self.lt.get_mut().ok().and_then(Option::take) {
+            let workspace = made.workspace;
+            drop(made);
+            self.free(workspace);
+        }
         if self.bind().is_ok() {
             for &m in &self.modules {
                 // SAFETY: no function of the module is used after this.
@@ -166,6 +190,9 @@ impl Driver for Nvidia {
     }
     fn gemm(&self, g: &GemmEx) -> Result<()> {
         self.bind()?;
+        if g.bias != 0 {
+            return self.gemm_with_bias(g);
+        }
         let op = |t: bool| if t { CUBLAS_OP_T } else { CUBLAS_OP_N };
         let ty = |d: DType| if d == DType::BF16 { cudaDataType::CUDA_R_16BF } else { cudaDataType::CUDA_R_32F };
         // SAFETY: the caller checked that the addresses cover the shapes; alpha

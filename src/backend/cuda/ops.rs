@@ -141,7 +141,7 @@ impl Backend for Cuda {
 
     // ---- linear algebra -------------------------------------------------------
     fn matmul(&self, out: CuViewMut<'_>, a: CuView<'_>, b: CuView<'_>, bias: Option<CuView<'_>>, g: Gemm) {
-        gemm::matmul(&self.rt, out, a, b, bias, g)
+        gemm::matmul(&self.rt, out, a, b, bias, g, self.tuning.gemm_bias_epilogue)
     }
     fn bias_backward(&self, dbias: CuViewMut<'_>, dout: CuView<'_>, rows: usize, n: usize) {
         expect("bias_backward", &[("dbias", dbias.dtype, DType::F32)]);

@@ -46,11 +46,22 @@ pub struct Tuning {
     /// The tensor-core attention backward's passes with registers capped
     /// for 3 blocks an SM (168, a few spills) instead of ptxas's own count (2).
     pub attn_backward_b3: bool,
+    /// GEMM biases added by cuBLASLt's bias epilogue instead of a broadcast
+    /// kernel that the GEMM then accumulates onto.
+    pub gemm_bias_epilogue: bool,
 }
 
 impl Default for Tuning {
     fn default() -> Self {
-        Tuning { xent_threads: 1024, xent_unroll: 0, ln_backward: LnBackward::Pipelined, ln_backward_blocks_per_sm: 0, attn_forward: (4, 16, 0), attn_backward_b3: false }
+        Tuning {
+            xent_threads: 1024,
+            xent_unroll: 0,
+            ln_backward: LnBackward::Pipelined,
+            ln_backward_blocks_per_sm: 0,
+            attn_forward: (4, 16, 0),
+            attn_backward_b3: false,
+            gemm_bias_epilogue: false,
+        }
     }
 }
 
@@ -68,7 +79,7 @@ impl Tuning {
         let mut t = Self::default();
         let bad = |what: &str| {
             Error::Invalid(format!(
-                "HHI_CUDA_TUNE: {what} (keys: xent_threads=32..1024 in 32s, xent_unroll=2|4|8, ln_backward=pipelined|pipelined3|pipelined4|pipelined_atomic|cached, ln_backward_blocks_per_sm=N, attn_forward=4x16|8x16|4x32|4x16b4, attn_backward=b2|b3)"
+                "HHI_CUDA_TUNE: {what} (keys: xent_threads=32..1024 in 32s, xent_unroll=2|4|8, ln_backward=pipelined|pipelined3|pipelined4|pipelined_atomic|cached, ln_backward_blocks_per_sm=N, attn_forward=4x16|8x16|4x32|4x16b4, attn_backward=b2|b3, gemm_bias=broadcast|epilogue)"
             ))
         };
         for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -114,6 +125,13 @@ impl Tuning {
                         _ => return Err(bad(&format!("attn_backward={value}"))),
                     }
                 }
+                "gemm_bias" => {
+                    t.gemm_bias_epilogue = match value {
+                        "broadcast" => false,
+                        "epilogue" => true,
+                        _ => return Err(bad(&format!("gemm_bias={value}"))),
+                    }
+                }
                 _ => return Err(bad(&format!("unknown key `{key}`"))),
             }
         }
@@ -127,14 +145,18 @@ mod tests {
 
     #[test]
     fn parses_overrides_and_names_bad_ones() {
-        let t = Tuning::parse("xent_threads=256, ln_backward=cached,ln_backward_blocks_per_sm=3,attn_forward=4x32,attn_backward=b3").unwrap();
-        assert_eq!((t.xent_threads, t.ln_backward, t.ln_backward_blocks_per_sm, t.attn_forward, t.attn_backward_b3), (256, LnBackward::Cached, 3, (4, 32, 0), true));
+        let t = Tuning::parse("xent_threads=256, ln_backward=cached,ln_backward_blocks_per_sm=3,attn_forward=4x32,attn_backward=b3,gemm_bias=epilogue").unwrap();
+        assert_eq!(
+            (t.xent_threads, t.ln_backward, t.ln_backward_blocks_per_sm, t.attn_forward, t.attn_backward_b3, t.gemm_bias_epilogue),
+            (256, LnBackward::Cached, 3, (4, 32, 0), true, true)
+        );
         assert_eq!(Tuning::parse("").unwrap().xent_threads, 1024);
         for (spec, named) in [
             ("xent_threads=100", "xent_threads=100"),
             ("ln_backward=fast", "ln_backward=fast"),
             ("attn_forward=2x16", "attn_forward=2x16"),
             ("attn_backward=b4", "attn_backward=b4"),
+            ("gemm_bias=fused", "gemm_bias=fused"),
             ("xent_unroll=3", "xent_unroll=3"),
             ("warp=4", "`warp`"),
             ("oops", "`oops`"),
