@@ -9,8 +9,9 @@
 // `__shared__` is static storage (one block at a time). Threads that return
 // early leave the barriers, as exited threads do on a GPU; a barrier that can
 // never complete (divergent `__syncthreads`) is reported as an error instead
-// of hanging. Faithful to the programming model, not to timing: it checks
-// indexing, masking, reductions and synchronisation logic.
+// of hanging; so is a misaligned 16-byte access, cp.async or ldmatrix row.
+// Faithful to the programming model, not to timing: it checks indexing,
+// masking, reductions, alignment and synchronisation logic.
 #pragma once
 
 #include <array>
@@ -110,7 +111,19 @@ inline float fast_exp2(float x) {
     return y < 0x1p-126f ? 0.0f : y;
 }
 inline uint16_t bf16_bits(bf16 x) { return x.bits; }
-inline void copy16(void* dst, const void* src) { std::memcpy(dst, src, 16); }
+namespace emu {
+// Records the launch's first misaligned access (launch.cpp); the launch then
+// fails, as a GPU's does with "misaligned address".
+void fault(const char* what, const void* addr, size_t alignment);
+inline void check_aligned(const void* p, size_t alignment, const char* what) {
+    if (reinterpret_cast<uintptr_t>(p) % alignment != 0) fault(what, p, alignment);
+}
+}  // namespace emu
+inline void copy16(void* dst, const void* src) {
+    emu::check_aligned(src, 16, "16-byte load from");
+    emu::check_aligned(dst, 16, "16-byte store to");
+    std::memcpy(dst, src, 16);
+}
 
 namespace emu {
 // One lane's operands of a warp-wide mma, staged for the other lanes.
@@ -154,6 +167,7 @@ inline std::array<std::array<const bf16*, 32>, 32> ldmatrix_stage;  // [warp][la
 // layout): every lane stages its row address, then reads its registers.
 inline void ldmatrix_x4_lanes(uint32_t r[4], const bf16* row, bool trans) {
     auto& stage = emu::ldmatrix_stage[emu::warp];
+    emu::check_aligned(row, 16, "ldmatrix row at");
     stage[emu::lane] = row;
     emu::wait_warp();
     const int g = emu::lane / 4, t = emu::lane % 4;

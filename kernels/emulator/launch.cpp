@@ -9,6 +9,7 @@
 #include <ucontext.h>
 
 #include <array>
+#include <cstdio>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -167,7 +168,21 @@ bool run_block(std::vector<Fiber>& fibers, int nwarps, bool reverse) {
 void wait_block() { park(State::AtBlock); }
 void wait_warp() { park(State::AtWarp); }
 
+namespace {
+std::string first_fault;  // of the running launch
+}
+
+void fault(const char* what, const void* addr, size_t alignment) {
+    if (!first_fault.empty()) return;
+    char text[160];
+    std::snprintf(text, sizeof text, "misaligned address: %s %p (needs %zu bytes) in block (%u, %u, %u) thread (%u, %u, %u)", what, addr, alignment, blockIdx.x,
+                  blockIdx.y, blockIdx.z, threadIdx.x, threadIdx.y, threadIdx.z);
+    first_fault = text;
+}
+
 void cp_async_issue(void* smem, const void* gmem, size_t bytes) {
+    check_aligned(gmem, bytes, "cp.async from");
+    check_aligned(smem, bytes, "cp.async to");
     AsyncCopy copy{smem, bytes, {}};
     std::memcpy(copy.data.data(), gmem, bytes);
     std::memset(smem, 0xff, bytes);  // NaN in f32 and bf16 until the copy lands
@@ -223,6 +238,11 @@ void cp_async_visibility(float* out, const float* in) {
     __syncthreads();
     o[192 + t] = tile[other];  // after the barrier: landed
 }
+// A 16-byte copy from an address 8 bytes past a 16-byte boundary.
+void misaligned_copy(int* out) {
+    alignas(16) static int words[8] = {};
+    copy16(out, words + 2);
+}
 }  // namespace selftest
 
 static void register_all() {
@@ -230,12 +250,14 @@ static void register_all() {
     emu::registry()["emu_selftest_divergent_barrier"] = emu::thunk(selftest::divergent_barrier);
     emu::registry()["emu_selftest_early_exit"] = emu::thunk(selftest::early_exit);
     emu::registry()["emu_selftest_cp_async_visibility"] = emu::thunk(selftest::cp_async_visibility);
+    emu::registry()["emu_selftest_misaligned_copy"] = emu::thunk(selftest::misaligned_copy);
 }
 
 static std::mutex launch_lock;
 
 // Returns 0; 1 when no kernel has this name; 2 when the block's threads
-// deadlock at barriers (a barrier not reached by every live thread).
+// deadlock at barriers (a barrier not reached by every live thread); 3 when a
+// thread made a misaligned access (hhi_emu_fault says which).
 extern "C" int hhi_emu_launch(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, void** params) {
     static std::once_flag once;
     std::call_once(once, register_all);
@@ -249,11 +271,16 @@ extern "C" int hhi_emu_launch(const char* name, unsigned gx, unsigned gy, unsign
     const int threads = int(bx * by * bz), nwarps = (threads + 31) / 32;
     std::vector<emu::Fiber> fibers(threads);
     emu::prepare(fibers);
+    emu::first_fault.clear();
     for (unsigned z = 0; z < gz; z++)
         for (unsigned y = 0; y < gy; y++)
             for (unsigned x = 0; x < gx; x++) {
                 blockIdx = {x, y, z};
                 if (!emu::run_block(fibers, nwarps, (x + y + z) % 2 == 1)) return 2;
+                if (!emu::first_fault.empty()) return 3;
             }
     return 0;
 }
+
+// The last launch's misaligned access, for return code 3.
+extern "C" const char* hhi_emu_fault() { return emu::first_fault.c_str(); }

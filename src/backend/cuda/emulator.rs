@@ -15,6 +15,7 @@ use std::sync::Mutex;
 
 extern "C" {
     fn hhi_emu_launch(name: *const c_char, gx: u32, gy: u32, gz: u32, bx: u32, by: u32, bz: u32, params: *mut *mut c_void) -> i32;
+    fn hhi_emu_fault() -> *const c_char;
 }
 
 pub struct Emulator {
@@ -71,6 +72,11 @@ impl Driver for Emulator {
         match rc {
             0 => Ok(()),
             1 => Err(Error::Device(format!("emulator: no kernel named `{name}`"))),
+            3 => {
+                // SAFETY: a NUL-terminated string owned by the emulator, valid until the next launch.
+                let fault = unsafe { std::ffi::CStr::from_ptr(hhi_emu_fault()) }.to_string_lossy();
+                Err(Error::Device(format!("emulator: `{name}`: {fault}")))
+            }
             _ => Err(Error::Device(format!("emulator: `{name}` deadlocked: a barrier or warp shuffle not reached by every live thread of a block"))),
         }
     }
@@ -141,6 +147,12 @@ mod tests {
         run("emu_selftest_early_exit", &mut out).unwrap();
         assert_eq!(out[..16], [1; 16]);
         assert_eq!(out[16..], [0; 16]);
+    }
+
+    #[test]
+    fn a_misaligned_vector_access_fails_the_launch() {
+        let err = run("emu_selftest_misaligned_copy", &mut [0; 32]).unwrap_err().to_string();
+        assert!(err.contains("misaligned address: 16-byte load from") && err.contains("needs 16 bytes"), "{err}");
     }
 
     /// cp.async copies land at the issuing thread's wait; a warp that runs
