@@ -9,7 +9,9 @@
 // `__shared__` is static storage (one block at a time). Threads that return
 // early leave the barriers, as exited threads do on a GPU; a barrier that can
 // never complete (divergent `__syncthreads`) is reported as an error instead
-// of hanging; so is a misaligned 16-byte access, cp.async or ldmatrix row.
+// of hanging; so is a misaligned 16-byte access, cp.async or ldmatrix row,
+// and an access past a device buffer's end hits a guard page (launch.cpp
+// names the kernel and thread).
 // Faithful to the programming model, not to timing: it checks indexing,
 // masking, reductions, alignment and synchronisation logic.
 #pragma once

@@ -6,7 +6,9 @@
 #include "registry.h"
 
 #include <setjmp.h>
+#include <signal.h>
 #include <ucontext.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -245,7 +247,34 @@ void misaligned_copy(int* out) {
 }
 }  // namespace selftest
 
+// While a launch runs, a segmentation fault is a kernel touching the guard
+// page past a buffer's end (src/backend/cuda/guarded.rs): say which kernel
+// and thread, then hand the fault back to the handler from before (the Rust
+// runtime's), under which the access faults again and the process stops.
+static const char* launching = nullptr;  // the running kernel's name
+static struct sigaction previous_segv;
+
+static void on_segv(int, siginfo_t* info, void*) {
+    if (launching != nullptr) {
+        char text[320];
+        const int n = std::snprintf(text, sizeof text,
+                                    "\nemulator: kernel `%s`, block (%u, %u, %u) thread (%u, %u, %u), touched %p: past the end of a device buffer\n", launching,
+                                    blockIdx.x, blockIdx.y, blockIdx.z, threadIdx.x, threadIdx.y, threadIdx.z, info->si_addr);
+        [[maybe_unused]] const ssize_t written = write(2, text, n > 0 ? size_t(n) : 0);
+    }
+    sigaction(SIGSEGV, &previous_segv, nullptr);
+}
+
+static void note_segv_in_kernels() {
+    struct sigaction action {};
+    action.sa_sigaction = on_segv;
+    action.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGSEGV, &action, &previous_segv);
+}
+
 static void register_all() {
+    note_segv_in_kernels();
     hhi_emu_register();
     emu::registry()["emu_selftest_divergent_barrier"] = emu::thunk(selftest::divergent_barrier);
     emu::registry()["emu_selftest_early_exit"] = emu::thunk(selftest::early_exit);
@@ -264,6 +293,10 @@ extern "C" int hhi_emu_launch(const char* name, unsigned gx, unsigned gy, unsign
     auto it = emu::registry().find(name);
     if (it == emu::registry().end()) return 1;
     std::lock_guard<std::mutex> serial(launch_lock);
+    struct Running {  // names the kernel for on_segv until the launch returns
+        explicit Running(const char* name) { launching = name; }
+        ~Running() { launching = nullptr; }
+    } running(name);
     gridDim = {gx, gy, gz};
     blockDim = {bx, by, bz};
     emu::kernel = &it->second;

@@ -6,9 +6,9 @@
 //! backend is tested against the CPU reference on machines without a GPU.
 
 use super::driver::{DeviceInfo, Driver, GemmEx};
+use super::guarded::Guarded;
 use crate::tensor::DType;
 use crate::{Error, Result};
-use std::alloc::Layout;
 use std::collections::HashMap;
 use std::ffi::{c_char, c_void, CString};
 use std::sync::Mutex;
@@ -20,7 +20,8 @@ extern "C" {
 
 pub struct Emulator {
     info: DeviceInfo,
-    allocations: Mutex<HashMap<u64, Layout>>,
+    /// Every live buffer, by address (each ends at a guard page: guarded.rs).
+    allocations: Mutex<HashMap<u64, Guarded>>,
 }
 
 impl Emulator {
@@ -35,20 +36,13 @@ impl Driver for Emulator {
         &self.info
     }
     fn alloc(&self, bytes: usize) -> Result<u64> {
-        let layout = Layout::from_size_align(bytes.max(1), 256).map_err(|e| Error::Device(e.to_string()))?;
-        // SAFETY: a non-zero size with a valid alignment.
-        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
-        if ptr.is_null() {
-            return Err(Error::Device(format!("emulator: out of host memory for {bytes} bytes")));
-        }
-        self.allocations.lock().unwrap().insert(ptr as u64, layout);
-        Ok(ptr as u64)
+        let buf = Guarded::new(bytes).ok_or_else(|| Error::Device(format!("emulator: out of host memory for {bytes} bytes")))?;
+        let ptr = buf.ptr;
+        self.allocations.lock().unwrap().insert(ptr, buf);
+        Ok(ptr)
     }
     fn free(&self, ptr: u64) {
-        if let Some(layout) = self.allocations.lock().unwrap().remove(&ptr) {
-            // SAFETY: allocated by `alloc` with this layout, freed once.
-            unsafe { std::alloc::dealloc(ptr as *mut u8, layout) };
-        }
+        self.allocations.lock().unwrap().remove(&ptr);
     }
     fn upload(&self, dst: u64, src: &[u8]) -> Result<()> {
         // SAFETY: `dst` is an allocation of at least `src.len()` bytes (callers size it).

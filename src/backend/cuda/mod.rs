@@ -20,6 +20,8 @@ mod driver;
 #[cfg(hhi_emu)]
 mod emulator;
 mod gemm;
+#[cfg(hhi_emu)]
+mod guarded;
 pub mod kernels;
 mod lt;
 mod nvidia;
