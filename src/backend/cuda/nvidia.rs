@@ -104,17 +104,17 @@ impl Nvidia {
     /// `g` through cuBLASLt's bias epilogue (its handle and workspace made on first use).
     fn gemm_with_bias(&self, g: &GemmEx) -> Result<()> {
         let mut slot = self.lt.lock().unwrap();
-        if slot.is_none() {
-            let workspace = self.alloc(lt::WORKSPACE_BYTES)?;
-            match Lt::new(workspace) {
-                Ok(made) => *slot = Some(made),
-                Err(e) => {
-                    self.free(workspace);
-                    return Err(e);
-                }
+        if let Some(made) = slot.as_ref() {
+            return made.matmul(g);
+        }
+        let workspace = self.alloc(lt::WORKSPACE_BYTES)?;
+        match Lt::new(workspace) {
+            Ok(made) => slot.insert(made).matmul(g),
+            Err(e) => {
+                self.free(workspace);
+                Err(e)
             }
         }
-        slot.as_ref().expect("made above").matmul(g)
     }
 }
 
