@@ -286,8 +286,10 @@ static std::mutex launch_lock;
 
 // Returns 0; 1 when no kernel has this name; 2 when the block's threads
 // deadlock at barriers (a barrier not reached by every live thread); 3 when a
-// thread made a misaligned access (hhi_emu_fault says which).
-extern "C" int hhi_emu_launch(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, void** params) {
+// thread made a misaligned access, described in `fault` (NUL-terminated,
+// written under the launch lock, so concurrent launches cannot overwrite it).
+extern "C" int hhi_emu_launch(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, void** params, char* fault,
+                              size_t fault_len) {
     static std::once_flag once;
     std::call_once(once, register_all);
     auto it = emu::registry().find(name);
@@ -310,10 +312,10 @@ extern "C" int hhi_emu_launch(const char* name, unsigned gx, unsigned gy, unsign
             for (unsigned x = 0; x < gx; x++) {
                 blockIdx = {x, y, z};
                 if (!emu::run_block(fibers, nwarps, (x + y + z) % 2 == 1)) return 2;
-                if (!emu::first_fault.empty()) return 3;
+                if (!emu::first_fault.empty()) {
+                    std::snprintf(fault, fault_len, "%s", emu::first_fault.c_str());
+                    return 3;
+                }
             }
     return 0;
 }
-
-// The last launch's misaligned access, for return code 3.
-extern "C" const char* hhi_emu_fault() { return emu::first_fault.c_str(); }

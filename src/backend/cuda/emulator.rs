@@ -14,8 +14,7 @@ use std::ffi::{c_char, c_void, CString};
 use std::sync::Mutex;
 
 extern "C" {
-    fn hhi_emu_launch(name: *const c_char, gx: u32, gy: u32, gz: u32, bx: u32, by: u32, bz: u32, params: *mut *mut c_void) -> i32;
-    fn hhi_emu_fault() -> *const c_char;
+    fn hhi_emu_launch(name: *const c_char, gx: u32, gy: u32, gz: u32, bx: u32, by: u32, bz: u32, params: *mut *mut c_void, fault: *mut c_char, fault_len: usize) -> i32;
 }
 
 pub struct Emulator {
@@ -61,14 +60,16 @@ impl Driver for Emulator {
     }
     fn launch(&self, name: &str, grid: (u32, u32, u32), block: (u32, u32, u32), params: &mut [*mut c_void]) -> Result<()> {
         let c_name = CString::new(name).expect("kernel names have no NUL");
-        // SAFETY: as for a real launch: `params` match the kernel's signature.
-        let rc = unsafe { hhi_emu_launch(c_name.as_ptr(), grid.0, grid.1, grid.2, block.0, block.1, block.2, params.as_mut_ptr()) };
+        let mut fault = [0 as c_char; 256];
+        // SAFETY: as for a real launch: `params` match the kernel's signature;
+        // `fault` holds fault.len() bytes.
+        let rc = unsafe { hhi_emu_launch(c_name.as_ptr(), grid.0, grid.1, grid.2, block.0, block.1, block.2, params.as_mut_ptr(), fault.as_mut_ptr(), fault.len()) };
         match rc {
             0 => Ok(()),
             1 => Err(Error::Device(format!("emulator: no kernel named `{name}`"))),
             3 => {
-                // SAFETY: a NUL-terminated string owned by the emulator, valid until the next launch.
-                let fault = unsafe { std::ffi::CStr::from_ptr(hhi_emu_fault()) }.to_string_lossy();
+                // SAFETY: the launcher wrote a NUL-terminated string into `fault`.
+                let fault = unsafe { std::ffi::CStr::from_ptr(fault.as_ptr()) }.to_string_lossy();
                 Err(Error::Device(format!("emulator: `{name}`: {fault}")))
             }
             _ => Err(Error::Device(format!("emulator: `{name}` deadlocked: a barrier or warp shuffle not reached by every live thread of a block"))),
