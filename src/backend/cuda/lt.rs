@@ -3,7 +3,8 @@
 //! added in f32 before c is rounded — one pass over c, where cublasGemmEx
 //! needs the bias written into c first and read back. Column-major, as
 //! `driver::GemmEx`. The algorithm for each shape and alignment is asked of
-//! cuBLASLt's heuristic once and kept.
+//! cuBLASLt's heuristic once and kept; the descriptors (host objects,
+//! microseconds to make) are made per call.
 //!
 //! Written against the cuBLASLt documentation and checked only through the
 //! emulator's equivalent so far: not yet run on a GPU (session 13); it is

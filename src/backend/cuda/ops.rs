@@ -223,22 +223,18 @@ impl Backend for Cuda {
             // (kernel, warps a block, blocks an SM: measured on an H100, where the
             // pipelined kernel ran best at 2 of the 4 blocks its resources allow)
             let pipelined = c <= LN_BACKWARD_CACHED_MAX_C && vec && t == DType::BF16;
-            let (name, warps, per_sm) = if pipelined && self.tuning.ln_backward == LnBackward::Pipelined {
-                ("layernorm_backward_pipelined_bf16".to_string(), 4, 2)
-            } else if pipelined && self.tuning.ln_backward == LnBackward::Pipelined3 {
-                ("layernorm_backward_pipelined3_bf16".to_string(), 2, 4)
-            } else if pipelined && self.tuning.ln_backward == LnBackward::Pipelined4 {
-                ("layernorm_backward_pipelined4_bf16".to_string(), 2, 4)
-            } else if pipelined && self.tuning.ln_backward == LnBackward::PipelinedAtomic {
-                ("layernorm_backward_pipelined_atomic_bf16".to_string(), 4, 2)
-            } else if c <= LN_BACKWARD_CACHED_MAX_C {
-                (cached_kernel("layernorm_backward", vec, t), 8, 2)
-            } else {
-                (kernel("layernorm_backward_fused", t), 8, 4)
+            let (name, warps, per_sm) = match self.tuning.ln_backward {
+                LnBackward::Pipelined if pipelined => ("layernorm_backward_pipelined_bf16".to_string(), 4, 2),
+                LnBackward::Pipelined3 if pipelined => ("layernorm_backward_pipelined3_bf16".to_string(), 2, 4),
+                LnBackward::Pipelined4 if pipelined => ("layernorm_backward_pipelined4_bf16".to_string(), 2, 4),
+                LnBackward::PipelinedAtomic if pipelined => ("layernorm_backward_pipelined_atomic_bf16".to_string(), 4, 2),
+                _ if c <= LN_BACKWARD_CACHED_MAX_C => (cached_kernel("layernorm_backward", vec, t), 8, 2),
+                _ => (kernel("layernorm_backward_fused", t), 8, 4),
             };
             let per_sm = if self.tuning.ln_backward_blocks_per_sm > 0 { self.tuning.ln_backward_blocks_per_sm as usize } else { per_sm };
             let blocks = rows.div_ceil(warps).min(per_sm * sms).max(1);
             if pipelined && self.tuning.ln_backward == LnBackward::PipelinedAtomic {
+                // The blocks add their sums to dw and db themselves: no scratch, no second pass.
                 let args: [&dyn KernelArg; 10] = [&dinp.ptr, &dw.ptr, &db.ptr, &dout.ptr, &inp.ptr, &w.ptr, &mean.ptr, &rstd.ptr, &rows_i, &c_i];
                 self.rt.launch(&name, (blocks as u32, 1, 1), (32 * warps as u32, 1, 1), &args);
                 return;
