@@ -33,6 +33,20 @@ use crate::generate::TokenPlan;
 use crate::tensor::DType;
 use crate::Result;
 
+/// A device arena's bookkeeping (bytes, and counts since it was made).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoryStats {
+    /// Bytes of live buffers now, and the most at any time.
+    pub in_use: usize,
+    pub peak: usize,
+    /// Bytes held from the device's allocator, in `chunks` allocations.
+    pub reserved: usize,
+    pub chunks: usize,
+    /// Buffers made, and allocations asked of the device's allocator.
+    pub buffers: u64,
+    pub driver_allocations: u64,
+}
+
 /// A compute backend: memory, views into it, and the op set.
 pub trait Backend: Send + Sync {
     /// An owned buffer on the device (compute type or f32, see above).
@@ -57,6 +71,11 @@ pub trait Backend: Send + Sync {
     }
     /// Theoretical memory bandwidth in bytes/s, where the device reports it.
     fn peak_bandwidth(&self) -> Option<f64> {
+        None
+    }
+    /// What the device's memory arena holds and has held (device backends;
+    /// the CPU's buffers are plain host allocations).
+    fn memory(&self) -> Option<MemoryStats> {
         None
     }
     /// The element type of parameters and activations.

@@ -1,10 +1,10 @@
-//! Device memory: owned buffers (freed on drop) and views, which are an
+//! Device memory: owned buffers (back to the arena on drop) and views, which are an
 //! address, a length and an element type, borrowing the buffer they came
 //! from. Kernels take raw addresses and one queue orders every access, so a
 //! view needs nothing else (and a read-only view is `Copy`, as the op set
 //! requires). Lengths and offsets count elements of the view's type.
 
-use super::driver::Driver;
+use super::arena::Arena;
 use crate::tensor::DType;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -14,12 +14,12 @@ pub struct DeviceBuf {
     pub(super) ptr: u64,
     pub(super) len: usize,
     pub(super) dtype: DType,
-    pub(super) driver: Arc<dyn Driver>,
+    pub(super) arena: Arc<Arena>,
 }
 
 impl Drop for DeviceBuf {
     fn drop(&mut self) {
-        self.driver.free(self.ptr);
+        self.arena.release(self.ptr);
     }
 }
 

@@ -15,6 +15,7 @@
 //! 2026-11-26): a kernel changed since is verified only on the emulator
 //! until the next GPU run.
 
+mod arena;
 mod buffer;
 mod driver;
 #[cfg(hhi_emu)]
@@ -37,6 +38,7 @@ pub use nvidia::check_libraries;
 use super::{AttnShape, DecaySegment};
 use crate::tensor::DType;
 use crate::{Error, Result};
+use arena::Arena;
 use driver::Driver;
 use runtime::{KernelArg, Runtime};
 use std::sync::{Arc, Mutex};
@@ -67,14 +69,33 @@ impl Cuda {
     /// never a panic, when the machine has no driver, no cuBLAS, no such
     /// device, or this build has no kernels.
     pub fn new(ordinal: usize, dtype: DType) -> Result<Self> {
-        Self::on(Arc::new(nvidia::Nvidia::open(ordinal)?), dtype)
+        Self::on(Arena::pooled(Arc::new(nvidia::Nvidia::open(ordinal)?), GPU_MIN_CHUNK), dtype)
     }
 
     /// The same backend on the kernel emulator (host threads), where this
-    /// build has one (build.rs compiles it when a C++20 compiler is present).
+    /// build has one (build.rs compiles it when a C++20 compiler is present),
+    /// each buffer its own allocation ending at a guard page.
     pub fn emulated(dtype: DType) -> std::result::Result<Self, String> {
+        Self::emulated_with(dtype, None)
+    }
+
+    /// The emulated backend with its buffers carved from chunks of at least
+    /// `min_chunk` bytes, as on a GPU (tests of the arena).
+    pub fn emulated_pooled(dtype: DType, min_chunk: usize) -> std::result::Result<Self, String> {
+        Self::emulated_with(dtype, Some(min_chunk))
+    }
+
+    #[allow(unused_variables)]
+    fn emulated_with(dtype: DType, min_chunk: Option<usize>) -> std::result::Result<Self, String> {
         #[cfg(hhi_emu)]
-        return Self::on(Arc::new(emulator::Emulator::new()), dtype).map_err(|e| e.to_string());
+        {
+            let driver: Arc<dyn Driver> = Arc::new(emulator::Emulator::new());
+            let arena = match min_chunk {
+                Some(bytes) => Arena::pooled(driver, bytes),
+                None => Arena::exact(driver),
+            };
+            return Self::on(arena, dtype).map_err(|e| e.to_string());
+        }
         #[cfg(not(hhi_emu))]
         Err(format!("this build has no kernel emulator for {dtype} (build.rs could not compile it: see its cargo warning)"))
     }
@@ -87,11 +108,11 @@ impl Cuda {
         Ok(self)
     }
 
-    fn on(driver: Arc<dyn Driver>, dtype: DType) -> Result<Self> {
+    fn on(arena: Arena, dtype: DType) -> Result<Self> {
         if !matches!(dtype, DType::F32 | DType::BF16) {
             return Err(Error::Invalid(format!("the CUDA backend computes in f32 or bf16, not {dtype}")));
         }
-        let rt = Runtime::new(driver);
+        let rt = Runtime::new(arena);
         let scalar = alloc(&rt, 1, DType::F32)?;
         let tuning = tuning::Tuning::from_env()?;
         Ok(Cuda {
@@ -175,6 +196,9 @@ impl Cuda {
     }
 }
 
+/// The smallest chunk the GPU's arena asks the driver for (arena.rs).
+const GPU_MIN_CHUNK: usize = 256 << 20;
+
 /// Warps per attention block (kernels/attention.cu's WARPS).
 const ATTN_WARPS: u32 = 8;
 /// Warps per tensor-core attention block, 16 rows each (attention_mma.cu's MMA_WARPS).
@@ -205,8 +229,8 @@ fn kernel(op: &str, dtype: DType) -> String {
 /// `len` zeroed values of `dtype` (CUDA cannot allocate 0 bytes: an empty
 /// buffer holds one unused slot).
 fn alloc(rt: &Runtime, len: usize, dtype: DType) -> Result<DeviceBuf> {
-    let ptr = rt.driver.alloc(len.max(1) * dtype.size())?;
-    Ok(DeviceBuf { ptr, len, dtype, driver: rt.driver.clone() })
+    let ptr = rt.arena.alloc(len.max(1) * dtype.size())?;
+    Ok(DeviceBuf { ptr, len, dtype, arena: rt.arena.clone() })
 }
 
 /// Host values copied as they are (`dtype` says what their bytes are).

@@ -6,7 +6,7 @@ use super::buffer::{CuView, CuViewMut, DeviceBuf};
 use super::runtime::KernelArg;
 use super::tuning::LnBackward;
 use super::{aligned16, alloc, gemm, kernel, suffix, upload_raw, AdamStep, AttnShapeC, Cuda};
-use crate::backend::{check_write_len, Act, AdamW, AttnGrads, AttnInputs, AttnShape, Backend, DecaySegment, Gemm};
+use crate::backend::{check_write_len, Act, AdamW, AttnGrads, AttnInputs, AttnShape, Backend, DecaySegment, Gemm, MemoryStats};
 use crate::generate::TokenPlan;
 use crate::tensor::DType;
 use crate::Result;
@@ -54,6 +54,9 @@ impl Backend for Cuda {
     }
     fn peak_bandwidth(&self) -> Option<f64> {
         Some(self.info().peak_bandwidth).filter(|&b| b > 0.0)
+    }
+    fn memory(&self) -> Option<MemoryStats> {
+        Some(self.rt.arena.stats())
     }
     fn compute_dtype(&self) -> DType {
         self.dtype

@@ -1,8 +1,10 @@
-//! The backend's handle on a device: a `Driver` plus the sticky first error.
+//! The backend's handle on a device: a `Driver`, the arena its buffers come
+//! from, and the sticky first error.
 //! Ops cannot return errors (the op set is infallible, as on the CPU), so a
 //! failed launch is kept, and returned by the next call that can fail (a
 //! download, a synchronisation), like CUDA's own sticky errors.
 
+use super::arena::Arena;
 use super::driver::{DeviceInfo, Driver};
 use crate::{Error, Result};
 use std::ffi::c_void;
@@ -13,6 +15,7 @@ const MAX_KERNEL_ARGS: usize = 16;
 
 pub struct Runtime {
     pub driver: Arc<dyn Driver>,
+    pub arena: Arc<Arena>,
     error: Mutex<Option<String>>,
 }
 
@@ -31,8 +34,8 @@ impl KernelArg for i32 {}
 impl KernelArg for f32 {}
 
 impl Runtime {
-    pub fn new(driver: Arc<dyn Driver>) -> Self {
-        Runtime { driver, error: Mutex::new(None) }
+    pub fn new(arena: Arena) -> Self {
+        Runtime { driver: arena.driver().clone(), arena: Arc::new(arena), error: Mutex::new(None) }
     }
 
     pub fn info(&self) -> &DeviceInfo {
