@@ -7,7 +7,7 @@ use super::DeviceArg;
 use hhi::backend::bench::Shapes;
 use hhi::backend::cpu::Cpu;
 use hhi::backend::profile::Profiled;
-use hhi::backend::{Backend, Device};
+use hhi::backend::{Backend, Device, MemoryStats};
 use hhi::generate::{generate, GenerateConfig, SamplingConfig};
 use hhi::io::checkpoint::ModelDir;
 use hhi::models::ModelType;
@@ -270,7 +270,8 @@ fn bench_generate<B: Backend>(be: &B, dir: &ModelDir, batch: usize, prompt_len: 
         }
     }
     let s = median(times);
-    Ok(serde_json::json!({"tokens_per_s": (batch * new_tokens) as f64 / s, "ms_per_token": s * 1e3 / new_tokens as f64, "peak_rss_mb": peak_rss_mb()}))
+    let memory = device_memory(be, None);
+    Ok(serde_json::json!({"tokens_per_s": (batch * new_tokens) as f64 / s, "ms_per_token": s * 1e3 / new_tokens as f64, "peak_rss_mb": peak_rss_mb(), "device_memory": memory}))
 }
 
 /// Times full training steps; the profile (if any) covers timed steps only.
@@ -283,9 +284,11 @@ fn bench_train<B: Backend>(be: &B, dir: &ModelDir, batch: usize, seq: usize, ste
     let mut rng = Rng::new(1);
     let tokens: Vec<u32> = (0..batch * (seq + 1) * 4).map(|_| rng.below(vocab) as u32).collect();
     let mut times = Vec::new();
+    let mut at_warmup_end = be.memory();
     for i in 0..warmup + steps {
         if i == warmup {
             on_warmup_done();
+            at_warmup_end = be.memory();
         }
         let start = Instant::now();
         let (loss, _, _) = trainer.step(&tokens)?;
@@ -307,5 +310,21 @@ fn bench_train<B: Backend>(be: &B, dir: &ModelDir, batch: usize, seq: usize, ste
         "model_tflop_per_s": tokens_per_s * flops_per_token / 1e12,
         "peak_rss_mb": peak_rss_mb(),
         "device": be.name(),
+        "device_memory": device_memory(be, at_warmup_end),
     }))
+}
+
+/// The device arena's figures (null on the CPU), with the buffers made since
+/// `since` (the timed steps: 0 when a step allocates nothing).
+pub(super) fn device_memory<B: Backend>(be: &B, since: Option<MemoryStats>) -> serde_json::Value {
+    match (be.memory(), since) {
+        (Some(now), since) => {
+            let mut json = now.to_json();
+            if let Some(before) = since {
+                json["buffers_made_while_timed"] = (now.buffers - before.buffers).into();
+            }
+            json
+        }
+        (None, _) => serde_json::Value::Null,
+    }
 }

@@ -3,7 +3,7 @@
 //! greedy generation, and CLIP image encoding. The same measurements as the
 //! GPT-2 benches (bench.rs); scripts/bench_torch.py runs the PyTorch side.
 
-use super::bench::{median, peak_rss_mb};
+use super::bench::{device_memory, median, peak_rss_mb};
 use hhi::backend::{AdamW, Backend};
 use hhi::generate::seq2seq::generate_t5;
 use hhi::generate::{GenerateConfig, SamplingConfig};
@@ -69,7 +69,7 @@ pub fn train_t5<B: Backend>(be: &B, dir: &ModelDir, batch: usize, src: usize, tg
     })?;
     let tokens = (batch * (src + tgt)) as f64;
     Ok(
-        serde_json::json!({"model": "t5", "step_ms": step_ms, "tokens_per_s": tokens / (step_ms / 1e3), "pairs_per_s": batch as f64 / (step_ms / 1e3), "peak_rss_mb": peak_rss_mb(), "device": be.name()}),
+        serde_json::json!({"model": "t5", "step_ms": step_ms, "tokens_per_s": tokens / (step_ms / 1e3), "pairs_per_s": batch as f64 / (step_ms / 1e3), "peak_rss_mb": peak_rss_mb(), "device": be.name(), "device_memory": device_memory(be, None)}),
     )
 }
 
@@ -91,7 +91,9 @@ pub fn train_clip<B: Backend>(be: &B, dir: &ModelDir, batch: usize, seq: usize, 
         optimise(be, &mut model, &mut opt, &grads);
         Ok(head.loss)
     })?;
-    Ok(serde_json::json!({"model": "clip", "step_ms": step_ms, "pairs_per_s": batch as f64 / (step_ms / 1e3), "peak_rss_mb": peak_rss_mb(), "device": be.name()}))
+    Ok(
+        serde_json::json!({"model": "clip", "step_ms": step_ms, "pairs_per_s": batch as f64 / (step_ms / 1e3), "peak_rss_mb": peak_rss_mb(), "device": be.name(), "device_memory": device_memory(be, None)}),
+    )
 }
 
 /// CLIP image encoding (the vision tower and projection) of `batch` random
@@ -110,7 +112,9 @@ pub fn encode_clip<B: Backend>(be: &B, dir: &ModelDir, batch: usize, repeats: us
         model.vision_forward_loaded(be, &mut acts);
         Ok(0.0)
     })?;
-    Ok(serde_json::json!({"model": "clip", "encode_ms": ms, "images_per_s": batch as f64 / (ms / 1e3), "peak_rss_mb": peak_rss_mb(), "device": be.name()}))
+    Ok(
+        serde_json::json!({"model": "clip", "encode_ms": ms, "images_per_s": batch as f64 / (ms / 1e3), "peak_rss_mb": peak_rss_mb(), "device": be.name(), "device_memory": device_memory(be, None)}),
+    )
 }
 
 /// T5 greedy generation from `batch` random inputs of `src` tokens.
@@ -125,5 +129,7 @@ pub fn generate_t5_bench<B: Backend>(be: &B, dir: &ModelDir, batch: usize, src: 
         generate_t5(be, &model, &inputs, &cfg)?;
         Ok(0.0)
     })?;
-    Ok(serde_json::json!({"model": "t5", "tokens_per_s": (batch * new_tokens) as f64 / (ms / 1e3), "ms_per_token": ms / new_tokens as f64, "peak_rss_mb": peak_rss_mb()}))
+    Ok(
+        serde_json::json!({"model": "t5", "tokens_per_s": (batch * new_tokens) as f64 / (ms / 1e3), "ms_per_token": ms / new_tokens as f64, "peak_rss_mb": peak_rss_mb(), "device_memory": device_memory(be, None)}),
+    )
 }

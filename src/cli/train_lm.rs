@@ -157,6 +157,9 @@ fn train_on<B: Backend>(be: &B, a: &Args) -> Result<()> {
         bar.set_position(s.step);
     })?;
     bar.finish();
+    if let Some(memory) = be.memory() {
+        eprintln!("{memory}");
+    }
     eprintln!("saved {} (and {})", a.out.join(CONFIG).display(), TRAIN_STATE);
     Ok(())
 }

@@ -39,7 +39,6 @@ use super::{AttnShape, DecaySegment};
 use crate::tensor::DType;
 use crate::{Error, Result};
 use arena::Arena;
-use driver::Driver;
 use runtime::{KernelArg, Runtime};
 use std::sync::{Arc, Mutex};
 
@@ -85,18 +84,17 @@ impl Cuda {
         Self::emulated_with(dtype, Some(min_chunk))
     }
 
-    #[allow(unused_variables)]
+    #[cfg(hhi_emu)]
     fn emulated_with(dtype: DType, min_chunk: Option<usize>) -> std::result::Result<Self, String> {
-        #[cfg(hhi_emu)]
-        {
-            let driver: Arc<dyn Driver> = Arc::new(emulator::Emulator::new());
-            let arena = match min_chunk {
-                Some(bytes) => Arena::pooled(driver, bytes),
-                None => Arena::exact(driver),
-            };
-            return Self::on(arena, dtype).map_err(|e| e.to_string());
-        }
-        #[cfg(not(hhi_emu))]
+        let driver = Arc::new(emulator::Emulator::new());
+        let arena = match min_chunk {
+            Some(bytes) => Arena::pooled(driver, bytes),
+            None => Arena::exact(driver),
+        };
+        Self::on(arena, dtype).map_err(|e| e.to_string())
+    }
+    #[cfg(not(hhi_emu))]
+    fn emulated_with(dtype: DType, _min_chunk: Option<usize>) -> std::result::Result<Self, String> {
         Err(format!("this build has no kernel emulator for {dtype} (build.rs could not compile it: see its cargo warning)"))
     }
 
