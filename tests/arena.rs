@@ -2,7 +2,8 @@
 //! workloads, on the kernel emulator with buffers carved from chunks as on a
 //! GPU: training and decoding steps make no buffer after setup — GPT-2's
 //! training and sampling, the T5 summarizer's training, greedy decoding and
-//! beam search, the captioner's training and beam search — a tiny model's
+//! beam search, the captioner's training and beam search, CLIP's contrastive
+//! training — a tiny model's
 //! parameters, gradients, moments and activations share one chunk, and
 //! carving changes no result (the same steps with one allocation per buffer
 //! give the same bits).
@@ -19,9 +20,11 @@ use hhi::generate::beam::{BeamConfig, EarlyStopping};
 use hhi::generate::seq2seq::{beam_search_t5, generate_t5};
 use hhi::generate::{generate, GenerateConfig, SamplingConfig};
 use hhi::io::checkpoint::ModelDir;
+use hhi::io::image::ImageProcessor;
 use hhi::models::clipcap::caption_beams;
 use hhi::models::gpt2::{Gpt2, Gpt2Config};
 use hhi::pipeline::captioner::{train_captioner, TrainOptions};
+use hhi::pipeline::clip_train::{train_clip, ClipOptions};
 use hhi::pipeline::summarizer::{train_summarizer, SummarizerOptions};
 use hhi::rng::Rng;
 use hhi::tensor::DType;
@@ -152,5 +155,18 @@ fn captioner_training_and_beam_steps_make_no_buffer() {
     let prefixes: Vec<f32> = examples.iter().take(2).flat_map(|e| e.0.clone()).collect();
     steps_make_no_buffer(&be, "captioner beam search", (2, 8), |new_tokens| {
         caption_beams(&be, &model, &prefixes, &beams(4, new_tokens)).unwrap();
+    });
+}
+
+#[test]
+fn clip_training_steps_make_no_buffer() {
+    let be = pooled(2 * MIB);
+    let mut clip = ModelDir::open(&repo("tests/fixtures/clip_tiny")).unwrap().load_clip(&be, None).unwrap();
+    let images = ["astronaut.jpg", "camera_alpha.png", "chelsea_grey.png", "coffee.webp"];
+    let pairs: Vec<_> = images.iter().enumerate().map(|(i, name)| (repo("tests/fixtures/clip_preprocess").join(name), vec![1 + i as u32, 5, 2])).collect();
+    let proc = ImageProcessor::clip_default(clip.cfg.vision_config.image_size);
+    steps_make_no_buffer(&be, "CLIP training", (1, 3), |epochs| {
+        let opts = ClipOptions { epochs, batch: 2, lr: 1e-3, weight_decay: 0.1, warmup: 1, seed: 3 };
+        train_clip(&be, &mut clip, &proc, &pairs, &opts, |_, loss| assert!(loss.is_finite())).unwrap();
     });
 }
