@@ -1,6 +1,7 @@
 // Choosing the next token on the device, so that a decoding step copies only
 // ids back: one block per row applies the repetition penalty and n-gram bans,
-// then takes the argmax, or samples after temperature, top-k and top-p.
+// then takes the argmax, or samples after temperature, top-k and top-p; for
+// beam search, each row's best n candidates (beam_candidates, below).
 // Mirrors src/generate/sampling.rs (transformers' logits processors):
 // - top-k keeps values >= the k-th largest (ties kept);
 // - top-p drops, in ascending (stable) order, the tokens whose cumulative
@@ -173,6 +174,79 @@ __device__ void select_tokens(int* out, float* work, const T* logits, int vocab,
     if (threadIdx.x == 0) out[row] = found;
 }
 
+// A beam candidate's place in descending order: value first, then the lower
+// index — distinct for distinct indices, so the n best are the n largest keys.
+__device__ __forceinline__ unsigned long long beam_key(float f, int index) {
+    return ((unsigned long long)order_key(f) << 32) | (0xffffffffu - (unsigned)index);
+}
+
+// Beam search's step for one row (mirrors src/generate/candidates.rs): the
+// log-softmax of the row's logits (into `work`), banned tokens (lists[bounds[2r]
+// .. bounds[2r+1]]) at -inf, plus the row's running score; then the n best by
+// beam_key, found digit by digit (8 bits at a time from the top, a histogram
+// of the keys that share the digits found so far) and written to the row's n
+// slots of out_scores/out_tokens in no particular order (token -1 in slots
+// past the vocabulary: the host sorts the n).
+template <typename T>
+__device__ void beam_candidates(float* out_scores, int* out_tokens, float* work, const T* logits, int vocab, const int* lists, const int* bounds,
+                                const float* running, int n) {
+    __shared__ unsigned hist[256];
+    __shared__ unsigned long long found_prefix;
+    __shared__ unsigned found_remaining, slots;
+    const int row = blockIdx.x;
+    float* x = work + (int64_t)row * vocab;
+    const T* in = logits + (int64_t)row * vocab;
+    float best = -CUDART_INF_F;
+    for (int j = threadIdx.x; j < vocab; j += blockDim.x) {
+        x[j] = to_f32(in[j]);
+        best = fmaxf(best, x[j]);
+    }
+    best = block_max(best);
+    float z = 0.0f;
+    for (int j = threadIdx.x; j < vocab; j += blockDim.x) z += expf(x[j] - best);
+    const float log_z = best + logf(block_sum(z)), score = running[row];
+    for (int j = threadIdx.x; j < vocab; j += blockDim.x) x[j] = (x[j] - log_z) + score;
+    __syncthreads();
+    for (int i = bounds[2 * row] + threadIdx.x; i < bounds[2 * row + 1]; i += blockDim.x) x[lists[i]] = -CUDART_INF_F;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) out_tokens[(int64_t)row * n + i] = -1;
+    __syncthreads();
+
+    // The n-th largest key: its digits from the top, each the digit at which
+    // the keys sharing the digits so far, counted from the largest, reach the
+    // number still wanted.
+    unsigned long long prefix = 0, mask = 0;
+    unsigned remaining = (unsigned)min(n, vocab);
+    for (int shift = 56; shift >= 0 && remaining > 0; shift -= 8) {
+        for (int d = threadIdx.x; d < 256; d += blockDim.x) hist[d] = 0;
+        __syncthreads();
+        for (int j = threadIdx.x; j < vocab; j += blockDim.x) {
+            const unsigned long long key = beam_key(x[j], j);
+            if ((key & mask) == prefix) atomicAdd(&hist[(key >> shift) & 255], 1u);
+        }
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            unsigned above = 0;
+            int d = 255;
+            for (; d > 0 && above + hist[d] < remaining; d--) above += hist[d];
+            found_prefix = prefix | ((unsigned long long)d << shift);
+            found_remaining = remaining - above;
+        }
+        __syncthreads();
+        prefix = found_prefix;
+        remaining = found_remaining;
+        mask |= 255ull << shift;
+    }
+    if (threadIdx.x == 0) slots = 0;
+    __syncthreads();
+    if (remaining == 0) return;  // n == 0
+    for (int j = threadIdx.x; j < vocab; j += blockDim.x)
+        if (beam_key(x[j], j) >= prefix) {
+            const unsigned slot = atomicAdd(&slots, 1u);
+            out_scores[(int64_t)row * n + slot] = x[j];
+            out_tokens[(int64_t)row * n + slot] = j;
+        }
+}
+
 // ---- launchers ------------------------------------------------------------------
 
 #define FOR_DTYPE(T, S)                                                                                                       \
@@ -186,3 +260,13 @@ __device__ void select_tokens(int* out, float* work, const T* logits, int vocab,
 
 FOR_DTYPE(float, f32)
 FOR_DTYPE(bf16, bf16)
+
+#define FOR_DTYPE_BEAM(T, S)                                                                                                  \
+    extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS)                                                              \
+        beam_candidates_##S(float* out_scores, int* out_tokens, float* work, const T* logits, int vocab, const int* lists,    \
+                            const int* bounds, const float* running, int n) {                                                  \
+        beam_candidates<T>(out_scores, out_tokens, work, logits, vocab, lists, bounds, running, n);                           \
+    }
+
+FOR_DTYPE_BEAM(float, f32)
+FOR_DTYPE_BEAM(bf16, bf16)

@@ -8,7 +8,8 @@ train:    the same training step as `hhi bench train` (forward, backward,
           --target-seq label tokens; CLIPModel contrastively on images and
           texts of --seq tokens);
 generate: greedy `generate` with the KV cache, like `hhi bench generate`
-          (T5: from inputs of --prompt-len tokens);
+          (T5: from inputs of --prompt-len tokens; --beams K: beam search,
+          every beam running --new-tokens steps);
 encode:   CLIP image features (vision tower + projection), like `hhi bench encode`.
 
 --device cuda runs on the GPU (timings end with a synchronisation; peak
@@ -33,6 +34,7 @@ ap.add_argument("--target-seq", type=int, default=None)
 ap.add_argument("--steps", type=int, default=10)
 ap.add_argument("--prompt-len", type=int, default=16)
 ap.add_argument("--new-tokens", type=int, default=32)
+ap.add_argument("--beams", type=int, default=1)
 ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--device", default="cpu")
 ap.add_argument("--dtype", choices=["f32", "bf16"], default="f32")
@@ -138,8 +140,8 @@ else:
     def gen():
         with torch.no_grad(), autocast:
             model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=args.new_tokens,
-                           min_new_tokens=args.new_tokens, do_sample=False, pad_token_id=0)
+                           min_new_tokens=args.new_tokens, do_sample=False, num_beams=args.beams, pad_token_id=0)
 
     ms = timed(3, gen)
     print(json.dumps({"tokens_per_s": args.batch * args.new_tokens / (ms / 1e3), "ms_per_token": ms / args.new_tokens,
-                      "peak_rss_mb": peak_mb()}))
+                      "beams": args.beams, "peak_rss_mb": peak_mb()}))

@@ -18,6 +18,7 @@ mod common;
 
 use hhi::backend::cpu::Cpu;
 use hhi::backend::{Act, AdamW, AttnGrads, AttnInputs, AttnShape, Backend, DecaySegment, Gemm};
+use hhi::generate::candidates::{BeamPlan, BeamRow};
 use hhi::generate::{SamplingConfig, TokenPlan};
 use hhi::rng::Rng;
 use hhi::tensor::DType;
@@ -478,6 +479,54 @@ fn cuda_token_selection_matches_cpu() {
     for dtype in [DType::F32, DType::BF16] {
         let Some(cuda) = common::cuda_or_skip("cuda_token_selection_matches_cpu", dtype) else { return };
         check_selection(&cuda, &format!("cuda {dtype}"));
+    }
+}
+
+/// Beam-search candidates (`Backend::beam_candidates`) in every case: few
+/// and many wanted, banned tokens, running scores of 0, -3.5 and the
+/// "impossible" -1e9 (every value ties there: the order is the tokens'),
+/// and more wanted than the vocabulary holds.
+fn candidates_all<B: Backend>(be: &B, bf16_inputs: bool) -> Vec<(String, Vec<(f32, u32)>)> {
+    let mut rng = Rng::new(17);
+    let mut out = Vec::new();
+    for (rows, vocab, n) in [(6, 2000, 1), (6, 2000, 8), (4, 3001, 64), (2, 5, 8)] {
+        let mut logits = random(&mut rng, rows * vocab, 3.0);
+        if bf16_inputs {
+            logits.iter_mut().for_each(|x| *x = half::bf16::from_f32(*x).to_f32());
+        }
+        let logits = be.upload(&logits).unwrap();
+        let plan_rows = (0..rows)
+            .map(|r| BeamRow { score: [0.0, -3.5, -1e9][r % 3], banned: if r % 2 == 1 { (0..5).map(|_| rng.below(vocab) as u32).collect() } else { Vec::new() } })
+            .collect();
+        let got = be.beam_candidates(B::view(&logits), vocab, &BeamPlan { n, rows: plan_rows }).expect("beam_candidates");
+        out.extend(got.into_iter().enumerate().map(|(r, c)| (format!("vocab {vocab}, {n} wanted, row {r}"), c)));
+    }
+    out
+}
+
+fn check_candidates(device: &impl Backend, label: &str) {
+    let bf16 = device.compute_dtype() == DType::BF16;
+    let (got, want) = (candidates_all(device, bf16), candidates_all(&Cpu, bf16));
+    for ((name, g), (_, w)) in got.iter().zip(&want) {
+        let tokens = |c: &[(f32, u32)]| c.iter().map(|x| x.1).collect::<Vec<_>>();
+        let err = g.iter().zip(w).map(|(a, b)| if a.0 == b.0 { 0.0 } else { (a.0 - b.0).abs() / b.0.abs().max(1.0) }).fold(0f32, f32::max);
+        println!("{label:>8}  {name:<34} {} candidates, score err {err:.1e}", g.len());
+        assert_eq!(tokens(g), tokens(w), "{label}: {name}: other candidates than the CPU's");
+        assert!(err <= 1e-5, "{label}: {name}: scores differ by {err:.1e}: {g:?} vs {w:?}");
+    }
+}
+
+#[test]
+fn emulated_beam_candidates_match_cpu() {
+    check_candidates(&common::emulated(DType::F32), "emulator");
+    check_candidates(&common::emulated(DType::BF16), "emu bf16");
+}
+
+#[test]
+fn cuda_beam_candidates_match_cpu() {
+    for dtype in [DType::F32, DType::BF16] {
+        let Some(cuda) = common::cuda_or_skip("cuda_beam_candidates_match_cpu", dtype) else { return };
+        check_candidates(&cuda, &format!("cuda {dtype}"));
     }
 }
 

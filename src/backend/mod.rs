@@ -29,6 +29,7 @@ mod spec;
 pub use device::Device;
 pub use spec::{Act, AdamW, AttnShape, DecaySegment, Gemm, Stored};
 
+use crate::generate::candidates::BeamPlan;
 use crate::generate::TokenPlan;
 use crate::tensor::DType;
 use crate::Result;
@@ -262,6 +263,15 @@ pub trait Backend: Send + Sync {
         let mut host = self.download(logits)?;
         Ok(crate::generate::sampling::select_on_host(&mut host, vocab, plan))
     }
+    /// Each row's best `plan.n` (log-probability + running score, token)
+    /// from `logits` ([rows, vocab], any type), best first, as
+    /// `generate::candidates::candidates_on_host` computes them (beam search's
+    /// step). A device backend selects on the device and returns only these.
+    fn beam_candidates(&self, logits: Self::View<'_>, vocab: usize, plan: &BeamPlan) -> Result<Vec<Vec<(f32, u32)>>> {
+        let host = self.download(logits)?;
+        check_rows("beam_candidates", host.len(), plan.rows.len(), vocab)?;
+        Ok(crate::generate::candidates::candidates_on_host(&host, vocab, plan))
+    }
 
     // ---- optimiser ------------------------------------------------------------
     /// Σ x² over an f32 buffer (the gradients, for global-norm clipping).
@@ -331,6 +341,14 @@ pub enum AttnGrads<'a, B: Backend + ?Sized + 'a> {
 }
 
 /// `Backend::write` and `write_ids` replace a buffer's contents, all of them.
+/// Fails unless `len` values hold `rows` rows of `vocab`.
+pub(crate) fn check_rows(op: &str, len: usize, rows: usize, vocab: usize) -> Result<()> {
+    if len < rows * vocab {
+        return Err(crate::Error::Invalid(format!("{op}: {len} logits are fewer than {rows} rows of {vocab}")));
+    }
+    Ok(())
+}
+
 pub(crate) fn check_write_len(dst: usize, host: usize) -> Result<()> {
     match dst == host {
         true => Ok(()),

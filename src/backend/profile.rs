@@ -224,6 +224,9 @@ impl<B: Backend> Backend for Profiled<B> {
     fn select_tokens(&self, logits: Self::View<'_>, vocab: usize, plan: &crate::generate::TokenPlan) -> Result<Vec<u32>> {
         self.time("select_tokens", || self.inner.select_tokens(logits, vocab, plan))
     }
+    fn beam_candidates(&self, logits: Self::View<'_>, vocab: usize, plan: &crate::generate::candidates::BeamPlan) -> Result<Vec<Vec<(f32, u32)>>> {
+        self.time("beam_candidates", || self.inner.beam_candidates(logits, vocab, plan))
+    }
     fn sum_squares(&self, v: Self::View<'_>) -> f32 {
         self.time("sum_squares", || self.inner.sum_squares(v))
     }

@@ -115,6 +115,10 @@ pub enum Command {
         prompt_len: usize,
         #[arg(long, default_value_t = 64)]
         new_tokens: usize,
+        /// Beam search with this many beams instead of greedy decoding (T5
+        /// models: the summarizer's pseudo-labelling runs 4).
+        #[arg(long, default_value_t = 1)]
+        beams: usize,
         /// Timed repetitions (the median is reported).
         #[arg(long, default_value_t = 3)]
         repeats: usize,
@@ -197,13 +201,15 @@ pub fn run(c: Command) -> Result<()> {
             result?;
             say!("{}", serde_json::json!({"seconds": seconds, "weak_items_per_s": weak as f64 / seconds, "threads": rayon::current_num_threads()}));
         }
-        Command::Generate { model, batch, prompt_len, new_tokens, repeats, device } => {
-            if batch == 0 || prompt_len == 0 || new_tokens == 0 || repeats == 0 {
-                return Err(Error::Invalid("--batch, --prompt-len, --new-tokens and --repeats must be positive".into()));
+        Command::Generate { model, batch, prompt_len, new_tokens, beams, repeats, device } => {
+            if batch == 0 || prompt_len == 0 || new_tokens == 0 || beams == 0 || repeats == 0 {
+                return Err(Error::Invalid("--batch, --prompt-len, --new-tokens, --beams and --repeats must be positive".into()));
             }
             let dir = ModelDir::open(&model)?;
+            let shape = super::bench_models::GenerateShape { batch, src: prompt_len, new_tokens, beams, repeats };
             let json = match dir.model_type {
-                ModelType::T5 => hhi::on_device!(device.device, device.dtype(), |be| super::bench_models::generate_t5_bench(be, &dir, batch, prompt_len, new_tokens, repeats))?,
+                ModelType::T5 => hhi::on_device!(device.device, device.dtype(), |be| super::bench_models::generate_t5_bench(be, &dir, &shape))?,
+                _ if beams > 1 => return Err(Error::Invalid(format!("--beams: beam search is benchmarked on T5 models; {} is {:?}", model.display(), dir.model_type))),
                 _ => hhi::on_device!(device.device, device.dtype(), |be| bench_generate(be, &dir, batch, prompt_len, new_tokens, repeats))?,
             };
             say!("{json}");

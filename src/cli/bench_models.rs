@@ -1,11 +1,12 @@
 //! `hhi bench train|generate|encode` for T5 and CLIP folders: full training
 //! steps (forward, backward, grad-norm clip 1.0, AdamW) on random data, T5
-//! greedy generation, and CLIP image encoding. The same measurements as the
+//! greedy or beam-search generation, and CLIP image encoding. The same measurements as the
 //! GPT-2 benches (bench.rs); scripts/bench_torch.py runs the PyTorch side.
 
 use super::bench::{device_memory, median, peak_rss_mb};
 use hhi::backend::{AdamW, Backend};
-use hhi::generate::seq2seq::generate_t5;
+use hhi::generate::beam::{BeamConfig, EarlyStopping};
+use hhi::generate::seq2seq::{beam_search_t5, generate_t5};
 use hhi::generate::{GenerateConfig, SamplingConfig};
 use hhi::io::checkpoint::ModelDir;
 use hhi::models::clip::{TextActs, VisionActs};
@@ -117,19 +118,53 @@ pub fn encode_clip<B: Backend>(be: &B, dir: &ModelDir, batch: usize, repeats: us
     )
 }
 
-/// T5 greedy generation from `batch` random inputs of `src` tokens.
-pub fn generate_t5_bench<B: Backend>(be: &B, dir: &ModelDir, batch: usize, src: usize, new_tokens: usize, repeats: usize) -> Result<serde_json::Value> {
+/// What `hhi bench generate` times on a T5 model.
+pub struct GenerateShape {
+    pub batch: usize,
+    /// Input tokens per row.
+    pub src: usize,
+    pub new_tokens: usize,
+    /// 1: greedy; more: beam search, every beam running to `new_tokens`.
+    pub beams: usize,
+    pub repeats: usize,
+}
+
+/// T5 generation from `batch` random inputs of `src` tokens: greedy, or
+/// beam search (EOS banned until the last token, as PyTorch's baseline's
+/// min_new_tokens, so every run decodes `new_tokens` steps).
+pub fn generate_t5_bench<B: Backend>(be: &B, dir: &ModelDir, g: &GenerateShape) -> Result<serde_json::Value> {
     let mut model = dir.load_t5(be, Some(0))?;
     model.drop_master();
-    eprintln!("bench generate (t5): {} parameters, batch {batch}, inputs of {src}, {new_tokens} new tokens, {}", model.num_params(), be.name());
+    let (batch, src, new_tokens, beams) = (g.batch, g.src, g.new_tokens, g.beams);
+    eprintln!("bench generate (t5): {} parameters, batch {batch}, inputs of {src}, {new_tokens} new tokens, {beams} beam(s), {}", model.num_params(), be.name());
     let mut rng = Rng::new(1);
     let inputs: Vec<Vec<u32>> = (0..batch).map(|_| (0..src).map(|_| rng.below(model.cfg.vocab_size) as u32).collect()).collect();
-    let cfg = GenerateConfig { max_new_tokens: new_tokens, sampling: SamplingConfig::default(), eos_token_id: None, seed: 0 };
-    let ms = time_steps(be, 1, repeats, &|| (), || {
-        generate_t5(be, &model, &inputs, &cfg)?;
+    let greedy = GenerateConfig { max_new_tokens: new_tokens, sampling: SamplingConfig::default(), eos_token_id: None, seed: 0 };
+    let search = BeamConfig {
+        num_beams: beams,
+        max_new_tokens: new_tokens,
+        length_penalty: 1.0,
+        early_stopping: EarlyStopping::False,
+        no_repeat_ngram_size: 0,
+        min_length: 0,
+        min_new_tokens: new_tokens,
+        eos_token_id: model.cfg.eos_token_id,
+        num_return: 1,
+    };
+    let ms = time_steps(be, 1, g.repeats, &|| (), || {
+        if beams > 1 {
+            beam_search_t5(be, &model, &inputs, &search)?;
+        } else {
+            generate_t5(be, &model, &inputs, &greedy)?;
+        }
         Ok(0.0)
     })?;
-    Ok(
-        serde_json::json!({"model": "t5", "tokens_per_s": (batch * new_tokens) as f64 / (ms / 1e3), "ms_per_token": ms / new_tokens as f64, "peak_rss_mb": peak_rss_mb(), "device_memory": device_memory(be, None)}),
-    )
+    Ok(serde_json::json!({
+        "model": "t5",
+        "beams": beams,
+        "tokens_per_s": (batch * new_tokens) as f64 / (ms / 1e3),
+        "ms_per_token": ms / new_tokens as f64,
+        "peak_rss_mb": peak_rss_mb(),
+        "device_memory": device_memory(be, None),
+    }))
 }

@@ -8,10 +8,12 @@
 //! the finished ones (`early_stopping`), every slot of every batch item is
 //! finished (`early_stopping=True`), or the length limit is reached.
 //!
-//! The model is behind [`StepModel`]: it turns the last token of each row
-//! into next-token logits and reorders its cache when beams are reselected,
-//! so T5 and the captioner share this file.
+//! The model is behind [`StepModel`]: it appends the last token of each row,
+//! returns each row's best 2K candidates (`candidates.rs`: on a device
+//! backend only those leave the device, not the logits) and reorders its
+//! cache when beams are reselected, so T5 and the captioner share this file.
 
+use super::candidates::{best_n, BeamPlan, BeamRow};
 use crate::{invalid, Result};
 
 /// transformers' `early_stopping`: `true`, `false` or `"never"`.
@@ -42,9 +44,10 @@ pub struct BeamConfig {
 
 /// A model that beam search can drive.
 pub trait StepModel {
-    /// Appends one token per row (`batch · num_beams` rows) and returns the
-    /// next-token logits, [rows, vocab].
-    fn step(&mut self, tokens: &[u32]) -> Result<Vec<f32>>;
+    /// Appends one token per row (`batch · num_beams` rows) and returns each
+    /// row's best `plan.n` next tokens with their scores, best first
+    /// (`Backend::beam_candidates` on the next-token logits).
+    fn step(&mut self, tokens: &[u32], plan: &BeamPlan) -> Result<Vec<Vec<(f32, u32)>>>;
     /// Row r continues from row `parents[r]`: reorder the cache.
     fn reorder(&mut self, parents: &[usize]) -> Result<()>;
     fn vocab(&self) -> usize;
@@ -97,17 +100,23 @@ pub fn beam_search(model: &mut impl StepModel, prompts: &[Vec<u32>], cfg: &BeamC
         return Ok(items.into_iter().map(|it| it.finished.into_iter().take(cfg.num_return.clamp(1, k)).map(|h| Hypothesis { tokens: Vec::new(), ..h }).collect()).collect());
     }
     loop {
-        let logits = model.step(&feed)?;
+        let rows = items.iter().flat_map(|item| {
+            item.running
+                .iter()
+                .zip(&item.running_scores)
+                .map(|(seq, &score)| BeamRow::new(score, seq, cur_len - prompt_len, cfg.no_repeat_ngram_size, cfg.eos_token_id, cfg.min_length, cfg.min_new_tokens))
+        });
+        let per_row = model.step(&feed, &BeamPlan { n: 2 * k, rows: rows.collect() })?;
+        if per_row.len() != feed.len() {
+            return invalid!("beam search: the model returned candidates for {} rows, not {}", per_row.len(), feed.len());
+        }
         let mut all_hit = true;
         let mut parents = Vec::with_capacity(items.len() * k);
         for (bi, item) in items.iter_mut().enumerate() {
-            let mut acc = Vec::with_capacity(k * vocab);
-            for (beam, seq) in item.running.iter().enumerate() {
-                let row = &logits[(bi * k + beam) * vocab..][..vocab];
-                let logp = processed_log_probs(row, seq, cur_len - prompt_len, cfg);
-                acc.extend(logp.iter().map(|&x| x + item.running_scores[beam]));
-            }
-            let top = top_k(&acc, 2 * k);
+            // The item's best 2K over its K rows, as if over all K · vocab
+            // scores: index beam · vocab + token orders ties as that would.
+            let pooled = (0..k).flat_map(|beam| per_row[bi * k + beam].iter().map(move |&(score, token)| (score, beam * vocab + token as usize)));
+            let top = best_n(pooled.collect(), 2 * k);
             let candidates: Vec<(f32, usize, Vec<u32>, bool)> = top
                 .iter()
                 .map(|&(score, idx)| {
@@ -145,30 +154,10 @@ pub fn beam_search(model: &mut impl StepModel, prompts: &[Vec<u32>], cfg: &BeamC
         .collect())
 }
 
-/// log_softmax of one row, then the logits processors beam search applies:
-/// no-repeat-ngram bans and the EOS ban before `min_length`/`min_new_tokens`.
-fn processed_log_probs(row: &[f32], seq: &[u32], generated: usize, cfg: &BeamConfig) -> Vec<f32> {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f32 = row.iter().map(|&x| (x - max).exp()).sum();
-    let log_z = max + sum.ln();
-    let mut out: Vec<f32> = row.iter().map(|&x| x - log_z).collect();
-    for t in super::sampling::banned_ngram_tokens(seq, cfg.no_repeat_ngram_size) {
-        out[t as usize] = f32::NEG_INFINITY;
-    }
-    if let Some(eos) = cfg.eos_token_id {
-        if seq.len() < cfg.min_length || generated < cfg.min_new_tokens {
-            out[eos as usize] = f32::NEG_INFINITY;
-        }
-    }
-    out
-}
-
 /// The `n` largest values with their indices, largest first (ties: lower
 /// index first).
 fn top_k(values: &[f32], n: usize) -> Vec<(f32, usize)> {
-    let mut idx: Vec<usize> = (0..values.len()).collect();
-    idx.sort_by(|&a, &b| values[b].total_cmp(&values[a]).then(a.cmp(&b)));
-    idx.into_iter().take(n).map(|i| (values[i], i)).collect()
+    best_n(values.iter().copied().zip(0..).collect(), n)
 }
 
 /// transformers' `_update_finished_beams`: candidates among the top K that

@@ -3,6 +3,7 @@
 //! penalty, no-repeat-ngram, EOS and stop strings, seeded and reproducible.
 
 pub mod beam;
+pub mod candidates;
 pub mod sampling;
 pub mod seq2seq;
 

@@ -4,6 +4,7 @@
 //! and masked, as a tokenizer pads them for transformers).
 
 use super::beam::{beam_search, BeamConfig, Hypothesis, StepModel};
+use super::candidates::BeamPlan;
 use super::{Finish, GenerateConfig, Rows};
 use crate::backend::Backend;
 use crate::io::tokenizer::pad_right;
@@ -51,10 +52,10 @@ struct T5Stepper<'a, B: Backend> {
 }
 
 impl<B: Backend> StepModel for T5Stepper<'_, B> {
-    fn step(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
+    fn step(&mut self, tokens: &[u32], plan: &BeamPlan) -> Result<Vec<Vec<(f32, u32)>>> {
         let ids: Vec<i32> = tokens.iter().map(|&t| t as i32).collect();
         self.model.decode_step(self.be, &mut self.cache, &ids)?;
-        self.be.download(self.cache.logits())
+        self.be.beam_candidates(self.cache.logits(), self.vocab(), plan)
     }
     fn reorder(&mut self, parents: &[usize]) -> Result<()> {
         self.cache.reorder(self.be, parents)

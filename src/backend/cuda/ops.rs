@@ -7,6 +7,7 @@ use super::runtime::KernelArg;
 use super::tuning::LnBackward;
 use super::{aligned16, alloc, gemm, kernel, suffix, upload_raw, AdamStep, AttnShapeC, Cuda};
 use crate::backend::{check_write_len, Act, AdamW, AttnGrads, AttnInputs, AttnShape, Backend, DecaySegment, Gemm, MemoryStats};
+use crate::generate::candidates::BeamPlan;
 use crate::generate::TokenPlan;
 use crate::tensor::DType;
 use crate::Result;
@@ -432,6 +433,9 @@ impl Backend for Cuda {
     // ---- decoding -------------------------------------------------------------
     fn select_tokens(&self, logits: CuView<'_>, vocab: usize, plan: &TokenPlan) -> Result<Vec<u32>> {
         self.select_on_device(logits, vocab, plan)
+    }
+    fn beam_candidates(&self, logits: CuView<'_>, vocab: usize, plan: &BeamPlan) -> Result<Vec<Vec<(f32, u32)>>> {
+        self.beam_candidates_on_device(logits, vocab, plan)
     }
 
     // ---- optimiser ------------------------------------------------------------

@@ -7,6 +7,7 @@
 use super::ClipCap;
 use crate::backend::{Act, Backend};
 use crate::generate::beam::{beam_search, BeamConfig, Hypothesis, StepModel};
+use crate::generate::candidates::BeamPlan;
 use crate::models::gpt2::{decode_embedded, decode_tokens, KvCache};
 use crate::nn::Linear;
 use crate::{invalid, Result};
@@ -43,7 +44,7 @@ impl<B: Backend> CaptionStepper<'_, B> {
 }
 
 impl<B: Backend> StepModel for CaptionStepper<'_, B> {
-    fn step(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
+    fn step(&mut self, tokens: &[u32], plan: &BeamPlan) -> Result<Vec<Vec<(f32, u32)>>> {
         if self.steps == 0 {
             self.prefill()?; // the beam search's one-token prompt stands for the prefix
         } else {
@@ -53,7 +54,7 @@ impl<B: Backend> StepModel for CaptionStepper<'_, B> {
             decode_tokens(self.be, &self.model.cfg.gpt2, &self.model.weights().gpt, &mut self.cache, &ids, &vec![pos; rows], &vec![1.0; rows])?;
         }
         self.steps += 1;
-        self.be.download(self.cache.logits())
+        self.be.beam_candidates(self.cache.logits(), self.vocab(), plan)
     }
     fn reorder(&mut self, parents: &[usize]) -> Result<()> {
         self.cache.reorder(self.be, parents)
