@@ -18,12 +18,15 @@ use hhi::Result;
 use std::time::Instant;
 
 /// Runs `step` `warmup + steps` times, calling `on_warmup_done` before the
-/// first timed one; returns the median of the timed runs (ms).
-fn time_steps<B: Backend>(be: &B, warmup: usize, steps: usize, on_warmup_done: &dyn Fn(), mut step: impl FnMut() -> Result<f32>) -> Result<f64> {
+/// first timed one; returns the median of the timed runs (ms) and the
+/// device arena's figures with the buffers the timed runs made.
+fn time_steps<B: Backend>(be: &B, warmup: usize, steps: usize, on_warmup_done: &dyn Fn(), mut step: impl FnMut() -> Result<f32>) -> Result<(f64, serde_json::Value)> {
     let mut times = Vec::new();
+    let mut at_warmup_end = be.memory();
     for i in 0..warmup + steps {
         if i == warmup {
             on_warmup_done();
+            at_warmup_end = be.memory();
         }
         let start = Instant::now();
         let loss = step()?;
@@ -34,7 +37,7 @@ fn time_steps<B: Backend>(be: &B, warmup: usize, steps: usize, on_warmup_done: &
             times.push(ms);
         }
     }
-    Ok(median(times))
+    Ok((median(times), device_memory(be, at_warmup_end)))
 }
 
 /// The optimiser step shared by both models: clip to norm 1, AdamW (lr 1e-4,
@@ -61,7 +64,7 @@ pub fn train_t5<B: Backend>(be: &B, dir: &ModelDir, batch: usize, src: usize, tg
     let mut acts = Activations::new(be, &model, batch, src, tgt)?;
     let mut grads = be.zeros_f32(model.layout.total)?;
     let mut opt = Optimizer::new(be, &model.layout, adamw(), default_decay)?;
-    let step_ms = time_steps(be, warmup, steps, on_warmup_done, || {
+    let (step_ms, memory) = time_steps(be, warmup, steps, on_warmup_done, || {
         be.fill(B::view_mut(&mut grads), 0.0);
         let loss = model.forward(be, &mut acts, &data, true)?.unwrap_or(f32::NAN);
         model.backward(be, &mut acts, B::view_mut(&mut grads));
@@ -70,7 +73,7 @@ pub fn train_t5<B: Backend>(be: &B, dir: &ModelDir, batch: usize, src: usize, tg
     })?;
     let tokens = (batch * (src + tgt)) as f64;
     Ok(
-        serde_json::json!({"model": "t5", "step_ms": step_ms, "tokens_per_s": tokens / (step_ms / 1e3), "pairs_per_s": batch as f64 / (step_ms / 1e3), "peak_rss_mb": peak_rss_mb(), "device": be.name(), "device_memory": device_memory(be, None)}),
+        serde_json::json!({"model": "t5", "step_ms": step_ms, "tokens_per_s": tokens / (step_ms / 1e3), "pairs_per_s": batch as f64 / (step_ms / 1e3), "peak_rss_mb": peak_rss_mb(), "device": be.name(), "device_memory": memory}),
     )
 }
 
@@ -86,14 +89,14 @@ pub fn train_clip<B: Backend>(be: &B, dir: &ModelDir, batch: usize, seq: usize, 
     let (mut vision, mut text) = (VisionActs::new(be, &model, batch)?, TextActs::new(be, &model, batch, seq)?);
     let mut grads = be.zeros_f32(model.layout.total)?;
     let mut opt = Optimizer::new(be, &model.layout, adamw(), default_decay)?;
-    let step_ms = time_steps(be, warmup, steps, on_warmup_done, || {
+    let (step_ms, memory) = time_steps(be, warmup, steps, on_warmup_done, || {
         be.fill(B::view_mut(&mut grads), 0.0);
         let head = model.contrastive_step(be, &mut vision, &mut text, &pixels, &ids, None, Some(B::view_mut(&mut grads)))?;
         optimise(be, &mut model, &mut opt, &grads);
         Ok(head.loss)
     })?;
     Ok(
-        serde_json::json!({"model": "clip", "step_ms": step_ms, "pairs_per_s": batch as f64 / (step_ms / 1e3), "peak_rss_mb": peak_rss_mb(), "device": be.name(), "device_memory": device_memory(be, None)}),
+        serde_json::json!({"model": "clip", "step_ms": step_ms, "pairs_per_s": batch as f64 / (step_ms / 1e3), "peak_rss_mb": peak_rss_mb(), "device": be.name(), "device_memory": memory}),
     )
 }
 
@@ -109,13 +112,11 @@ pub fn encode_clip<B: Backend>(be: &B, dir: &ModelDir, batch: usize, repeats: us
     let mut acts = VisionActs::new(be, &model, batch)?;
     // Pixels are on the device before the clock starts, as in PyTorch's bench.
     model.load_pixels(be, &mut acts, &pixels)?;
-    let ms = time_steps(be, 1, repeats, &|| (), || {
+    let (ms, memory) = time_steps(be, 1, repeats, &|| (), || {
         model.vision_forward_loaded(be, &mut acts);
         Ok(0.0)
     })?;
-    Ok(
-        serde_json::json!({"model": "clip", "encode_ms": ms, "images_per_s": batch as f64 / (ms / 1e3), "peak_rss_mb": peak_rss_mb(), "device": be.name(), "device_memory": device_memory(be, None)}),
-    )
+    Ok(serde_json::json!({"model": "clip", "encode_ms": ms, "images_per_s": batch as f64 / (ms / 1e3), "peak_rss_mb": peak_rss_mb(), "device": be.name(), "device_memory": memory}))
 }
 
 /// What `hhi bench generate` times on a T5 model.
@@ -151,7 +152,7 @@ pub fn generate_t5_bench<B: Backend>(be: &B, dir: &ModelDir, g: &GenerateShape) 
         eos_token_id: model.cfg.eos_token_id,
         num_return: 1,
     };
-    let ms = time_steps(be, 1, g.repeats, &|| (), || {
+    let (ms, memory) = time_steps(be, 1, g.repeats, &|| (), || {
         if beams > 1 {
             beam_search_t5(be, &model, &inputs, &search)?;
         } else {
@@ -165,6 +166,6 @@ pub fn generate_t5_bench<B: Backend>(be: &B, dir: &ModelDir, g: &GenerateShape) 
         "tokens_per_s": (batch * new_tokens) as f64 / (ms / 1e3),
         "ms_per_token": ms / new_tokens as f64,
         "peak_rss_mb": peak_rss_mb(),
-        "device_memory": device_memory(be, None),
+        "device_memory": memory,
     }))
 }
