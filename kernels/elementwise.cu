@@ -23,6 +23,18 @@ __device__ void copy_rows(T* dst, int64_t dst_stride, const T* src, int64_t src_
     }
 }
 
+// copy_rows with destination row r taken from source row index[r] (beam
+// reselection in KV caches). T is an element, or a 16-byte pack when every
+// row is whole aligned packs (strides and width then count packs).
+template <typename T>
+__device__ void gather_rows(T* dst, int64_t dst_stride, const T* src, int64_t src_stride, const int* index, int64_t rows, int64_t width) {
+    GRID_STRIDE(i, rows * width) {
+        const int64_t r = i / width, c = i % width;
+        if constexpr (sizeof(T) == 16) copy16(&dst[r * dst_stride + c], &src[index[r] * src_stride + c]);
+        else dst[r * dst_stride + c] = src[index[r] * src_stride + c];
+    }
+}
+
 template <typename T>
 __device__ void scale(T* x, float alpha, int64_t n) {
     GRID_STRIDE(i, n) x[i] = from_f32<T>(to_f32(x[i]) * alpha);
@@ -156,6 +168,10 @@ __device__ void cast_bf16_f32(float* out, const bf16* inp, int64_t n) {
     extern "C" __global__ void copy_rows_##S(T* dst, int64_t ds, const T* src, int64_t ss, int64_t rows, int64_t width) { \
         copy_rows<T>(dst, ds, src, ss, rows, width);                                                                      \
     }                                                                                                                     \
+    extern "C" __global__ void gather_rows_##S(T* dst, int64_t ds, const T* src, int64_t ss, const int* index,            \
+                                               int64_t rows, int64_t width) {                                            \
+        gather_rows<T>(dst, ds, src, ss, index, rows, width);                                                             \
+    }                                                                                                                     \
     extern "C" __global__ void scale_##S(T* x, float alpha, int64_t n) { scale<T>(x, alpha, n); }                         \
     extern "C" __global__ void bias_broadcast_##S(T* out, const T* bias, int64_t rows, int64_t n, int64_t stride,         \
                                                   int accumulate) {                                                       \
@@ -167,6 +183,12 @@ __device__ void cast_bf16_f32(float* out, const bf16* inp, int64_t n) {
 
 FOR_DTYPE(float, f32)
 FOR_DTYPE(bf16, bf16)
+
+// gather_rows in 16-byte packs, whatever the element type.
+extern "C" __global__ void gather_rows_packs(Pack<float, 4>* dst, int64_t ds, const Pack<float, 4>* src, int64_t ss, const int* index, int64_t rows,
+                                             int64_t width) {
+    gather_rows<Pack<float, 4>>(dst, ds, src, ss, index, rows, width);
+}
 
 // The arithmetic ops with element (`add_f32`) and 16-byte (`add_vec_f32`) access.
 #define MAPPED_FOR(T, S, V, VS)                                                                                            \

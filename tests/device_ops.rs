@@ -132,6 +132,16 @@ impl<'a, B: Backend> Recorder<'a, B> {
         let mut dst = self.up(&random(&mut rng, 7 * 13, 1.0));
         self.be.copy_rows(B::view_mut(&mut dst), 13, B::view(&src), 20, 7, 9);
         self.keep("copy_rows".into(), &dst);
+        // gather_rows: 6 rows picked from 9 (repeats and skips): 24 of each
+        // 40 into rows 32 apart (whole 16-byte packs on CUDA), then 9 into 13.
+        let index = self.be.upload_ids(&[3, 0, 8, 3, 5, 1]).unwrap();
+        let src = self.up(&random(&mut rng, 9 * 40, 1.0));
+        let mut dst = self.up(&random(&mut rng, 6 * 32, 1.0));
+        self.be.gather_rows(B::view_mut(&mut dst), 32, B::view(&src), 40, &index, 6, 24);
+        self.keep("gather_rows (16-byte packs)".into(), &dst);
+        let mut dst = self.up(&random(&mut rng, 6 * 13, 1.0));
+        self.be.gather_rows(B::view_mut(&mut dst), 13, B::view(&src), 40, &index, 6, 9);
+        self.keep("gather_rows".into(), &dst);
     }
 
     /// LayerNorm and T5's RMS norm, forward and backward. On the CUDA

@@ -124,6 +124,11 @@ pub trait Backend: Send + Sync {
     /// Copies `rows` rows of `width` floats between strided row sets (KV-cache
     /// appends, gathering the last position of each sequence).
     fn copy_rows(&self, dst: Self::ViewMut<'_>, dst_stride: usize, src: Self::View<'_>, src_stride: usize, rows: usize, width: usize);
+    /// `copy_rows` with source row `index[r]` for destination row `r` (beam
+    /// reselection in KV caches: one launch for all rows). Every index must
+    /// address a row of `src` (callers check them before writing `index`).
+    #[allow(clippy::too_many_arguments)]
+    fn gather_rows(&self, dst: Self::ViewMut<'_>, dst_stride: usize, src: Self::View<'_>, src_stride: usize, index: &Self::Ids, rows: usize, width: usize);
 
     // ---- views ----------------------------------------------------------------
     fn view(b: &Self::Buf) -> Self::View<'_>;

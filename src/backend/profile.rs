@@ -94,6 +94,9 @@ impl<B: Backend> Backend for Profiled<B> {
     fn copy_rows(&self, dst: Self::ViewMut<'_>, dst_stride: usize, src: Self::View<'_>, src_stride: usize, rows: usize, width: usize) {
         self.time("copy_rows", || self.inner.copy_rows(dst, dst_stride, src, src_stride, rows, width))
     }
+    fn gather_rows(&self, dst: Self::ViewMut<'_>, dst_stride: usize, src: Self::View<'_>, src_stride: usize, index: &Self::Ids, rows: usize, width: usize) {
+        self.time("gather_rows", || self.inner.gather_rows(dst, dst_stride, src, src_stride, index, rows, width))
+    }
     fn view(b: &Self::Buf) -> Self::View<'_> {
         B::view(b)
     }

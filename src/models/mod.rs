@@ -22,32 +22,37 @@ pub(crate) use default_fn;
 use crate::backend::Backend;
 use crate::{invalid, Result};
 
-/// Beam reselection in a KV cache: every buffer holds one block of `block`
-/// floats per row, of which the first `filled` are in use; row r takes row
-/// `parents[r]`'s block (gathered into `spare`, then swapped in).
-pub(crate) fn reorder_cache_rows<'a, B: Backend>(
-    be: &B,
-    bufs: impl Iterator<Item = &'a mut B::Buf>,
-    spare: &mut B::Buf,
-    parents: &[usize],
-    block: usize,
-    filled: usize,
-) -> Result<()>
-where
-    B::Buf: 'a,
-{
-    let rows = parents.len();
-    if parents.iter().any(|&p| p >= rows) {
-        return invalid!("reorder: a parent row outside the {rows} rows");
+/// Beam reselection in a KV cache, where every buffer holds one block of
+/// `block` floats per row: a gather target as large as one buffer and the
+/// rows' parents on the device (both kept: reordering allocates nothing).
+pub(crate) struct CacheGather<B: Backend> {
+    spare: B::Buf,
+    parents: B::Ids,
+}
+
+impl<B: Backend> CacheGather<B> {
+    pub fn new(be: &B, rows: usize, block: usize) -> Result<Self> {
+        Ok(CacheGather { spare: be.zeros(rows * block)?, parents: be.upload_ids(&vec![0; rows])? })
     }
-    if parents.iter().enumerate().all(|(r, &p)| r == p) {
-        return Ok(());
-    }
-    for buf in bufs {
-        for (r, &p) in parents.iter().enumerate() {
-            be.copy_rows(B::slice_mut(B::view_mut(spare), r * block, filled), 0, B::slice(B::view(buf), p * block, filled), 0, 1, filled);
+
+    /// Row r of every buffer takes row `parents[r]`'s first `filled` floats
+    /// (one gather a buffer into the spare, then swapped in).
+    pub fn reorder<'a>(&mut self, be: &B, bufs: impl Iterator<Item = &'a mut B::Buf>, parents: &[usize], block: usize, filled: usize) -> Result<()>
+    where
+        B::Buf: 'a,
+    {
+        let rows = parents.len();
+        if parents.iter().any(|&p| p >= rows) {
+            return invalid!("reorder: a parent row outside the {rows} rows");
         }
-        std::mem::swap(buf, spare);
+        if parents.iter().enumerate().all(|(r, &p)| r == p) {
+            return Ok(());
+        }
+        be.write_ids(&mut self.parents, &parents.iter().map(|&p| p as i32).collect::<Vec<_>>())?;
+        for buf in bufs {
+            be.gather_rows(B::view_mut(&mut self.spare), block, B::view(buf), block, &self.parents, rows, filled);
+            std::mem::swap(buf, &mut self.spare);
+        }
+        Ok(())
     }
-    Ok(())
 }

@@ -70,6 +70,11 @@ impl Backend for Cpu {
             dst[r * dst_stride..][..width].copy_from_slice(&src[r * src_stride..][..width]);
         }
     }
+    fn gather_rows(&self, dst: &mut [f32], dst_stride: usize, src: &[f32], src_stride: usize, index: &Vec<i32>, rows: usize, width: usize) {
+        for (r, &from) in index[..rows].iter().enumerate() {
+            dst[r * dst_stride..][..width].copy_from_slice(&src[from as usize * src_stride..][..width]);
+        }
+    }
 
     fn view(b: &Vec<f32>) -> &[f32] {
         b

@@ -122,6 +122,20 @@ impl Backend for Cuda {
         let args: [&dyn KernelArg; 6] = [&dst.ptr, &(dst_stride as i64), &src.ptr, &(src_stride as i64), &(rows as i64), &(width as i64)];
         self.rt.launch_1d(&kernel("copy_rows", dst.dtype), rows * width, &args);
     }
+    fn gather_rows(&self, dst: CuViewMut<'_>, dst_stride: usize, src: CuView<'_>, src_stride: usize, index: &DeviceBuf, rows: usize, width: usize) {
+        expect("gather_rows", &[("src", src.dtype, dst.dtype), ("index", index.dtype(), DType::I32)]);
+        assert!(index.len() >= rows, "gather_rows: {} indices for {rows} rows", index.len());
+        if rows > 0 {
+            assert!(dst.len >= (rows - 1) * dst_stride + width, "gather_rows: destination too small");
+        }
+        // Whole 16-byte packs when every row starts aligned and is whole packs long.
+        let per_pack = 16 / dst.dtype.size();
+        let packed = aligned16(&[dst.ptr, src.ptr]) && [dst_stride, src_stride, width].iter().all(|n| n % per_pack == 0);
+        let (name, unit) = if packed { ("gather_rows_packs".to_string(), per_pack) } else { (kernel("gather_rows", dst.dtype), 1) };
+        let args: [&dyn KernelArg; 7] =
+            [&dst.ptr, &((dst_stride / unit) as i64), &src.ptr, &((src_stride / unit) as i64), &index.address(), &(rows as i64), &((width / unit) as i64)];
+        self.rt.launch_1d(&name, rows * width / unit, &args);
+    }
 
     // ---- views ----------------------------------------------------------------
     fn view(b: &DeviceBuf) -> CuView<'_> {

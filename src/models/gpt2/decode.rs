@@ -30,19 +30,19 @@ pub struct KvCache<B: Backend> {
 /// Per-step buffers sized for `batch · max_q` query rows.
 struct Scratch<B: Backend> {
     max_q: usize,
-    x: B::Buf,      // [rows, C] residual stream
-    ln: B::Buf,     // [rows, C]
-    mean: B::Buf,   // [rows]
-    rstd: B::Buf,   // [rows]
-    qkv: B::Buf,    // [rows, 3C]
-    att: B::Buf,    // [rows, C]
-    lse: B::Buf,    // [batch, NH, max_q]
-    proj: B::Buf,   // [rows, C]
-    fch: B::Buf,    // [rows, I]
-    gelu: B::Buf,   // [rows, I]
-    last: B::Buf,   // [batch, C]
-    logits: B::Buf, // [batch, V]
-    spare: B::Buf,  // [batch, cap, C]: the gather target of `reorder`
+    x: B::Buf,                             // [rows, C] residual stream
+    ln: B::Buf,                            // [rows, C]
+    mean: B::Buf,                          // [rows]
+    rstd: B::Buf,                          // [rows]
+    qkv: B::Buf,                           // [rows, 3C]
+    att: B::Buf,                           // [rows, C]
+    lse: B::Buf,                           // [batch, NH, max_q]
+    proj: B::Buf,                          // [rows, C]
+    fch: B::Buf,                           // [rows, I]
+    gelu: B::Buf,                          // [rows, I]
+    last: B::Buf,                          // [batch, C]
+    logits: B::Buf,                        // [batch, V]
+    gather: crate::models::CacheGather<B>, // for `reorder`: [batch, cap, C]
 }
 
 impl<B: Backend> KvCache<B> {
@@ -71,7 +71,7 @@ impl<B: Backend> KvCache<B> {
             gelu: be.zeros(rows * cfg.inner())?,
             last: be.zeros(batch * c)?,
             logits: be.zeros(batch * cfg.vocab_size)?,
-            spare: layer()?,
+            gather: crate::models::CacheGather::new(be, batch, cap * c)?,
         };
         Ok(KvCache {
             batch,
@@ -206,8 +206,8 @@ impl<B: Backend> KvCache<B> {
         if parents.len() != self.batch {
             return invalid!("reorder: {} parents for {} rows", parents.len(), self.batch);
         }
-        let (k, v, spare) = (&mut self.k, &mut self.v, &mut self.scratch.spare);
-        crate::models::reorder_cache_rows(be, k.iter_mut().chain(v.iter_mut()), spare, parents, self.cap * self.c, self.len * self.c)?;
+        let (k, v, gather) = (&mut self.k, &mut self.v, &mut self.scratch.gather);
+        gather.reorder(be, k.iter_mut().chain(v.iter_mut()), parents, self.cap * self.c, self.len * self.c)?;
         let old = self.mask_host.clone();
         for (r, &p) in parents.iter().enumerate() {
             self.mask_host[r * self.cap..(r + 1) * self.cap].copy_from_slice(&old[p * self.cap..(p + 1) * self.cap]);

@@ -7,6 +7,7 @@
 use super::buckets;
 use super::T5;
 use crate::backend::{AttnInputs, AttnShape, Backend};
+use crate::models::CacheGather;
 use crate::nn::Linear;
 use crate::{invalid, Result};
 
@@ -23,7 +24,7 @@ pub struct T5Cache<B: Backend> {
     enc_mask: Option<B::Buf>, // [rows, src] f32
     cross_kv: Vec<B::Buf>,    // per layer [rows·src, 2I]
     self_kv: Vec<B::Buf>,     // per layer [rows·cap, 2I]
-    spare: B::Buf,            // [rows·cap, 2I], for reordering
+    gather: CacheGather<B>,   // for reordering: [rows·cap, 2I]
     bias_grid: B::Buf,        // [H, cap, cap] f32, causal position bias
     step_bias: B::Buf,        // [H, cap] f32, the current step's rows
     ids: B::Ids,              // [rows]
@@ -104,7 +105,7 @@ impl<B: Backend> T5Cache<B> {
             enc_mask,
             cross_kv,
             self_kv: (0..cfg.num_decoder_layers).map(|_| be.zeros(rows * cap * 2 * i)).collect::<Result<_>>()?,
-            spare: be.zeros(rows * cap * 2 * i)?,
+            gather: CacheGather::new(be, rows, cap * 2 * i)?,
             bias_grid,
             step_bias: be.zeros_f32(h * cap)?,
             ids: be.upload_ids(&vec![0; rows])?,
@@ -122,7 +123,7 @@ impl<B: Backend> T5Cache<B> {
         if parents.len() != self.rows {
             return invalid!("reorder: {} parents for {} rows", parents.len(), self.rows);
         }
-        super::super::reorder_cache_rows(be, self.self_kv.iter_mut(), &mut self.spare, parents, self.cap * self.kv_width, self.len * self.kv_width)?;
+        self.gather.reorder(be, self.self_kv.iter_mut(), parents, self.cap * self.kv_width, self.len * self.kv_width)?;
         Ok(())
     }
 }
