@@ -3,8 +3,8 @@
 //! is carved out of a few large driver allocations ("chunks") and returns to
 //! the arena when dropped, for the next buffer that fits. A model's setup
 //! makes its buffers once; its training and decoding steps then ask the
-//! driver for nothing (tests/train.rs counts the arena's allocations across
-//! steps).
+//! driver for nothing (tests/arena.rs counts the arena's buffers across the
+//! steps of every training and decoding loop).
 //!
 //! Carved ranges are 256-byte aligned (cuBLAS and the kernels' 16-byte packs
 //! need less). A range can be handed out again the moment its buffer is
@@ -91,11 +91,10 @@ impl Arena {
             return Ok(ptr);
         };
         let size = bytes.next_multiple_of(ALIGN);
-        let start = match s.best_fit(size) {
-            Some(start) => start,
+        let (start, found) = match s.take_best_fit(size) {
+            Some(fit) => fit,
             None => self.grow(&mut s, size, min_chunk)?,
         };
-        let Some(found) = s.free.remove(&start) else { unreachable!("best_fit and grow return a free range") };
         if found.bytes > size {
             s.free.insert(start + size as u64, Range { bytes: found.bytes - size, chunk: found.chunk });
         }
@@ -132,32 +131,29 @@ impl Arena {
         s.free.insert(start, range);
     }
 
-    /// A new chunk holding at least `size` bytes, as one free range; returns its base.
-    fn grow(&self, s: &mut State, size: usize, min_chunk: usize) -> Result<u64> {
+    /// A new chunk of at least `size` bytes (its base and its whole range,
+    /// not entered as free): half what the arena holds, or the minimum, when
+    /// the driver has that much; else `size` after idle chunks go back.
+    fn grow(&self, s: &mut State, size: usize, min_chunk: usize) -> Result<(u64, Range)> {
         let wanted = size.max(min_chunk).max(s.stats.reserved / 2).next_multiple_of(CHUNK_GRANULE);
-        let ptr = match self.driver.alloc(wanted) {
-            Ok(ptr) => Ok((ptr, wanted)),
+        let (base, bytes) = match self.driver.alloc(wanted) {
+            Ok(base) => (base, wanted),
             Err(_) => {
                 self.trim(s);
                 let least = size.next_multiple_of(CHUNK_GRANULE);
-                self.driver.alloc(least).map(|ptr| (ptr, least)).map_err(|e| {
+                let base = self.driver.alloc(least).map_err(|e| {
                     let mib = |b: usize| b as f64 / (1 << 20) as f64;
-                    Error::Device(format!(
-                        "out of device memory for a buffer of {:.1} MiB ({:.1} MiB in use, {:.1} MiB held by the arena): {e}",
-                        mib(size),
-                        mib(s.stats.in_use),
-                        mib(s.stats.reserved)
-                    ))
-                })
+                    let (used, held) = (mib(s.stats.in_use), mib(s.stats.reserved));
+                    Error::Device(format!("out of device memory for a buffer of {:.1} MiB ({used:.1} MiB in use, {held:.1} MiB held by the arena): {e}", mib(size)))
+                })?;
+                (base, least)
             }
         };
-        let (base, bytes) = ptr?;
         s.chunks.insert(base, bytes);
-        s.free.insert(base, Range { bytes, chunk: base });
         s.stats.reserved += bytes;
         s.stats.chunks += 1;
         s.stats.driver_allocations += 1;
-        Ok(base)
+        Ok((base, Range { bytes, chunk: base }))
     }
 
     /// Returns every chunk with nothing in use to the driver.
@@ -174,9 +170,11 @@ impl Arena {
 }
 
 impl State {
-    /// The start of the smallest free range of at least `size` bytes.
-    fn best_fit(&self, size: usize) -> Option<u64> {
-        self.free.iter().filter(|(_, r)| r.bytes >= size).min_by_key(|(&at, r)| (r.bytes, at)).map(|(&at, _)| at)
+    /// The smallest free range of at least `size` bytes (the lowest such
+    /// address among equals), taken out of the free map.
+    fn take_best_fit(&mut self, size: usize) -> Option<(u64, Range)> {
+        let (&at, _) = self.free.iter().filter(|(_, r)| r.bytes >= size).min_by_key(|(&at, r)| (r.bytes, at))?;
+        self.free.remove(&at).map(|r| (at, r))
     }
 
     /// Records `range` at `ptr` as a live buffer.
