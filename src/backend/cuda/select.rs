@@ -18,12 +18,22 @@ fn addr(base: u64, offset: usize) -> u64 {
     base + 4 * offset as u64
 }
 
-/// Fails on a token id outside the vocabulary (a kernel would write out of bounds).
-fn check_tokens(lists: &[i32], vocab: usize) -> Result<()> {
-    match lists.iter().find(|&&t| t < 0 || t as usize >= vocab) {
-        Some(bad) => Err(Error::Invalid(format!("token id {bad} is outside the vocabulary (size {vocab})"))),
-        None => Ok(()),
+/// Every row's token lists back to back, and their bounds: per row the
+/// start of its first list, then the end of each. Fails on a token outside
+/// the vocabulary (a kernel would write out of bounds).
+fn pack_lists<'a, const N: usize>(rows: impl Iterator<Item = [&'a [u32]; N]>, vocab: usize) -> Result<(Vec<i32>, Vec<i32>)> {
+    let (mut bounds, mut lists) = (Vec::new(), Vec::new());
+    for row in rows {
+        bounds.push(lists.len() as i32);
+        for list in row {
+            if let Some(bad) = list.iter().find(|&&t| t as usize >= vocab) {
+                return Err(Error::Invalid(format!("token id {bad} is outside the vocabulary (size {vocab})")));
+            }
+            lists.extend(list.iter().map(|&t| t as i32));
+            bounds.push(lists.len() as i32);
+        }
     }
+    Ok((bounds, lists))
 }
 
 impl Cuda {
@@ -34,15 +44,7 @@ impl Cuda {
             return Ok(Vec::new());
         }
         // Each row's seen tokens, then its banned tokens; bounds = (seen start, banned start, banned end).
-        let (mut lists, mut bounds) = (Vec::new(), Vec::with_capacity(3 * rows));
-        for row in &plan.rows {
-            bounds.push(lists.len() as i32);
-            lists.extend(row.seen.iter().map(|&t| t as i32));
-            bounds.push(lists.len() as i32);
-            lists.extend(row.banned.iter().map(|&t| t as i32));
-            bounds.push(lists.len() as i32);
-        }
-        check_tokens(&lists, vocab)?;
+        let (bounds, lists) = pack_lists(plan.rows.iter().map(|r| [&r.seen[..], &r.banned[..]]), vocab)?;
         // One upload: [bounds | active | lists | uniforms (f32 bits) | out].
         let n_lists = lists.len();
         let mut io: Vec<i32> = bounds;
@@ -82,13 +84,8 @@ impl Cuda {
         if rows == 0 || n == 0 {
             return Ok(vec![Vec::new(); rows]);
         }
-        let (mut lists, mut bounds) = (Vec::new(), Vec::with_capacity(2 * rows));
-        for row in &plan.rows {
-            bounds.push(lists.len() as i32);
-            lists.extend(row.banned.iter().map(|&t| t as i32));
-            bounds.push(lists.len() as i32);
-        }
-        check_tokens(&lists, vocab)?;
+        // Each row's banned tokens; bounds = (start, end).
+        let (bounds, lists) = pack_lists(plan.rows.iter().map(|r| [&r.banned[..]]), vocab)?;
         // One upload: [bounds | lists | running scores (f32 bits) | out scores (f32) | out tokens].
         let n_lists = lists.len();
         let mut io: Vec<i32> = bounds;
