@@ -108,6 +108,15 @@ fn training_steps_make_no_buffer_after_the_first_and_share_one_chunk() {
 }
 
 #[test]
+fn cuda_training_steps_make_no_buffer_after_the_first() {
+    // The same on a GPU, through the real driver's chunks (scripts/gpu-check runs it).
+    let Some(be) = common::cuda_or_skip("cuda_training_steps_make_no_buffer_after_the_first", DType::BF16) else { return };
+    let (losses, first, last) = train(&be, 4);
+    assert_eq!((last.buffers, last.driver_allocations), (first.buffers, first.driver_allocations), "steps 2–4 made buffers: {first:?} → {last:?}");
+    assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
+}
+
+#[test]
 fn gpt2_sampling_steps_make_no_buffer() {
     // Small chunks, so that the arena grows and reuses across calls.
     let be = pooled(2 * MIB);
