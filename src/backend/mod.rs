@@ -55,14 +55,6 @@ impl std::fmt::Display for MemoryStats {
     }
 }
 
-impl MemoryStats {
-    /// The figures for a benchmark's JSON, in MiB.
-    pub fn to_json(&self) -> serde_json::Value {
-        let mib = |b: usize| b as f64 / (1 << 20) as f64;
-        serde_json::json!({"peak_mib": mib(self.peak), "held_mib": mib(self.reserved), "chunks": self.chunks, "buffers": self.buffers})
-    }
-}
-
 /// A compute backend: memory, views into it, and the op set.
 pub trait Backend: Send + Sync {
     /// An owned buffer on the device (compute type or f32, see above).

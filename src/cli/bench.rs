@@ -325,7 +325,8 @@ fn bench_train<B: Backend>(be: &B, dir: &ModelDir, batch: usize, seq: usize, ste
 pub(super) fn device_memory<B: Backend>(be: &B, since: Option<MemoryStats>) -> serde_json::Value {
     match (be.memory(), since) {
         (Some(now), since) => {
-            let mut json = now.to_json();
+            let mib = |b: usize| b as f64 / (1 << 20) as f64;
+            let mut json = serde_json::json!({"peak_mib": mib(now.peak), "held_mib": mib(now.reserved), "chunks": now.chunks, "buffers": now.buffers});
             if let Some(before) = since {
                 json["buffers_made_while_timed"] = (now.buffers - before.buffers).into();
             }
