@@ -14,7 +14,12 @@ encode:   CLIP image features (vision tower + projection), like `hhi bench encod
 
 --device cuda runs on the GPU (timings end with a synchronisation; peak
 memory is torch.cuda.max_memory_allocated); --dtype bf16 uses bf16 autocast
-with f32 master weights, as llm.c's PyTorch reference does."""
+with f32 master weights, as llm.c's PyTorch reference does. --attn picks
+transformers' attention implementation: by default the one transformers
+itself picks (`sdpa`, PyTorch's fused scaled_dot_product_attention — flash
+kernels on a GPU — for GPT-2, T5 and CLIP; `eager` for GPT-Neo, which has
+no sdpa path); `eager` materialises the T x T scores. Every JSON line names
+the implementation that ran."""
 import argparse
 import json
 import resource
@@ -38,6 +43,7 @@ ap.add_argument("--beams", type=int, default=1)
 ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--device", default="cpu")
 ap.add_argument("--dtype", choices=["f32", "bf16"], default="f32")
+ap.add_argument("--attn", choices=["default", "sdpa", "eager"], default="default")
 args = ap.parse_args()
 gpu = args.device.startswith("cuda")
 if gpu:
@@ -51,10 +57,15 @@ cfg = AutoConfig.from_pretrained(args.model_dir)
 for key in ["resid_pdrop", "embd_pdrop", "attn_pdrop", "resid_dropout", "embed_dropout", "attention_dropout", "dropout_rate"]:
     if hasattr(cfg, key):
         setattr(cfg, key, 0.0)
-cfg._attn_implementation = "eager"
 kind = cfg.model_type
 model_class = {"gpt2": GPT2LMHeadModel, "gpt_neo": GPTNeoForCausalLM, "t5": T5ForConditionalGeneration, "clip": CLIPModel}[kind]
-model = model_class(cfg).float().to(args.device)
+model = model_class._from_config(cfg, **({} if args.attn == "default" else {"attn_implementation": args.attn})).float().to(args.device)
+attn = model.config._attn_implementation
+
+
+def emit(fields):
+    """The JSON line `hhi bench` prints, plus what PyTorch ran."""
+    print(json.dumps({**fields, "attn_implementation": attn, "torch": torch.__version__}))
 
 
 def peak_mb():
@@ -122,7 +133,7 @@ if args.mode == "train":
            "dtype": args.dtype}
     if extra["tokens_per_s_factor"]:
         out["tokens_per_s"] = args.batch * extra["tokens_per_s_factor"] / (ms / 1e3)
-    print(json.dumps(out))
+    emit(out)
 elif args.mode == "encode":
     model.eval()
     pixels = images(args.batch)
@@ -132,7 +143,7 @@ elif args.mode == "encode":
             model.get_image_features(pixel_values=pixels)
 
     ms = timed(args.steps, encode)
-    print(json.dumps({"model": kind, "encode_ms": ms, "images_per_s": args.batch / (ms / 1e3), "peak_rss_mb": peak_mb()}))
+    emit({"model": kind, "encode_ms": ms, "images_per_s": args.batch / (ms / 1e3), "peak_rss_mb": peak_mb()})
 else:
     model.eval()
     ids = random_ids(cfg.vocab_size, args.batch, args.prompt_len)
@@ -143,5 +154,5 @@ else:
                            min_new_tokens=args.new_tokens, do_sample=False, num_beams=args.beams, pad_token_id=0)
 
     ms = timed(3, gen)
-    print(json.dumps({"tokens_per_s": args.batch * args.new_tokens / (ms / 1e3), "ms_per_token": ms / args.new_tokens,
-                      "beams": args.beams, "peak_rss_mb": peak_mb()}))
+    emit({"tokens_per_s": args.batch * args.new_tokens / (ms / 1e3), "ms_per_token": ms / args.new_tokens, "beams": args.beams,
+          "peak_rss_mb": peak_mb()})

@@ -62,7 +62,7 @@ impl<B: Backend> Clip<B> {
                 _ if n.contains("fc1") => (2.0 * d).powf(-0.5),
                 _ => d.powf(-0.5),
             };
-            dst.iter_mut().for_each(|x| *x = (rng.normal() * std) as f32);
+            rng.fill_normal(dst, std);
         }
         Self::from_flat(be, cfg, &flat)
     }

@@ -41,7 +41,7 @@ impl<B: Backend> Gpt2<B> {
             if s.name.contains(".ln_") {
                 dst.fill(if s.name.ends_with("weight") { 1.0 } else { 0.0 });
             } else if s.shape.len() == 2 {
-                dst.iter_mut().for_each(|x| *x = (rng.normal() * std) as f32);
+                rng.fill_normal(dst, std);
             }
         }
         Self::from_flat(be, cfg, &flat)

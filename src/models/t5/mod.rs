@@ -53,7 +53,7 @@ impl<B: Backend> T5<B> {
             } else {
                 d.powf(-0.5)
             };
-            flat[part.offset..part.offset + part.numel()].iter_mut().for_each(|x| *x = (rng.normal() * std) as f32);
+            rng.fill_normal(&mut flat[part.offset..part.offset + part.numel()], std);
         }
         Self::from_flat(be, cfg, &flat)
     }
