@@ -100,6 +100,10 @@ pub trait Backend: Send + Sync {
     }
     /// Host values rounded to the compute type.
     fn upload(&self, host: &[f32]) -> Result<Self::Buf>;
+    /// `upload` of a buffer the caller gives up (the CPU keeps it: no copy).
+    fn upload_owned(&self, host: Vec<f32>) -> Result<Self::Buf> {
+        self.upload(&host)
+    }
     /// Host values kept in f32.
     fn upload_f32(&self, host: &[f32]) -> Result<Self::Buf> {
         self.upload(host)

@@ -3,6 +3,7 @@
 //! back so that `from_pretrained` loads the result.
 
 use super::safetensors::{self as st, TensorMap};
+use super::safetensors_file::SafetensorsFile;
 use crate::backend::Backend;
 use crate::models::bart::{Bart, BartConfig};
 use crate::models::bert::{Bert, BertConfig, Variant};
@@ -55,6 +56,11 @@ impl ModelDir {
         self.weights_path().exists()
     }
 
+    /// The weights file, opened: its header read, its tensors on disk until asked for.
+    pub fn weights(&self) -> Result<SafetensorsFile> {
+        SafetensorsFile::open(&self.weights_path())
+    }
+
     /// The config of a GPT-2 or GPT-Neo folder (one graph serves both).
     pub fn gpt2_config(&self) -> Result<Gpt2Config> {
         crate::models::causal_lm_config(&self.dir.join(CONFIG), &self.json, self.model_type)
@@ -67,10 +73,8 @@ impl ModelDir {
         match random_if_missing {
             Some(seed) if !self.has_weights() => Gpt2::init_random(be, cfg, seed),
             _ => {
-                let path = self.weights_path();
-                let tensors = st::load(&path)?;
-                let flat = flatten(&Gpt2::<B>::layout(&cfg), &tensors, &path)?;
-                Gpt2::from_flat(be, cfg, &flat)
+                let flat = read_flat(&Gpt2::<B>::layout(&cfg), &mut self.weights()?)?;
+                Gpt2::from_flat(be, cfg, flat)
             }
         }
     }
@@ -89,12 +93,11 @@ impl ModelDir {
         match random_if_missing {
             Some(seed) if !self.has_weights() => T5::init_random(be, cfg, seed),
             _ => {
-                let path = self.weights_path();
-                let tensors = st::load(&path)?;
+                let mut weights = self.weights()?;
                 let untied = self.json.get("tie_word_embeddings").and_then(|v| v.as_bool()) == Some(false);
-                cfg.separate_head = untied && tensors.contains_key("lm_head.weight");
-                let flat = flatten(&T5::<B>::layout(&cfg), &tensors, &path)?;
-                T5::from_flat(be, cfg, &flat)
+                cfg.separate_head = untied && weights.contains("lm_head.weight");
+                let flat = read_flat(&T5::<B>::layout(&cfg), &mut weights)?;
+                T5::from_flat(be, cfg, flat)
             }
         }
     }
@@ -112,9 +115,8 @@ impl ModelDir {
         match random_if_missing {
             Some(seed) if !self.has_weights() => Clip::init_random(be, cfg, seed),
             _ => {
-                let path = self.weights_path();
-                let flat = flatten(&Clip::<B>::layout(&cfg), &st::load(&path)?, &path)?;
-                Clip::from_flat(be, cfg, &flat)
+                let flat = read_flat(&Clip::<B>::layout(&cfg), &mut self.weights()?)?;
+                Clip::from_flat(be, cfg, flat)
             }
         }
     }
@@ -126,9 +128,8 @@ impl ModelDir {
     pub fn load_bert<B: Backend>(&self, be: &B) -> Result<Bert<B>> {
         let variant = if self.model_type == ModelType::Bleurt { Variant::Bleurt } else { Variant::Bert };
         let cfg = BertConfig::from_json(&self.dir.join(CONFIG), &self.json, variant)?;
-        let path = self.weights_path();
-        let flat = flatten(&Bert::<B>::layout(&cfg), &st::load(&path)?, &path)?;
-        Bert::from_flat(be, cfg, &flat)
+        let flat = read_flat(&Bert::<B>::layout(&cfg), &mut self.weights()?)?;
+        Bert::from_flat(be, cfg, flat)
     }
 }
 
@@ -136,9 +137,8 @@ impl ModelDir {
     /// Loads a `BartForSequenceClassification` (NLI models such as bart-large-mnli).
     pub fn load_bart<B: Backend>(&self, be: &B) -> Result<Bart<B>> {
         let cfg = BartConfig::from_json(&self.dir.join(CONFIG), &self.json)?;
-        let path = self.weights_path();
-        let flat = flatten(&Bart::<B>::layout(&cfg), &st::load(&path)?, &path)?;
-        Bart::from_flat(be, cfg, &flat)
+        let flat = read_flat(&Bart::<B>::layout(&cfg), &mut self.weights()?)?;
+        Bart::from_flat(be, cfg, flat)
     }
 }
 
@@ -150,9 +150,8 @@ impl ModelDir {
     /// Loads a ClipCap captioner (config.json + model.safetensors).
     pub fn load_clipcap<B: Backend>(&self, be: &B) -> Result<ClipCap<B>> {
         let cfg = self.clipcap_config()?;
-        let path = self.weights_path();
-        let flat = flatten(&ClipCap::<B>::layout(&cfg), &st::load(&path)?, &path)?;
-        ClipCap::from_flat(be, cfg, &flat)
+        let flat = read_flat(&ClipCap::<B>::layout(&cfg), &mut self.weights()?)?;
+        ClipCap::from_flat(be, cfg, flat)
     }
 }
 
@@ -172,32 +171,32 @@ pub fn save_model<B: Backend>(be: &B, model: &impl Parameters<B>, dir: &Path, co
     super::atomic::write_atomic(&dir.join(CONFIG), text.as_bytes())
 }
 
-/// Looks a parameter up by its HF name, also under the bare names of the
-/// published `gpt2` checkpoints (no `transformer.` prefix), a BERT encoder's
-/// names inside a task model (`bert.` prefix) and, for T5's `shared.weight`
-/// and BART's `model.shared.weight`, under the encoder's copy of it.
-pub fn find<'a>(tensors: &'a TensorMap, name: &str) -> Option<&'a Tensor> {
-    tensors
-        .get(name)
-        .or_else(|| tensors.get(&format!("bert.{name}")))
-        .or_else(|| name.strip_prefix("transformer.").and_then(|bare| tensors.get(bare)))
-        .or_else(|| (name == "shared.weight").then(|| tensors.get("encoder.embed_tokens.weight")).flatten())
-        .or_else(|| (name == "model.shared.weight").then(|| tensors.get("model.encoder.embed_tokens.weight")).flatten())
+/// The name a checkpoint stores parameter `name` (its HF name) under, given
+/// which names it `has`: the name itself, or the bare names of the published
+/// `gpt2` checkpoints (no `transformer.` prefix), a BERT encoder's names
+/// inside a task model (`bert.` prefix) and, for T5's `shared.weight` and
+/// BART's `model.shared.weight`, the encoder's copy of it.
+pub fn stored_name(has: impl Fn(&str) -> bool, name: &str) -> Option<String> {
+    let encoder_copy = match name {
+        "shared.weight" => Some("encoder.embed_tokens.weight".to_string()),
+        "model.shared.weight" => Some("model.encoder.embed_tokens.weight".to_string()),
+        _ => None,
+    };
+    [Some(name.to_string()), Some(format!("bert.{name}")), name.strip_prefix("transformer.").map(String::from), encoder_copy].into_iter().flatten().find(|candidate| has(candidate))
 }
 
-/// Gathers every tensor of `layout` from `tensors` into one flat f32 buffer,
-/// checking names and shapes.
-pub fn flatten(layout: &Layout, tensors: &TensorMap, path: &Path) -> Result<Vec<f32>> {
+/// Reads every tensor of `layout` from `file` into one flat f32 buffer, in
+/// place (the model is held once), checking names, shapes and types.
+pub fn read_flat(layout: &Layout, file: &mut SafetensorsFile) -> Result<Vec<f32>> {
     let mut flat = vec![0f32; layout.total];
     for spec in &layout.tensors() {
-        let t = find(tensors, &spec.name).ok_or_else(|| Error::MissingTensor { path: path.into(), name: spec.name.clone() })?;
-        if t.shape != spec.shape {
-            return Err(Error::Shape { path: path.into(), name: spec.name.clone(), expected: spec.shape.clone(), got: t.shape.clone() });
+        let path = file.path().to_path_buf();
+        let name = stored_name(|n| file.contains(n), &spec.name).ok_or_else(|| Error::MissingTensor { path: path.clone(), name: spec.name.clone() })?;
+        let shape = file.shape(&name).unwrap_or_default();
+        if shape != spec.shape {
+            return Err(Error::Shape { path, name: spec.name.clone(), expected: spec.shape.clone(), got: shape.to_vec() });
         }
-        if !t.dtype().is_float() {
-            return Err(Error::Tensor { path: path.into(), name: spec.name.clone(), msg: format!("dtype {} is not a float type", t.dtype()) });
-        }
-        flat[spec.offset..spec.offset + spec.numel()].copy_from_slice(&t.to_f32());
+        file.read_f32_into(&name, &mut flat[spec.offset..spec.offset + spec.numel()])?;
     }
     Ok(flat)
 }

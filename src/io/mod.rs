@@ -10,4 +10,5 @@ pub mod generation_config;
 pub mod image;
 pub mod jsonl;
 pub mod safetensors;
+pub mod safetensors_file;
 pub mod tokenizer;

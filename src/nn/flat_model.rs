@@ -26,7 +26,7 @@ macro_rules! flat_model {
             }
 
             /// A model from a flat host buffer in `layout` order.
-            pub fn from_flat(be: &B, cfg: $cfg, flat: &[f32]) -> $crate::Result<Self> {
+            pub fn from_flat(be: &B, cfg: $cfg, flat: Vec<f32>) -> $crate::Result<Self> {
                 let layout = Self::layout(&cfg);
                 assert_eq!(flat.len(), layout.total, concat!("flat parameter buffer does not match the ", $label, " layout"));
                 let (params, master) = $crate::nn::upload_params(be, flat)?;

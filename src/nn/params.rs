@@ -94,12 +94,12 @@ pub trait Parameters<B: Backend> {
 
 /// Uploads a flat parameter buffer in the compute type, with f32 master
 /// weights beside it when the compute type is narrower (bf16).
-pub fn upload_params<B: Backend>(be: &B, flat: &[f32]) -> crate::Result<(B::Buf, Option<B::Buf>)> {
+pub fn upload_params<B: Backend>(be: &B, flat: Vec<f32>) -> crate::Result<(B::Buf, Option<B::Buf>)> {
     let master = match be.compute_dtype() {
         crate::tensor::DType::F32 => None,
-        _ => Some(be.upload_f32(flat)?),
+        _ => Some(be.upload_f32(&flat)?),
     };
-    Ok((be.upload(flat)?, master))
+    Ok((be.upload_owned(flat)?, master))
 }
 
 /// Read-only views of each declared tensor, carved from `flat` in order.

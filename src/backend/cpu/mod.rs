@@ -45,6 +45,9 @@ impl Backend for Cpu {
     fn upload(&self, host: &[f32]) -> Result<Vec<f32>> {
         Ok(host.to_vec())
     }
+    fn upload_owned(&self, host: Vec<f32>) -> Result<Vec<f32>> {
+        Ok(host)
+    }
     fn download(&self, v: &[f32]) -> Result<Vec<f32>> {
         Ok(v.to_vec())
     }

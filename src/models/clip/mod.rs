@@ -64,7 +64,7 @@ impl<B: Backend> Clip<B> {
             };
             rng.fill_normal(dst, std);
         }
-        Self::from_flat(be, cfg, &flat)
+        Self::from_flat(be, cfg, flat)
     }
 
     pub(crate) fn text_spec(&self) -> BlockSpec {

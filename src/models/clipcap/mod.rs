@@ -113,6 +113,6 @@ impl<B: Backend> ClipCap<B> {
             return Err(Error::Invalid(format!("GPT-2 parameters hold {} values, the captioner's GPT-2 needs {}", gpt2_flat.len(), layout.total - gpt_offset)));
         }
         flat[gpt_offset..].copy_from_slice(gpt2_flat);
-        Self::from_flat(be, cfg, &flat)
+        Self::from_flat(be, cfg, flat)
     }
 }

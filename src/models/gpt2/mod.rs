@@ -44,6 +44,6 @@ impl<B: Backend> Gpt2<B> {
                 rng.fill_normal(dst, std);
             }
         }
-        Self::from_flat(be, cfg, &flat)
+        Self::from_flat(be, cfg, flat)
     }
 }

@@ -55,6 +55,6 @@ impl<B: Backend> T5<B> {
             };
             rng.fill_normal(&mut flat[part.offset..part.offset + part.numel()], std);
         }
-        Self::from_flat(be, cfg, &flat)
+        Self::from_flat(be, cfg, flat)
     }
 }
