@@ -22,3 +22,8 @@ pub mod train;
 pub mod world;
 
 pub use error::{Error, Result};
+
+// Tensor data is read from and written to files (safetensors) and devices in
+// place, in the host's byte order, which must be the formats' little-endian.
+#[cfg(target_endian = "big")]
+compile_error!("hhi assumes a little-endian host");

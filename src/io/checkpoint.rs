@@ -2,7 +2,7 @@
 //! weights by their HF names into the flat parameter buffer, and saving them
 //! back so that `from_pretrained` loads the result.
 
-use super::safetensors::{self as st, TensorMap};
+use super::safetensors::{self as st, TensorRef};
 use super::safetensors_file::SafetensorsFile;
 use crate::backend::Backend;
 use crate::models::bart::{Bart, BartConfig};
@@ -13,7 +13,6 @@ use crate::models::gpt2::{Gpt2, Gpt2Config};
 use crate::models::t5::{T5Config, T5};
 use crate::models::{read_model_type, ModelType};
 use crate::nn::{Layout, Parameters};
-use crate::tensor::Tensor;
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 
@@ -166,7 +165,8 @@ pub fn save_clipcap<B: Backend>(be: &B, model: &ClipCap<B>, dir: &Path) -> Resul
 pub fn save_model<B: Backend>(be: &B, model: &impl Parameters<B>, dir: &Path, config: &serde_json::Value) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let flat = be.download(B::view(model.full_precision()))?;
-    st::save(&dir.join(WEIGHTS), &unflatten(model.param_layout(), &flat, ""))?;
+    let tensors = model.param_layout().tensors().into_iter().map(|s| (s.name.clone(), TensorRef::f32(s.shape.clone(), &flat[s.offset..s.offset + s.numel()])));
+    st::save_refs(&dir.join(WEIGHTS), tensors.collect())?;
     let text = serde_json::to_string_pretty(config).expect("config serialises");
     super::atomic::write_atomic(&dir.join(CONFIG), text.as_bytes())
 }
@@ -199,11 +199,6 @@ pub fn read_flat(layout: &Layout, file: &mut SafetensorsFile) -> Result<Vec<f32>
         file.read_f32_into(&name, &mut flat[spec.offset..spec.offset + spec.numel()])?;
     }
     Ok(flat)
-}
-
-/// Splits a flat buffer back into named host tensors (prefix `prefix` on names).
-pub fn unflatten(layout: &Layout, flat: &[f32], prefix: &str) -> TensorMap {
-    layout.tensors().iter().map(|s| (format!("{prefix}{}", s.name), Tensor::f32(s.shape.clone(), flat[s.offset..s.offset + s.numel()].to_vec()))).collect()
 }
 
 /// Saves a GPT-2 as `config.json` + `model.safetensors` (f32, HF names; a

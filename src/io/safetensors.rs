@@ -1,7 +1,7 @@
 //! Reading and writing safetensors files as maps of host tensors. Every
 //! failure names the file (and the tensor where there is one).
 
-use super::atomic::write_atomic;
+use super::atomic::write_atomic_with;
 use crate::tensor::{DType, Tensor};
 use crate::{Error, Result};
 use std::collections::BTreeMap;
@@ -30,28 +30,86 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<TensorMap> {
     Ok(out)
 }
 
-struct StView<'a>(&'a Tensor, Vec<u8>);
+/// A tensor to write: its type, shape and little-endian bytes, borrowed from
+/// wherever the values lie (no copy is made to save them).
+pub struct TensorRef<'a> {
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+    pub bytes: &'a [u8],
+}
 
-impl safetensors::View for StView<'_> {
-    fn dtype(&self) -> safetensors::Dtype {
-        self.0.dtype().to_safetensors()
+impl<'a> TensorRef<'a> {
+    pub fn f32(shape: Vec<usize>, values: &'a [f32]) -> Self {
+        TensorRef { dtype: DType::F32, shape, bytes: bytemuck::cast_slice(values) }
     }
-    fn shape(&self) -> &[usize] {
-        &self.0.shape
-    }
-    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
-        std::borrow::Cow::Borrowed(&self.1)
-    }
-    fn data_len(&self) -> usize {
-        self.1.len()
+
+    pub fn of(t: &'a Tensor) -> Self {
+        TensorRef { dtype: t.dtype(), shape: t.shape.clone(), bytes: t.le_bytes() }
     }
 }
 
 /// Writes `tensors` atomically, with the `{"format": "pt"}` metadata that
 /// transformers expects.
 pub fn save(path: &Path, tensors: &TensorMap) -> Result<()> {
-    let views: Vec<(String, StView)> = tensors.iter().map(|(k, t)| (k.clone(), StView(t, t.to_le_bytes()))).collect();
-    let meta = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
-    let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| Error::Safetensors { path: path.into(), msg: e.to_string() })?;
-    write_atomic(path, &bytes)
+    save_refs(path, tensors.iter().map(|(name, t)| (name.clone(), TensorRef::of(t))).collect())
+}
+
+/// Writes `tensors` atomically as `save` does, streaming each tensor's bytes
+/// to the file: the data as the safetensors crate lays it out (widest types
+/// first, then by name, each right after the last), the header padded with
+/// spaces to a multiple of 8 bytes.
+pub fn save_refs(path: &Path, mut tensors: Vec<(String, TensorRef<'_>)>) -> Result<()> {
+    tensors.sort_by(|(a, ta), (b, tb)| tb.dtype.size().cmp(&ta.dtype.size()).then_with(|| a.cmp(b)));
+    let mut header = serde_json::Map::new();
+    header.insert("__metadata__".into(), serde_json::json!({"format": "pt"}));
+    let mut offset = 0;
+    for (name, t) in &tensors {
+        let end = offset + t.bytes.len();
+        let entry = serde_json::json!({"dtype": format!("{:?}", t.dtype.to_safetensors()), "shape": t.shape, "data_offsets": [offset, end]});
+        if header.insert(name.clone(), entry).is_some() || name == "__metadata__" {
+            return Err(Error::Safetensors { path: path.into(), msg: format!("tensor name `{name}` given twice or reserved") });
+        }
+        offset = end;
+    }
+    let mut header = serde_json::Value::Object(header).to_string().into_bytes();
+    header.resize(header.len().next_multiple_of(8), b' ');
+    write_atomic_with(path, |out| {
+        out.write_all(&(header.len() as u64).to_le_bytes())?;
+        out.write_all(&header)?;
+        tensors.iter().try_for_each(|(_, t)| out.write_all(t.bytes))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{load, save};
+    use crate::tensor::{DType, Tensor};
+
+    #[test]
+    fn saved_files_are_what_the_safetensors_crate_reads_back() {
+        let path = std::env::temp_dir().join(format!("hhi-st-save-{}.safetensors", std::process::id()));
+        let values: Vec<f32> = (0..35).map(|i| i as f32 / 7.0).collect();
+        let tensors = super::TensorMap::from([
+            ("b.weight".to_string(), Tensor::f32(vec![5, 7], values.clone())),
+            ("a.half".to_string(), Tensor::f32(vec![35], values).cast_float(DType::BF16).unwrap()),
+            ("c.step".to_string(), Tensor::i64(vec![], vec![-3])),
+        ]);
+        save(&path, &tensors).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap());
+        assert_eq!(header_len % 8, 0, "the data starts 8-byte aligned");
+        // The safetensors crate's own reader checks offsets, sizes and coverage.
+        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+        assert_eq!(meta.metadata().as_ref().and_then(|m| m.get("format")).map(String::as_str), Some("pt"));
+        let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        for (name, t) in &tensors {
+            let view = file.tensor(name).unwrap();
+            assert_eq!((view.dtype(), view.shape()), (t.dtype().to_safetensors(), &t.shape[..]), "{name}");
+            assert_eq!(view.data(), t.le_bytes(), "{name}");
+        }
+        // Widest types first: the i64 scalar's data leads, so every tensor is aligned to its type.
+        assert_eq!(file.tensor("c.step").unwrap().data().as_ptr() as usize - bytes.as_ptr() as usize, 8 + header_len as usize);
+        assert_eq!(load(&path).unwrap(), tensors);
+        std::fs::remove_file(&path).unwrap();
+    }
 }

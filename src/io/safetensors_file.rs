@@ -95,10 +95,7 @@ impl SafetensorsFile {
         let io = |e| Error::io(&self.path, e);
         self.file.seek(SeekFrom::Start(start)).map_err(io)?;
         if dtype == DType::F32 {
-            self.file.read_exact(bytemuck::cast_slice_mut(dst)).map_err(io)?;
-            if cfg!(target_endian = "big") {
-                dst.iter_mut().for_each(|x| *x = f32::from_bits(x.to_bits().swap_bytes()));
-            }
+            self.file.read_exact(bytemuck::cast_slice_mut(dst)).map_err(io)?; // little-endian, as the host (lib.rs)
         } else {
             let mut raw = vec![0u8; bytes];
             self.file.read_exact(&mut raw).map_err(io)?;

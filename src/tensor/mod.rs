@@ -76,15 +76,15 @@ impl Tensor {
     }
 
     /// Little-endian bytes, as safetensors stores them.
-    pub fn to_le_bytes(&self) -> Vec<u8> {
+    pub fn le_bytes(&self) -> &[u8] {
         match &self.data {
-            Data::F32(v) => bytemuck::cast_slice(v).to_vec(),
-            Data::F64(v) => bytemuck::cast_slice(v).to_vec(),
-            Data::BF16(v) => bytemuck::cast_slice(v).to_vec(),
-            Data::F16(v) => bytemuck::cast_slice(v).to_vec(),
-            Data::I32(v) => bytemuck::cast_slice(v).to_vec(),
-            Data::I64(v) => bytemuck::cast_slice(v).to_vec(),
-            Data::U8(v) => v.clone(),
+            Data::F32(v) => bytemuck::cast_slice(v),
+            Data::F64(v) => bytemuck::cast_slice(v),
+            Data::BF16(v) => bytemuck::cast_slice(v),
+            Data::F16(v) => bytemuck::cast_slice(v),
+            Data::I32(v) => bytemuck::cast_slice(v),
+            Data::I64(v) => bytemuck::cast_slice(v),
+            Data::U8(v) => v,
         }
     }
 

@@ -2,7 +2,7 @@
 //! the data generator's state, in one safetensors file written atomically, so
 //! a kill at any moment leaves either the previous or the new state.
 
-use crate::io::safetensors::{self as st, TensorMap};
+use crate::io::safetensors::{self as st, TensorRef};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 use crate::{Error, Result};
@@ -19,19 +19,21 @@ pub struct TrainState {
 }
 
 impl TrainState {
+    /// Writes the state, streaming the buffers to the file (no copies).
     pub fn save(&self, path: &Path) -> Result<()> {
         let n = self.params.len();
         let rng: Vec<i64> = self.rng.state().iter().map(|&x| x as i64).collect();
-        let map: TensorMap = [
-            ("params".to_string(), Tensor::f32(vec![n], self.params.clone())),
-            ("adamw.m".to_string(), Tensor::f32(vec![n], self.m.clone())),
-            ("adamw.v".to_string(), Tensor::f32(vec![n], self.v.clone())),
-            ("step".to_string(), Tensor::i64(vec![], vec![self.step as i64])),
-            ("rng".to_string(), Tensor::i64(vec![4], rng)),
-        ]
-        .into_iter()
-        .collect();
-        st::save(path, &map)
+        let (step, rng) = (Tensor::i64(vec![], vec![self.step as i64]), Tensor::i64(vec![4], rng));
+        st::save_refs(
+            path,
+            vec![
+                ("params".into(), TensorRef::f32(vec![n], &self.params)),
+                ("adamw.m".into(), TensorRef::f32(vec![n], &self.m)),
+                ("adamw.v".into(), TensorRef::f32(vec![n], &self.v)),
+                ("step".into(), TensorRef::of(&step)),
+                ("rng".into(), TensorRef::of(&rng)),
+            ],
+        )
     }
 
     pub fn load(path: &Path, expected_params: usize) -> Result<Self> {
