@@ -131,14 +131,20 @@ pub fn run<B: Backend>(be: &B, s: Shapes, filter: &str, print: &mut dyn FnMut(&O
         record(name, ms, 0.0, 2.0 * (g.m * g.n * g.k) as f64);
     }
 
-    let name = format!("attention B{} T{} H{HEADS} d64", s.batch, s.t);
-    if wanted(&name) {
-        let shape = AttnShape::fused_self(s.batch, s.t, HEADS, C / HEADS, 0.125);
-        let qkv = be.upload(&filled(rows * 3 * C, 3))?;
-        let (mut out, mut lse, mut dqkv, dout) = (be.zeros(rows * C)?, be.zeros_f32(s.batch * HEADS * s.t)?, be.zeros(rows * 3 * C)?, be.upload(&filled(rows * C, 4))?);
-        let inp = AttnInputs::fused(B::view(&qkv), C, rows * 3 * C);
+    // Attention at GPT-2's heads (12 × 64) and at GPT-Neo 1.3B's (16 × 128,
+    // width 2048, unscaled scores), causal, on fused QKV buffers.
+    for (heads, d, scale) in [(HEADS, C / HEADS, 0.125), (16, 128, 1.0)] {
+        let name = format!("attention B{} T{} H{heads} d{d}", s.batch, s.t);
+        if !wanted(&name) {
+            continue;
+        }
+        let width = heads * d;
+        let shape = AttnShape::fused_self(s.batch, s.t, heads, d, scale);
+        let qkv = be.upload(&filled(rows * 3 * width, 3))?;
+        let (mut out, mut lse, mut dqkv, dout) = (be.zeros(rows * width)?, be.zeros_f32(s.batch * heads * s.t)?, be.zeros(rows * 3 * width)?, be.upload(&filled(rows * width, 4))?);
+        let inp = AttnInputs::fused(B::view(&qkv), width, rows * 3 * width);
         // QKᵀ and PV over the visible (causal) half: 2 · 2·T²/2·d per (b, h).
-        let flops = 2.0 * (s.batch * HEADS * s.t * s.t * (C / HEADS)) as f64;
+        let flops = 2.0 * (s.batch * heads * s.t * s.t * d) as f64;
         let ms = median_ms(be, s.reps, || be.attention_forward(B::view_mut(&mut out), B::view_mut(&mut lse), &inp, &shape))?;
         record(format!("{name} forward"), ms, 0.0, flops);
         let ms = median_ms(be, s.reps, || be.attention_backward(AttnGrads::Fused(B::view_mut(&mut dqkv)), None, B::view(&dout), B::view(&out), B::view(&lse), &inp, &shape))?;
