@@ -25,6 +25,7 @@ pub struct SafetensorsFile {
     tensors: BTreeMap<String, Entry>,
 }
 
+#[derive(Clone)]
 struct Entry {
     dtype: safetensors::Dtype,
     shape: Vec<usize>,
@@ -82,27 +83,42 @@ impl SafetensorsFile {
     /// size), converting to f32: f32 data is read into `dst` directly, other
     /// float types through a buffer of this one tensor.
     pub fn read_f32_into(&mut self, name: &str, dst: &mut [f32]) -> Result<()> {
-        let bad_tensor = |msg: String| Error::Tensor { path: self.path.clone(), name: name.into(), msg };
-        let entry = self.tensors.get(name).ok_or_else(|| Error::MissingTensor { path: self.path.clone(), name: name.into() })?;
-        let dtype = DType::from_safetensors(entry.dtype).filter(|d| d.is_float());
-        let Some(dtype) = dtype else {
-            return Err(bad_tensor(format!("dtype {:?} is not a float type hhi reads", entry.dtype)));
-        };
+        let (dtype, entry) = self.entry(name)?;
+        if !dtype.is_float() {
+            return Err(self.bad(name, format!("dtype {dtype} is not a float type")));
+        }
         if entry.bytes != dst.len() * dtype.size() {
-            return Err(bad_tensor(format!("{} bytes of data where {} values were expected", entry.bytes, dst.len())));
+            return Err(self.bad(name, format!("{} bytes of data where {} values were expected", entry.bytes, dst.len())));
         }
-        let (start, bytes) = (entry.start, entry.bytes);
-        let io = |e| Error::io(&self.path, e);
-        self.file.seek(SeekFrom::Start(start)).map_err(io)?;
         if dtype == DType::F32 {
-            self.file.read_exact(bytemuck::cast_slice_mut(dst)).map_err(io)?; // little-endian, as the host (lib.rs)
+            self.read_at(entry.start, bytemuck::cast_slice_mut(dst)) // little-endian, as the host (lib.rs)
         } else {
-            let mut raw = vec![0u8; bytes];
-            self.file.read_exact(&mut raw).map_err(io)?;
-            let tensor = Tensor::from_le_bytes(dtype, vec![dst.len()], &raw).expect("the length was checked above");
-            dst.copy_from_slice(&tensor.to_f32());
+            dst.copy_from_slice(&self.read(name)?.to_f32());
+            Ok(())
         }
-        Ok(())
+    }
+
+    /// Tensor `name` as stored, reading only its data.
+    pub fn read(&mut self, name: &str) -> Result<Tensor> {
+        let (dtype, entry) = self.entry(name)?;
+        let mut raw = vec![0u8; entry.bytes];
+        self.read_at(entry.start, &mut raw)?;
+        Ok(Tensor::from_le_bytes(dtype, entry.shape, &raw).expect("open checked the data's length against the shape"))
+    }
+
+    /// The tensor's type (one hhi reads) and where its data lies.
+    fn entry(&self, name: &str) -> Result<(DType, Entry)> {
+        let entry = self.tensors.get(name).ok_or_else(|| Error::MissingTensor { path: self.path.clone(), name: name.into() })?;
+        let dtype = DType::from_safetensors(entry.dtype).ok_or_else(|| self.bad(name, format!("unsupported dtype {:?}", entry.dtype)))?;
+        Ok((dtype, entry.clone()))
+    }
+
+    fn read_at(&mut self, start: u64, dst: &mut [u8]) -> Result<()> {
+        self.file.seek(SeekFrom::Start(start)).and_then(|_| self.file.read_exact(dst)).map_err(|e| Error::io(&self.path, e))
+    }
+
+    fn bad(&self, name: &str, msg: String) -> Error {
+        Error::Tensor { path: self.path.clone(), name: name.into(), msg }
     }
 }
 

@@ -3,6 +3,7 @@
 //! a kill at any moment leaves either the previous or the new state.
 
 use crate::io::safetensors::{self as st, TensorRef};
+use crate::io::safetensors_file::SafetensorsFile;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 use crate::{Error, Result};
@@ -36,29 +37,26 @@ impl TrainState {
         )
     }
 
+    /// Reads a state saved by `save`, each buffer straight into its vector.
     pub fn load(path: &Path, expected_params: usize) -> Result<Self> {
-        let map = st::load(path)?;
-        let get = |name: &str| map.get(name).ok_or_else(|| Error::MissingTensor { path: path.into(), name: name.into() });
-        let floats = |name: &str| -> Result<Vec<f32>> {
-            let t = get(name)?;
-            if t.numel() != expected_params {
-                return Err(Error::Shape { path: path.into(), name: name.into(), expected: vec![expected_params], got: t.shape.clone() });
+        let mut file = SafetensorsFile::open(path)?;
+        let mut floats = |name: &str| -> Result<Vec<f32>> {
+            let shape = file.shape(name).ok_or_else(|| Error::MissingTensor { path: path.into(), name: name.into() })?;
+            if shape.iter().product::<usize>() != expected_params {
+                return Err(Error::Shape { path: path.into(), name: name.into(), expected: vec![expected_params], got: shape.to_vec() });
             }
-            Ok(t.to_f32())
+            let mut values = vec![0f32; expected_params];
+            file.read_f32_into(name, &mut values)?;
+            Ok(values)
         };
-        let ints = |name: &str, n: usize| -> Result<Vec<i64>> {
-            match get(name)?.to_i64() {
+        let (params, m, v) = (floats("params")?, floats("adamw.m")?, floats("adamw.v")?);
+        let mut ints = |name: &str, n: usize| -> Result<Vec<i64>> {
+            match file.read(name)?.to_i64() {
                 Some(v) if v.len() == n => Ok(v),
                 _ => Err(Error::Tensor { path: path.into(), name: name.into(), msg: format!("expected {n} integer(s)") }),
             }
         };
-        let r = ints("rng", 4)?;
-        Ok(TrainState {
-            params: floats("params")?,
-            m: floats("adamw.m")?,
-            v: floats("adamw.v")?,
-            step: ints("step", 1)?[0] as u64,
-            rng: Rng::from_state([r[0] as u64, r[1] as u64, r[2] as u64, r[3] as u64]),
-        })
+        let (step, r) = (ints("step", 1)?[0] as u64, ints("rng", 4)?);
+        Ok(TrainState { params, m, v, step, rng: Rng::from_state([r[0] as u64, r[1] as u64, r[2] as u64, r[3] as u64]) })
     }
 }
