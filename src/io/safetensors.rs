@@ -66,8 +66,8 @@ pub fn save_refs(path: &Path, mut tensors: Vec<(String, TensorRef<'_>)>) -> Resu
     for (name, t) in &tensors {
         let end = offset + t.bytes.len();
         let entry = serde_json::json!({"dtype": format!("{:?}", t.dtype.to_safetensors()), "shape": t.shape, "data_offsets": [offset, end]});
-        if header.insert(name.clone(), entry).is_some() || name == "__metadata__" {
-            return Err(Error::Safetensors { path: path.into(), msg: format!("tensor name `{name}` given twice or reserved") });
+        if header.insert(name.clone(), entry).is_some() {
+            return Err(Error::Safetensors { path: path.into(), msg: format!("tensor name `{name}` given twice, or reserved") });
         }
         offset = end;
     }

@@ -59,8 +59,9 @@ impl SafetensorsFile {
             if end < begin || bits.map(|b| b.div_ceil(8)) != Some(end - begin) {
                 return Err(bad_tensor(format!("data offsets [{begin}, {end}) do not hold a {:?} tensor of shape {:?}", info.dtype, info.shape)));
             }
-            if data_start + end as u64 > file_len {
-                return Err(bad_tensor(format!("data ends at byte {} of a file of {file_len} (truncated?)", data_start + end as u64)));
+            let data_end = data_start.saturating_add(end as u64);
+            if data_end > file_len {
+                return Err(bad_tensor(format!("data ends at byte {data_end} of a file of {file_len} (truncated?)")));
             }
             tensors.insert(name, Entry { dtype: info.dtype, shape: info.shape, start: data_start + begin as u64, bytes: end - begin });
         }
