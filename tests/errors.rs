@@ -152,3 +152,13 @@ fn world_bad_options() {
     std::fs::create_dir_all(&out).unwrap();
     fails(&["world", "--out", p(&out), "--weak", "3", "--test", "3", "--categorical", "3"], &["already exists"]);
 }
+
+#[test]
+fn benchmark_sequences_longer_than_the_model_are_refused_before_it_is_built() {
+    // Checked against config.json alone: a billion-weight config fails as fast.
+    let neo = repo("examples/gpt-neo-1.3b");
+    let too_long = ["bench", "generate", p(&neo), "--prompt-len", "2000", "--new-tokens", "64"];
+    let err = fails(&too_long, &["2064", "2048 positions", "config.json"]);
+    assert!(!err.contains("parameters"), "the model was built first: {err}");
+    fails(&["bench", "train", p(&repo("examples/gpt2-124m")), "--seq", "1025"], &["1025", "1024 positions"]);
+}

@@ -257,8 +257,19 @@ fn train_any<B: Backend>(be: &B, dir: &ModelDir, batch: usize, seq: usize, tgt: 
     }
 }
 
+/// Refuses, before a model is built (a minute for a billion random weights
+/// on a few cores), sequences longer than a GPT-2/GPT-Neo config's positions.
+fn fits_positions(dir: &ModelDir, tokens: usize, what: &str) -> Result<()> {
+    let positions = dir.gpt2_config()?.n_positions;
+    if tokens > positions {
+        return Err(Error::Invalid(format!("{what} come to {tokens} tokens, more than the model's {positions} positions ({})", dir.dir.join("config.json").display())));
+    }
+    Ok(())
+}
+
 /// Times batched greedy generation from random prompts; reports the median of `repeats` runs.
 fn bench_generate<B: Backend>(be: &B, dir: &ModelDir, batch: usize, prompt_len: usize, new_tokens: usize, repeats: usize) -> Result<serde_json::Value> {
+    fits_positions(dir, prompt_len + new_tokens, "--prompt-len plus --new-tokens")?;
     let mut model = dir.load_gpt2(be, Some(0))?;
     model.drop_master();
     eprintln!("bench generate: {} parameters, batch {batch}, prompt {prompt_len}, {new_tokens} new tokens, {}", model.num_params(), be.name());
@@ -282,6 +293,7 @@ fn bench_generate<B: Backend>(be: &B, dir: &ModelDir, batch: usize, prompt_len: 
 
 /// Times full training steps; the profile (if any) covers timed steps only.
 fn bench_train<B: Backend>(be: &B, dir: &ModelDir, batch: usize, seq: usize, steps: usize, warmup: usize, on_warmup_done: &dyn Fn()) -> Result<serde_json::Value> {
+    fits_positions(dir, seq, "--seq")?;
     let model = dir.load_gpt2(be, Some(0))?;
     let vocab = model.cfg.vocab_size;
     eprintln!("bench train: {} parameters, batch {batch} × {seq}, {}", model.num_params(), be.name());
