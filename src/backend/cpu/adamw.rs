@@ -57,8 +57,32 @@ simd_kernel! {
     }
 }
 
+/// Σ x², as the sum of each CHUNK's sum of squares, each added in order. A
+/// task takes LANES chunks side by side, so that their additions overlap
+/// where one chunk's chain of dependent additions set the pace (9.6 GB/s);
+/// every chunk's sum, and so the result, is bit for bit the one-by-one sum.
 pub fn sum_squares<T: Real>(v: &[T]) -> T {
-    v.par_chunks(CHUNK).map(|c| c.iter().map(|&x| x * x).sum::<T>()).collect::<Vec<T>>().into_iter().sum()
+    const LANES: usize = 8;
+    let chunk_sums: Vec<T> = v
+        .par_chunks(CHUNK * LANES)
+        .flat_map_iter(|group| {
+            let mut sums = [T::ZERO; LANES];
+            if group.len() == CHUNK * LANES {
+                for i in 0..CHUNK {
+                    for (lane, sum) in sums.iter_mut().enumerate() {
+                        let x = group[lane * CHUNK + i];
+                        *sum += x * x;
+                    }
+                }
+            } else {
+                for (sum, chunk) in sums.iter_mut().zip(group.chunks(CHUNK)) {
+                    *sum = chunk.iter().map(|&x| x * x).sum();
+                }
+            }
+            sums.into_iter().take(group.len().div_ceil(CHUNK))
+        })
+        .collect();
+    chunk_sums.into_iter().sum()
 }
 
 #[cfg(test)]
@@ -75,6 +99,16 @@ mod tests {
             v[i] = k.b2t * v[i] + k.one_minus_b2 * gi * gi;
             let denom = v[i].sqrt() / k.bc2_sqrt + k.eps;
             p[i] -= k.step_size * m[i] / denom;
+        }
+    }
+
+    #[test]
+    fn sum_squares_is_bit_for_bit_the_chunk_by_chunk_sum() {
+        let mut rng = Rng::new(5);
+        for len in [0, 1, CHUNK - 1, 8 * CHUNK, 8 * CHUNK + 5, 3 * 8 * CHUNK + 1000] {
+            let v: Vec<f32> = (0..len).map(|_| (rng.normal() * 10f64.powf(rng.uniform() * 6.0 - 3.0)) as f32).collect();
+            let one_by_one: f32 = v.chunks(CHUNK).map(|c| c.iter().map(|&x| x * x).sum::<f32>()).collect::<Vec<f32>>().into_iter().sum();
+            assert_eq!(sum_squares(&v).to_bits(), one_by_one.to_bits(), "length {len}");
         }
     }
 
