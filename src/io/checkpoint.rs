@@ -190,11 +190,10 @@ pub fn stored_name(has: impl Fn(&str) -> bool, name: &str) -> Option<String> {
 pub fn read_flat(layout: &Layout, file: &mut SafetensorsFile) -> Result<Vec<f32>> {
     let mut flat = vec![0f32; layout.total];
     for spec in &layout.tensors() {
-        let path = file.path().to_path_buf();
-        let name = stored_name(|n| file.contains(n), &spec.name).ok_or_else(|| Error::MissingTensor { path: path.clone(), name: spec.name.clone() })?;
+        let name = stored_name(|n| file.contains(n), &spec.name).ok_or_else(|| Error::MissingTensor { path: file.path().into(), name: spec.name.clone() })?;
         let shape = file.shape(&name).unwrap_or_default();
         if shape != spec.shape {
-            return Err(Error::Shape { path, name: spec.name.clone(), expected: spec.shape.clone(), got: shape.to_vec() });
+            return Err(Error::Shape { path: file.path().into(), name: spec.name.clone(), expected: spec.shape.clone(), got: shape.to_vec() });
         }
         file.read_f32_into(&name, &mut flat[spec.offset..spec.offset + spec.numel()])?;
     }

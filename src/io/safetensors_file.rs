@@ -94,7 +94,7 @@ impl SafetensorsFile {
         if dtype == DType::F32 {
             self.read_at(entry.start, bytemuck::cast_slice_mut(dst)) // little-endian, as the host (lib.rs)
         } else {
-            dst.copy_from_slice(&self.read(name)?.to_f32());
+            dst.copy_from_slice(&self.read_entry(dtype, entry)?.to_f32());
             Ok(())
         }
     }
@@ -102,6 +102,10 @@ impl SafetensorsFile {
     /// Tensor `name` as stored, reading only its data.
     pub fn read(&mut self, name: &str) -> Result<Tensor> {
         let (dtype, entry) = self.entry(name)?;
+        self.read_entry(dtype, entry)
+    }
+
+    fn read_entry(&mut self, dtype: DType, entry: Entry) -> Result<Tensor> {
         let mut raw = vec![0u8; entry.bytes];
         self.read_at(entry.start, &mut raw)?;
         Ok(Tensor::from_le_bytes(dtype, entry.shape, &raw).expect("open checked the data's length against the shape"))

@@ -5,6 +5,7 @@
 
 use super::{Gpt2, Gpt2Config, Weights};
 use crate::backend::{AttnInputs, AttnShape, Backend};
+use crate::models::CacheGather;
 use crate::nn::Linear;
 use crate::{invalid, Result};
 
@@ -30,19 +31,19 @@ pub struct KvCache<B: Backend> {
 /// Per-step buffers sized for `batch · max_q` query rows.
 struct Scratch<B: Backend> {
     max_q: usize,
-    x: B::Buf,                             // [rows, C] residual stream
-    ln: B::Buf,                            // [rows, C]
-    mean: B::Buf,                          // [rows]
-    rstd: B::Buf,                          // [rows]
-    qkv: B::Buf,                           // [rows, 3C]
-    att: B::Buf,                           // [rows, C]
-    lse: B::Buf,                           // [batch, NH, max_q]
-    proj: B::Buf,                          // [rows, C]
-    fch: B::Buf,                           // [rows, I]
-    gelu: B::Buf,                          // [rows, I]
-    last: B::Buf,                          // [batch, C]
-    logits: B::Buf,                        // [batch, V]
-    gather: crate::models::CacheGather<B>, // for `reorder`: [batch, cap, C]
+    x: B::Buf,              // [rows, C] residual stream
+    ln: B::Buf,             // [rows, C]
+    mean: B::Buf,           // [rows]
+    rstd: B::Buf,           // [rows]
+    qkv: B::Buf,            // [rows, 3C]
+    att: B::Buf,            // [rows, C]
+    lse: B::Buf,            // [batch, NH, max_q]
+    proj: B::Buf,           // [rows, C]
+    fch: B::Buf,            // [rows, I]
+    gelu: B::Buf,           // [rows, I]
+    last: B::Buf,           // [batch, C]
+    logits: B::Buf,         // [batch, V]
+    gather: CacheGather<B>, // for `reorder`: [batch, cap, C]
 }
 
 impl<B: Backend> KvCache<B> {
@@ -71,7 +72,7 @@ impl<B: Backend> KvCache<B> {
             gelu: be.zeros(rows * cfg.inner())?,
             last: be.zeros(batch * c)?,
             logits: be.zeros(batch * cfg.vocab_size)?,
-            gather: crate::models::CacheGather::new(be, batch, cap * c)?,
+            gather: CacheGather::new(be, batch, cap * c)?,
         };
         Ok(KvCache {
             batch,
