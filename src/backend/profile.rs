@@ -1,6 +1,10 @@
-//! A backend wrapper that times every op (wall clock, summed per op name),
-//! for `hhi bench train --profile`. On the CPU every op is synchronous, so the
-//! times are exact; a GPU backend would need to synchronise per op.
+//! A backend wrapper that times every op (wall clock, summed per op name;
+//! GEMMs per shape, with their FLOP rate), for `hhi bench … --profile`. On
+//! the CPU every op is synchronous, so the times are exact; on a device each
+//! op waits for the work before it and for itself, so an op's time is its
+//! own plus one launch and one synchronisation (~10 µs on a GPU: what the
+//! small ops show is mostly that), and the profiled step runs slower than
+//! the unprofiled one.
 
 use super::{Act, AdamW, AttnGrads, AttnInputs, AttnShape, Backend, DecaySegment, Gemm};
 use crate::Result;
@@ -10,7 +14,16 @@ use std::time::Instant;
 
 pub struct Profiled<B: Backend> {
     pub inner: B,
-    times: Mutex<BTreeMap<&'static str, (f64, u64)>>,
+    times: Mutex<BTreeMap<String, Timed>>,
+}
+
+/// What the profile sums for one op name.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Timed {
+    pub seconds: f64,
+    pub calls: u64,
+    /// Floating-point operations of those calls, where the op counts them (GEMMs).
+    pub flops: f64,
 }
 
 impl<B: Backend> Profiled<B> {
@@ -18,20 +31,34 @@ impl<B: Backend> Profiled<B> {
         Profiled { inner, times: Mutex::new(BTreeMap::new()) }
     }
 
-    fn time<R>(&self, name: &'static str, f: impl FnOnce() -> R) -> R {
+    fn time<R>(&self, name: &str, f: impl FnOnce() -> R) -> R {
+        self.time_counted(name, 0.0, f)
+    }
+
+    /// Times `f` alone: the device finishes what came before it first. A
+    /// failed synchronisation is left to the caller's next one (device errors
+    /// are sticky), so the profile never hides one.
+    fn time_counted<R>(&self, name: &str, flops: f64, f: impl FnOnce() -> R) -> R {
+        let _ = self.inner.synchronize();
         let start = Instant::now();
         let r = f();
+        let _ = self.inner.synchronize();
+        let seconds = start.elapsed().as_secs_f64();
         let mut t = self.times.lock().expect("profile lock");
-        let e = t.entry(name).or_default();
-        e.0 += start.elapsed().as_secs_f64();
-        e.1 += 1;
+        if !t.contains_key(name) {
+            t.insert(name.to_string(), Timed::default());
+        }
+        let e = t.get_mut(name).expect("inserted above");
+        e.seconds += seconds;
+        e.calls += 1;
+        e.flops += flops;
         r
     }
 
-    /// (op, total seconds, calls), slowest first.
-    pub fn report(&self) -> Vec<(&'static str, f64, u64)> {
-        let mut v: Vec<_> = self.times.lock().expect("profile lock").iter().map(|(k, (s, n))| (*k, *s, *n)).collect();
-        v.sort_by(|a, b| b.1.total_cmp(&a.1));
+    /// (op, what it summed), slowest first.
+    pub fn report(&self) -> Vec<(String, Timed)> {
+        let mut v: Vec<_> = self.times.lock().expect("profile lock").iter().map(|(k, t)| (k.clone(), *t)).collect();
+        v.sort_by(|a, b| b.1.seconds.total_cmp(&a.1.seconds));
         v
     }
 
@@ -116,13 +143,15 @@ impl<B: Backend> Backend for Profiled<B> {
         B::shorten(v)
     }
     fn matmul(&self, out: Self::ViewMut<'_>, a: Self::View<'_>, b: Self::View<'_>, bias: Option<Self::View<'_>>, g: Gemm) {
-        let name = match (g.trans_a, g.trans_b) {
-            (false, false) => "matmul_nn",
-            (false, true) => "matmul_nt",
-            (true, false) => "matmul_tn",
-            (true, true) => "matmul_tt",
+        let kind = match (g.trans_a, g.trans_b) {
+            (false, false) => "nn",
+            (false, true) => "nt",
+            (true, false) => "tn",
+            (true, true) => "tt",
         };
-        self.time(name, || self.inner.matmul(out, a, b, bias, g))
+        // Per shape: the LM head's products and the blocks' are told apart.
+        let name = format!("matmul_{kind} {}×{}×{}{}", g.m, g.n, g.k, if bias.is_some() { " +b" } else { "" });
+        self.time_counted(&name, 2.0 * (g.m * g.n * g.k) as f64, || self.inner.matmul(out, a, b, bias, g))
     }
     fn bias_backward(&self, dbias: Self::ViewMut<'_>, dout: Self::View<'_>, rows: usize, n: usize) {
         self.time("bias_backward", || self.inner.bias_backward(dbias, dout, rows, n))
@@ -252,4 +281,42 @@ impl<B: Backend> Backend for Profiled<B> {
 /// The same inputs, typed for the wrapped backend (the views are its own).
 fn unwrap_inputs<'a, B: Backend>(inp: &AttnInputs<'a, Profiled<B>>) -> AttnInputs<'a, B> {
     AttnInputs { q: inp.q, k: inp.k, v: inp.v, key_mask: inp.key_mask, bias: inp.bias }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::cpu::Cpu;
+    use crate::backend::cuda::Cuda;
+    use crate::models::gpt2::{Gpt2, Gpt2Config};
+    use crate::tensor::DType;
+    use crate::train::lm::{TrainConfig, Trainer};
+
+    /// Losses of three training steps of a tiny GPT-2 on `be`.
+    fn losses<B: Backend>(be: &B) -> Vec<u32> {
+        let cfg: Gpt2Config = serde_json::from_value(serde_json::json!({"vocab_size": 50, "n_positions": 16, "n_embd": 32, "n_layer": 2, "n_head": 2})).unwrap();
+        let model = Gpt2::init_random(be, cfg, 5).unwrap();
+        let train = TrainConfig { steps: 3, batch: 2, seq: 8, lr: 3e-3, warmup: 1, weight_decay: 0.1, clip: 1.0, eval_every: 0, eval_batches: 0, seed: 3, stop_at: None };
+        let tokens: Vec<u32> = (0..200).map(|i| (i * 7 % 50) as u32).collect();
+        let mut trainer = Trainer::new(be, model, train).unwrap();
+        (0..3).map(|_| trainer.step(&tokens).unwrap().0.to_bits()).collect()
+    }
+
+    /// The wrapper changes no result and reports each GEMM shape with its
+    /// FLOPs: three steps of 2 × 8 tokens through the 50-token LM head.
+    fn check_profiled<B: Backend>(plain: &B, profiled: Profiled<B>) {
+        assert_eq!(losses(&profiled), losses(plain));
+        let report = profiled.report();
+        let head = report.iter().find(|(op, _)| op == "matmul_nt 16×50×32").unwrap_or_else(|| panic!("no LM head product in {report:?}"));
+        assert_eq!((head.1.calls, head.1.flops), (3, 3.0 * 2.0 * 16.0 * 50.0 * 32.0));
+        assert!(report.iter().any(|(op, t)| op == "adamw" && t.calls == 3 && t.flops == 0.0 && t.seconds > 0.0), "{report:?}");
+    }
+
+    #[test]
+    fn profiling_changes_no_result_and_counts_gemm_flops() {
+        check_profiled(&Cpu, Profiled::new(Cpu));
+        // On a device (the kernel emulator) each op is waited for.
+        let emulated = || Cuda::emulated(DType::BF16).expect("the kernel emulator");
+        check_profiled(&emulated(), Profiled::new(emulated()));
+    }
 }

@@ -5,7 +5,6 @@
 
 use super::DeviceArg;
 use hhi::backend::bench::Shapes;
-use hhi::backend::cpu::Cpu;
 use hhi::backend::profile::Profiled;
 use hhi::backend::{Backend, Device, MemoryStats};
 use hhi::generate::{generate, GenerateConfig, SamplingConfig};
@@ -36,7 +35,9 @@ pub enum Command {
         /// Untimed steps first.
         #[arg(long, default_value_t = 1)]
         warmup: usize,
-        /// Also print the time spent in each op (timed steps only).
+        /// Also print the time spent in each op, timed steps only (GEMMs per
+        /// shape, with TFLOP/s; on a device each op is waited for, so small
+        /// ops carry a launch and a synchronisation, ~10 µs on a GPU).
         #[arg(long)]
         profile: bool,
         #[command(flatten)]
@@ -74,7 +75,7 @@ pub enum Command {
         /// Texts per encoder batch.
         #[arg(long, default_value_t = 64)]
         batch: usize,
-        /// Also print the time spent in each op (CPU only).
+        /// Also print the time spent in each op (on a device, each op waited for).
         #[arg(long)]
         profile: bool,
         /// Write the distinct texts it embeds here, one per line (for
@@ -99,7 +100,7 @@ pub enum Command {
         /// Timed repetitions (the median is reported).
         #[arg(long, default_value_t = 5)]
         repeats: usize,
-        /// Also print the time spent in each op (CPU only).
+        /// Also print the time spent in each op (on a device, each op waited for).
         #[arg(long)]
         profile: bool,
         #[command(flatten)]
@@ -149,13 +150,15 @@ pub fn run(c: Command) -> Result<()> {
             let dir = ModelDir::open(&model)?;
             let tgt = target_seq.unwrap_or((seq / 4).max(1));
             let json = if profile {
-                if device.device != Device::Cpu {
-                    return Err(Error::Invalid("--profile times ops on the CPU backend only (GPU launches are asynchronous; use nsys or ncu there)".into()));
-                }
-                let be = Profiled::new(Cpu);
-                let json = train_any(&be, &dir, batch, seq, tgt, steps, warmup, &|| be.reset())?;
-                print_profile(&be, steps);
-                json
+                hhi::on_device!(
+                    device.device,
+                    device.dtype(),
+                    profiled | be | {
+                        let json = train_any(be, &dir, batch, seq, tgt, steps, warmup, &|| be.reset())?;
+                        print_profile(be, steps);
+                        json
+                    }
+                )
             } else {
                 hhi::on_device!(device.device, device.dtype(), |be| train_any(be, &dir, batch, seq, tgt, steps, warmup, &|| ()))?
             };
@@ -182,10 +185,15 @@ pub fn run(c: Command) -> Result<()> {
                 hhi::io::atomic::write_atomic(path, super::bench_evaluate::texts(items, beams).join("\n").as_bytes())?;
             }
             let json = if profile {
-                let be = Profiled::new(Cpu);
-                let json = super::bench_evaluate::run(&be, &sentence_model, items, beams, batch)?;
-                print_profile(&be, 1);
-                json
+                hhi::on_device!(
+                    device.device,
+                    device.dtype(),
+                    profiled | be | {
+                        let json = super::bench_evaluate::run(be, &sentence_model, items, beams, batch)?;
+                        print_profile(be, 1);
+                        json
+                    }
+                )
             } else {
                 hhi::on_device!(device.device, device.dtype(), |be| super::bench_evaluate::run(be, &sentence_model, items, beams, batch))?
             };
@@ -223,10 +231,15 @@ pub fn run(c: Command) -> Result<()> {
                 return Err(Error::config(dir.dir.join("config.json"), "bench encode needs a CLIP model"));
             }
             let json = if profile {
-                let be = Profiled::new(Cpu);
-                let json = super::bench_models::encode_clip(&be, &dir, batch, repeats)?;
-                print_profile(&be, repeats + 1);
-                json
+                hhi::on_device!(
+                    device.device,
+                    device.dtype(),
+                    profiled | be | {
+                        let json = super::bench_models::encode_clip(be, &dir, batch, repeats)?;
+                        print_profile(be, repeats + 1);
+                        json
+                    }
+                )
             } else {
                 hhi::on_device!(device.device, device.dtype(), |be| super::bench_models::encode_clip(be, &dir, batch, repeats))?
             };
@@ -236,13 +249,14 @@ pub fn run(c: Command) -> Result<()> {
     Ok(())
 }
 
-/// Per-op time per run (ms) and share, on stderr.
-fn print_profile(be: &Profiled<Cpu>, runs: usize) {
-    eprintln!("{:<24} {:>10} {:>8} {:>7}", "op", "ms per run", "calls", "share");
+/// Per-op time per run (ms), share and, for GEMMs, TFLOP/s, on stderr.
+fn print_profile<B: Backend>(be: &Profiled<B>, runs: usize) {
+    eprintln!("{:<32} {:>10} {:>8} {:>7} {:>9}", "op", "ms per run", "calls", "share", "TFLOP/s");
     let report = be.report();
-    let total: f64 = report.iter().map(|r| r.1).sum();
-    for (op, secs, calls) in report {
-        eprintln!("{op:<24} {:>10.1} {calls:>8} {:>6.1}%", secs * 1e3 / runs as f64, 100.0 * secs / total);
+    let total: f64 = report.iter().map(|r| r.1.seconds).sum();
+    for (op, t) in report {
+        let rate = if t.flops > 0.0 { format!("{:.3}", t.flops / t.seconds / 1e12) } else { String::new() };
+        eprintln!("{op:<32} {:>10.2} {:>8} {:>6.1}% {rate:>9}", t.seconds * 1e3 / runs as f64, t.calls, 100.0 * t.seconds / total);
     }
 }
 
