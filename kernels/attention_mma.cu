@@ -2,7 +2,7 @@
 // scheme): the same contract as attention.cu (masks, local windows, additive
 // bias and its gradient, any scale, strided fused QKV/KV buffers, q_len ≠
 // kv_len) for bf16 inputs and head_dim <= D (64 or 128); attention.cu remains
-// the f32 path and the decoding path (few queries).
+// the f32 path, attention_decode.cu the forward of few queries (decoding).
 //
 // A block is 4 warps (the forward: 4 or 8); each warp owns 16 rows (the forward: 16 or 32) of its side (queries in the
 // forward and the dQ pass, keys in the dK/dV pass) and streams row-major

@@ -309,6 +309,36 @@ impl<'a, B: Backend> Recorder<'a, B> {
             self.keep(format!("attention_forward kv-cache causal={causal} window={window}"), &out);
             self.keep(format!("attention_forward kv-cache lse causal={causal} window={window}"), &lse);
         }
+        // Decoding against long caches, where the decode kernel splits each
+        // query's keys into chunks and merges them (on the emulator's one
+        // multiprocessor: a chunk is at most 256 keys, and few queries get
+        // more chunks): 16-byte rows at head_dim 128 (GPT-Neo: unscaled),
+        // a local window with padded keys at 64, and a T5-like
+        // cross-attention with a bias at 100 whose second sequence is all
+        // padding (its query sees no key: zero output, lse −∞).
+        for (batch, heads, d, q_len, kv_len, causal, window, scale, biased) in
+            [(2, 2, 128, 1, 300, true, 0, 1.0, false), (1, 1, 64, 2, 200, true, 90, 0.125, false), (2, 1, 100, 1, 70, false, 0, 1.0, true)]
+        {
+            let (c, kv_cap) = (heads * d, kv_len + 8);
+            let q = self.up(&random(&mut rng, batch * q_len * c, 1.0));
+            let kv = self.up(&random(&mut rng, batch * kv_cap * 2 * c, 1.0));
+            let mut mask = vec![1.0f32; batch * kv_cap];
+            if biased {
+                mask[kv_cap..].fill(0.0);
+            } else {
+                mask[kv_len - 5] = 0.0;
+                mask[kv_len - 60] = 0.0;
+            }
+            let mask = self.up32(&mask);
+            let bias = self.up32(&random(&mut rng, heads * q_len * kv_len, 1.0));
+            let s = AttnShape { batch, heads, head_dim: d, q_len, kv_len, kv_cap, q_stride: c, kv_stride: 2 * c, causal, window, scale };
+            let inp = AttnInputs::with_kv(B::view(&q), B::view(&kv), c, batch * kv_cap * 2 * c).mask(Some(B::view(&mask))).bias(biased.then(|| B::view(&bias)));
+            let (mut out, mut lse) = (self.poisoned(batch * q_len * c), self.poisoned32(batch * heads * q_len));
+            self.be.attention_forward(B::view_mut(&mut out), B::view_mut(&mut lse), &inp, &s);
+            let label = format!("d={d} q_len={q_len} kv_len={kv_len} window={window} bias={biased}");
+            self.keep(format!("attention_forward long cache {label}"), &out);
+            self.keep(format!("attention_forward long cache lse {label}"), &lse);
+        }
         // A causal prefill of 100 queries after 50 cached rows: the diagonal
         // tiles sit 50 keys right of the queries' own positions.
         let (heads, d, q_len, kv_len, kv_cap) = (2, 64, 100, 150, 160);
@@ -560,7 +590,7 @@ const TUNING_ALTERNATIVES: [&str; 6] = [
     "xent_unroll=4,ln_backward=pipelined3,ln_backward_blocks_per_sm=200,attn_forward=4x16b4",
     "ln_backward=pipelined4",
     "ln_backward=pipelined_atomic",
-    "gemm_bias=epilogue",
+    "gemm_bias=epilogue,attn_decode=tiled",
 ];
 
 #[test]

@@ -150,6 +150,23 @@ pub fn run<B: Backend>(be: &B, s: Shapes, filter: &str, print: &mut dyn FnMut(&O
         let ms = median_ms(be, s.reps, || be.attention_backward(AttnGrads::Fused(B::view_mut(&mut dqkv)), None, B::view(&dout), B::view(&out), B::view(&lse), &inp, &shape))?;
         record(format!("{name} backward"), ms, 0.0, 2.5 * flops);
     }
+    // A decoding step's attention: one new query a sequence against a KV
+    // cache of T rows, at the batch size and at 1 (a lone prompt), for
+    // GPT-2's heads and GPT-Neo 1.3B's. Bandwidth-bound: the cache's keys and
+    // values are the bytes.
+    for (batch, heads, d, scale) in [(s.batch, HEADS, C / HEADS, 0.125), (s.batch, 16, 128, 1.0), (1, 16, 128, 1.0)] {
+        let name = format!("attention decode B{batch} cache {} H{heads} d{d}", s.t);
+        if !wanted(&name) {
+            continue;
+        }
+        let width = heads * d;
+        let shape = AttnShape { batch, heads, head_dim: d, q_len: 1, kv_len: s.t, kv_cap: s.t, q_stride: width, kv_stride: 2 * width, causal: true, window: 0, scale };
+        let (q, kv) = (be.upload(&filled(batch * width, 7))?, be.upload(&filled(batch * s.t * 2 * width, 8))?);
+        let (mut out, mut lse) = (be.zeros(batch * width)?, be.zeros_f32(batch * heads)?);
+        let inp = AttnInputs::with_kv(B::view(&q), B::view(&kv), width, batch * s.t * 2 * width);
+        let ms = median_ms(be, s.reps, || be.attention_forward(B::view_mut(&mut out), B::view_mut(&mut lse), &inp, &shape))?;
+        record(name, ms, act * (batch * (s.t * 2 + 2) * width) as f64, 0.0);
+    }
 
     let n = rows * 4 * C;
     if wanted("gelu") {

@@ -6,7 +6,7 @@
 //! small ops show is mostly that), and the profiled step runs slower than
 //! the unprofiled one.
 
-use super::{Act, AdamW, AttnGrads, AttnInputs, AttnShape, Backend, DecaySegment, Gemm};
+use super::{Act, AdamW, AttnGrads, AttnInputs, AttnShape, Backend, DecaySegment, Gemm, MemoryStats};
 use crate::Result;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -88,6 +88,9 @@ impl<B: Backend> Backend for Profiled<B> {
     fn peak_bandwidth(&self) -> Option<f64> {
         self.inner.peak_bandwidth()
     }
+    fn memory(&self) -> Option<MemoryStats> {
+        self.inner.memory()
+    }
     fn compute_dtype(&self) -> crate::tensor::DType {
         self.inner.compute_dtype()
     }
@@ -102,6 +105,9 @@ impl<B: Backend> Backend for Profiled<B> {
     }
     fn upload_f32(&self, host: &[f32]) -> Result<Self::Buf> {
         self.inner.upload_f32(host)
+    }
+    fn upload_owned(&self, host: Vec<f32>) -> Result<Self::Buf> {
+        self.inner.upload_owned(host)
     }
     fn download(&self, v: Self::View<'_>) -> Result<Vec<f32>> {
         self.inner.download(v)
@@ -306,6 +312,7 @@ mod tests {
     /// FLOPs: three steps of 2 × 8 tokens through the 50-token LM head.
     fn check_profiled<B: Backend>(plain: &B, profiled: Profiled<B>) {
         assert_eq!(losses(&profiled), losses(plain));
+        assert_eq!(profiled.memory().is_some(), plain.memory().is_some(), "the device's memory report passes through");
         let report = profiled.report();
         let head = report.iter().find(|(op, _)| op == "matmul_nt 16×50×32").unwrap_or_else(|| panic!("no LM head product in {report:?}"));
         assert_eq!((head.1.calls, head.1.flops), (3, 3.0 * 2.0 * 16.0 * 50.0 * 32.0));

@@ -59,6 +59,8 @@ pub struct Cuda {
     ln_partial: Mutex<Option<DeviceBuf>>,
     /// The tensor-core attention backward's per-query Di and lse bases (likewise).
     attn_rows: Mutex<Option<DeviceBuf>>,
+    /// The decode attention's per-chunk softmax states (likewise).
+    attn_chunks: Mutex<Option<DeviceBuf>>,
     /// Launch shapes (HHI_CUDA_TUNE overrides them in tuning runs).
     tuning: tuning::Tuning,
 }
@@ -122,6 +124,7 @@ impl Cuda {
             select_io: Mutex::new(None),
             ln_partial: Mutex::new(None),
             attn_rows: Mutex::new(None),
+            attn_chunks: Mutex::new(None),
             tuning,
         })
     }
@@ -167,6 +170,39 @@ impl Cuda {
         scratch.as_ref().map(|s| s.address())
     }
 
+    /// The forward for fewer than [`MMA_MIN_QUERIES`] queries (decoding
+    /// steps): kernels/attention_decode.cu's blocks each take one query and
+    /// one chunk of the keys it sees; with several chunks a second launch
+    /// merges them. `io` = (out, lse, q, k, v, key mask, bias) addresses.
+    fn attention_decode(&self, io: [u64; 7], s: &AttnShape, dtype: DType) {
+        let Some(&bound) = [32, 64, 128].iter().find(|&&bound| s.head_dim <= bound) else {
+            return self.rt.record(format!("attention: head_dim {} is over the CUDA kernels' limit of 128", s.head_dim));
+        };
+        let [out, lse, q, k, v, mask, bias] = io;
+        let rows = s.batch * s.heads * s.q_len;
+        let sms = self.info().multiprocessors as usize;
+        let most_keys = |len: usize| if s.window > 0 { s.window.min(len) } else { len };
+        let (chunks, chunk) = decode_chunks(rows, most_keys(s.kv_len), sms);
+        // The scratch for the chunks' states is sized for the cache's
+        // capacity, so a decoding loop makes it in its first step, if at all.
+        let most = decode_chunks(rows, most_keys(s.kv_cap.max(s.kv_len)), sms).0.max(chunks);
+        let (mut states, mut accs) = (0u64, 0u64);
+        if most > 1 {
+            let Some(scratch) = self.grown(&self.attn_chunks, rows * most * (2 + bound), "attention_forward") else { return };
+            (states, accs) = (scratch, scratch + (rows * chunks * 2 * 4) as u64);
+        }
+        let size = dtype.size();
+        let vec = bound >= 64 && s.head_dim == bound && aligned16(&[q, k, v]) && (s.q_stride * size).is_multiple_of(16) && (s.kv_stride * size).is_multiple_of(16);
+        let name = format!("attention_decode{}_d{bound}_{}", if vec { "_vec" } else { "" }, suffix(dtype));
+        let (shape, chunks_i, chunk_i) = (AttnShapeC::from(s), chunks as i32, chunk as i32);
+        let args: [&dyn KernelArg; 12] = [&out, &lse, &states, &accs, &q, &k, &v, &mask, &bias, &shape, &chunks_i, &chunk_i];
+        self.rt.launch(&name, ((s.q_len * chunks) as u32, s.heads as u32, s.batch as u32), (DECODE_WARPS * 32, 1, 1), &args);
+        if chunks > 1 {
+            let args: [&dyn KernelArg; 6] = [&out, &lse, &states, &accs, &shape, &chunks_i];
+            self.rt.launch(&format!("attention_decode_merge_d{bound}_{}", suffix(dtype)), (rows as u32, 1, 1), (bound as u32, 1, 1), &args);
+        }
+    }
+
     /// Launches attention pass `pass` over `rows` (queries, or keys for
     /// `backward_key`): bf16 with at least [`MMA_MIN_QUERIES`] queries takes
     /// the tensor-core kernels (kernels/attention_mma.cu), everything else the
@@ -194,6 +230,15 @@ impl Cuda {
     }
 }
 
+/// Chunks of each query's `keys` visible keys for the decode attention over
+/// `rows` queries (batch × heads × q_len) on `sms` multiprocessors: enough
+/// blocks for 4 an SM, chunks of 32 keys or more and of 256 at most.
+/// Returns (chunks, keys a chunk).
+fn decode_chunks(rows: usize, keys: usize, sms: usize) -> (usize, usize) {
+    let chunks = (4 * sms).div_ceil(rows.max(1)).min(keys.div_ceil(32)).max(keys.div_ceil(256)).max(1);
+    (chunks, keys.div_ceil(chunks).max(1))
+}
+
 /// The smallest chunk the GPU's arena asks the driver for (arena.rs).
 const GPU_MIN_CHUNK: usize = 256 << 20;
 
@@ -201,8 +246,10 @@ const GPU_MIN_CHUNK: usize = 256 << 20;
 const ATTN_WARPS: u32 = 8;
 /// Warps per tensor-core attention block, 16 rows each (attention_mma.cu's MMA_WARPS).
 const MMA_WARPS: u32 = 4;
+/// Warps per decode attention block (kernels/attention_decode.cu's DECODE_WARPS).
+const DECODE_WARPS: u32 = 4;
 /// Fewer queries than this (decoding steps) leave a tensor-core tile mostly
-/// empty: the forward takes the CUDA-core kernel then.
+/// empty: the forward takes the decode kernel then.
 const MMA_MIN_QUERIES: usize = 16;
 
 /// The kernel-name suffix of an element type (`<op>_<suffix>` in kernels/).
@@ -290,3 +337,24 @@ struct AdamStep {
     grad_scale: f32,
 }
 impl KernelArg for AdamStep {}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_chunks;
+
+    #[test]
+    fn decode_chunks_fill_the_device_within_their_bounds() {
+        // GPT-Neo 1.3B decoding on an H100 (132 SMs), 448 cached keys: 32
+        // sequences × 16 heads already fill it; one sequence takes 32-key chunks.
+        assert_eq!(decode_chunks(512, 448, 132), (2, 224));
+        assert_eq!(decode_chunks(16, 448, 132), (14, 32));
+        // Few keys stay one chunk; many are cut to at most 256 a chunk.
+        assert_eq!(decode_chunks(16, 20, 132), (1, 20));
+        assert_eq!(decode_chunks(4096, 2048, 132), (8, 256));
+        assert_eq!(decode_chunks(4, 0, 1), (1, 1));
+        // More keys never take fewer chunks (the scratch is sized for the cache's capacity).
+        for keys in 0..3000 {
+            assert!(decode_chunks(40, keys, 132).0 <= decode_chunks(40, keys + 1, 132).0);
+        }
+    }
+}

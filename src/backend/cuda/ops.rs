@@ -5,7 +5,7 @@
 use super::buffer::{CuView, CuViewMut, DeviceBuf};
 use super::runtime::KernelArg;
 use super::tuning::LnBackward;
-use super::{aligned16, alloc, gemm, kernel, suffix, upload_raw, AdamStep, AttnShapeC, Cuda};
+use super::{aligned16, alloc, gemm, kernel, suffix, upload_raw, AdamStep, AttnShapeC, Cuda, MMA_MIN_QUERIES};
 use crate::backend::{check_write_len, Act, AdamW, AttnGrads, AttnInputs, AttnShape, Backend, DecaySegment, Gemm, MemoryStats};
 use crate::generate::candidates::BeamPlan;
 use crate::generate::TokenPlan;
@@ -359,6 +359,9 @@ impl Backend for Cuda {
             return;
         }
         let (mask, bias) = (inp.key_mask.map_or(0u64, |m| m.ptr), inp.bias.map_or(0u64, |b| b.ptr));
+        if s.q_len < MMA_MIN_QUERIES && !self.tuning.attn_decode_tiled {
+            return self.attention_decode([out.ptr, lse.ptr, inp.q.ptr, inp.k.ptr, inp.v.ptr, mask, bias], s, t);
+        }
         let args: [&dyn KernelArg; 8] = [&out.ptr, &lse.ptr, &inp.q.ptr, &inp.k.ptr, &inp.v.ptr, &mask, &bias, &AttnShapeC::from(s)];
         self.attention_launch("forward", s.q_len, s, t, &args);
     }

@@ -49,6 +49,9 @@ pub struct Tuning {
     /// GEMM biases added by cuBLASLt's bias epilogue instead of a broadcast
     /// kernel that the GEMM then accumulates onto.
     pub gemm_bias_epilogue: bool,
+    /// Decoding steps (fewer than 16 queries) through attention.cu's
+    /// query-tiled forward instead of attention_decode.cu's key-split one.
+    pub attn_decode_tiled: bool,
 }
 
 impl Default for Tuning {
@@ -61,6 +64,7 @@ impl Default for Tuning {
             attn_forward: (4, 16, 0),
             attn_backward_b3: false,
             gemm_bias_epilogue: false,
+            attn_decode_tiled: false,
         }
     }
 }
@@ -79,7 +83,7 @@ impl Tuning {
         let mut t = Self::default();
         let bad = |what: &str| {
             Error::Invalid(format!(
-                "HHI_CUDA_TUNE: {what} (keys: xent_threads=32..1024 in 32s, xent_unroll=2|4|8, ln_backward=pipelined|pipelined3|pipelined4|pipelined_atomic|cached, ln_backward_blocks_per_sm=N, attn_forward=4x16|8x16|4x32|4x16b4, attn_backward=b2|b3, gemm_bias=broadcast|epilogue)"
+                "HHI_CUDA_TUNE: {what} (keys: xent_threads=32..1024 in 32s, xent_unroll=2|4|8, ln_backward=pipelined|pipelined3|pipelined4|pipelined_atomic|cached, ln_backward_blocks_per_sm=N, attn_forward=4x16|8x16|4x32|4x16b4, attn_backward=b2|b3, gemm_bias=broadcast|epilogue, attn_decode=split|tiled)"
             ))
         };
         for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -132,6 +136,13 @@ impl Tuning {
                         _ => return Err(bad(&format!("gemm_bias={value}"))),
                     }
                 }
+                "attn_decode" => {
+                    t.attn_decode_tiled = match value {
+                        "split" => false,
+                        "tiled" => true,
+                        _ => return Err(bad(&format!("attn_decode={value}"))),
+                    }
+                }
                 _ => return Err(bad(&format!("unknown key `{key}`"))),
             }
         }
@@ -145,10 +156,10 @@ mod tests {
 
     #[test]
     fn parses_overrides_and_names_bad_ones() {
-        let t = Tuning::parse("xent_threads=256, ln_backward=cached,ln_backward_blocks_per_sm=3,attn_forward=4x32,attn_backward=b3,gemm_bias=epilogue").unwrap();
+        let t = Tuning::parse("xent_threads=256, ln_backward=cached,ln_backward_blocks_per_sm=3,attn_forward=4x32,attn_backward=b3,gemm_bias=epilogue,attn_decode=tiled").unwrap();
         assert_eq!(
-            (t.xent_threads, t.ln_backward, t.ln_backward_blocks_per_sm, t.attn_forward, t.attn_backward_b3, t.gemm_bias_epilogue),
-            (256, LnBackward::Cached, 3, (4, 32, 0), true, true)
+            (t.xent_threads, t.ln_backward, t.ln_backward_blocks_per_sm, t.attn_forward, t.attn_backward_b3, t.gemm_bias_epilogue, t.attn_decode_tiled),
+            (256, LnBackward::Cached, 3, (4, 32, 0), true, true, true)
         );
         assert_eq!(Tuning::parse("").unwrap().xent_threads, 1024);
         for (spec, named) in [
@@ -157,6 +168,7 @@ mod tests {
             ("attn_forward=2x16", "attn_forward=2x16"),
             ("attn_backward=b4", "attn_backward=b4"),
             ("gemm_bias=fused", "gemm_bias=fused"),
+            ("attn_decode=fast", "attn_decode=fast"),
             ("xent_unroll=3", "xent_unroll=3"),
             ("warp=4", "`warp`"),
             ("oops", "`oops`"),
