@@ -232,10 +232,11 @@ impl Cuda {
 
 /// Chunks of each query's `keys` visible keys for the decode attention over
 /// `rows` queries (batch × heads × q_len) on `sms` multiprocessors: enough
-/// blocks for 4 an SM, chunks of 32 keys or more and of 256 at most.
-/// Returns (chunks, keys a chunk).
+/// blocks for 4 an SM, chunks of 64 keys or more (shorter ones would not
+/// repay the merge's launch: small decoding steps are bound by the host's
+/// launches) and of 256 at most. Returns (chunks, keys a chunk).
 fn decode_chunks(rows: usize, keys: usize, sms: usize) -> (usize, usize) {
-    let chunks = (4 * sms).div_ceil(rows.max(1)).min(keys.div_ceil(32)).max(keys.div_ceil(256)).max(1);
+    let chunks = (4 * sms).div_ceil(rows.max(1)).min(keys.div_ceil(64)).max(keys.div_ceil(256)).max(1);
     (chunks, keys.div_ceil(chunks).max(1))
 }
 
@@ -345,11 +346,12 @@ mod tests {
     #[test]
     fn decode_chunks_fill_the_device_within_their_bounds() {
         // GPT-Neo 1.3B decoding on an H100 (132 SMs), 448 cached keys: 32
-        // sequences × 16 heads already fill it; one sequence takes 32-key chunks.
+        // sequences × 16 heads already fill it; one sequence takes 64-key chunks.
         assert_eq!(decode_chunks(512, 448, 132), (2, 224));
-        assert_eq!(decode_chunks(16, 448, 132), (14, 32));
-        // Few keys stay one chunk; many are cut to at most 256 a chunk.
-        assert_eq!(decode_chunks(16, 20, 132), (1, 20));
+        assert_eq!(decode_chunks(16, 448, 132), (7, 64));
+        // Few keys stay one chunk (GPT-2 at batch 1, 80 cached); many are cut to at most 256 a chunk.
+        assert_eq!(decode_chunks(12, 64, 132), (1, 64));
+        assert_eq!(decode_chunks(12, 80, 132), (2, 40));
         assert_eq!(decode_chunks(4096, 2048, 132), (8, 256));
         assert_eq!(decode_chunks(4, 0, 1), (1, 1));
         // More keys never take fewer chunks (the scratch is sized for the cache's capacity).
