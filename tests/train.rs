@@ -121,3 +121,26 @@ fn tokenizer_training_round_trips_text() {
     assert!(ids.len() < text.len(), "merges should shorten the byte sequence");
     assert_eq!(tok.decode(&ids).unwrap(), text);
 }
+
+#[test]
+fn bench_profiles_name_each_op_and_gemm_shape() {
+    // `--profile` prints a table on stderr (ops, GEMMs per shape with their
+    // TFLOP/s) and still ends stdout with the benchmark's JSON line.
+    let dir = tempdir("bench-profile");
+    std::fs::write(dir.join("config.json"), r#"{"model_type": "gpt2", "vocab_size": 50, "n_positions": 16, "n_embd": 32, "n_layer": 1, "n_head": 2}"#).unwrap();
+    let model = s(&dir);
+    for (args, expected) in [
+        (vec!["bench", "train", &model, "--batch", "2", "--seq", "8", "--steps", "2", "--profile"], ["matmul_nt 16×50×32 ", "adamw "]),
+        (vec!["bench", "generate", &model, "--prompt-len", "4", "--new-tokens", "3", "--repeats", "1", "--profile"], ["matmul_nt 1×50×32 ", "select_tokens "]),
+    ] {
+        let out = Command::new(common::hhi_bin()).args(&args).output().expect("run hhi");
+        assert!(out.status.success(), "hhi {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        let table = String::from_utf8_lossy(&out.stderr);
+        for name in expected {
+            let row = table.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{args:?}: no `{name}` row in\n{table}"));
+            assert!(row.split_whitespace().count() >= 4, "{row}");
+        }
+        let last = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().to_string();
+        serde_json::from_str::<serde_json::Value>(&last).unwrap_or_else(|e| panic!("{args:?}: last line is not JSON ({e}): {last}"));
+    }
+}

@@ -123,6 +123,11 @@ pub enum Command {
         /// Timed repetitions (the median is reported).
         #[arg(long, default_value_t = 3)]
         repeats: usize,
+        /// Also print the time spent in each op, per run, the warm-up run
+        /// included (on a device each op is waited for, so small ops carry
+        /// a launch and a synchronisation).
+        #[arg(long)]
+        profile: bool,
         #[command(flatten)]
         device: DeviceArg,
     },
@@ -209,16 +214,27 @@ pub fn run(c: Command) -> Result<()> {
             result?;
             say!("{}", serde_json::json!({"seconds": seconds, "weak_items_per_s": weak as f64 / seconds, "threads": rayon::current_num_threads()}));
         }
-        Command::Generate { model, batch, prompt_len, new_tokens, beams, repeats, device } => {
+        Command::Generate { model, batch, prompt_len, new_tokens, beams, repeats, profile, device } => {
             if batch == 0 || prompt_len == 0 || new_tokens == 0 || beams == 0 || repeats == 0 {
                 return Err(Error::Invalid("--batch, --prompt-len, --new-tokens, --beams and --repeats must be positive".into()));
             }
             let dir = ModelDir::open(&model)?;
+            if beams > 1 && dir.model_type != ModelType::T5 {
+                return Err(Error::Invalid(format!("--beams: beam search is benchmarked on T5 models; {} is {:?}", model.display(), dir.model_type)));
+            }
             let shape = super::bench_models::GenerateShape { batch, src: prompt_len, new_tokens, beams, repeats };
-            let json = match dir.model_type {
-                ModelType::T5 => hhi::on_device!(device.device, device.dtype(), |be| super::bench_models::generate_t5_bench(be, &dir, &shape))?,
-                _ if beams > 1 => return Err(Error::Invalid(format!("--beams: beam search is benchmarked on T5 models; {} is {:?}", model.display(), dir.model_type))),
-                _ => hhi::on_device!(device.device, device.dtype(), |be| bench_generate(be, &dir, batch, prompt_len, new_tokens, repeats))?,
+            let json = if profile {
+                hhi::on_device!(
+                    device.device,
+                    device.dtype(),
+                    profiled | be | {
+                        let json = generate_any(be, &dir, &shape)?;
+                        print_profile(be, repeats + 1);
+                        json
+                    }
+                )
+            } else {
+                hhi::on_device!(device.device, device.dtype(), |be| generate_any(be, &dir, &shape))?
             };
             say!("{json}");
         }
@@ -268,6 +284,15 @@ fn train_any<B: Backend>(be: &B, dir: &ModelDir, batch: usize, seq: usize, tgt: 
         ModelType::T5 => super::bench_models::train_t5(be, dir, batch, seq, tgt, steps, warmup, on_warmup_done),
         ModelType::Clip => super::bench_models::train_clip(be, dir, batch, seq, steps, warmup, on_warmup_done),
         _ => bench_train(be, dir, batch, seq, steps, warmup, on_warmup_done),
+    }
+}
+
+/// `hhi bench generate` on any model folder: T5 (greedy or beam search from
+/// inputs of `src` tokens) or a decoder (greedy from prompts of `src` tokens).
+fn generate_any<B: Backend>(be: &B, dir: &ModelDir, shape: &super::bench_models::GenerateShape) -> Result<serde_json::Value> {
+    match dir.model_type {
+        ModelType::T5 => super::bench_models::generate_t5_bench(be, dir, shape),
+        _ => bench_generate(be, dir, shape.batch, shape.src, shape.new_tokens, shape.repeats),
     }
 }
 
