@@ -313,12 +313,16 @@ impl<'a, B: Backend> Recorder<'a, B> {
         // query's keys into chunks and merges them (on the emulator's one
         // multiprocessor: a chunk is at most 256 keys, and few queries get
         // more chunks): 16-byte rows at head_dim 128 (GPT-Neo: unscaled),
-        // a local window with padded keys at 64, and a T5-like
+        // a local window with padded keys at 64 (causal, and not: then the
+        // earlier queries see more keys than the window), and a T5-like
         // cross-attention with a bias at 100 whose second sequence is all
         // padding (its query sees no key: zero output, lse −∞).
-        for (batch, heads, d, q_len, kv_len, causal, window, scale, biased) in
-            [(2, 2, 128, 1, 300, true, 0, 1.0, false), (1, 1, 64, 2, 200, true, 90, 0.125, false), (2, 1, 100, 1, 70, false, 0, 1.0, true)]
-        {
+        for (batch, heads, d, q_len, kv_len, causal, window, scale, biased) in [
+            (2, 2, 128, 1, 300, true, 0, 1.0, false),
+            (1, 1, 64, 2, 200, true, 90, 0.125, false),
+            (1, 1, 64, 3, 200, false, 50, 0.125, false),
+            (2, 1, 100, 1, 70, false, 0, 1.0, true),
+        ] {
             let (c, kv_cap) = (heads * d, kv_len + 8);
             let q = self.up(&random(&mut rng, batch * q_len * c, 1.0));
             let kv = self.up(&random(&mut rng, batch * kv_cap * 2 * c, 1.0));

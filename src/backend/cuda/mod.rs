@@ -181,7 +181,9 @@ impl Cuda {
         let [out, lse, q, k, v, mask, bias] = io;
         let rows = s.batch * s.heads * s.q_len;
         let sms = self.info().multiprocessors as usize;
-        let most_keys = |len: usize| if s.window > 0 { s.window.min(len) } else { len };
+        // The most keys a query sees: a window bounds them only under the
+        // causal mask (without it a query also sees every key after it).
+        let most_keys = |len: usize| if s.window > 0 && s.causal { s.window.min(len) } else { len };
         let (chunks, chunk) = decode_chunks(rows, most_keys(s.kv_len), sms);
         // The scratch for the chunks' states is sized for the cache's
         // capacity, so a decoding loop makes it in its first step, if at all.
