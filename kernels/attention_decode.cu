@@ -61,19 +61,19 @@ __device__ __forceinline__ int64_t query_row(const AttnShape& s, int b, int h, i
 
 // ---- kernels ------------------------------------------------------------------
 
-// grid (q_len · splits, heads, batch), DECODE_WARPS warps. Chunk `split` of
-// query i's visible keys: [begin + split·chunk, min(begin + (split+1)·chunk, end)).
-// part_ml [rows, splits, 2] and part_acc [rows, splits, D] (rows as lse's)
-// take the chunk's state when splits > 1.
+// grid (q_len · chunks, heads, batch), DECODE_WARPS warps. Chunk `part` of
+// query i's visible keys: [begin + part·chunk, min(begin + (part+1)·chunk, end)).
+// part_ml [rows, chunks, 2] and part_acc [rows, chunks, D] (rows as lse's)
+// take the chunk's state when there are several.
 template <typename T, int D, bool PACKED>
 __device__ void attention_decode(T* out, float* lse, float* part_ml, float* part_acc, const T* q, const T* k, const T* v, const float* key_mask,
-                                 const float* bias, AttnShape s, int splits, int chunk) {
+                                 const float* bias, AttnShape s, int chunks, int chunk) {
     constexpr int E = D / GROUP;
     __shared__ float warp_m[DECODE_WARPS], warp_l[DECODE_WARPS], warp_acc[DECODE_WARPS][D];
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, slot = threadIdx.x / GROUP, c0 = E * (lane % GROUP);
-    const int b = blockIdx.z, h = blockIdx.y, i = blockIdx.x / splits, split = blockIdx.x % splits, d = s.head_dim;
+    const int b = blockIdx.z, h = blockIdx.y, i = blockIdx.x / chunks, part = blockIdx.x % chunks, d = s.head_dim;
     const int visible = visible_begin(s, i), visible_stop = visible_end(s, i);
-    const int begin = min(visible + split * chunk, visible_stop), end = min(begin + chunk, visible_stop);
+    const int begin = min(visible + part * chunk, visible_stop), end = min(begin + chunk, visible_stop);
 
     float qx[E];
     load_slice<T, E, PACKED>(qx, q + ((int64_t)b * s.q_len + i) * s.q_stride + (int64_t)h * d, c0, d);
@@ -133,7 +133,7 @@ __device__ void attention_decode(T* out, float* lse, float* part_ml, float* part
         merge_state<E>(m, l, acc, warp_m[w], warp_l[w], other);
     }
     const int64_t row = query_row(s, b, h, i);
-    if (splits == 1) {
+    if (chunks == 1) {
         const float inv = l > 0.0f ? 1.0f / l : 0.0f;
         T* o = out + ((int64_t)b * s.q_len + i) * ((int64_t)s.heads * d) + (int64_t)h * d;
 #pragma unroll
@@ -141,7 +141,7 @@ __device__ void attention_decode(T* out, float* lse, float* part_ml, float* part
             if (c0 + e < d) o[c0 + e] = from_f32<T>(acc[e] * inv);
         if (lane == 0) lse[row] = l > 0.0f ? m + logf(l) : -CUDART_INF_F;
     } else {
-        const int64_t at = row * splits + split;
+        const int64_t at = row * chunks + part;
 #pragma unroll
         for (int e = 0; e < E; e++) part_acc[at * D + c0 + e] = acc[e];
         if (lane == 0) part_ml[2 * at] = m, part_ml[2 * at + 1] = l;
@@ -151,19 +151,19 @@ __device__ void attention_decode(T* out, float* lse, float* part_ml, float* part
 // grid (rows), D threads: query row's chunks merged (each weighted by
 // exp(m_chunk − max)), normalised, written as the output row and its lse.
 template <typename T, int D>
-__device__ void attention_decode_merge(T* out, float* lse, const float* part_ml, const float* part_acc, AttnShape s, int splits) {
+__device__ void attention_decode_merge(T* out, float* lse, const float* part_ml, const float* part_acc, AttnShape s, int chunks) {
     const int64_t row = blockIdx.x;
     const int c = threadIdx.x, i = (int)(row % s.q_len), h = (int)(row / s.q_len % s.heads), b = (int)(row / s.q_len / s.heads);
-    const float* ml = part_ml + 2 * row * splits;
+    const float* ml = part_ml + 2 * row * chunks;
     float m = -CUDART_INF_F;
-    for (int p = 0; p < splits; p++) m = fmaxf(m, ml[2 * p]);
+    for (int p = 0; p < chunks; p++) m = fmaxf(m, ml[2 * p]);
     float l = 0.0f, acc = 0.0f;
     if (m != -CUDART_INF_F) {
-        for (int p = 0; p < splits; p++) {
+        for (int p = 0; p < chunks; p++) {
             if (ml[2 * p] == -CUDART_INF_F) continue;
             const float w = expf(ml[2 * p] - m);
             l += w * ml[2 * p + 1];
-            acc += w * part_acc[(row * splits + p) * D + c];
+            acc += w * part_acc[(row * chunks + p) * D + c];
         }
     }
     if (c < s.head_dim) out[((int64_t)b * s.q_len + i) * ((int64_t)s.heads * s.head_dim) + (int64_t)h * s.head_dim + c] = from_f32<T>(l > 0.0f ? acc / l : 0.0f);
@@ -173,24 +173,24 @@ __device__ void attention_decode_merge(T* out, float* lse, const float* part_ml,
 // ---- launchers: per (head-dim bound, dtype), the chunk kernel with scalar
 // and (where a lane's slice is whole 16-byte packs) vector loads --------------
 
-#define DECODE_FOR(DM, T, S, VEC_NAME, PACKED)                                                                                 \
-    extern "C" __global__ void __launch_bounds__(DECODE_WARPS * 32)                                                         \
-        attention_decode##VEC_NAME##_d##DM##_##S(T* out, float* lse, float* part_ml, float* part_acc, const T* q,           \
-                                                 const T* k, const T* v, const float* key_mask, const float* bias,          \
-                                                 AttnShape s, int splits, int chunk) {                                      \
-        attention_decode<T, DM, PACKED>(out, lse, part_ml, part_acc, q, k, v, key_mask, bias, s, splits, chunk);               \
+#define DECODE_FOR(DM, T, S, VEC_NAME, PACKED)                                                                     \
+    extern "C" __global__ void __launch_bounds__(DECODE_WARPS * 32)                                                \
+        attention_decode##VEC_NAME##_d##DM##_##S(T* out, float* lse, float* part_ml, float* part_acc, const T* q,  \
+                                                 const T* k, const T* v, const float* key_mask, const float* bias, \
+                                                 AttnShape s, int chunks, int chunk) {                             \
+        attention_decode<T, DM, PACKED>(out, lse, part_ml, part_acc, q, k, v, key_mask, bias, s, chunks, chunk);   \
     }
 
-#define MERGE_FOR(DM, T, S)                                                                                                 \
-    extern "C" __global__ void __launch_bounds__(DM)                                                                        \
-        attention_decode_merge_d##DM##_##S(T* out, float* lse, const float* part_ml, const float* part_acc, AttnShape s,    \
-                                           int splits) {                                                                    \
-        attention_decode_merge<T, DM>(out, lse, part_ml, part_acc, s, splits);                                              \
+#define MERGE_FOR(DM, T, S)                                                                                              \
+    extern "C" __global__ void __launch_bounds__(DM)                                                                     \
+        attention_decode_merge_d##DM##_##S(T* out, float* lse, const float* part_ml, const float* part_acc, AttnShape s, \
+                                           int chunks) {                                                                 \
+        attention_decode_merge<T, DM>(out, lse, part_ml, part_acc, s, chunks);                                           \
     }
 
-#define FOR_DTYPE(T, S)                                                                                \
-    DECODE_FOR(32, T, S, , false) DECODE_FOR(64, T, S, , false) DECODE_FOR(128, T, S, , false)         \
-    DECODE_FOR(64, T, S, _vec, true) DECODE_FOR(128, T, S, _vec, true)                                 \
+#define FOR_DTYPE(T, S)                                                                        \
+    DECODE_FOR(32, T, S, , false) DECODE_FOR(64, T, S, , false) DECODE_FOR(128, T, S, , false) \
+    DECODE_FOR(64, T, S, _vec, true) DECODE_FOR(128, T, S, _vec, true)                         \
     MERGE_FOR(32, T, S) MERGE_FOR(64, T, S) MERGE_FOR(128, T, S)
 
 FOR_DTYPE(float, f32)
