@@ -150,10 +150,19 @@ pub(crate) fn decode_embedded<B: Backend>(be: &B, cfg: &Gpt2Config, w: &Weights<
             be.layernorm_forward(B::view_mut(&mut s.ln), B::view_mut(&mut s.mean), B::view_mut(&mut s.rstd), sl::<B>(&s.x, rows * c), bw.ln_1_w, bw.ln_1_b, rows, c, eps);
             cfg.linear(c, 3 * c).forward(be, B::view_mut(&mut s.qkv), sl::<B>(&s.ln, rows * c), bw.c_attn_w, bw.c_attn_b, rows);
             let qkv = B::view(&s.qkv);
-            for b in 0..nb {
-                let at = (b * cache.cap + cache.len) * c;
-                be.copy_rows(B::slice_mut(B::view_mut(&mut cache.k[l]), at, tq * c), c, B::slice(qkv, b * tq * 3 * c + c, tq * 3 * c - c), 3 * c, tq, c);
-                be.copy_rows(B::slice_mut(B::view_mut(&mut cache.v[l]), at, tq * c), c, B::slice(qkv, b * tq * 3 * c + 2 * c, tq * 3 * c - 2 * c), 3 * c, tq, c);
+            if tq == 1 && nb > 0 {
+                // A decoding step: every sequence's new row in one copy a
+                // cache (rows cap · c apart), not one launch per sequence.
+                let (at, span) = (cache.len * c, (nb - 1) * cache.cap * c + c);
+                let from = |part: usize| B::slice(qkv, part * c, (nb - 1) * 3 * c + c);
+                be.copy_rows(B::slice_mut(B::view_mut(&mut cache.k[l]), at, span), cache.cap * c, from(1), 3 * c, nb, c);
+                be.copy_rows(B::slice_mut(B::view_mut(&mut cache.v[l]), at, span), cache.cap * c, from(2), 3 * c, nb, c);
+            } else {
+                for b in 0..nb {
+                    let at = (b * cache.cap + cache.len) * c;
+                    be.copy_rows(B::slice_mut(B::view_mut(&mut cache.k[l]), at, tq * c), c, B::slice(qkv, b * tq * 3 * c + c, tq * 3 * c - c), 3 * c, tq, c);
+                    be.copy_rows(B::slice_mut(B::view_mut(&mut cache.v[l]), at, tq * c), c, B::slice(qkv, b * tq * 3 * c + 2 * c, tq * 3 * c - 2 * c), 3 * c, tq, c);
+                }
             }
             let shape = AttnShape {
                 batch: nb,
