@@ -109,6 +109,9 @@ impl<'a, B: Backend> Recorder<'a, B> {
         self.keep("add".into(), &out);
         self.be.add_assign(B::view_mut(&mut out), B::view(&d));
         self.keep("add_assign".into(), &out);
+        // One vector onto each of 37 rows of 27 (the last 1000 − 999 values untouched).
+        self.be.broadcast_add(B::view_mut(&mut out), B::view(&d), 37, 27);
+        self.keep("broadcast_add".into(), &out);
         let mut out = self.poisoned(n);
         self.be.mul(B::view_mut(&mut out), B::view(&a), B::view(&b));
         self.keep("mul".into(), &out);

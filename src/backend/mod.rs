@@ -153,6 +153,9 @@ pub trait Backend: Send + Sync {
     fn add(&self, out: Self::ViewMut<'_>, a: Self::View<'_>, b: Self::View<'_>);
     /// `dst += src`.
     fn add_assign(&self, dst: Self::ViewMut<'_>, src: Self::View<'_>);
+    /// `dst[r, j] += v[j]` over `rows` rows of `width` (one vector added to
+    /// every row: position embeddings on every image of a batch).
+    fn broadcast_add(&self, dst: Self::ViewMut<'_>, v: Self::View<'_>, rows: usize, width: usize);
     /// `out = a ⊙ b` (gated feed-forwards; also the backward of one).
     fn mul(&self, out: Self::ViewMut<'_>, a: Self::View<'_>, b: Self::View<'_>);
     /// `v *= alpha`.

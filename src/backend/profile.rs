@@ -168,6 +168,9 @@ impl<B: Backend> Backend for Profiled<B> {
     fn add_assign(&self, dst: Self::ViewMut<'_>, src: Self::View<'_>) {
         self.time("add_assign", || self.inner.add_assign(dst, src))
     }
+    fn broadcast_add(&self, dst: Self::ViewMut<'_>, v: Self::View<'_>, rows: usize, width: usize) {
+        self.time("broadcast_add", || self.inner.broadcast_add(dst, v, rows, width))
+    }
     fn mul(&self, out: Self::ViewMut<'_>, a: Self::View<'_>, b: Self::View<'_>) {
         self.time("mul", || self.inner.mul(out, a, b))
     }

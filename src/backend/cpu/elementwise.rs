@@ -21,6 +21,12 @@ pub fn add_assign<T: Real>(dst: &mut [T], src: &[T]) {
     dst.par_chunks_mut(CHUNK).zip(src.par_chunks(CHUNK)).for_each(|(d, s)| d.iter_mut().zip(s).for_each(|(d, &s)| *d += s));
 }
 
+pub fn broadcast_add<T: Real>(dst: &mut [T], v: &[T], rows: usize, width: usize) {
+    if width > 0 {
+        dst[..rows * width].par_chunks_mut(width).for_each(|row| row.iter_mut().zip(&v[..width]).for_each(|(d, &x)| *d += x));
+    }
+}
+
 pub fn mul<T: Real>(out: &mut [T], a: &[T], b: &[T]) {
     out.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK)).zip(b.par_chunks(CHUNK)).for_each(|((o, a), b)| {
         for i in 0..o.len() {

@@ -111,6 +111,9 @@ impl Backend for Cpu {
     fn add_assign(&self, dst: &mut [f32], src: &[f32]) {
         elementwise::add_assign(dst, src)
     }
+    fn broadcast_add(&self, dst: &mut [f32], v: &[f32], rows: usize, width: usize) {
+        elementwise::broadcast_add(dst, v, rows, width)
+    }
     fn mul(&self, out: &mut [f32], a: &[f32], b: &[f32]) {
         elementwise::mul(out, a, b)
     }

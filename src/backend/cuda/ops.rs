@@ -180,6 +180,13 @@ impl Backend for Cuda {
         assert!(src.len >= dst.len, "add_assign: source shorter than the destination");
         self.map_launch("add_assign", dst.dtype, dst.len, &[dst.ptr, src.ptr], &[&dst.ptr, &src.ptr, &(dst.len as i64)]);
     }
+    fn broadcast_add(&self, dst: CuViewMut<'_>, v: CuView<'_>, rows: usize, width: usize) {
+        expect("broadcast_add", &[("v", v.dtype, dst.dtype)]);
+        assert!(dst.len >= rows * width && v.len >= width, "broadcast_add: views smaller than {rows} × {width}");
+        // The GEMMs' bias kernel, accumulating: dst[r, j] += v[j].
+        let args: [&dyn KernelArg; 6] = [&dst.ptr, &v.ptr, &(rows as i64), &(width as i64), &(width as i64), &1i32];
+        self.rt.launch_1d(&kernel("bias_broadcast", dst.dtype), rows * width, &args);
+    }
     fn mul(&self, out: CuViewMut<'_>, a: CuView<'_>, b: CuView<'_>) {
         expect("mul", &[("a", a.dtype, out.dtype), ("b", b.dtype, out.dtype)]);
         assert!(a.len >= out.len && b.len >= out.len, "mul: inputs shorter than the output");

@@ -181,9 +181,7 @@ impl<B: Backend> Clip<B> {
         let row = (n + 1) * dv;
         be.copy_rows(B::view_mut(&mut a.emb), row, vw.class_embedding, 0, b, dv);
         be.copy_rows(B::slice_mut(B::view_mut(&mut a.emb), dv, b * row - dv), row, B::view(&a.pe), n * dv, b, n * dv);
-        for img in 0..b {
-            be.add_assign(B::slice_mut(B::view_mut(&mut a.emb), img * row, row), vw.position_embedding);
-        }
+        be.broadcast_add(B::view_mut(&mut a.emb), vw.position_embedding, b, row);
         let r = b * (n + 1);
         be.layernorm_forward(
             B::view_mut(&mut a.pre),
@@ -312,9 +310,8 @@ impl<B: Backend> Clip<B> {
         be.bias_backward(B::reborrow(&mut gv.position_embedding), B::view(&a.demb), b, row);
         be.copy_rows(B::view_mut(&mut a.dpooled), dv, B::view(&a.demb), row, b, dv);
         be.bias_backward(B::reborrow(&mut gv.class_embedding), B::view(&a.dpooled), b, dv);
-        for img in 0..b {
-            be.copy_rows(B::slice_mut(B::view_mut(&mut a.dpe), img * n * dv, n * dv), dv, B::slice(B::view(&a.demb), img * row + dv, n * dv), dv, n, dv);
-        }
+        // Each image's patch rows (all but its class row) as one strided row.
+        be.copy_rows(B::view_mut(&mut a.dpe), n * dv, B::slice(B::view(&a.demb), dv, b * row - dv), row, b, n * dv);
         Linear::nn_linear(self.cfg.patch_values(), dv).backward(
             be,
             None,
