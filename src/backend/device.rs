@@ -37,12 +37,12 @@ impl fmt::Display for Device {
 /// `$dtype`: the CPU reference (f32 only), or a freshly opened CUDA device
 /// (opening errors propagate with `?`). The body is compiled once per
 /// backend, so it may call generic code:
-/// `on_device!(device, dtype, |be| train(be, &args))`. With `profiled`
+/// `on_device!(device, dtype, |be| train(be, &args))`. With `profiled,`
 /// before the closure, the backend is wrapped in `backend::profile::Profiled`
 /// (every op timed).
 #[macro_export]
 macro_rules! on_device {
-    ($device:expr, $dtype:expr, profiled |$be:ident| $body:expr) => {
+    ($device:expr, $dtype:expr, profiled, |$be:ident| $body:expr) => {
         match $device {
             $crate::backend::Device::Cpu => {
                 let $be = &$crate::backend::profile::Profiled::new($crate::backend::cpu::Cpu::for_dtype($dtype)?);

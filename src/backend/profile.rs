@@ -2,9 +2,8 @@
 //! GEMMs per shape, with their FLOP rate), for `hhi bench … --profile`. On
 //! the CPU every op is synchronous, so the times are exact; on a device each
 //! op waits for the work before it and for itself, so an op's time is its
-//! own plus one launch and one synchronisation (~10 µs on a GPU: what the
-//! small ops show is mostly that), and the profiled step runs slower than
-//! the unprofiled one.
+//! own plus one launch and one synchronisation (what the smallest ops show
+//! is mostly that), and the profiled step runs slower than the unprofiled one.
 
 use super::{Act, AdamW, AttnGrads, AttnInputs, AttnShape, Backend, DecaySegment, Gemm, MemoryStats};
 use crate::Result;

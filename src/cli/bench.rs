@@ -37,7 +37,7 @@ pub enum Command {
         warmup: usize,
         /// Also print the time spent in each op, timed steps only (GEMMs per
         /// shape, with TFLOP/s; on a device each op is waited for, so small
-        /// ops carry a launch and a synchronisation, ~10 µs on a GPU).
+        /// ops carry a launch and a synchronisation).
         #[arg(long)]
         profile: bool,
         #[command(flatten)]
@@ -155,15 +155,11 @@ pub fn run(c: Command) -> Result<()> {
             let dir = ModelDir::open(&model)?;
             let tgt = target_seq.unwrap_or((seq / 4).max(1));
             let json = if profile {
-                hhi::on_device!(
-                    device.device,
-                    device.dtype(),
-                    profiled | be | {
-                        let json = train_any(be, &dir, batch, seq, tgt, steps, warmup, &|| be.reset())?;
-                        print_profile(be, steps);
-                        json
-                    }
-                )
+                hhi::on_device!(device.device, device.dtype(), profiled, |be| {
+                    let json = train_any(be, &dir, batch, seq, tgt, steps, warmup, &|| be.reset())?;
+                    print_profile(be, steps);
+                    json
+                })
             } else {
                 hhi::on_device!(device.device, device.dtype(), |be| train_any(be, &dir, batch, seq, tgt, steps, warmup, &|| ()))?
             };
@@ -190,15 +186,11 @@ pub fn run(c: Command) -> Result<()> {
                 hhi::io::atomic::write_atomic(path, super::bench_evaluate::texts(items, beams).join("\n").as_bytes())?;
             }
             let json = if profile {
-                hhi::on_device!(
-                    device.device,
-                    device.dtype(),
-                    profiled | be | {
-                        let json = super::bench_evaluate::run(be, &sentence_model, items, beams, batch)?;
-                        print_profile(be, 1);
-                        json
-                    }
-                )
+                hhi::on_device!(device.device, device.dtype(), profiled, |be| {
+                    let json = super::bench_evaluate::run(be, &sentence_model, items, beams, batch)?;
+                    print_profile(be, 1);
+                    json
+                })
             } else {
                 hhi::on_device!(device.device, device.dtype(), |be| super::bench_evaluate::run(be, &sentence_model, items, beams, batch))?
             };
@@ -224,15 +216,11 @@ pub fn run(c: Command) -> Result<()> {
             }
             let shape = super::bench_models::GenerateShape { batch, src: prompt_len, new_tokens, beams, repeats };
             let json = if profile {
-                hhi::on_device!(
-                    device.device,
-                    device.dtype(),
-                    profiled | be | {
-                        let json = generate_any(be, &dir, &shape)?;
-                        print_profile(be, repeats + 1);
-                        json
-                    }
-                )
+                hhi::on_device!(device.device, device.dtype(), profiled, |be| {
+                    let json = generate_any(be, &dir, &shape)?;
+                    print_profile(be, repeats + 1);
+                    json
+                })
             } else {
                 hhi::on_device!(device.device, device.dtype(), |be| generate_any(be, &dir, &shape))?
             };
@@ -247,15 +235,11 @@ pub fn run(c: Command) -> Result<()> {
                 return Err(Error::config(dir.dir.join("config.json"), "bench encode needs a CLIP model"));
             }
             let json = if profile {
-                hhi::on_device!(
-                    device.device,
-                    device.dtype(),
-                    profiled | be | {
-                        let json = super::bench_models::encode_clip(be, &dir, batch, repeats)?;
-                        print_profile(be, repeats + 1);
-                        json
-                    }
-                )
+                hhi::on_device!(device.device, device.dtype(), profiled, |be| {
+                    let json = super::bench_models::encode_clip(be, &dir, batch, repeats)?;
+                    print_profile(be, repeats + 1);
+                    json
+                })
             } else {
                 hhi::on_device!(device.device, device.dtype(), |be| super::bench_models::encode_clip(be, &dir, batch, repeats))?
             };
