@@ -187,7 +187,7 @@ impl Cuda {
         let (chunks, chunk) = decode_chunks(rows, most_keys(s.kv_len), sms);
         // The scratch for the chunks' states is sized for the cache's
         // capacity, so a decoding loop makes it in its first step, if at all.
-        let most = decode_chunks(rows, most_keys(s.kv_cap.max(s.kv_len)), sms).0.max(chunks);
+        let most = decode_chunks(rows, most_keys(s.kv_cap.max(s.kv_len)), sms).0;
         let (mut states, mut accs) = (0u64, 0u64);
         if most > 1 {
             let Some(scratch) = self.grown(&self.attn_chunks, rows * most * (2 + bound), "attention_forward") else { return };

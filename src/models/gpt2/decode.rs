@@ -150,20 +150,8 @@ pub(crate) fn decode_embedded<B: Backend>(be: &B, cfg: &Gpt2Config, w: &Weights<
             be.layernorm_forward(B::view_mut(&mut s.ln), B::view_mut(&mut s.mean), B::view_mut(&mut s.rstd), sl::<B>(&s.x, rows * c), bw.ln_1_w, bw.ln_1_b, rows, c, eps);
             cfg.linear(c, 3 * c).forward(be, B::view_mut(&mut s.qkv), sl::<B>(&s.ln, rows * c), bw.c_attn_w, bw.c_attn_b, rows);
             let qkv = B::view(&s.qkv);
-            if tq == 1 && nb > 0 {
-                // A decoding step: every sequence's new row in one copy a
-                // cache (rows cap · c apart), not one launch per sequence.
-                let (at, span) = (cache.len * c, (nb - 1) * cache.cap * c + c);
-                let from = |part: usize| B::slice(qkv, part * c, (nb - 1) * 3 * c + c);
-                be.copy_rows(B::slice_mut(B::view_mut(&mut cache.k[l]), at, span), cache.cap * c, from(1), 3 * c, nb, c);
-                be.copy_rows(B::slice_mut(B::view_mut(&mut cache.v[l]), at, span), cache.cap * c, from(2), 3 * c, nb, c);
-            } else {
-                for b in 0..nb {
-                    let at = (b * cache.cap + cache.len) * c;
-                    be.copy_rows(B::slice_mut(B::view_mut(&mut cache.k[l]), at, tq * c), c, B::slice(qkv, b * tq * 3 * c + c, tq * 3 * c - c), 3 * c, tq, c);
-                    be.copy_rows(B::slice_mut(B::view_mut(&mut cache.v[l]), at, tq * c), c, B::slice(qkv, b * tq * 3 * c + 2 * c, tq * 3 * c - 2 * c), 3 * c, tq, c);
-                }
-            }
+            append_rows(be, &mut cache.k[l], qkv, 1, cache.len, cache.cap, nb, tq, c);
+            append_rows(be, &mut cache.v[l], qkv, 2, cache.len, cache.cap, nb, tq, c);
             let shape = AttnShape {
                 batch: nb,
                 heads: cfg.n_head,
@@ -192,6 +180,27 @@ pub(crate) fn decode_embedded<B: Backend>(be: &B, cfg: &Gpt2Config, w: &Weights<
         be.copy_rows(B::view_mut(&mut s.last), c, B::slice(B::view(&s.x), (tq - 1) * c, rows * c - (tq - 1) * c), tq * c, nb, c);
         be.layernorm_forward(B::view_mut(&mut s.ln), B::view_mut(&mut s.mean), B::view_mut(&mut s.rstd), B::view(&s.last), w.ln_f_w, w.ln_f_b, nb, c, eps);
         Linear::nn_linear(c, v).forward(be, B::view_mut(&mut s.logits), sl::<B>(&s.ln, nb * c), *w.head(), None, nb);
+    }
+}
+
+/// Appends part `part` (1: keys, 2: values) of each sequence's `tq` new rows
+/// of the fused `qkv` [nb, tq, 3c] to a cache [nb, cap, c] at position
+/// `len`, in as few strided copies as the shape allows: one per position
+/// when sequences outnumber positions (a decoding step: a single copy), else
+/// one per sequence (a prompt).
+#[allow(clippy::too_many_arguments)]
+fn append_rows<B: Backend>(be: &B, cache: &mut B::Buf, qkv: B::View<'_>, part: usize, len: usize, cap: usize, nb: usize, tq: usize, c: usize) {
+    if tq <= nb {
+        for t in 0..tq {
+            let (at, span) = ((len + t) * c, (nb - 1) * cap * c + c);
+            let from = B::slice(qkv, (t * 3 + part) * c, (nb - 1) * tq * 3 * c + c);
+            be.copy_rows(B::slice_mut(B::view_mut(cache), at, span), cap * c, from, tq * 3 * c, nb, c);
+        }
+    } else {
+        for b in 0..nb {
+            let from = B::slice(qkv, (b * tq * 3 + part) * c, tq * 3 * c - part * c);
+            be.copy_rows(B::slice_mut(B::view_mut(cache), (b * cap + len) * c, tq * c), c, from, 3 * c, tq, c);
+        }
     }
 }
 
