@@ -67,10 +67,26 @@ __device__ void layernorm_params_reduce(float* dw, float* db, const float* parti
 #define FOR_LANE_PACKS(p, i, P, V, c)                                  \
     _Pragma("unroll") for (int p = 0, i = lane * (V); p < (P); p++, i += 32 * (V)) if (i < (c))
 
-// layernorm_forward with the row in registers. V = 1, or VEC<T> when c is a
-// multiple of it and every pointer is 16-byte aligned.
-template <typename T, int V>
-__device__ void layernorm_forward_cached(T* out, float* mean, float* rstd, const T* inp, const T* w, const T* b, int rows, int c, float eps) {
+// A pack of the row a forward normalises: `inp`'s or, with ADD (the residual
+// add fused in), inp + delta rounded to T as `add` rounds it, stored to `res`
+// first. In place (res == inp) each element is read before it is written.
+template <typename T, int V, bool ADD>
+__device__ __forceinline__ Pack<T, V> layernorm_input_pack(T* res, const T* inp, const T* delta, int64_t at) {
+    Pack<T, V> x = load_pack<T, V>(inp + at);
+    if constexpr (ADD) {
+        const Pack<T, V> d = load_pack<T, V>(delta + at);
+        for (int k = 0; k < V; k++) x.v[k] = from_f32<T>(x[k] + d[k]);
+        store_pack(res + at, x);
+    }
+    return x;
+}
+
+// layernorm_forward with the row in registers (ADD: of res = inp + delta).
+// V = 1, or VEC<T> when c is a multiple of it and every pointer is 16-byte
+// aligned.
+template <typename T, int V, bool ADD>
+__device__ void layernorm_forward_cached(T* res, T* out, float* mean, float* rstd, const T* inp, const T* delta, const T* w, const T* b, int rows, int c,
+                                         float eps) {
     constexpr int P = LN_FORWARD_CACHED_MAX_C / (32 * V);
     const int lane = threadIdx.x % 32;
     const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
@@ -79,7 +95,7 @@ __device__ void layernorm_forward_cached(T* out, float* mean, float* rstd, const
     Pack<T, V> x[P];
     float sum = 0.0f;
     FOR_LANE_PACKS(p, i, P, V, c) {
-        x[p] = load_pack<T, V>(inp + at + i);
+        x[p] = layernorm_input_pack<T, V, ADD>(res, inp, delta, at + i);
         for (int k = 0; k < V; k++) sum += x[p][k];
     }
     const float m = warp_sum(sum) / c;
@@ -260,15 +276,18 @@ __device__ void layernorm_backward_pipelined(bf16* dinp, float* partial, float* 
 }
 
 // One warp per row; two passes over the row (mean, then centred variance) as
-// the CPU reference does, so both agree to rounding.
-template <typename T>
-__device__ void layernorm_forward(T* out, float* mean, float* rstd, const T* inp, const T* w, const T* b, int rows, int c, float eps) {
+// the CPU reference does, so both agree to rounding. With ADD the row is
+// res = inp + delta, rounded to T and stored in the first pass, read back
+// (by the lane that wrote it) in the others.
+template <typename T, bool ADD>
+__device__ void layernorm_forward(T* res, T* out, float* mean, float* rstd, const T* inp, const T* delta, const T* w, const T* b, int rows, int c, float eps) {
     const int lane = threadIdx.x % 32;
     const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
     if (row >= rows) return;
-    const T* x = inp + (int64_t)row * c;
+    const int64_t at = (int64_t)row * c;
     float sum = 0.0f;
-    for (int i = lane; i < c; i += 32) sum += to_f32(x[i]);
+    for (int i = lane; i < c; i += 32) sum += layernorm_input_pack<T, 1, ADD>(res, inp, delta, at + i)[0];
+    const T* x = (ADD ? res : inp) + at;
     const float m = warp_sum(sum) / c;
     float var = 0.0f;
     for (int i = lane; i < c; i += 32) {
@@ -376,16 +395,22 @@ __device__ void layernorm_backward_params(float* dw, float* db, const T* dout, c
 }
 
 // RMS norm: out = w · x · r, r = 1/sqrt(mean(x²) + eps); one warp per row.
-template <typename T>
-__device__ void rmsnorm_forward(T* out, float* rstd, const T* inp, const T* w, int rows, int c, float eps) {
+// With ADD the row is res = inp + delta, rounded to T and stored in the first
+// pass, read back (by the lane that wrote it) in the second.
+template <typename T, bool ADD>
+__device__ void rmsnorm_forward(T* res, T* out, float* rstd, const T* inp, const T* delta, const T* w, int rows, int c, float eps) {
     const int lane = threadIdx.x % 32;
     const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
     if (row >= rows) return;
-    const T* x = inp + (int64_t)row * c;
+    const int64_t at = (int64_t)row * c;
     float sq = 0.0f;
-    for (int i = lane; i < c; i += 32) sq += to_f32(x[i]) * to_f32(x[i]);
+    for (int i = lane; i < c; i += 32) {
+        const float v = layernorm_input_pack<T, 1, ADD>(res, inp, delta, at + i)[0];
+        sq += v * v;
+    }
+    const T* x = (ADD ? res : inp) + at;
     const float r = 1.0f / sqrtf(warp_sum(sq) / c + eps);
-    T* o = out + (int64_t)row * c;
+    T* o = out + at;
     for (int i = lane; i < c; i += 32) o[i] = from_f32<T>(to_f32(w[i]) * (to_f32(x[i]) * r));
     if (lane == 0) rstd[row] = r;
 }
@@ -433,7 +458,11 @@ __device__ void rmsnorm_backward_params(float* dw, const T* dout, const T* inp, 
 #define FOR_DTYPE(T, S)                                                                                                        \
     extern "C" __global__ void layernorm_forward_##S(T* out, float* mean, float* rstd, const T* inp, const T* w, const T* b,   \
                                                      int rows, int c, float eps) {                                             \
-        layernorm_forward<T>(out, mean, rstd, inp, w, b, rows, c, eps);                                                        \
+        layernorm_forward<T, false>(nullptr, out, mean, rstd, inp, nullptr, w, b, rows, c, eps);                               \
+    }                                                                                                                          \
+    extern "C" __global__ void add_layernorm_forward_##S(T* res, T* out, float* mean, float* rstd, const T* inp,              \
+                                                         const T* delta, const T* w, const T* b, int rows, int c, float eps) { \
+        layernorm_forward<T, true>(res, out, mean, rstd, inp, delta, w, b, rows, c, eps);                                      \
     }                                                                                                                          \
     extern "C" __global__ void layernorm_backward_input_##S(T* dinp, const T* dout, const T* inp, const T* w, const float* mean, \
                                                             const float* rstd, int rows, int c) {                              \
@@ -448,7 +477,11 @@ __device__ void rmsnorm_backward_params(float* dw, const T* dout, const T* inp, 
         layernorm_backward_params<T>(dw, db, dout, inp, mean, rstd, rows, c);                                                  \
     }                                                                                                                          \
     extern "C" __global__ void rmsnorm_forward_##S(T* out, float* rstd, const T* inp, const T* w, int rows, int c, float eps) {  \
-        rmsnorm_forward<T>(out, rstd, inp, w, rows, c, eps);                                                                   \
+        rmsnorm_forward<T, false>(nullptr, out, rstd, inp, nullptr, w, rows, c, eps);                                          \
+    }                                                                                                                          \
+    extern "C" __global__ void add_rmsnorm_forward_##S(T* res, T* out, float* rstd, const T* inp, const T* delta, const T* w,  \
+                                                       int rows, int c, float eps) {                                           \
+        rmsnorm_forward<T, true>(res, out, rstd, inp, delta, w, rows, c, eps);                                                 \
     }                                                                                                                          \
     extern "C" __global__ void rmsnorm_backward_input_##S(T* dinp, const T* dout, const T* inp, const T* w, const float* rstd,  \
                                                           int rows, int c) {                                                   \
@@ -466,7 +499,12 @@ FOR_DTYPE(bf16, bf16)
 #define CACHED_FOR(T, S, V, NAME)                                                                                                 \
     extern "C" __global__ void layernorm_forward_##NAME##_##S(T* out, float* mean, float* rstd, const T* inp, const T* w,       \
                                                                const T* b, int rows, int c, float eps) {                          \
-        layernorm_forward_cached<T, V>(out, mean, rstd, inp, w, b, rows, c, eps);                                                  \
+        layernorm_forward_cached<T, V, false>(nullptr, out, mean, rstd, inp, nullptr, w, b, rows, c, eps);                          \
+    }                                                                                                                              \
+    extern "C" __global__ void add_layernorm_forward_##NAME##_##S(T* res, T* out, float* mean, float* rstd, const T* inp,      \
+                                                                   const T* delta, const T* w, const T* b, int rows, int c,       \
+                                                                   float eps) {                                                   \
+        layernorm_forward_cached<T, V, true>(res, out, mean, rstd, inp, delta, w, b, rows, c, eps);                                \
     }                                                                                                                              \
     extern "C" __global__ void __launch_bounds__(256, 2) layernorm_backward_##NAME##_##S(T* dinp, float* partial, const T* dout,  \
                                                                 const T* inp, const T* w, const float* mean, const float* rstd,  \

@@ -188,6 +188,66 @@ impl<'a, B: Backend> Recorder<'a, B> {
         }
     }
 
+    /// The residual add fused into LayerNorm's forward, out of place and in
+    /// place, on each of the forward's kernels (rows of 70: element access;
+    /// 768: 16-byte packs, and element access where the rows start one
+    /// element off; 1,000: cached; 2,100: general), and into T5's RMS norm.
+    /// On every backend each must equal `add` (or `add_assign`) then the
+    /// norm bit for bit — in bf16 that is the norm of the residual rounded
+    /// to bf16, as stored.
+    fn add_layernorm(&mut self, seed: u64) {
+        let mut rng = Rng::new(seed);
+        for (rows, c, offset) in [(19, 70, 0), (21, 768, 0), (21, 768, 1), (5, 1000, 0), (3, 2100, 0)] {
+            let n = rows * c;
+            let (x, delta) = (self.up(&random(&mut rng, n + offset, 3.0)), self.up(&random(&mut rng, n + offset, 1.0)));
+            let (x, delta) = (B::slice(B::view(&x), offset, n), B::slice(B::view(&delta), offset, n));
+            let (w, b) = (self.up(&random(&mut rng, c, 1.0)), self.up(&random(&mut rng, c, 1.0)));
+            let (w, b) = (B::view(&w), B::view(&b));
+            let label = format!("{rows}×{c}{}", if offset > 0 { " unaligned" } else { "" });
+            // Outputs start `offset` elements into their buffers, as the inputs do.
+            let [mut res, mut out, mut res2, mut out2] = [(); 4].map(|_| self.poisoned(n + offset));
+            let [mut mean, mut rstd, mut mean2, mut rstd2] = [(); 4].map(|_| self.poisoned32(rows));
+            macro_rules! at {
+                ($buf:expr) => {
+                    B::slice_mut(B::view_mut(&mut $buf), offset, n)
+                };
+            }
+            self.be.add_layernorm_forward(at!(res), at!(out), B::view_mut(&mut mean), B::view_mut(&mut rstd), Some(x), delta, w, b, rows, c, 1e-5);
+            // The unfused ops on the same inputs.
+            self.be.add(at!(res2), x, delta);
+            self.be.layernorm_forward(at!(out2), B::view_mut(&mut mean2), B::view_mut(&mut rstd2), B::slice(B::view(&res2), offset, n), w, b, rows, c, 1e-5);
+            self.same_bits(&format!("add_layernorm_forward {label}"), offset, [&res, &out, &mean, &rstd], [&res2, &out2, &mean2, &rstd2]);
+            // In place: res += delta, then its LayerNorm.
+            self.be.add_layernorm_forward(at!(res), at!(out), B::view_mut(&mut mean), B::view_mut(&mut rstd), None, delta, w, b, rows, c, 1e-5);
+            self.be.add_assign(at!(res2), delta);
+            self.be.layernorm_forward(at!(out2), B::view_mut(&mut mean2), B::view_mut(&mut rstd2), B::slice(B::view(&res2), offset, n), w, b, rows, c, 1e-5);
+            self.same_bits(&format!("add_layernorm_forward in place {label}"), offset, [&res, &out, &mean, &rstd], [&res2, &out2, &mean2, &rstd2]);
+            // T5's RMS norm, both ways (mean and mean2 stay as they are).
+            self.be.add_rmsnorm_forward(at!(res), at!(out), B::view_mut(&mut rstd), Some(x), delta, w, rows, c, 1e-6);
+            self.be.add(at!(res2), x, delta);
+            self.be.rmsnorm_forward(at!(out2), B::view_mut(&mut rstd2), B::slice(B::view(&res2), offset, n), w, rows, c, 1e-6);
+            self.same_bits(&format!("add_rmsnorm_forward {label}"), offset, [&res, &out, &mean, &rstd], [&res2, &out2, &mean2, &rstd2]);
+            self.be.add_rmsnorm_forward(at!(res), at!(out), B::view_mut(&mut rstd), None, delta, w, rows, c, 1e-6);
+            self.be.add_assign(at!(res2), delta);
+            self.be.rmsnorm_forward(at!(out2), B::view_mut(&mut rstd2), B::slice(B::view(&res2), offset, n), w, rows, c, 1e-6);
+            self.same_bits(&format!("add_rmsnorm_forward in place {label}"), offset, [&res, &out, &mean, &rstd], [&res2, &out2, &mean2, &rstd2]);
+        }
+    }
+
+    /// Asserts that a fused op's outputs (res, out, mean, rstd) equal the
+    /// unfused ops' bit for bit, and keeps them for the CPU comparison (res
+    /// and out from `offset` on).
+    fn same_bits(&mut self, label: &str, offset: usize, fused: [&B::Buf; 4], unfused: [&B::Buf; 4]) {
+        for (i, (name, (f, u))) in ["res", "out", "mean", "rstd"].into_iter().zip(fused.into_iter().zip(unfused)).enumerate() {
+            let skip = if i < 2 { offset } else { 0 };
+            let (got, want) = (self.be.download(B::view(f)).expect("download"), self.be.download(B::view(u)).expect("download"));
+            let (got, want) = (got[skip..].to_vec(), &want[skip..]);
+            let same = got.len() == want.len() && got.iter().zip(want).all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{}: {label} {name} differs from the unfused ops' bits", self.be.name());
+            self.outputs.push((format!("{label} {name}"), got));
+        }
+    }
+
     /// Token and position lookups (rows of 24 take the CUDA backend's 16-byte
     /// lookups, rows of 10 the element ones) and T5's position bias.
     fn embedding(&mut self, seed: u64) {
@@ -408,6 +468,7 @@ fn run_all<B: Backend>(be: &B, bf16_inputs: bool) -> Vec<(String, Vec<f32>)> {
     r.matmul(1);
     r.elementwise(2);
     r.layernorm(3);
+    r.add_layernorm(8);
     r.embedding(4);
     r.attention(5);
     r.loss(6);

@@ -189,6 +189,12 @@ pub fn run<B: Backend>(be: &B, s: Shapes, filter: &str, print: &mut dyn FnMut(&O
             be.layernorm_forward(B::view_mut(&mut y), B::view_mut(&mut mean), B::view_mut(&mut rstd), B::view(&x), B::view(&w), B::view(&b), rows, C, 1e-5)
         })?;
         record(format!("layernorm forward {rows}×{C}"), ms, 2.0 * act * (rows * C) as f64, 0.0);
+        // The residual add fused in: x and delta read, the sum and its norm written.
+        let ms = median_ms(be, s.reps, || {
+            let (res, out) = (B::view_mut(&mut dx), B::view_mut(&mut y));
+            be.add_layernorm_forward(res, out, B::view_mut(&mut mean), B::view_mut(&mut rstd), Some(B::view(&x)), B::view(&dy), B::view(&w), B::view(&b), rows, C, 1e-5)
+        })?;
+        record(format!("add + layernorm forward {rows}×{C}"), ms, 4.0 * act * (rows * C) as f64, 0.0);
         let ms = median_ms(be, s.reps, || {
             be.layernorm_backward(B::view_mut(&mut dx), B::view_mut(&mut dw), B::view_mut(&mut db), B::view(&dy), B::view(&x), B::view(&w), B::view(&mean), B::view(&rstd), rows, C)
         })?;

@@ -180,6 +180,24 @@ pub trait Backend: Send + Sync {
         c: usize,
         eps: f32,
     );
+    /// A residual add and the LayerNorm after it in one pass over the rows:
+    /// `res = x + delta` (`x` `None`: `res += delta`), then
+    /// `layernorm_forward` of `res` into `out`, `mean`, `rstd`.
+    #[allow(clippy::too_many_arguments)]
+    fn add_layernorm_forward(
+        &self,
+        res: Self::ViewMut<'_>,
+        out: Self::ViewMut<'_>,
+        mean: Self::ViewMut<'_>,
+        rstd: Self::ViewMut<'_>,
+        x: Option<Self::View<'_>>,
+        delta: Self::View<'_>,
+        w: Self::View<'_>,
+        b: Self::View<'_>,
+        rows: usize,
+        c: usize,
+        eps: f32,
+    );
     /// Accumulates into `dinp` and into `dw`, `db` (f32).
     #[allow(clippy::too_many_arguments)]
     fn layernorm_backward(
@@ -200,6 +218,22 @@ pub trait Backend: Send + Sync {
     /// no mean subtraction and no bias; saves `rstd[rows]` (f32).
     #[allow(clippy::too_many_arguments)]
     fn rmsnorm_forward(&self, out: Self::ViewMut<'_>, rstd: Self::ViewMut<'_>, inp: Self::View<'_>, w: Self::View<'_>, rows: usize, c: usize, eps: f32);
+    /// A residual add and the RMS norm after it in one pass over the rows:
+    /// `res = x + delta` (`x` `None`: `res += delta`), then `rmsnorm_forward`
+    /// of `res` into `out`, `rstd`.
+    #[allow(clippy::too_many_arguments)]
+    fn add_rmsnorm_forward(
+        &self,
+        res: Self::ViewMut<'_>,
+        out: Self::ViewMut<'_>,
+        rstd: Self::ViewMut<'_>,
+        x: Option<Self::View<'_>>,
+        delta: Self::View<'_>,
+        w: Self::View<'_>,
+        rows: usize,
+        c: usize,
+        eps: f32,
+    );
     /// Accumulates into `dinp` and into `dw` (f32).
     #[allow(clippy::too_many_arguments)]
     fn rmsnorm_backward(

@@ -196,6 +196,22 @@ impl<B: Backend> Backend for Profiled<B> {
     ) {
         self.time("layernorm_forward", || self.inner.layernorm_forward(out, mean, rstd, inp, w, b, rows, c, eps))
     }
+    fn add_layernorm_forward(
+        &self,
+        res: Self::ViewMut<'_>,
+        out: Self::ViewMut<'_>,
+        mean: Self::ViewMut<'_>,
+        rstd: Self::ViewMut<'_>,
+        x: Option<Self::View<'_>>,
+        delta: Self::View<'_>,
+        w: Self::View<'_>,
+        b: Self::View<'_>,
+        rows: usize,
+        c: usize,
+        eps: f32,
+    ) {
+        self.time("add_layernorm_forward", || self.inner.add_layernorm_forward(res, out, mean, rstd, x, delta, w, b, rows, c, eps))
+    }
     fn layernorm_backward(
         &self,
         dinp: Self::ViewMut<'_>,
@@ -213,6 +229,20 @@ impl<B: Backend> Backend for Profiled<B> {
     }
     fn rmsnorm_forward(&self, out: Self::ViewMut<'_>, rstd: Self::ViewMut<'_>, inp: Self::View<'_>, w: Self::View<'_>, rows: usize, c: usize, eps: f32) {
         self.time("rmsnorm_forward", || self.inner.rmsnorm_forward(out, rstd, inp, w, rows, c, eps))
+    }
+    fn add_rmsnorm_forward(
+        &self,
+        res: Self::ViewMut<'_>,
+        out: Self::ViewMut<'_>,
+        rstd: Self::ViewMut<'_>,
+        x: Option<Self::View<'_>>,
+        delta: Self::View<'_>,
+        w: Self::View<'_>,
+        rows: usize,
+        c: usize,
+        eps: f32,
+    ) {
+        self.time("add_rmsnorm_forward", || self.inner.add_rmsnorm_forward(res, out, rstd, x, delta, w, rows, c, eps))
     }
     fn rmsnorm_backward(
         &self,

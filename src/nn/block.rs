@@ -134,8 +134,8 @@ pub fn block_forward<B: Backend>(
     let inp = AttnInputs::fused(B::view(&a.qkv), c, rows * 3 * c).mask(mask.map(B::shorten));
     be.attention_forward(B::view_mut(&mut a.atty), B::view_mut(&mut a.lse), &inp, s);
     spec.linear(c, c).forward(be, B::view_mut(&mut scratch.proj), B::view(&a.atty), w.attn_proj_w, Some(w.attn_proj_b), rows);
-    be.add(B::view_mut(&mut a.res), x, B::view(&scratch.proj));
-    be.layernorm_forward(B::view_mut(&mut a.ln2), B::view_mut(&mut a.ln2_mean), B::view_mut(&mut a.ln2_rstd), B::view(&a.res), w.ln_2_w, w.ln_2_b, rows, c, spec.eps);
+    let (res, ln2) = (B::view_mut(&mut a.res), B::view_mut(&mut a.ln2));
+    be.add_layernorm_forward(res, ln2, B::view_mut(&mut a.ln2_mean), B::view_mut(&mut a.ln2_rstd), Some(x), B::view(&scratch.proj), w.ln_2_w, w.ln_2_b, rows, c, spec.eps);
     spec.linear(c, i).forward(be, B::view_mut(&mut a.fch), B::view(&a.ln2), w.c_fc_w, Some(w.c_fc_b), rows);
     be.activation_forward(spec.act, B::view_mut(&mut a.fch_act), B::view(&a.fch));
     spec.linear(i, c).forward(be, B::view_mut(&mut scratch.proj), B::view(&a.fch_act), w.mlp_proj_w, Some(w.mlp_proj_b), rows);

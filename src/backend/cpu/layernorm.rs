@@ -14,6 +14,31 @@ pub fn layernorm_forward<T: Real>(out: &mut [T], mean: &mut [T], rstd: &mut [T],
         .for_each(|((o, (mu, rs)), x)| normalize_row(o, mu, rs, x, w, b, eps));
 }
 
+/// A residual add and the LayerNorm after it: `res = x + delta` (`x` `None`:
+/// `res += delta`), then `layernorm_forward` of `res`, a row at a time (each
+/// row normalised while it is still in cache).
+#[allow(clippy::too_many_arguments)]
+pub fn add_layernorm_forward<T: Real>(res: &mut [T], out: &mut [T], mean: &mut [T], rstd: &mut [T], x: Option<&[T]>, delta: &[T], w: &[T], b: &[T], rows: usize, c: usize, eps: T) {
+    res[..rows * c]
+        .par_chunks_mut(c)
+        .zip(out[..rows * c].par_chunks_mut(c))
+        .zip(mean[..rows].par_iter_mut().zip(rstd[..rows].par_iter_mut()))
+        .zip(delta[..rows * c].par_chunks(c))
+        .enumerate()
+        .for_each(|(row, (((r, o), (mu, rs)), d))| {
+            add_residual_row(r, x.map(|x| &x[row * c..(row + 1) * c]), d);
+            normalize_row(o, mu, rs, r, w, b, eps)
+        });
+}
+
+/// One row of a residual add: `res = x + delta`, or `res += delta`.
+pub(super) fn add_residual_row<T: Real>(res: &mut [T], x: Option<&[T]>, delta: &[T]) {
+    match x {
+        Some(x) => res.iter_mut().zip(x).zip(delta).for_each(|((r, &x), &d)| *r = x + d),
+        None => res.iter_mut().zip(delta).for_each(|(r, &d)| *r += d),
+    }
+}
+
 simd_kernel! {
     /// One row of the forward: o = (x − mean)·rstd·w + b.
     fn normalize_row<T: Real>(o: &mut [T], mu: &mut T, rs: &mut T, x: &[T], w: &[T], b: &[T], eps: T) {

@@ -130,12 +130,31 @@ impl Backend for Cpu {
     fn layernorm_forward(&self, out: &mut [f32], mean: &mut [f32], rstd: &mut [f32], inp: &[f32], w: &[f32], b: &[f32], rows: usize, c: usize, eps: f32) {
         layernorm::layernorm_forward(out, mean, rstd, inp, w, b, rows, c, eps)
     }
+    fn add_layernorm_forward(
+        &self,
+        res: &mut [f32],
+        out: &mut [f32],
+        mean: &mut [f32],
+        rstd: &mut [f32],
+        x: Option<&[f32]>,
+        delta: &[f32],
+        w: &[f32],
+        b: &[f32],
+        rows: usize,
+        c: usize,
+        eps: f32,
+    ) {
+        layernorm::add_layernorm_forward(res, out, mean, rstd, x, delta, w, b, rows, c, eps)
+    }
     fn layernorm_backward(&self, dinp: &mut [f32], dw: &mut [f32], db: &mut [f32], dout: &[f32], inp: &[f32], w: &[f32], mean: &[f32], rstd: &[f32], rows: usize, c: usize) {
         layernorm::layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, rows, c)
     }
 
     fn rmsnorm_forward(&self, out: &mut [f32], rstd: &mut [f32], inp: &[f32], w: &[f32], rows: usize, c: usize, eps: f32) {
         rmsnorm::rmsnorm_forward(out, rstd, inp, w, rows, c, eps)
+    }
+    fn add_rmsnorm_forward(&self, res: &mut [f32], out: &mut [f32], rstd: &mut [f32], x: Option<&[f32]>, delta: &[f32], w: &[f32], rows: usize, c: usize, eps: f32) {
+        rmsnorm::add_rmsnorm_forward(res, out, rstd, x, delta, w, rows, c, eps)
     }
     fn rmsnorm_backward(&self, dinp: &mut [f32], dw: &mut [f32], dout: &[f32], inp: &[f32], w: &[f32], rstd: &[f32], rows: usize, c: usize) {
         rmsnorm::rmsnorm_backward(dinp, dw, dout, inp, w, rstd, rows, c)

@@ -1,18 +1,34 @@
 //! T5's RMS norm (`T5LayerNorm`): `y = w · x · r`, r = 1/√(mean(x²) + eps),
 //! with no mean subtraction and no bias; the forward saves r per row.
 
+use super::layernorm::add_residual_row;
 use super::real::Real;
 use rayon::prelude::*;
 
 #[allow(clippy::too_many_arguments)]
 pub fn rmsnorm_forward<T: Real>(out: &mut [T], rstd: &mut [T], inp: &[T], w: &[T], rows: usize, c: usize, eps: T) {
-    out[..rows * c].par_chunks_mut(c).zip(rstd[..rows].par_iter_mut()).zip(inp[..rows * c].par_chunks(c)).for_each(|((o, rs), x)| {
-        let r = T::ONE / (x.iter().map(|&xi| xi * xi).sum::<T>() / T::of(c as f64) + eps).sqrt();
-        for i in 0..c {
-            o[i] = w[i] * (x[i] * r);
-        }
-        *rs = r;
-    });
+    out[..rows * c].par_chunks_mut(c).zip(rstd[..rows].par_iter_mut()).zip(inp[..rows * c].par_chunks(c)).for_each(|((o, rs), x)| normalize_row(o, rs, x, w, eps));
+}
+
+/// A residual add and the RMS norm after it: `res = x + delta` (`x` `None`:
+/// `res += delta`), then `rmsnorm_forward` of `res`, a row at a time.
+#[allow(clippy::too_many_arguments)]
+pub fn add_rmsnorm_forward<T: Real>(res: &mut [T], out: &mut [T], rstd: &mut [T], x: Option<&[T]>, delta: &[T], w: &[T], rows: usize, c: usize, eps: T) {
+    res[..rows * c].par_chunks_mut(c).zip(out[..rows * c].par_chunks_mut(c)).zip(rstd[..rows].par_iter_mut()).zip(delta[..rows * c].par_chunks(c)).enumerate().for_each(
+        |(row, (((r, o), rs), d))| {
+            add_residual_row(r, x.map(|x| &x[row * c..(row + 1) * c]), d);
+            normalize_row(o, rs, r, w, eps)
+        },
+    );
+}
+
+/// One row: o = w · x · r, r = 1/sqrt(mean(x²) + eps).
+fn normalize_row<T: Real>(o: &mut [T], rs: &mut T, x: &[T], w: &[T], eps: T) {
+    let r = T::ONE / (x.iter().map(|&xi| xi * xi).sum::<T>() / T::of(x.len() as f64) + eps).sqrt();
+    for i in 0..x.len() {
+        o[i] = w[i] * (x[i] * r);
+    }
+    *rs = r;
 }
 
 /// With g = w ⊙ dy: dx += r·g − x·r³·(g·x)/c;  dw += Σ_rows dy ⊙ x·r.

@@ -217,6 +217,48 @@ impl Backend for Cuda {
             if c <= LN_FORWARD_CACHED_MAX_C { cached_kernel("layernorm_forward", packs_fit(t, c, &[out.ptr, inp.ptr, w.ptr, b.ptr]), t) } else { kernel("layernorm_forward", t) };
         self.rt.launch(&name, ((rows as u32).div_ceil(8).max(1), 1, 1), (256, 1, 1), &args);
     }
+    fn add_layernorm_forward(
+        &self,
+        res: CuViewMut<'_>,
+        out: CuViewMut<'_>,
+        mean: CuViewMut<'_>,
+        rstd: CuViewMut<'_>,
+        x: Option<CuView<'_>>,
+        delta: CuView<'_>,
+        w: CuView<'_>,
+        b: CuView<'_>,
+        rows: usize,
+        c: usize,
+        eps: f32,
+    ) {
+        let t = out.dtype;
+        // In place (no x), the kernel reads res's row where it writes it.
+        let (inp, inp_len, inp_dtype) = x.map_or((res.ptr, res.len, res.dtype), |x| (x.ptr, x.len, x.dtype));
+        expect(
+            "add_layernorm_forward",
+            &[
+                ("res", res.dtype, t),
+                ("x", inp_dtype, t),
+                ("delta", delta.dtype, t),
+                ("w", w.dtype, t),
+                ("b", b.dtype, t),
+                ("mean", mean.dtype, DType::F32),
+                ("rstd", rstd.dtype, DType::F32),
+            ],
+        );
+        let n = rows * c;
+        assert!(
+            res.len >= n && out.len >= n && inp_len >= n && delta.len >= n && mean.len >= rows && rstd.len >= rows && w.len >= c && b.len >= c,
+            "add_layernorm_forward: views too small"
+        );
+        let args: [&dyn KernelArg; 11] = [&res.ptr, &out.ptr, &mean.ptr, &rstd.ptr, &inp, &delta.ptr, &w.ptr, &b.ptr, &(rows as i32), &(c as i32), &eps];
+        let name = if c <= LN_FORWARD_CACHED_MAX_C {
+            cached_kernel("add_layernorm_forward", packs_fit(t, c, &[res.ptr, out.ptr, inp, delta.ptr, w.ptr, b.ptr]), t)
+        } else {
+            kernel("add_layernorm_forward", t)
+        };
+        self.rt.launch(&name, ((rows as u32).div_ceil(8).max(1), 1, 1), (256, 1, 1), &args);
+    }
     fn layernorm_backward(
         &self,
         dinp: CuViewMut<'_>,
@@ -291,6 +333,27 @@ impl Backend for Cuda {
         assert!(out.len >= rows * c && inp.len >= rows * c && rstd.len >= rows && w.len >= c, "rmsnorm_forward: views too small");
         let args: [&dyn KernelArg; 7] = [&out.ptr, &rstd.ptr, &inp.ptr, &w.ptr, &(rows as i32), &(c as i32), &eps];
         self.rt.launch(&kernel("rmsnorm_forward", t), ((rows as u32).div_ceil(8).max(1), 1, 1), (256, 1, 1), &args);
+    }
+    fn add_rmsnorm_forward(
+        &self,
+        res: CuViewMut<'_>,
+        out: CuViewMut<'_>,
+        rstd: CuViewMut<'_>,
+        x: Option<CuView<'_>>,
+        delta: CuView<'_>,
+        w: CuView<'_>,
+        rows: usize,
+        c: usize,
+        eps: f32,
+    ) {
+        let t = out.dtype;
+        // In place (no x), the kernel reads res's row where it writes it.
+        let (inp, inp_len, inp_dtype) = x.map_or((res.ptr, res.len, res.dtype), |x| (x.ptr, x.len, x.dtype));
+        expect("add_rmsnorm_forward", &[("res", res.dtype, t), ("x", inp_dtype, t), ("delta", delta.dtype, t), ("w", w.dtype, t), ("rstd", rstd.dtype, DType::F32)]);
+        let n = rows * c;
+        assert!(res.len >= n && out.len >= n && inp_len >= n && delta.len >= n && rstd.len >= rows && w.len >= c, "add_rmsnorm_forward: views too small");
+        let args: [&dyn KernelArg; 9] = [&res.ptr, &out.ptr, &rstd.ptr, &inp, &delta.ptr, &w.ptr, &(rows as i32), &(c as i32), &eps];
+        self.rt.launch(&kernel("add_rmsnorm_forward", t), ((rows as u32).div_ceil(8).max(1), 1, 1), (256, 1, 1), &args);
     }
     fn rmsnorm_backward(&self, dinp: CuViewMut<'_>, dw: CuViewMut<'_>, dout: CuView<'_>, inp: CuView<'_>, w: CuView<'_>, rstd: CuView<'_>, rows: usize, c: usize) {
         let (t, f) = (dinp.dtype, DType::F32);

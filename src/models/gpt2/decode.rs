@@ -146,8 +146,11 @@ pub(crate) fn decode_embedded<B: Backend>(be: &B, cfg: &Gpt2Config, w: &Weights<
         let s = &mut cache.scratch;
         let eps = cfg.layer_norm_epsilon;
         let kv_len = cache.len + tq;
+        // Each residual add is fused with the LayerNorm after it (the next
+        // block's first, past the MLP); s.ln holds ln_1(x) as a block starts.
+        let first = &w.blocks[0];
+        be.layernorm_forward(B::view_mut(&mut s.ln), B::view_mut(&mut s.mean), B::view_mut(&mut s.rstd), sl::<B>(&s.x, rows * c), first.ln_1_w, first.ln_1_b, rows, c, eps);
         for (l, bw) in w.blocks.iter().enumerate() {
-            be.layernorm_forward(B::view_mut(&mut s.ln), B::view_mut(&mut s.mean), B::view_mut(&mut s.rstd), sl::<B>(&s.x, rows * c), bw.ln_1_w, bw.ln_1_b, rows, c, eps);
             cfg.linear(c, 3 * c).forward(be, B::view_mut(&mut s.qkv), sl::<B>(&s.ln, rows * c), bw.c_attn_w, bw.c_attn_b, rows);
             let qkv = B::view(&s.qkv);
             append_rows(be, &mut cache.k[l], qkv, 1, cache.len, cache.cap, nb, tq, c);
@@ -168,12 +171,18 @@ pub(crate) fn decode_embedded<B: Backend>(be: &B, cfg: &Gpt2Config, w: &Weights<
             let inp = AttnInputs { q: qkv, k: B::view(&cache.k[l]), v: B::view(&cache.v[l]), key_mask: Some(B::view(&cache.mask)), bias: None };
             be.attention_forward(B::view_mut(&mut s.att), B::view_mut(&mut s.lse), &inp, &shape);
             cfg.linear(c, c).forward(be, B::view_mut(&mut s.proj), sl::<B>(&s.att, rows * c), bw.attn_proj_w, Some(bw.attn_proj_b), rows);
-            be.add_assign(B::slice_mut(B::view_mut(&mut s.x), 0, rows * c), sl::<B>(&s.proj, rows * c));
-            be.layernorm_forward(B::view_mut(&mut s.ln), B::view_mut(&mut s.mean), B::view_mut(&mut s.rstd), sl::<B>(&s.x, rows * c), bw.ln_2_w, bw.ln_2_b, rows, c, eps);
+            let (x, proj) = (B::slice_mut(B::view_mut(&mut s.x), 0, rows * c), sl::<B>(&s.proj, rows * c));
+            be.add_layernorm_forward(x, B::view_mut(&mut s.ln), B::view_mut(&mut s.mean), B::view_mut(&mut s.rstd), None, proj, bw.ln_2_w, bw.ln_2_b, rows, c, eps);
             cfg.linear(c, i).forward(be, B::view_mut(&mut s.fch), sl::<B>(&s.ln, rows * c), bw.c_fc_w, Some(bw.c_fc_b), rows);
             be.activation_forward(cfg.act(), B::slice_mut(B::view_mut(&mut s.gelu), 0, rows * i), sl::<B>(&s.fch, rows * i));
             cfg.linear(i, c).forward(be, B::view_mut(&mut s.proj), sl::<B>(&s.gelu, rows * i), bw.mlp_proj_w, Some(bw.mlp_proj_b), rows);
-            be.add_assign(B::slice_mut(B::view_mut(&mut s.x), 0, rows * c), sl::<B>(&s.proj, rows * c));
+            let (x, proj) = (B::slice_mut(B::view_mut(&mut s.x), 0, rows * c), sl::<B>(&s.proj, rows * c));
+            match w.blocks.get(l + 1) {
+                Some(next) => {
+                    be.add_layernorm_forward(x, B::view_mut(&mut s.ln), B::view_mut(&mut s.mean), B::view_mut(&mut s.rstd), None, proj, next.ln_1_w, next.ln_1_b, rows, c, eps)
+                }
+                None => be.add_assign(x, proj),
+            }
         }
         cache.len = kv_len;
         // Only each row's last position needs the final norm and the head.

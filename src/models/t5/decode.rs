@@ -167,25 +167,25 @@ impl<B: Backend> T5<B> {
             AttnShape { batch: rows, heads: h, head_dim: cfg.d_kv, q_len: 1, kv_len, kv_cap: cap, q_stride: 3 * i, kv_stride: 2 * i, causal: true, window: 0, scale: 1.0 };
         let cross_shape =
             AttnShape { batch: rows, heads: h, head_dim: cfg.d_kv, q_len: 1, kv_len: src, kv_cap: src, q_stride: i, kv_stride: 2 * i, causal: false, window: 0, scale: 1.0 };
-        for (l, bw) in w.decoder.blocks.iter().enumerate() {
-            be.rmsnorm_forward(B::view_mut(&mut s.ln), B::view_mut(&mut s.rstd), B::view(&s.x), bw.attn.ln, rows, d, eps);
+        // Each residual add is fused with the norm after it (past the
+        // feed-forward, the next block's first or the final one); s.ln holds
+        // the attention's norm of x as a block starts.
+        let blocks = &w.decoder.blocks;
+        be.rmsnorm_forward(B::view_mut(&mut s.ln), B::view_mut(&mut s.rstd), B::view(&s.x), blocks[0].attn.ln, rows, d, eps);
+        for (l, bw) in blocks.iter().enumerate() {
             Linear::nn_linear(d, 3 * i).forward(be, B::view_mut(&mut s.qkv), B::view(&s.ln), bw.attn.qkv, None, rows);
             let kv = &mut cache.self_kv[l];
             be.copy_rows(B::slice_mut(B::view_mut(kv), p * 2 * i, rows * cap * 2 * i - p * 2 * i), cap * 2 * i, B::slice(B::view(&s.qkv), i, rows * 3 * i - i), 3 * i, rows, 2 * i);
             let inp = AttnInputs::with_kv(B::view(&s.qkv), B::view(kv), i, rows * cap * 2 * i).bias(Some(B::slice(B::view(&cache.step_bias), 0, h * kv_len)));
             be.attention_forward(B::view_mut(&mut s.att), B::view_mut(&mut s.lse), &inp, &self_shape);
             Linear::nn_linear(i, d).forward(be, B::view_mut(&mut s.proj), B::view(&s.att), bw.attn.o, None, rows);
-            be.add_assign(B::view_mut(&mut s.x), B::view(&s.proj));
-
             let cw = bw.cross.as_ref().expect("decoder blocks have cross-attention");
-            be.rmsnorm_forward(B::view_mut(&mut s.ln), B::view_mut(&mut s.rstd), B::view(&s.x), cw.ln, rows, d, eps);
+            be.add_rmsnorm_forward(B::view_mut(&mut s.x), B::view_mut(&mut s.ln), B::view_mut(&mut s.rstd), None, B::view(&s.proj), cw.ln, rows, d, eps);
             Linear::nn_linear(d, i).forward(be, B::view_mut(&mut s.q), B::view(&s.ln), cw.q, None, rows);
             let inp = AttnInputs::with_kv(B::view(&s.q), B::view(&cache.cross_kv[l]), i, rows * src * 2 * i).mask(cache.enc_mask.as_ref().map(|m| B::view(m)));
             be.attention_forward(B::view_mut(&mut s.att), B::view_mut(&mut s.lse), &inp, &cross_shape);
             Linear::nn_linear(i, d).forward(be, B::view_mut(&mut s.proj), B::view(&s.att), cw.o, None, rows);
-            be.add_assign(B::view_mut(&mut s.x), B::view(&s.proj));
-
-            be.rmsnorm_forward(B::view_mut(&mut s.ln), B::view_mut(&mut s.rstd), B::view(&s.x), bw.ff.ln, rows, d, eps);
+            be.add_rmsnorm_forward(B::view_mut(&mut s.x), B::view_mut(&mut s.ln), B::view_mut(&mut s.rstd), None, B::view(&s.proj), bw.ff.ln, rows, d, eps);
             Linear::nn_linear(d, f).forward(be, B::view_mut(&mut s.h), B::view(&s.ln), bw.ff.wi, None, rows);
             be.activation_forward(cfg.act, B::view_mut(&mut s.a), B::view(&s.h));
             if let Some(wi_1) = bw.ff.wi_1 {
@@ -194,9 +194,9 @@ impl<B: Backend> T5<B> {
                 std::mem::swap(&mut s.h, &mut s.a);
             }
             Linear::nn_linear(f, d).forward(be, B::view_mut(&mut s.proj), B::view(&s.a), bw.ff.wo, None, rows);
-            be.add_assign(B::view_mut(&mut s.x), B::view(&s.proj));
+            let next_ln = blocks.get(l + 1).map_or(w.decoder.final_ln, |next| next.attn.ln);
+            be.add_rmsnorm_forward(B::view_mut(&mut s.x), B::view_mut(&mut s.ln), B::view_mut(&mut s.rstd), None, B::view(&s.proj), next_ln, rows, d, eps);
         }
-        be.rmsnorm_forward(B::view_mut(&mut s.ln), B::view_mut(&mut s.rstd), B::view(&s.x), w.decoder.final_ln, rows, d, eps);
         if cfg.scale_decoder_outputs {
             be.scale(B::view_mut(&mut s.ln), (d as f32).powf(-0.5));
         }

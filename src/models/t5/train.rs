@@ -288,19 +288,25 @@ impl<B: Backend> T5<B> {
             let inp = AttnInputs::fused(B::view(&a.qkv), i, rows * 3 * i).mask(self_mask).bias(Some(B::view(&acts.bias)));
             be.attention_forward(B::view_mut(&mut a.att), B::view_mut(&mut a.lse), &inp, &self_shape);
             Linear::nn_linear(i, d).forward(be, B::view_mut(&mut acts.proj), B::view(&a.att), bw.attn.o, None, rows);
-            be.add(B::view_mut(&mut a.res), x, B::view(&acts.proj));
-            let mut ff_in = B::view(&a.res);
-            if let (Some(cw), Some(c), Some((enc, src))) = (&bw.cross, &mut a.cross, enc_out) {
-                be.rmsnorm_forward(B::view_mut(&mut c.ln), B::view_mut(&mut c.rstd), ff_in, cw.ln, rows, d, eps);
-                Linear::nn_linear(d, i).forward(be, B::view_mut(&mut c.q), B::view(&c.ln), cw.q, None, rows);
-                Linear::nn_linear(d, 2 * i).forward(be, B::view_mut(&mut c.kv), enc, cw.kv, None, b * src);
-                let inp = AttnInputs::with_kv(B::view(&c.q), B::view(&c.kv), i, b * src * 2 * i).mask(mask.map(B::shorten));
-                be.attention_forward(B::view_mut(&mut c.att), B::view_mut(&mut c.lse), &inp, &cross_attention(cfg, b, len, src));
-                Linear::nn_linear(i, d).forward(be, B::view_mut(&mut acts.proj), B::view(&c.att), cw.o, None, rows);
-                be.add(B::view_mut(&mut c.res), ff_in, B::view(&acts.proj));
-                ff_in = B::view(&c.res);
-            }
-            be.rmsnorm_forward(B::view_mut(&mut a.ff_ln), B::view_mut(&mut a.ff_rstd), ff_in, bw.ff.ln, rows, d, eps);
+            // Each residual add is fused with the norm after it: res = x + o(…)
+            // with the cross-attention's norm (decoder) or the feed-forward's.
+            let (ff_ln, ff_rstd) = (B::view_mut(&mut a.ff_ln), B::view_mut(&mut a.ff_rstd));
+            let ff_in = match (&bw.cross, &mut a.cross, enc_out) {
+                (Some(cw), Some(c), Some((enc, src))) => {
+                    be.add_rmsnorm_forward(B::view_mut(&mut a.res), B::view_mut(&mut c.ln), B::view_mut(&mut c.rstd), Some(x), B::view(&acts.proj), cw.ln, rows, d, eps);
+                    Linear::nn_linear(d, i).forward(be, B::view_mut(&mut c.q), B::view(&c.ln), cw.q, None, rows);
+                    Linear::nn_linear(d, 2 * i).forward(be, B::view_mut(&mut c.kv), enc, cw.kv, None, b * src);
+                    let inp = AttnInputs::with_kv(B::view(&c.q), B::view(&c.kv), i, b * src * 2 * i).mask(mask.map(B::shorten));
+                    be.attention_forward(B::view_mut(&mut c.att), B::view_mut(&mut c.lse), &inp, &cross_attention(cfg, b, len, src));
+                    Linear::nn_linear(i, d).forward(be, B::view_mut(&mut acts.proj), B::view(&c.att), cw.o, None, rows);
+                    be.add_rmsnorm_forward(B::view_mut(&mut c.res), ff_ln, ff_rstd, Some(B::view(&a.res)), B::view(&acts.proj), bw.ff.ln, rows, d, eps);
+                    B::view(&c.res)
+                }
+                _ => {
+                    be.add_rmsnorm_forward(B::view_mut(&mut a.res), ff_ln, ff_rstd, Some(x), B::view(&acts.proj), bw.ff.ln, rows, d, eps);
+                    B::view(&a.res)
+                }
+            };
             Linear::nn_linear(d, f).forward(be, B::view_mut(&mut a.h), B::view(&a.ff_ln), bw.ff.wi, None, rows);
             be.activation_forward(cfg.act, B::view_mut(&mut a.a), B::view(&a.h));
             let hidden = match (bw.ff.wi_1, &mut a.g, &mut a.m) {
