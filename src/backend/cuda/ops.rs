@@ -33,6 +33,16 @@ fn cached_kernel(op: &str, vec: bool, dtype: DType) -> String {
     kernel(&format!("{op}_cached{}", if vec { "_vec" } else { "" }), dtype)
 }
 
+/// The rows a fused residual add reads besides `delta`: `x`'s, or in place
+/// (no `x`) `res`'s own, which the kernels read where they write them.
+/// Checks the four row views (`n` values of `out`'s type each).
+fn residual_input(op: &str, res: &CuViewMut<'_>, out: &CuViewMut<'_>, x: Option<CuView<'_>>, delta: &CuView<'_>, n: usize) -> u64 {
+    let (ptr, len, dtype) = x.map_or((res.ptr, res.len, res.dtype), |x| (x.ptr, x.len, x.dtype));
+    expect(op, &[("res", res.dtype, out.dtype), ("x", dtype, out.dtype), ("delta", delta.dtype, out.dtype)]);
+    assert!(res.len >= n && out.len >= n && len >= n && delta.len >= n, "{op}: views too small");
+    ptr
+}
+
 /// Asserts that each named view has the element type the op expects.
 fn expect(op: &str, views: &[(&str, DType, DType)]) {
     for &(name, got, want) in views {
@@ -232,25 +242,9 @@ impl Backend for Cuda {
         eps: f32,
     ) {
         let t = out.dtype;
-        // In place (no x), the kernel reads res's row where it writes it.
-        let (inp, inp_len, inp_dtype) = x.map_or((res.ptr, res.len, res.dtype), |x| (x.ptr, x.len, x.dtype));
-        expect(
-            "add_layernorm_forward",
-            &[
-                ("res", res.dtype, t),
-                ("x", inp_dtype, t),
-                ("delta", delta.dtype, t),
-                ("w", w.dtype, t),
-                ("b", b.dtype, t),
-                ("mean", mean.dtype, DType::F32),
-                ("rstd", rstd.dtype, DType::F32),
-            ],
-        );
-        let n = rows * c;
-        assert!(
-            res.len >= n && out.len >= n && inp_len >= n && delta.len >= n && mean.len >= rows && rstd.len >= rows && w.len >= c && b.len >= c,
-            "add_layernorm_forward: views too small"
-        );
+        let inp = residual_input("add_layernorm_forward", &res, &out, x, &delta, rows * c);
+        expect("add_layernorm_forward", &[("w", w.dtype, t), ("b", b.dtype, t), ("mean", mean.dtype, DType::F32), ("rstd", rstd.dtype, DType::F32)]);
+        assert!(mean.len >= rows && rstd.len >= rows && w.len >= c && b.len >= c, "add_layernorm_forward: views too small");
         let args: [&dyn KernelArg; 11] = [&res.ptr, &out.ptr, &mean.ptr, &rstd.ptr, &inp, &delta.ptr, &w.ptr, &b.ptr, &(rows as i32), &(c as i32), &eps];
         let name = if c <= LN_FORWARD_CACHED_MAX_C {
             cached_kernel("add_layernorm_forward", packs_fit(t, c, &[res.ptr, out.ptr, inp, delta.ptr, w.ptr, b.ptr]), t)
@@ -347,11 +341,9 @@ impl Backend for Cuda {
         eps: f32,
     ) {
         let t = out.dtype;
-        // In place (no x), the kernel reads res's row where it writes it.
-        let (inp, inp_len, inp_dtype) = x.map_or((res.ptr, res.len, res.dtype), |x| (x.ptr, x.len, x.dtype));
-        expect("add_rmsnorm_forward", &[("res", res.dtype, t), ("x", inp_dtype, t), ("delta", delta.dtype, t), ("w", w.dtype, t), ("rstd", rstd.dtype, DType::F32)]);
-        let n = rows * c;
-        assert!(res.len >= n && out.len >= n && inp_len >= n && delta.len >= n && rstd.len >= rows && w.len >= c, "add_rmsnorm_forward: views too small");
+        let inp = residual_input("add_rmsnorm_forward", &res, &out, x, &delta, rows * c);
+        expect("add_rmsnorm_forward", &[("w", w.dtype, t), ("rstd", rstd.dtype, DType::F32)]);
+        assert!(rstd.len >= rows && w.len >= c, "add_rmsnorm_forward: views too small");
         let args: [&dyn KernelArg; 9] = [&res.ptr, &out.ptr, &rstd.ptr, &inp, &delta.ptr, &w.ptr, &(rows as i32), &(c as i32), &eps];
         self.rt.launch(&kernel("add_rmsnorm_forward", t), ((rows as u32).div_ceil(8).max(1), 1, 1), (256, 1, 1), &args);
     }
