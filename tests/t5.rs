@@ -8,7 +8,8 @@ use common::{repo, tempdir};
 use hhi::backend::cpu::Cpu;
 use hhi::backend::Backend;
 use hhi::io::checkpoint::ModelDir;
-use hhi::models::t5::buckets;
+use hhi::models::t5::{buckets, Activations, Seq2SeqBatch, T5Cache, T5Config, T5};
+use hhi::rng::Rng;
 use hhi::tensor::DType;
 
 #[test]
@@ -83,22 +84,74 @@ fn summarize_names_the_bad_jsonl_line() {
     assert!(err.contains("in.jsonl") && err.contains("line 2") && !err.contains("panicked"), "unclear error: {err}");
 }
 
+/// t5_gated_untied's shape (1 encoder layer, 3 decoder layers, gated
+/// feed-forward) with random weights, every norm's perturbed by N(0, 0.5)
+/// (transformers initialises them all to ones, and so do the fixtures: a norm
+/// applied with another's weights would pass parity).
+fn t5_with_random_norms(rng: &mut Rng) -> (T5Config, Vec<f32>) {
+    let path = repo("tests/fixtures/t5_gated_untied/config.json");
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let cfg = T5Config::from_json(&path, &json).unwrap();
+    let mut flat = Cpu.download(Cpu::view(&T5::init_random(&Cpu, cfg.clone(), 4).unwrap().params)).unwrap();
+    for part in norm_weights(&cfg) {
+        flat[part.clone()].iter_mut().for_each(|w| *w += 0.5 * rng.normal() as f32);
+    }
+    (cfg, flat)
+}
+
+/// Where each norm's weights sit in the flat parameters.
+fn norm_weights(cfg: &T5Config) -> Vec<std::ops::Range<usize>> {
+    T5::<Cpu>::layout(cfg).tensors().into_iter().filter(|p| p.name.ends_with("layer_norm.weight")).map(|p| p.offset..p.offset + p.numel()).collect()
+}
+
+/// d loss / d (each norm's weights) from the backward against central
+/// differences of the loss along a random direction: a forward that applies
+/// one norm's weights where another's belong (encoder included, which the
+/// cached-decoding test shares with the full forward) disagrees with its
+/// backward. CPU, f32.
+#[test]
+fn norm_weight_gradients_match_finite_differences() {
+    let mut rng = Rng::new(22);
+    let (cfg, flat) = t5_with_random_norms(&mut rng);
+    let (b, s, t, v) = (2, 6, 4, cfg.vocab_size);
+    let mut ids = |n: usize| (0..n).map(|_| rng.below(v) as i32).collect::<Vec<_>>();
+    let (input_ids, decoder_ids, labels) = (ids(b * s), ids(b * t), ids(b * t));
+    let mask = Some([vec![1.0; s], vec![1.0, 1.0, 1.0, 1.0, 0.0, 0.0]].concat());
+    let batch = Seq2SeqBatch { b, s, t, input_ids, mask, decoder_ids, labels: Some(labels) };
+    let loss = |flat: &[f32], grads: Option<&mut Vec<f32>>| {
+        let model = T5::from_flat(&Cpu, cfg.clone(), flat.to_vec()).unwrap();
+        let mut acts = Activations::new(&Cpu, &model, b, s, t).unwrap();
+        let loss = model.forward(&Cpu, &mut acts, &batch, grads.is_some()).unwrap().unwrap() as f64;
+        if let Some(g) = grads {
+            model.backward(&Cpu, &mut acts, g);
+        }
+        loss
+    };
+    let mut grads = vec![0f32; flat.len()];
+    loss(&flat, Some(&mut grads));
+    let eps = 1e-2;
+    for (k, range) in norm_weights(&cfg).into_iter().enumerate() {
+        let dir: Vec<f32> = range.clone().map(|_| rng.normal() as f32).collect();
+        let analytic: f64 = grads[range.clone()].iter().zip(&dir).map(|(&g, &d)| g as f64 * d as f64).sum();
+        let moved = |sign: f32| {
+            let mut f = flat.clone();
+            f[range.clone()].iter_mut().zip(&dir).for_each(|(w, &d)| *w += sign * eps * d);
+            loss(&f, None)
+        };
+        let numeric = (moved(1.0) - moved(-1.0)) / (2.0 * eps as f64);
+        println!("norm {k}: backward {analytic:.6}, finite differences {numeric:.6}");
+        assert!((analytic - numeric).abs() <= 0.03 * analytic.abs() + 1e-3, "norm {k}: backward gives {analytic:.5}, finite differences {numeric:.5}");
+    }
+}
+
 /// The decoder's KV-cache steps (each residual add fused with the next norm)
 /// against the full forward of the same tokens, on t5_gated_untied's shape
 /// (3 decoder layers, gated) with every norm given weights of its own (the
 /// fixtures' are all ones, as transformers initialises them, so a norm
 /// applied with another's weights would pass parity). CPU and emulator.
 fn check_cached_decoding<B: Backend>(be: &B) {
-    use hhi::models::t5::{Activations, Seq2SeqBatch, T5Cache, T5Config, T5};
-    use hhi::rng::Rng;
-    let path = repo("tests/fixtures/t5_gated_untied/config.json");
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    let cfg = T5Config::from_json(&path, &json).unwrap();
     let mut rng = Rng::new(21);
-    let mut flat = Cpu.download(Cpu::view(&T5::init_random(&Cpu, cfg.clone(), 4).unwrap().params)).unwrap();
-    for part in T5::<Cpu>::layout(&cfg).tensors().into_iter().filter(|p| p.name.ends_with("layer_norm.weight")) {
-        flat[part.offset..part.offset + part.numel()].iter_mut().for_each(|w| *w += 0.5 * rng.normal() as f32);
-    }
+    let (cfg, flat) = t5_with_random_norms(&mut rng);
     let model = T5::from_flat(be, cfg.clone(), flat).unwrap();
     let (b, s, t, v) = (2, 7, 5, cfg.vocab_size);
     let input_ids: Vec<i32> = (0..b * s).map(|_| 2 + rng.below(v - 2) as i32).collect();

@@ -1,0 +1,69 @@
+//! GPT-2 and GPT-Neo beyond the parity fixtures: d loss / d (each
+//! LayerNorm's weight and bias) from the backward against central
+//! differences of the loss, with every norm given parameters of its own.
+//! transformers initialises all norms to ones and zeros, and so do the
+//! fixtures, so a forward applying one norm's parameters where another's
+//! belong (the blocks' `ln_1`/`ln_2`, fused with the residual adds, or
+//! `ln_f`) would pass parity; here its gradient disagrees with the loss.
+
+mod common;
+use common::repo;
+
+use hhi::backend::cpu::Cpu;
+use hhi::backend::Backend;
+use hhi::models::gpt2::{Activations, Batch, Gpt2, Gpt2Config, Mode};
+use hhi::models::gpt_neo;
+use hhi::rng::Rng;
+
+fn check_norm_gradients(fixture: &str) {
+    let path = repo(&format!("tests/fixtures/{fixture}/config.json"));
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let cfg = if fixture.starts_with("gpt_neo") { gpt_neo::config_from_json(&path, &json) } else { Gpt2Config::from_json(&path, &json) }.unwrap();
+    let mut rng = Rng::new(31);
+    let mut flat = Cpu.download(Cpu::view(&Gpt2::init_random(&Cpu, cfg.clone(), 5).unwrap().params)).unwrap();
+    let norms: Vec<(String, std::ops::Range<usize>)> =
+        Gpt2::<Cpu>::layout(&cfg).tensors().into_iter().filter(|p| p.name.contains("ln_")).map(|p| (p.name.clone(), p.offset..p.offset + p.numel())).collect();
+    assert!(norms.len() == 4 * cfg.n_layer + 2, "{fixture}: found {} norm tensors", norms.len());
+    for (_, range) in &norms {
+        flat[range.clone()].iter_mut().for_each(|w| *w += 0.3 * rng.normal() as f32);
+    }
+    let (b, t, v) = (2, 7, cfg.vocab_size);
+    let mut ids = |n: usize| (0..n).map(|_| rng.below(v) as i32).collect::<Vec<_>>();
+    let mask = Some([vec![1.0; t], vec![1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0]].concat());
+    let batch = Batch { b, t, ids: ids(b * t), targets: Some(ids(b * t)), mask };
+    let loss = |flat: &[f32], grads: Option<&mut Vec<f32>>| {
+        let model = Gpt2::from_flat(&Cpu, cfg.clone(), flat.to_vec()).unwrap();
+        let mut acts = Activations::new(&Cpu, &model, b, t).unwrap();
+        let mode = if grads.is_some() { Mode::Train } else { Mode::Eval };
+        let loss = model.forward(&Cpu, &mut acts, &batch, mode).unwrap().unwrap() as f64;
+        if let Some(g) = grads {
+            model.backward(&Cpu, &mut acts, g);
+        }
+        loss
+    };
+    let mut grads = vec![0f32; flat.len()];
+    loss(&flat, Some(&mut grads));
+    let eps = 3e-2;
+    for (name, range) in norms {
+        let dir: Vec<f32> = range.clone().map(|_| rng.normal() as f32).collect();
+        let analytic: f64 = grads[range.clone()].iter().zip(&dir).map(|(&g, &d)| g as f64 * d as f64).sum();
+        let moved = |sign: f32| {
+            let mut f = flat.clone();
+            f[range.clone()].iter_mut().zip(&dir).for_each(|(w, &d)| *w += sign * eps * d);
+            loss(&f, None)
+        };
+        let numeric = (moved(1.0) - moved(-1.0)) / (2.0 * eps as f64);
+        println!("{fixture} {name}: backward {analytic:.6}, finite differences {numeric:.6}");
+        assert!((analytic - numeric).abs() <= 0.03 * analytic.abs() + 1e-4, "{fixture} {name}: backward gives {analytic:.5}, finite differences {numeric:.5}");
+    }
+}
+
+#[test]
+fn gpt2_norm_gradients_match_finite_differences() {
+    check_norm_gradients("gpt2_heads5_odd");
+}
+
+#[test]
+fn gpt_neo_norm_gradients_match_finite_differences() {
+    check_norm_gradients("gpt_neo_tiny");
+}
