@@ -31,7 +31,7 @@ pub struct BartActs<B: Backend> {
     mask: B::Buf,      // [R] f32: 1 token, 0 padding (encoder keys)
     tok: B::Buf,       // [R, D]
     pos: B::Buf,       // [R, D]
-    sum: B::Buf,       // [R, D] a sum before its LayerNorm
+    sum: B::Buf,       // [R, D] the embeddings' sum, or the spare buffer a residual's norm goes into
     mean: B::Buf,      // [R] f32
     rstd: B::Buf,      // [R] f32
     enc: B::Buf,       // [R, D] encoder states
@@ -137,9 +137,9 @@ impl<B: Backend> Bart<B> {
             be.scale(B::view_mut(&mut a.tok), (d as f32).sqrt());
         }
         be.embedding_forward(B::view_mut(&mut a.pos), &a.positions, positions, None, d);
-        be.add(B::view_mut(&mut a.sum), B::view(&a.tok), B::view(&a.pos));
         let out = if encoder { &mut a.enc } else { &mut a.dec };
-        be.layernorm_forward(B::view_mut(out), B::view_mut(&mut a.mean), B::view_mut(&mut a.rstd), B::view(&a.sum), ln_w, ln_b, r, d, 1e-5);
+        let (sum, out) = (B::view_mut(&mut a.sum), B::view_mut(out));
+        be.add_layernorm_forward(sum, out, B::view_mut(&mut a.mean), B::view_mut(&mut a.rstd), Some(B::view(&a.tok)), B::view(&a.pos), ln_w, ln_b, r, d, 1e-5);
         Ok(())
     }
 
@@ -175,8 +175,7 @@ impl<B: Backend> Bart<B> {
         Linear::nn_linear(d, f).forward(be, B::view_mut(ffn), B::view(h), l.fc1_w, Some(l.fc1_b), r);
         be.activation_forward(self.cfg.act(), B::slice_mut(B::view_mut(ffn_act), 0, r * f), B::slice(B::view(ffn), 0, r * f));
         Linear::nn_linear(f, d).forward(be, B::view_mut(proj), B::view(ffn_act), l.fc2_w, Some(l.fc2_b), r);
-        be.add(B::view_mut(sum), B::view(proj), B::view(h));
-        be.layernorm_forward(B::view_mut(h), B::view_mut(mean), B::view_mut(rstd), B::view(sum), l.ln_w, l.ln_b, r, d, 1e-5);
+        residual_layernorm(be, h, proj, sum, mean, rstd, l.ln_w, l.ln_b, r, d);
     }
 
     /// h = LayerNorm(h + out_proj(attention output in `a.att`)).
@@ -185,7 +184,26 @@ impl<B: Backend> Bart<B> {
         let BartActs { enc, dec, att, proj, sum, mean, rstd, .. } = a;
         let h = if encoder { enc } else { dec };
         Linear::nn_linear(d, d).forward(be, B::view_mut(proj), B::view(att), attn.out_w, Some(attn.out_b), r);
-        be.add(B::view_mut(sum), B::view(proj), B::view(h));
-        be.layernorm_forward(B::view_mut(h), B::view_mut(mean), B::view_mut(rstd), B::view(sum), attn.ln_w, attn.ln_b, r, d, 1e-5);
+        residual_layernorm(be, h, proj, sum, mean, rstd, attn.ln_w, attn.ln_b, r, d);
     }
+}
+
+/// Post-LN's `h = LayerNorm(h + proj)` in one pass: the sum goes into `proj`
+/// (in place), its norm into the spare `sum` buffer, which then becomes `h`
+/// (the norm cannot be written over `h` while `h` is read).
+#[allow(clippy::too_many_arguments)]
+fn residual_layernorm<B: Backend>(
+    be: &B,
+    h: &mut B::Buf,
+    proj: &mut B::Buf,
+    sum: &mut B::Buf,
+    mean: &mut B::Buf,
+    rstd: &mut B::Buf,
+    w: B::View<'_>,
+    b: B::View<'_>,
+    r: usize,
+    d: usize,
+) {
+    be.add_layernorm_forward(B::view_mut(proj), B::view_mut(sum), B::view_mut(mean), B::view_mut(rstd), None, B::view(h), w, b, r, d, 1e-5);
+    std::mem::swap(h, sum);
 }

@@ -115,12 +115,12 @@ impl<B: Backend> Bert<B> {
         let (eps, e) = (cfg.layer_norm_eps, cfg.embedding_width());
         be.embedding_forward(B::view_mut(&mut a.emb), &a.ids, w.word_embeddings, Some((&a.positions, w.position_embeddings)), e);
         be.embedding_forward(B::view_mut(&mut a.type_emb), &a.types, w.token_type_embeddings, None, e);
-        be.add(B::view_mut(&mut a.emb_sum), B::view(&a.emb), B::view(&a.type_emb));
-        let (mean, rstd) = (B::view_mut(&mut a.mean), B::view_mut(&mut a.rstd));
+        let (mean, rstd, sum) = (B::view_mut(&mut a.mean), B::view_mut(&mut a.rstd), B::view_mut(&mut a.emb_sum));
+        let (emb, types) = (Some(B::view(&a.emb)), B::view(&a.type_emb));
         match w.projection {
-            None => be.layernorm_forward(B::view_mut(&mut a.hidden), mean, rstd, B::view(&a.emb_sum), w.emb_ln_w, w.emb_ln_b, r, e, eps),
+            None => be.add_layernorm_forward(sum, B::view_mut(&mut a.hidden), mean, rstd, emb, types, w.emb_ln_w, w.emb_ln_b, r, e, eps),
             Some((pw, pb)) => {
-                be.layernorm_forward(B::view_mut(&mut a.emb_ln), mean, rstd, B::view(&a.emb_sum), w.emb_ln_w, w.emb_ln_b, r, e, eps);
+                be.add_layernorm_forward(sum, B::view_mut(&mut a.emb_ln), mean, rstd, emb, types, w.emb_ln_w, w.emb_ln_b, r, e, eps);
                 Linear::nn_linear(e, c).forward(be, B::view_mut(&mut a.hidden), B::view(&a.emb_ln), pw, Some(pb), r);
             }
         }
@@ -133,13 +133,17 @@ impl<B: Backend> Bert<B> {
             let inp = AttnInputs::fused(B::view(&a.qkv), c, r * 3 * c).mask(Some(B::view(&a.mask)));
             be.attention_forward(B::view_mut(&mut a.att), B::view_mut(&mut a.lse), &inp, &shape);
             Linear::nn_linear(c, c).forward(be, B::view_mut(&mut a.proj), B::view(&a.att), l.attn_out_w, Some(l.attn_out_b), r);
-            be.add(B::view_mut(&mut a.sum), B::view(&a.proj), B::view(&a.hidden));
-            be.layernorm_forward(B::view_mut(&mut a.attn_ln), B::view_mut(&mut a.mean), B::view_mut(&mut a.rstd), B::view(&a.sum), l.attn_ln_w, l.attn_ln_b, r, c, eps);
+            // Post-LN: attn_ln = LayerNorm(proj + hidden), the add fused in.
+            let (mean, rstd) = (B::view_mut(&mut a.mean), B::view_mut(&mut a.rstd));
+            let (proj, hidden) = (Some(B::view(&a.proj)), B::view(&a.hidden));
+            be.add_layernorm_forward(B::view_mut(&mut a.sum), B::view_mut(&mut a.attn_ln), mean, rstd, proj, hidden, l.attn_ln_w, l.attn_ln_b, r, c, eps);
             Linear::nn_linear(c, i).forward(be, B::view_mut(&mut a.inter), B::view(&a.attn_ln), l.inter_w, Some(l.inter_b), r);
             be.activation_forward(cfg.act(), B::view_mut(&mut a.inter_act), B::view(&a.inter));
             Linear::nn_linear(i, c).forward(be, B::view_mut(&mut a.proj), B::view(&a.inter_act), l.out_w, Some(l.out_b), r);
-            be.add(B::view_mut(&mut a.sum), B::view(&a.proj), B::view(&a.attn_ln));
-            be.layernorm_forward(B::view_mut(&mut a.hidden), B::view_mut(&mut a.mean), B::view_mut(&mut a.rstd), B::view(&a.sum), l.out_ln_w, l.out_ln_b, r, c, eps);
+            // hidden = LayerNorm(proj + attn_ln).
+            let (mean, rstd) = (B::view_mut(&mut a.mean), B::view_mut(&mut a.rstd));
+            let (proj, attn_ln) = (Some(B::view(&a.proj)), B::view(&a.attn_ln));
+            be.add_layernorm_forward(B::view_mut(&mut a.sum), B::view_mut(&mut a.hidden), mean, rstd, proj, attn_ln, l.out_ln_w, l.out_ln_b, r, c, eps);
         }
         Ok(())
     }
