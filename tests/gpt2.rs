@@ -43,19 +43,7 @@ fn check_norm_gradients(fixture: &str) {
     };
     let mut grads = vec![0f32; flat.len()];
     loss(&flat, Some(&mut grads));
-    let eps = 3e-2;
-    for (name, range) in norms {
-        let dir: Vec<f32> = range.clone().map(|_| rng.normal() as f32).collect();
-        let analytic: f64 = grads[range.clone()].iter().zip(&dir).map(|(&g, &d)| g as f64 * d as f64).sum();
-        let moved = |sign: f32| {
-            let mut f = flat.clone();
-            f[range.clone()].iter_mut().zip(&dir).for_each(|(w, &d)| *w += sign * eps * d);
-            loss(&f, None)
-        };
-        let numeric = (moved(1.0) - moved(-1.0)) / (2.0 * eps as f64);
-        println!("{fixture} {name}: backward {analytic:.6}, finite differences {numeric:.6}");
-        assert!((analytic - numeric).abs() <= 0.03 * analytic.abs() + 1e-4, "{fixture} {name}: backward gives {analytic:.5}, finite differences {numeric:.5}");
-    }
+    common::check_directional_gradients(fixture, &flat, &grads, norms, 3e-2, 1e-4, &mut rng, |f| loss(f, None));
 }
 
 #[test]

@@ -72,3 +72,32 @@ pub fn cuda_or_skip(test: &str, dtype: hhi::tensor::DType) -> Option<hhi::backen
 pub fn emulated(dtype: hhi::tensor::DType) -> hhi::backend::cuda::Cuda {
     hhi::backend::cuda::Cuda::emulated(dtype).expect("the kernel emulator (build.rs builds it with a C++20 compiler)")
 }
+
+/// Model-level gradient check of some parameter tensors: for each named range
+/// of the flat parameters, the backward's gradient (`grads`, of `flat`) along
+/// a random direction against central differences of `loss` with step
+/// `eps`; the two must agree within 3% plus `abs_tolerance`.
+#[allow(clippy::too_many_arguments)]
+pub fn check_directional_gradients(
+    label: &str,
+    flat: &[f32],
+    grads: &[f32],
+    tensors: Vec<(String, std::ops::Range<usize>)>,
+    eps: f32,
+    abs_tolerance: f64,
+    rng: &mut hhi::rng::Rng,
+    loss: impl Fn(&[f32]) -> f64,
+) {
+    for (name, range) in tensors {
+        let dir: Vec<f32> = range.clone().map(|_| rng.normal() as f32).collect();
+        let analytic: f64 = grads[range.clone()].iter().zip(&dir).map(|(&g, &d)| g as f64 * d as f64).sum();
+        let moved = |sign: f32| {
+            let mut f = flat.to_vec();
+            f[range.clone()].iter_mut().zip(&dir).for_each(|(w, &d)| *w += sign * eps * d);
+            loss(&f)
+        };
+        let numeric = (moved(1.0) - moved(-1.0)) / (2.0 * eps as f64);
+        println!("{label} {name}: backward {analytic:.6}, finite differences {numeric:.6}");
+        assert!((analytic - numeric).abs() <= 0.03 * analytic.abs() + abs_tolerance, "{label} {name}: backward gives {analytic:.5}, finite differences {numeric:.5}");
+    }
+}
