@@ -35,11 +35,9 @@ pub struct BertActs<B: Backend> {
     types: B::Ids,
     positions: B::Ids,
     mask: B::Buf,     // [R] f32: 1 token, 0 padding
-    emb: B::Buf,      // [R, E] word + position embeddings
+    emb: B::Buf,      // [R, E] word + position embeddings (+ token types, in place)
     type_emb: B::Buf, // [R, E]
-    emb_sum: B::Buf,  // [R, E] their sum
     emb_ln: B::Buf,   // [R, E] its LayerNorm, where a projection follows
-    sum: B::Buf,      // [R, C] a residual sum before its LayerNorm
     mean: B::Buf,     // [R] f32
     rstd: B::Buf,     // [R] f32
     /// [R, C] each layer's output; after [`Bert::forward`], `last_hidden_state`.
@@ -71,9 +69,7 @@ impl<B: Backend> BertActs<B> {
             mask: z32(r)?,
             emb: z(r * e)?,
             type_emb: z(r * e)?,
-            emb_sum: z(r * e)?,
             emb_ln: z(if cfg.embedding_size.is_some() { r * e } else { 1 })?, // unused without a projection
-            sum: z(r * c)?,
             mean: z32(r)?,
             rstd: z32(r)?,
             hidden: z(r * c)?,
@@ -115,12 +111,12 @@ impl<B: Backend> Bert<B> {
         let (eps, e) = (cfg.layer_norm_eps, cfg.embedding_width());
         be.embedding_forward(B::view_mut(&mut a.emb), &a.ids, w.word_embeddings, Some((&a.positions, w.position_embeddings)), e);
         be.embedding_forward(B::view_mut(&mut a.type_emb), &a.types, w.token_type_embeddings, None, e);
-        let (mean, rstd, sum) = (B::view_mut(&mut a.mean), B::view_mut(&mut a.rstd), B::view_mut(&mut a.emb_sum));
-        let (emb, types) = (Some(B::view(&a.emb)), B::view(&a.type_emb));
+        // The sums before each LayerNorm go in place, into emb and proj.
+        let (mean, rstd, emb, types) = (B::view_mut(&mut a.mean), B::view_mut(&mut a.rstd), B::view_mut(&mut a.emb), B::view(&a.type_emb));
         match w.projection {
-            None => be.add_layernorm_forward(sum, B::view_mut(&mut a.hidden), mean, rstd, emb, types, w.emb_ln_w, w.emb_ln_b, r, e, eps),
+            None => be.add_layernorm_forward(emb, B::view_mut(&mut a.hidden), mean, rstd, None, types, w.emb_ln_w, w.emb_ln_b, r, e, eps),
             Some((pw, pb)) => {
-                be.add_layernorm_forward(sum, B::view_mut(&mut a.emb_ln), mean, rstd, emb, types, w.emb_ln_w, w.emb_ln_b, r, e, eps);
+                be.add_layernorm_forward(emb, B::view_mut(&mut a.emb_ln), mean, rstd, None, types, w.emb_ln_w, w.emb_ln_b, r, e, eps);
                 Linear::nn_linear(e, c).forward(be, B::view_mut(&mut a.hidden), B::view(&a.emb_ln), pw, Some(pb), r);
             }
         }
@@ -135,15 +131,13 @@ impl<B: Backend> Bert<B> {
             Linear::nn_linear(c, c).forward(be, B::view_mut(&mut a.proj), B::view(&a.att), l.attn_out_w, Some(l.attn_out_b), r);
             // Post-LN: attn_ln = LayerNorm(proj + hidden), the add fused in.
             let (mean, rstd) = (B::view_mut(&mut a.mean), B::view_mut(&mut a.rstd));
-            let (proj, hidden) = (Some(B::view(&a.proj)), B::view(&a.hidden));
-            be.add_layernorm_forward(B::view_mut(&mut a.sum), B::view_mut(&mut a.attn_ln), mean, rstd, proj, hidden, l.attn_ln_w, l.attn_ln_b, r, c, eps);
+            be.add_layernorm_forward(B::view_mut(&mut a.proj), B::view_mut(&mut a.attn_ln), mean, rstd, None, B::view(&a.hidden), l.attn_ln_w, l.attn_ln_b, r, c, eps);
             Linear::nn_linear(c, i).forward(be, B::view_mut(&mut a.inter), B::view(&a.attn_ln), l.inter_w, Some(l.inter_b), r);
             be.activation_forward(cfg.act(), B::view_mut(&mut a.inter_act), B::view(&a.inter));
             Linear::nn_linear(i, c).forward(be, B::view_mut(&mut a.proj), B::view(&a.inter_act), l.out_w, Some(l.out_b), r);
             // hidden = LayerNorm(proj + attn_ln).
             let (mean, rstd) = (B::view_mut(&mut a.mean), B::view_mut(&mut a.rstd));
-            let (proj, attn_ln) = (Some(B::view(&a.proj)), B::view(&a.attn_ln));
-            be.add_layernorm_forward(B::view_mut(&mut a.sum), B::view_mut(&mut a.hidden), mean, rstd, proj, attn_ln, l.out_ln_w, l.out_ln_b, r, c, eps);
+            be.add_layernorm_forward(B::view_mut(&mut a.proj), B::view_mut(&mut a.hidden), mean, rstd, None, B::view(&a.attn_ln), l.out_ln_w, l.out_ln_b, r, c, eps);
         }
         Ok(())
     }
