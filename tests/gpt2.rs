@@ -1,10 +1,12 @@
 //! GPT-2 and GPT-Neo beyond the parity fixtures: d loss / d (each
 //! LayerNorm's weight and bias) from the backward against central
 //! differences of the loss, with every norm given parameters of its own.
-//! transformers initialises all norms to ones and zeros, and so do the
-//! fixtures, so a forward applying one norm's parameters where another's
-//! belong (the blocks' `ln_1`/`ln_2`, fused with the residual adds, or
-//! `ln_f`) would pass parity; here its gradient disagrees with the loss.
+//! A forward applying one norm's parameters where another's belong (the
+//! blocks' `ln_1`/`ln_2`, fused with the residual adds, or `ln_f`) makes the
+//! gradient disagree with the loss. The parity fixtures see such a mix-up
+//! too since their norms have parameters of their own (make_fixtures.py's
+//! `distinct_norms`), except gpt_neo_tiny, which keeps transformers' ones
+//! and zeros for its bf16 run's sake: for GPT-Neo this is the check.
 
 mod common;
 use common::repo;

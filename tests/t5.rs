@@ -135,9 +135,9 @@ fn norm_weight_gradients_match_finite_differences() {
 
 /// The decoder's KV-cache steps (each residual add fused with the next norm)
 /// against the full forward of the same tokens, on t5_gated_untied's shape
-/// (3 decoder layers, gated) with every norm given weights of its own (the
-/// fixtures' are all ones, as transformers initialises them, so a norm
-/// applied with another's weights would pass parity). CPU and emulator.
+/// (3 decoder layers, gated) with every norm given weights of its own, so a
+/// norm applied with another's weights fails (as it fails the fixtures'
+/// greedy and beam ids since their norms differ too). CPU and emulator.
 fn check_cached_decoding<B: Backend>(be: &B) {
     let mut rng = Rng::new(21);
     let (cfg, flat) = t5_with_random_norms(&mut rng);

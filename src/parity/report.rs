@@ -58,7 +58,7 @@ impl fmt::Display for Report {
             if matches!(c.group, "generation" | "beams" | "tokens") {
                 writeln!(f, "  {:<48} mismatched {:>4}  {verdict}", c.name, c.max_abs)?;
             } else {
-                writeln!(f, "  {:<48} max|a-b| {:.3e}  err {:.3e} (tol {:.0e})  {verdict}", c.name, c.max_abs, c.error, c.tolerance)?;
+                writeln!(f, "  {:<48} max|a-b| {:.3e}  err {:.3e} (tol {:e})  {verdict}", c.name, c.max_abs, c.error, c.tolerance)?;
             }
         }
         write!(f, "parity: {} passed, {} failed", self.passed(), self.failed())
