@@ -4,6 +4,10 @@
 //!   res = x + proj(attn(qkv(ln_1(x))))
 //!   out = res + fc2(act(fc(ln_2(res))))
 //!
+//! A stack runs forward as a whole ([`stack_forward`]): each residual add
+//! is written in the same pass as the norm that reads it, block l's `out`
+//! with block l + 1's `ln_1` and the last one's with the stack's final norm.
+//!
 //! Models differ only in what [`BlockSpec`] and the attention shape carry:
 //! weight layout (`Conv1D` [in, out] or `nn.Linear` [out, in]), the
 //! activation, score scaling, causal/local masks and a padding mask.
@@ -116,9 +120,67 @@ impl<B: Backend> BlockScratch<B> {
     }
 }
 
-/// Forward of one block on `rows` rows of `x` into `a.out`.
+/// What a stack does with its last block's output.
+pub enum StackEnd<'a, B: Backend + 'a> {
+    /// Writes it to the last block's `out` (the caller reads rows of it).
+    Plain,
+    /// Writes it to the last block's `out` and its LayerNorm over every row
+    /// (the stack's final norm) to `out`, `mean` and `rstd`, in one pass.
+    Norm { out: B::ViewMut<'a>, mean: B::ViewMut<'a>, rstd: B::ViewMut<'a>, w: B::View<'a>, b: B::View<'a> },
+}
+
+/// Forward of a stack of blocks on the rows of `x`, block l with
+/// `weights[l]`, `acts[l]` and attention shape `shape(l)`; every block's
+/// output lands in its `out` (the next block's input, which its backward
+/// reads), the last one's as `end` says.
 #[allow(clippy::too_many_arguments)]
-pub fn block_forward<B: Backend>(
+pub fn stack_forward<'e, B: Backend + 'e>(
+    be: &B,
+    spec: &BlockSpec,
+    weights: &[BlockWeights<B::View<'_>>],
+    acts: &mut [BlockActs<B>],
+    x: B::View<'_>,
+    mask: Option<B::View<'_>>,
+    shape: impl Fn(usize) -> AttnShape,
+    scratch: &mut BlockScratch<B>,
+    end: StackEnd<'e, B>,
+) {
+    let (c, eps) = (spec.c, spec.eps);
+    for (l, w) in weights.iter().enumerate() {
+        let s = shape(l);
+        let rows = s.batch * s.q_len;
+        let (prev, cur) = acts.split_at_mut(l);
+        let a = &mut cur[0];
+        let (ln1, mean, rstd) = (B::view_mut(&mut a.ln1), B::view_mut(&mut a.ln1_mean), B::view_mut(&mut a.ln1_rstd));
+        // ln_1 of the input: the stack's, or the previous block's output
+        // (its residual plus its MLP's projection, still in scratch.proj) as it is summed.
+        let input = match prev.last_mut() {
+            None => {
+                be.layernorm_forward(ln1, mean, rstd, x, w.ln_1_w, w.ln_1_b, rows, c, eps);
+                B::shorten(x)
+            }
+            Some(p) => {
+                let (out, res, proj) = (B::view_mut(&mut p.out), B::view(&p.res), B::view(&scratch.proj));
+                be.add_layernorm_forward(out, ln1, mean, rstd, Some(res), proj, w.ln_1_w, w.ln_1_b, rows, c, eps);
+                B::view(&p.out)
+            }
+        };
+        block_body(be, spec, w, a, input, mask.map(B::shorten), &s, scratch);
+    }
+    let Some(last) = acts[..weights.len()].last_mut() else { return };
+    let s = shape(weights.len() - 1);
+    let (out, res, proj) = (B::view_mut(&mut last.out), B::view(&last.res), B::view(&scratch.proj));
+    match end {
+        StackEnd::Plain => be.add(out, res, proj),
+        StackEnd::Norm { out: ln, mean, rstd, w, b } => be.add_layernorm_forward(out, ln, mean, rstd, Some(res), proj, w, b, s.batch * s.q_len, c, eps),
+    }
+}
+
+/// One block's forward past its `ln_1` (in `a.ln1`, of input `x`): leaves
+/// the block's output as `a.res` + `scratch.proj` (the MLP's projection), for
+/// [`stack_forward`] to add as the next norm reads it.
+#[allow(clippy::too_many_arguments)]
+fn block_body<B: Backend>(
     be: &B,
     spec: &BlockSpec,
     w: &BlockWeights<B::View<'_>>,
@@ -129,7 +191,6 @@ pub fn block_forward<B: Backend>(
     scratch: &mut BlockScratch<B>,
 ) {
     let (c, i, rows) = (spec.c, spec.inner, s.batch * s.q_len);
-    be.layernorm_forward(B::view_mut(&mut a.ln1), B::view_mut(&mut a.ln1_mean), B::view_mut(&mut a.ln1_rstd), x, w.ln_1_w, w.ln_1_b, rows, c, spec.eps);
     spec.linear(c, 3 * c).forward(be, B::view_mut(&mut a.qkv), B::view(&a.ln1), w.c_attn_w, w.c_attn_b, rows);
     let inp = AttnInputs::fused(B::view(&a.qkv), c, rows * 3 * c).mask(mask.map(B::shorten));
     be.attention_forward(B::view_mut(&mut a.atty), B::view_mut(&mut a.lse), &inp, s);
@@ -139,7 +200,6 @@ pub fn block_forward<B: Backend>(
     spec.linear(c, i).forward(be, B::view_mut(&mut a.fch), B::view(&a.ln2), w.c_fc_w, Some(w.c_fc_b), rows);
     be.activation_forward(spec.act, B::view_mut(&mut a.fch_act), B::view(&a.fch));
     spec.linear(i, c).forward(be, B::view_mut(&mut scratch.proj), B::view(&a.fch_act), w.mlp_proj_w, Some(w.mlp_proj_b), rows);
-    be.add(B::view_mut(&mut a.out), B::view(&a.res), B::view(&scratch.proj));
 }
 
 /// Backward of one block: `scratch.dres` holds d out on entry and d x on

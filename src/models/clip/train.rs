@@ -5,7 +5,7 @@
 
 use super::Clip;
 use crate::backend::{AttnShape, Backend};
-use crate::nn::block::{block_backward, block_forward, BlockActs, BlockScratch};
+use crate::nn::block::{block_backward, stack_forward, BlockActs, BlockScratch, StackEnd};
 use crate::nn::Linear;
 use crate::{invalid, Result};
 
@@ -195,11 +195,7 @@ impl<B: Backend> Clip<B> {
             v.layer_norm_eps,
         );
         let (spec, shape) = (self.vision_spec(), self.vision_shape(b));
-        for l in 0..vw.blocks.len() {
-            let (prev, cur) = a.blocks.split_at_mut(l);
-            let x = if l == 0 { B::view(&a.pre) } else { B::view(&prev[l - 1].out) };
-            block_forward(be, &spec, &vw.blocks[l], &mut cur[0], x, None, &shape, &mut a.scratch);
-        }
+        stack_forward(be, &spec, &vw.blocks, &mut a.blocks, B::view(&a.pre), None, |_| shape, &mut a.scratch, StackEnd::Plain);
         let last = B::view(&a.blocks[vw.blocks.len() - 1].out);
         be.copy_rows(B::view_mut(&mut a.pooled), dv, last, row, b, dv);
         be.layernorm_forward(
@@ -236,12 +232,9 @@ impl<B: Backend> Clip<B> {
         let tw = &w.text;
         be.embedding_forward(B::view_mut(&mut a.emb), &a.ids, tw.token_embedding, Some((&a.pos, tw.position_embedding)), dt);
         let (spec, shape) = (self.text_spec(), self.text_shape(b, t));
-        for l in 0..tw.blocks.len() {
-            let (prev, cur) = a.blocks.split_at_mut(l);
-            let x = if l == 0 { B::view(&a.emb) } else { B::view(&prev[l - 1].out) };
-            let mask = a.has_mask.then(|| B::view(&a.mask));
-            block_forward(be, &spec, &tw.blocks[l], &mut cur[0], x, mask, &shape, &mut a.scratch);
-        }
+        let mask = a.has_mask.then(|| B::view(&a.mask));
+        // The final LayerNorm is on the pooled rows only (below): the last block's output stays plain.
+        stack_forward(be, &spec, &tw.blocks, &mut a.blocks, B::view(&a.emb), mask, |_| shape, &mut a.scratch, StackEnd::Plain);
         let last = B::view(&a.blocks[tw.blocks.len() - 1].out);
         for (row, &at) in a.pool_at.iter().enumerate() {
             be.copy_rows(B::slice_mut(B::view_mut(&mut a.pooled), row * dt, dt), dt, B::slice(last, (row * t + at) * dt, dt), dt, 1, dt);

@@ -5,7 +5,7 @@
 
 use super::{Gpt2, Gpt2Config, Weights};
 use crate::backend::{AttnShape, Backend};
-use crate::nn::block::{block_backward, block_forward, BlockActs, BlockScratch, BlockSpec};
+use crate::nn::block::{block_backward, stack_forward, BlockActs, BlockScratch, BlockSpec, StackEnd};
 use crate::nn::Linear;
 use crate::{invalid, Result};
 
@@ -133,15 +133,16 @@ impl Gpt2Config {
 /// key mask in `acts.mask` when `acts.has_mask`).
 pub(crate) fn trunk_forward<B: Backend>(be: &B, cfg: &Gpt2Config, w: &Weights<B::View<'_>>, acts: &mut Activations<B>) {
     let (bt, c) = (acts.b * acts.t, cfg.n_embd);
-    let spec = cfg.block_spec();
-    for l in 0..cfg.n_layer {
-        let (prev, cur) = acts.layers.split_at_mut(l);
-        let x = if l == 0 { B::view(&acts.emb) } else { B::view(&prev[l - 1].out) };
-        let mask = acts.has_mask.then(|| B::view(&acts.mask));
-        block_forward(be, &spec, &w.blocks[l], &mut cur[0], x, mask, &cfg.attn_shape(l, acts.b, acts.t), &mut acts.scratch);
-    }
-    let last = B::view(&acts.layers[cfg.n_layer - 1].out);
-    be.layernorm_forward(B::view_mut(&mut acts.lnf), B::view_mut(&mut acts.lnf_mean), B::view_mut(&mut acts.lnf_rstd), last, w.ln_f_w, w.ln_f_b, bt, c, cfg.layer_norm_epsilon);
+    let mask = acts.has_mask.then(|| B::view(&acts.mask));
+    let ln_f = StackEnd::Norm {
+        out: B::view_mut(&mut acts.lnf),
+        mean: B::view_mut(&mut acts.lnf_mean),
+        rstd: B::view_mut(&mut acts.lnf_rstd),
+        w: B::shorten(w.ln_f_w),
+        b: B::shorten(w.ln_f_b),
+    };
+    let shape = |l| cfg.attn_shape(l, acts.b, acts.t);
+    stack_forward(be, &cfg.block_spec(), &w.blocks, &mut acts.layers, B::view(&acts.emb), mask, shape, &mut acts.scratch, ln_f);
     let head = Linear::nn_linear(c, cfg.vocab_size).with_out_stride(logits_stride(cfg.vocab_size));
     head.forward(be, B::view_mut(&mut acts.logits), B::view(&acts.lnf), *w.head(), None, bt);
 }
