@@ -54,6 +54,12 @@ struct BlockActs<B: Backend> {
     out: B::Buf,       // [R, D] the block's output
 }
 
+/// A block's feed-forward input (the residual stream before its last add):
+/// past the cross-attention in the decoder, past the self-attention in the encoder.
+fn ff_input<'a, B: Backend>(res: &'a B::Buf, cross: &'a Option<CrossActs<B>>) -> B::View<'a> {
+    cross.as_ref().map_or(B::view(res), |c| B::view(&c.res))
+}
+
 /// Gradient scratch of one stack, reused by every block.
 struct GradScratch<B: Backend> {
     dres: B::Buf,    // [R, D] gradient of the residual stream
@@ -256,7 +262,10 @@ impl<B: Backend> T5<B> {
         Ok(Some(losses.iter().map(|&x| x as f64).sum::<f64>() as f32 / n as f32))
     }
 
-    /// One stack: embeddings, blocks, final norm into `acts.final_ln`.
+    /// One stack: embeddings, blocks, final norm into `acts.final_ln`. Every
+    /// residual add is written in the same pass as the norm after it; a
+    /// block's last, its `out`, with the next block's first norm or the
+    /// stack's final norm.
     /// `enc_out` (decoder only) is the encoder output and its length; `mask`
     /// the encoder's padding mask (encoder self-attention, decoder
     /// cross-attention).
@@ -280,18 +289,28 @@ impl<B: Backend> T5<B> {
         let self_shape = self_attention(cfg, b, len, decoder);
         for (l, bw) in w.blocks.iter().enumerate() {
             let (prev, cur) = acts.blocks.split_at_mut(l);
-            let x = if l == 0 { B::view(&acts.emb) } else { B::view(&prev[l - 1].out) };
             let a = &mut cur[0];
-            be.rmsnorm_forward(B::view_mut(&mut a.ln), B::view_mut(&mut a.rstd), x, bw.attn.ln, rows, d, eps);
+            let (ln, rstd) = (B::view_mut(&mut a.ln), B::view_mut(&mut a.rstd));
+            // The input: the embeddings, or the previous block's output as it
+            // is summed (its feed-forward's input and output, still in acts.proj).
+            let x = match prev.last_mut() {
+                None => {
+                    be.rmsnorm_forward(ln, rstd, B::view(&acts.emb), bw.attn.ln, rows, d, eps);
+                    B::view(&acts.emb)
+                }
+                Some(p) => {
+                    be.add_rmsnorm_forward(B::view_mut(&mut p.out), ln, rstd, Some(ff_input(&p.res, &p.cross)), B::view(&acts.proj), bw.attn.ln, rows, d, eps);
+                    B::view(&p.out)
+                }
+            };
             Linear::nn_linear(d, 3 * i).forward(be, B::view_mut(&mut a.qkv), B::view(&a.ln), bw.attn.qkv, None, rows);
             let self_mask = if decoder { None } else { mask.map(B::shorten) };
             let inp = AttnInputs::fused(B::view(&a.qkv), i, rows * 3 * i).mask(self_mask).bias(Some(B::view(&acts.bias)));
             be.attention_forward(B::view_mut(&mut a.att), B::view_mut(&mut a.lse), &inp, &self_shape);
             Linear::nn_linear(i, d).forward(be, B::view_mut(&mut acts.proj), B::view(&a.att), bw.attn.o, None, rows);
-            // Each residual add is fused with the norm after it: res = x + o(…)
-            // with the cross-attention's norm (decoder) or the feed-forward's.
+            // res = x + o(…) with the cross-attention's norm (decoder) or the feed-forward's.
             let (ff_ln, ff_rstd) = (B::view_mut(&mut a.ff_ln), B::view_mut(&mut a.ff_rstd));
-            let ff_in = match (&bw.cross, &mut a.cross, enc_out) {
+            match (&bw.cross, &mut a.cross, enc_out) {
                 (Some(cw), Some(c), Some((enc, src))) => {
                     be.add_rmsnorm_forward(B::view_mut(&mut a.res), B::view_mut(&mut c.ln), B::view_mut(&mut c.rstd), Some(x), B::view(&acts.proj), cw.ln, rows, d, eps);
                     Linear::nn_linear(d, i).forward(be, B::view_mut(&mut c.q), B::view(&c.ln), cw.q, None, rows);
@@ -300,13 +319,9 @@ impl<B: Backend> T5<B> {
                     be.attention_forward(B::view_mut(&mut c.att), B::view_mut(&mut c.lse), &inp, &cross_attention(cfg, b, len, src));
                     Linear::nn_linear(i, d).forward(be, B::view_mut(&mut acts.proj), B::view(&c.att), cw.o, None, rows);
                     be.add_rmsnorm_forward(B::view_mut(&mut c.res), ff_ln, ff_rstd, Some(B::view(&a.res)), B::view(&acts.proj), bw.ff.ln, rows, d, eps);
-                    B::view(&c.res)
                 }
-                _ => {
-                    be.add_rmsnorm_forward(B::view_mut(&mut a.res), ff_ln, ff_rstd, Some(x), B::view(&acts.proj), bw.ff.ln, rows, d, eps);
-                    B::view(&a.res)
-                }
-            };
+                _ => be.add_rmsnorm_forward(B::view_mut(&mut a.res), ff_ln, ff_rstd, Some(x), B::view(&acts.proj), bw.ff.ln, rows, d, eps),
+            }
             Linear::nn_linear(d, f).forward(be, B::view_mut(&mut a.h), B::view(&a.ff_ln), bw.ff.wi, None, rows);
             be.activation_forward(cfg.act, B::view_mut(&mut a.a), B::view(&a.h));
             let hidden = match (bw.ff.wi_1, &mut a.g, &mut a.m) {
@@ -318,10 +333,11 @@ impl<B: Backend> T5<B> {
                 _ => B::view(&a.a),
             };
             Linear::nn_linear(f, d).forward(be, B::view_mut(&mut acts.proj), hidden, bw.ff.wo, None, rows);
-            be.add(B::view_mut(&mut a.out), ff_in, B::view(&acts.proj));
         }
-        let last = B::view(&acts.blocks[w.blocks.len() - 1].out);
-        be.rmsnorm_forward(B::view_mut(&mut acts.final_ln), B::view_mut(&mut acts.final_rstd), last, w.final_ln, rows, d, eps);
+        let last = acts.blocks.last_mut().expect("a stack has blocks");
+        let (final_ln, final_rstd) = (B::view_mut(&mut acts.final_ln), B::view_mut(&mut acts.final_rstd));
+        let ff_in = Some(ff_input(&last.res, &last.cross));
+        be.add_rmsnorm_forward(B::view_mut(&mut last.out), final_ln, final_rstd, ff_in, B::view(&acts.proj), w.final_ln, rows, d, eps);
     }
 
     /// Accumulates d loss / d parameters into `grads` (layout of `self.layout`).
@@ -387,7 +403,7 @@ impl<B: Backend> T5<B> {
             let a = &blocks[l];
             let x = if l == 0 { B::view(emb) } else { B::view(&blocks[l - 1].out) };
             let (bw, gw): (&Block<B::View<'_>>, &mut Block<B::ViewMut<'_>>) = (&w.blocks[l], &mut g.blocks[l]);
-            let ff_in = a.cross.as_ref().map_or(B::view(&a.res), |c| B::view(&c.res));
+            let ff_in = ff_input(&a.res, &a.cross);
 
             // Feed-forward: out = ff_in + wo(hidden), hidden = act(h) [⊙ g].
             let hidden = a.m.as_ref().map_or(B::view(&a.a), |m| B::view(m));
