@@ -116,10 +116,10 @@ __device__ void activation_forward(T* out, const T* inp, int64_t n, int act) {
     map_elements<T, V>(out, inp, nullptr, nullptr, n, [act](float x, float, float) { return activation(act, x).x; });
 }
 
-// dinp += act'(inp)·dout.
+// dinp = act'(inp)·dout.
 template <typename T, int V>
 __device__ void activation_backward(T* dinp, const T* inp, const T* dout, int64_t n, int act) {
-    map_elements<T, V>(dinp, dinp, inp, dout, n, [act](float d, float x, float g) { return d + activation(act, x).y * g; });
+    map_elements<T, V>(dinp, inp, dout, nullptr, n, [act](float x, float g, float) { return activation(act, x).y * g; });
 }
 
 // out[r, j] (+)= bias[j] over rows × n, rows `stride` apart: the bias

@@ -121,7 +121,7 @@ impl<'a, B: Backend> Recorder<'a, B> {
             let mut out = self.poisoned(n);
             self.be.activation_forward(act, B::view_mut(&mut out), B::view(&a));
             self.keep(format!("activation_forward {act:?}"), &out);
-            let mut dinp = self.up(&random(&mut rng, n, 1.0));
+            let mut dinp = self.poisoned(n);
             self.be.activation_backward(act, B::view_mut(&mut dinp), B::view(&a), B::view(&d));
             self.keep(format!("activation_backward {act:?}"), &dinp);
         }

@@ -104,7 +104,7 @@ fn activation_backward_every_kind() {
         let mut rng = Rng::new(seed);
         let mut x: Vec<f64> = random(40, &mut rng).iter().map(|v| 3.0 * v).collect();
         let r = random(40, &mut rng);
-        let mut dx = vec![0.0; 40];
+        let mut dx = vec![f64::NAN; 40]; // overwritten, not added to
         elementwise::activation_backward(act, &mut dx, &x, &r);
         check(&format!("{act:?}"), &mut x, &dx, |x| {
             let mut y = vec![0.0; x.len()];

@@ -162,7 +162,7 @@ pub trait Backend: Send + Sync {
     fn scale(&self, v: Self::ViewMut<'_>, alpha: f32);
     /// `out = act(inp)`.
     fn activation_forward(&self, act: Act, out: Self::ViewMut<'_>, inp: Self::View<'_>);
-    /// `dinp += act'(inp) · dout`.
+    /// `dinp = act'(inp) · dout` (overwrites: no zeroing first).
     fn activation_backward(&self, act: Act, dinp: Self::ViewMut<'_>, inp: Self::View<'_>, dout: Self::View<'_>);
 
     // ---- normalisation --------------------------------------------------------

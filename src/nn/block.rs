@@ -230,7 +230,6 @@ pub fn block_backward<B: Backend>(
         rows,
         false,
     );
-    be.fill(B::view_mut(dfch), 0.0);
     be.activation_backward(spec.act, B::view_mut(dfch), B::view(&a.fch), B::view(dfch_act));
     spec.linear(c, i).backward(be, Some(B::view_mut(dln)), B::reborrow(&mut g.c_fc_w), Some(B::reborrow(&mut g.c_fc_b)), B::view(dfch), B::view(&a.ln2), w.c_fc_w, rows, false);
     let (m2, r2) = (B::view(&a.ln2_mean), B::view(&a.ln2_rstd));

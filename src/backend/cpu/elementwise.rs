@@ -78,7 +78,7 @@ simd_kernel! {
     /// Its derivative Φ(x) + x·φ(x), φ(x) = e^(−x²/2)/√(2π).
     fn gelu_erf_grad_chunk<T: Real>(dinp: &mut [T], inp: &[T], dout: &[T]) {
         for ((d, &x), &g) in dinp.iter_mut().zip(inp).zip(dout) {
-            *d += (x.normal_cdf() + x * T::of(NORMAL_PDF_0) * (T::of(-0.5) * x * x).fast_exp()) * g;
+            *d = (x.normal_cdf() + x * T::of(NORMAL_PDF_0) * (T::of(-0.5) * x * x).fast_exp()) * g;
         }
     }
 }
@@ -111,7 +111,7 @@ simd_kernel! {
 simd_kernel! {
     fn gelu_grad_chunk<T: Real>(dinp: &mut [T], inp: &[T], dout: &[T]) {
         for ((d, &x), &g) in dinp.iter_mut().zip(inp).zip(dout) {
-            *d += gelu_grad(x) * g;
+            *d = gelu_grad(x) * g;
         }
     }
 }
@@ -128,7 +128,7 @@ simd_kernel! {
     fn quick_gelu_grad_chunk<T: Real>(dinp: &mut [T], inp: &[T], dout: &[T]) {
         for ((d, &x), &g) in dinp.iter_mut().zip(inp).zip(dout) {
             let s = sigmoid(T::of(QUICK_GELU_SLOPE) * x);
-            *d += (s + T::of(QUICK_GELU_SLOPE) * x * s * (T::ONE - s)) * g;
+            *d = (s + T::of(QUICK_GELU_SLOPE) * x * s * (T::ONE - s)) * g;
         }
     }
 }
@@ -148,7 +148,7 @@ pub fn activation_backward<T: Real>(act: Act, dinp: &mut [T], inp: &[T], dout: &
         Act::GeluTanh => gelu_grad_chunk(d, x, g),
         Act::QuickGelu => quick_gelu_grad_chunk(d, x, g),
         Act::GeluErf => gelu_erf_grad_chunk(d, x, g),
-        Act::Relu => d.iter_mut().zip(x).zip(g).for_each(|((d, &x), &g)| *d += relu(x).1 * g),
-        Act::Tanh => d.iter_mut().zip(x).zip(g).for_each(|((d, &x), &g)| *d += tanh(x).1 * g),
+        Act::Relu => d.iter_mut().zip(x).zip(g).for_each(|((d, &x), &g)| *d = relu(x).1 * g),
+        Act::Tanh => d.iter_mut().zip(x).zip(g).for_each(|((d, &x), &g)| *d = tanh(x).1 * g),
     });
 }

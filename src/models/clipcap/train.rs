@@ -181,7 +181,6 @@ impl<B: Backend> ClipCap<B> {
         // The MLP, back to (but not into) the image embeddings.
         let d_proj = B::view(&acts.pos_rows);
         Linear::nn_linear(hidden, p * c).backward(be, Some(B::view_mut(&mut acts.dh)), g.w2, Some(g.b2), d_proj, B::view(&acts.h), w.w2, b, false);
-        be.fill(B::view_mut(&mut acts.da1), 0.0);
         be.activation_backward(Act::Tanh, B::view_mut(&mut acts.da1), B::view(&acts.a1), B::view(&acts.dh));
         Linear::nn_linear(cfg.prefix_size, hidden).backward(be, None, g.w1, Some(g.b1), B::view(&acts.da1), B::view(&acts.prefix_in), w.w1, b, false);
     }

@@ -408,7 +408,6 @@ impl<B: Backend> T5<B> {
             // Feed-forward: out = ff_in + wo(hidden), hidden = act(h) [⊙ g].
             let hidden = a.m.as_ref().map_or(B::view(&a.a), |m| B::view(m));
             Linear::nn_linear(f, d).backward(be, Some(B::view_mut(dhidden)), B::reborrow(&mut gw.ff.wo), None, B::view(dres), hidden, bw.ff.wo, rows, false);
-            be.fill(B::view_mut(dh), 0.0);
             let wi = Linear::nn_linear(d, f);
             match (bw.ff.wi_1, gw.ff.wi_1.as_mut(), a.g.as_ref()) {
                 (Some(wi_1), Some(gwi_1), Some(gate)) => {
