@@ -94,8 +94,8 @@ __device__ void attention_forward(T* out, float* lse, const T* q, const T* k, co
 // Backward. With P = softmax(S), Di = Σ dO_i·O_i:
 //   dS_ij = P_ij·(dO_i·V_j − Di),  d bias_ij = Σ_b dS_ij,
 //   dQ_i = scale·Σ_j dS_ij K_j,    dK_j = scale·Σ_i dS_ij Q_i,   dV_j = Σ_i P_ij dO_i.
-// Pass 1 (a warp per query) accumulates dQ; pass 2 (a warp per key) dK, dV
-// and d bias.
+// Pass 1 (a warp per query) stores dQ; pass 2 (a warp per key) dK, dV (zeros
+// for padded keys) and adds to d bias.
 
 template <typename T, int D_MAX>
 __device__ void attention_backward_query(T* dq, const T* dout, const T* q, const T* k, const T* v, const T* out, const float* lse,
@@ -154,7 +154,7 @@ __device__ void attention_backward_query(T* dq, const T* dout, const T* q, const
 #pragma unroll
     for (int u = 0; u < PER_LANE; u++) {
         const int c = lane + 32 * u;
-        if (c < d) dq_row[c] = from_f32<T>(to_f32(dq_row[c]) + acc[u]);
+        if (c < d) dq_row[c] = from_f32<T>(acc[u]);
     }
 }
 
@@ -229,15 +229,15 @@ __device__ void attention_backward_key(T* dk, T* dv, float* dbias, const T* dout
             }
         }
     }
-    if (!live) return;
+    if (j >= s.kv_len) return;  // a padded key (not live) gets zeros
     T* dk_row = dk + kv_at;
     T* dv_row = dv + kv_at;
 #pragma unroll
     for (int u = 0; u < PER_LANE; u++) {
         const int c = lane + 32 * u;
         if (c < d) {
-            dk_row[c] = from_f32<T>(to_f32(dk_row[c]) + dk_acc[u]);
-            dv_row[c] = from_f32<T>(to_f32(dv_row[c]) + dv_acc[u]);
+            dk_row[c] = from_f32<T>(dk_acc[u]);
+            dv_row[c] = from_f32<T>(dv_acc[u]);
         }
     }
 }

@@ -20,7 +20,8 @@
 //
 // Backward, with P = softmax(S), Di = Σ dO_i·O_i:
 //   dS_ij = P_ij·(dO_i·V_j − Di),  d bias_ij = Σ_b dS_ij,
-//   dQ = scale·dS·K (pass 1, per query tile),  dK = scale·dSᵀ·Q, dV = Pᵀ·dO (pass 2, per key tile).
+//   dQ = scale·dS·K (pass 1, per query tile),  dK = scale·dSᵀ·Q, dV = Pᵀ·dO (pass 2, per key tile),
+// each stored once (zeros where nothing reaches), not added to the buffer.
 // S and dP are computed in both passes (no atomics on dQ, deterministic).
 // A first launch writes each query's Di and lse (as the exponent's base) to
 // a scratch the passes read (pass 2 would otherwise redo the dot products
@@ -160,9 +161,9 @@ __device__ __forceinline__ void mma_cols(float (&out)[D / 8][4], const float (&p
     mma_cols_mt<N, D, 1>(reinterpret_cast<float(&)[1][D / 8][4]>(out), reinterpret_cast<const float(&)[1][N / 8][4]>(p), tile);
 }
 
-// Adds a 16 × D accumulator to rows row0 … of a strided bf16 matrix (columns < d).
+// Stores a 16 × D accumulator in rows row0 … of a strided bf16 matrix (columns < d).
 template <int D>
-__device__ void add_rows(bf16* base, int64_t stride, const float (*acc)[4], int row0, int limit, int d) {
+__device__ void store_rows(bf16* base, int64_t stride, const float (*acc)[4], int row0, int limit, int d) {
     const int g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
 #pragma unroll
     for (int dn = 0; dn < D / 8; dn++) {
@@ -170,8 +171,7 @@ __device__ void add_rows(bf16* base, int64_t stride, const float (*acc)[4], int 
         for (int e = 0; e < 4; e++) {
             const int r = row0 + g + 8 * (e / 2), c = 8 * dn + 2 * t + e % 2;
             if (r < limit && c < d) {
-                bf16* x = base + (int64_t)r * stride + c;
-                *x = __float2bfloat16(to_f32(*x) + acc[dn][e]);
+                base[(int64_t)r * stride + c] = __float2bfloat16(acc[dn][e]);
             }
         }
     }
@@ -454,7 +454,7 @@ __device__ void attention_mma_backward_query(bf16* dq, const bf16* dout, const b
         }
         __syncthreads();  // this buffer is used up before the copies of tile j0 + 2N land in it
     }
-    add_rows<D>(dq + (int64_t)b * s.q_len * s.q_stride + (int64_t)h * d, s.q_stride, acc, row0, s.q_len, d);
+    store_rows<D>(dq + (int64_t)b * s.q_len * s.q_stride + (int64_t)h * d, s.q_stride, acc, row0, s.q_len, d);
 }
 
 // Pass 2: grid (ceil(kv_len / ROWS), heads, batch). dk += scale·dSᵀ·Q, dv += Pᵀ·dO
@@ -523,8 +523,8 @@ __device__ void attention_mma_backward_key(bf16* dk, bf16* dv, float* dbias, con
         }
         __syncthreads();
     }
-    add_rows<D>(dk + kv_at, s.kv_stride, dk_acc, row0, s.kv_len, d);
-    add_rows<D>(dv + kv_at, s.kv_stride, dv_acc, row0, s.kv_len, d);
+    store_rows<D>(dk + kv_at, s.kv_stride, dk_acc, row0, s.kv_len, d);
+    store_rows<D>(dv + kv_at, s.kv_stride, dv_acc, row0, s.kv_len, d);
 }
 
 // ---- launchers: one kernel per (pass, head-dim bound), bf16 only -----------------

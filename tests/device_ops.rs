@@ -310,7 +310,7 @@ impl<'a, B: Backend> Recorder<'a, B> {
             self.keep(format!("attention_forward out d={d} window={window}"), &out);
             self.keep(format!("attention_forward lse d={d} window={window}"), &lse);
             let dout = self.up(&random(&mut rng, batch * t * c, 1.0));
-            let mut dqkv = self.up(&random(&mut rng, batch * t * 3 * c, 1.0));
+            let mut dqkv = self.poisoned(batch * t * 3 * c); // every element written
             self.be.attention_backward(AttnGrads::Fused(B::view_mut(&mut dqkv)), None, B::view(&dout), B::view(&out), B::view(&lse), &inp, &s);
             self.keep(format!("attention_backward d={d} window={window}"), &dqkv);
         }
@@ -328,7 +328,7 @@ impl<'a, B: Backend> Recorder<'a, B> {
             self.keep(format!("unmasked attention_forward out {label}"), &out);
             self.keep(format!("unmasked attention_forward lse {label}"), &lse);
             let dout = self.up(&random(&mut rng, t * c, 1.0));
-            let mut dqkv = self.up(&random(&mut rng, t * 3 * c, 1.0));
+            let mut dqkv = self.poisoned(t * 3 * c);
             self.be.attention_backward(AttnGrads::Fused(B::view_mut(&mut dqkv)), None, B::view(&dout), B::view(&out), B::view(&lse), &inp, &s);
             self.keep(format!("unmasked attention_backward {label}"), &dqkv);
         }
@@ -350,7 +350,7 @@ impl<'a, B: Backend> Recorder<'a, B> {
             self.keep(format!("biased attention_forward out {label}"), &out);
             self.keep(format!("biased attention_forward lse {label}"), &lse);
             let dout = self.up(&random(&mut rng, batch * tq * c, 1.0));
-            let (mut dq, mut dkv) = (self.up(&random(&mut rng, batch * tq * c, 1.0)), self.up(&random(&mut rng, batch * tk * 2 * c, 1.0)));
+            let (mut dq, mut dkv) = (self.poisoned(batch * tq * c), self.poisoned(batch * tk * 2 * c));
             let mut dbias = self.up32(&random(&mut rng, heads * tq * tk, 1.0));
             let grads = AttnGrads::Split { dq: B::view_mut(&mut dq), dkv: B::view_mut(&mut dkv) };
             self.be.attention_backward(grads, Some(B::view_mut(&mut dbias)), B::view(&dout), B::view(&out), B::view(&lse), &inp, &s);

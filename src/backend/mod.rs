@@ -267,9 +267,11 @@ pub trait Backend: Send + Sync {
     /// [`AttnInputs`] for the inputs' layouts; a query with no visible key
     /// gets a zero output.
     fn attention_forward(&self, out: Self::ViewMut<'_>, lse: Self::ViewMut<'_>, inp: &AttnInputs<'_, Self>, s: &AttnShape);
-    /// Backward of [`Backend::attention_forward`]: accumulates dQ, dK, dV into
-    /// `grads` and, when given, d bias into `dbias` ([heads, q_len, kv_len],
-    /// f32, summed over the batch). Recomputes probabilities from `lse`.
+    /// Backward of [`Backend::attention_forward`]: writes dQ, dK, dV to
+    /// `grads` (every query row and every key row below `kv_len`, zeros where
+    /// no gradient reaches: no zeroing first; with no queries, nothing) and,
+    /// when given, adds d bias into `dbias` ([heads, q_len, kv_len], f32,
+    /// summed over the batch). Recomputes probabilities from `lse`.
     #[allow(clippy::too_many_arguments)]
     fn attention_backward(
         &self,

@@ -246,7 +246,6 @@ pub fn block_backward<B: Backend>(
         rows,
         false,
     );
-    be.fill(B::view_mut(dqkv), 0.0);
     let inp = AttnInputs::fused(B::view(&a.qkv), c, rows * 3 * c).mask(mask.map(B::shorten));
     be.attention_backward(AttnGrads::Fused(B::view_mut(dqkv)), None, B::view(datty), B::view(&a.atty), B::view(&a.lse), &inp, s);
     let dqkv_b = g.c_attn_b.as_mut().map(|b| B::reborrow(b));

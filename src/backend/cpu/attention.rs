@@ -269,6 +269,9 @@ pub fn attention_forward<T: Real>(out: &mut [T], lse: &mut [T], inp: &Inputs<'_,
 #[allow(clippy::too_many_arguments)]
 pub fn attention_backward<T: Real>(grads: Grads<'_, T>, dbias: Option<&mut [T]>, dout: &[T], out: &[T], lse: &[T], inp: &Inputs<'_, T>, s: &AttnShape) {
     let (nh, d, tq, tk) = (s.heads, s.head_dim, s.q_len, s.kv_len);
+    if tq == 0 {
+        return; // as on CUDA: no launch, nothing written
+    }
     let c = nh * d;
     let scale = T::of(s.scale as f64);
     let want_dbias = dbias.is_some();
@@ -311,7 +314,7 @@ pub fn attention_backward<T: Real>(grads: Grads<'_, T>, dbias: Option<&mut [T]>,
             [dq, dk, dv, db]
         })
         .collect();
-    // dQ, dK, dV: (buffer, offset of head h's first row) per part.
+    // dQ, dK, dV written out: (buffer, offset of head h's first row) per part.
     let mut grads = grads;
     for (bh, parts) in per_head.iter().enumerate() {
         let (b, h) = (bh / nh, bh % nh);
@@ -324,7 +327,7 @@ pub fn attention_backward<T: Real>(grads: Grads<'_, T>, dbias: Option<&mut [T]>,
             };
             for i in 0..len {
                 let row = &mut dst[(row0 + i) * stride + base + h * d..][..d];
-                row.iter_mut().zip(&grad[i * d..(i + 1) * d]).for_each(|(a, &g)| *a += g);
+                row.copy_from_slice(&grad[i * d..(i + 1) * d]);
             }
         }
     }

@@ -428,8 +428,6 @@ impl<B: Backend> T5<B> {
             if let (Some(cw), Some(gc), Some(c), Some((enc_out, src, denc))) = (&bw.cross, gw.cross.as_mut(), a.cross.as_ref(), enc.as_mut()) {
                 let src = *src;
                 Linear::nn_linear(i, d).backward(be, Some(B::view_mut(datt)), B::reborrow(&mut gc.o), None, B::view(dres), B::view(&c.att), cw.o, rows, false);
-                be.fill(B::view_mut(dq), 0.0);
-                be.fill(B::view_mut(dkv), 0.0);
                 let inp = AttnInputs::with_kv(B::view(&c.q), B::view(&c.kv), i, b * src * 2 * i).mask(mask.map(B::shorten));
                 let grads = AttnGrads::Split { dq: B::view_mut(dq), dkv: B::view_mut(dkv) };
                 be.attention_backward(grads, None, B::view(datt), B::view(&c.att), B::view(&c.lse), &inp, &cross_attention(cfg, b, len, src));
@@ -440,7 +438,6 @@ impl<B: Backend> T5<B> {
 
             // Self-attention: a.res = x + o(attn(qkv(rms(x)))), with the position bias.
             Linear::nn_linear(i, d).backward(be, Some(B::view_mut(datt)), B::reborrow(&mut gw.attn.o), None, B::view(dres), B::view(&a.att), bw.attn.o, rows, false);
-            be.fill(B::view_mut(dqkv), 0.0);
             let self_mask = if decoder { None } else { mask.map(B::shorten) };
             let inp = AttnInputs::fused(B::view(&a.qkv), i, rows * 3 * i).mask(self_mask).bias(Some(B::view(bias)));
             be.attention_backward(AttnGrads::Fused(B::view_mut(dqkv)), Some(B::view_mut(dbias)), B::view(datt), B::view(&a.att), B::view(&a.lse), &inp, &self_shape);
