@@ -167,7 +167,8 @@ pub fn stack_forward<'e, B: Backend + 'e>(
         };
         block_body(be, spec, w, a, input, mask.map(B::shorten), &s, scratch);
     }
-    let Some(last) = acts[..weights.len()].last_mut() else { return };
+    // Configs with no layers are refused when they load.
+    let last = acts[..weights.len()].last_mut().expect("a stack has blocks");
     let s = shape(weights.len() - 1);
     let (out, res, proj) = (B::view_mut(&mut last.out), B::view(&last.res), B::view(&scratch.proj));
     match end {
