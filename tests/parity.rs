@@ -33,9 +33,13 @@ fn every_fixture_passes_on_cpu() {
 
 /// Every fixture on `be` at the tolerances of its compute type.
 fn every_fixture_passes_on<B: hhi::backend::Backend>(be: &B) {
+    fixtures_pass_on(be, &fixtures());
+}
+
+fn fixtures_pass_on<B: hhi::backend::Backend>(be: &B, dirs: &[PathBuf]) {
     let dtype = be.compute_dtype();
     let mut failed = Vec::new();
-    for dir in &fixtures() {
+    for dir in dirs {
         let report = hhi::parity::run(be, dir, dtype).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         println!("== {} on {}\n{report}", dir.display(), be.name());
         if !report.ok() {
@@ -55,6 +59,40 @@ fn every_fixture_passes_on_emulated_cuda_f32() {
 #[test]
 fn every_fixture_passes_on_emulated_cuda_bf16() {
     every_fixture_passes_on(&common::emulated(DType::BF16));
+}
+
+/// cuBLASLt's epilogues (tuning alternatives until a GPU has timed them):
+/// the fixtures with GPT-2/GPT-Neo blocks, whose MLPs take GELU (tanh), so
+/// their forwards, gradients and decoding run through the GELU epilogue and
+/// its derivative.
+const EPILOGUES: &str = "gemm_bias=epilogue,gemm_gelu=epilogue";
+
+fn gpt_fixtures() -> Vec<PathBuf> {
+    let gpt = |d: &PathBuf| d.file_name().is_some_and(|n| ["gpt2", "gpt_neo", "clipcap"].iter().any(|p| n.to_string_lossy().starts_with(p)));
+    let dirs: Vec<PathBuf> = fixtures().into_iter().filter(gpt).collect();
+    assert!(dirs.len() >= 5, "expected the GPT-2, GPT-Neo and ClipCap fixtures, found {dirs:?}");
+    dirs
+}
+
+#[test]
+fn gpt_fixtures_pass_with_the_gemm_epilogues_on_emulated_cuda() {
+    for dtype in [DType::F32, DType::BF16] {
+        fixtures_pass_on(&common::emulated(dtype).with_tuning(EPILOGUES).unwrap(), &gpt_fixtures());
+    }
+}
+
+/// Both dtypes run even where the first fails (a GPU run should say all it can).
+#[test]
+fn gpt_fixtures_pass_with_the_gemm_epilogues_on_cuda() {
+    let mut failed = Vec::new();
+    for dtype in [DType::F32, DType::BF16] {
+        let Some(cuda) = common::cuda_or_skip("gpt_fixtures_pass_with_the_gemm_epilogues_on_cuda", dtype) else { return };
+        let cuda = cuda.with_tuning(EPILOGUES).unwrap();
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fixtures_pass_on(&cuda, &gpt_fixtures()))).is_err() {
+            failed.push(dtype);
+        }
+    }
+    assert!(failed.is_empty(), "{EPILOGUES} failed in {failed:?} (printed above)");
 }
 
 #[test]

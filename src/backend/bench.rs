@@ -131,6 +131,26 @@ pub fn run<B: Backend>(be: &B, s: Shapes, filter: &str, print: &mut dyn FnMut(&O
         record(name, ms, 0.0, 2.0 * (g.m * g.n * g.k) as f64);
     }
 
+    // The MLP's GELU with the product before it (c_fc's x·W+b, the
+    // pre-activation kept for the backward) and with the one after it in the
+    // backward (mlp.c_proj's dy·Wᵀ times GELU's derivative): a GEMM and a
+    // kernel each, or one GEMM with cuBLASLt's GELU epilogues under
+    // HHI_CUDA_TUNE=gemm_gelu=epilogue. Counted as the GEMMs' FLOPs.
+    let (fc, proj) = (Gemm::new(rows, 4 * C, C), Gemm::new(rows, 4 * C, C).tb());
+    if wanted("matmul c_fc x·W+b → gelu") {
+        let (x, w, bias) = (be.upload(&filled(rows * C, 1))?, be.upload(&filled(C * 4 * C, 2))?, be.upload(&filled(4 * C, 5))?);
+        let (mut out, mut pre) = (be.zeros(rows * 4 * C)?, be.zeros(rows * 4 * C)?);
+        let ms = median_ms(be, s.reps, || be.matmul_act(Act::GeluTanh, B::view_mut(&mut out), B::view_mut(&mut pre), B::view(&x), B::view(&w), Some(B::view(&bias)), fc))?;
+        record("matmul c_fc x·W+b → gelu".into(), ms, 0.0, 2.0 * (fc.m * fc.n * fc.k) as f64);
+    }
+    if wanted("matmul mlp.c_proj dy·Wᵀ → gelu backward") {
+        let (dy, w, pre) = (be.upload(&filled(rows * C, 3))?, be.upload(&filled(4 * C * C, 4))?, be.upload(&filled(rows * 4 * C, 6))?);
+        let (mut dpre, mut scratch) = (be.zeros(rows * 4 * C)?, be.zeros(rows * 4 * C)?);
+        let ms =
+            median_ms(be, s.reps, || be.matmul_act_backward(Act::GeluTanh, B::view_mut(&mut dpre), B::view(&pre), B::view_mut(&mut scratch), B::view(&dy), B::view(&w), proj))?;
+        record("matmul mlp.c_proj dy·Wᵀ → gelu backward".into(), ms, 0.0, 2.0 * (proj.m * proj.n * proj.k) as f64);
+    }
+
     // Attention at GPT-2's heads (12 × 64) and at GPT-Neo 1.3B's (16 × 128,
     // width 2048, unscaled scores), causal, on fused QKV buffers.
     for (heads, d, scale) in [(HEADS, C / HEADS, 0.125), (16, 128, 1.0)] {

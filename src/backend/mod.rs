@@ -25,6 +25,7 @@ pub mod cuda;
 mod device;
 pub mod profile;
 mod spec;
+pub mod unfused;
 
 pub use device::Device;
 pub use spec::{Act, AdamW, AttnShape, DecaySegment, Gemm, Stored};
@@ -136,6 +137,8 @@ pub trait Backend: Send + Sync {
         Self::split_mut(rest, len).0
     }
     fn reborrow<'a, 'b>(v: &'b mut Self::ViewMut<'a>) -> Self::ViewMut<'b>;
+    /// A writable view given up for a read-only one of the same range.
+    fn freeze<'a>(v: Self::ViewMut<'a>) -> Self::View<'a>;
     /// The same view with a shorter lifetime (views are invariant in it, so
     /// one borrowed from longer-lived data must be shortened to sit beside
     /// views of local buffers in one [`AttnInputs`]).
@@ -147,6 +150,27 @@ pub trait Backend: Send + Sync {
     fn matmul(&self, out: Self::ViewMut<'_>, a: Self::View<'_>, b: Self::View<'_>, bias: Option<Self::View<'_>>, g: Gemm);
     /// `dbias[n] += Σ_rows dout[rows,n]`; `dbias` is f32.
     fn bias_backward(&self, dbias: Self::ViewMut<'_>, dout: Self::View<'_>, rows: usize, n: usize);
+    /// `pre = op(a)·op(b) (+ bias)` and `out = act(pre)`, `out` laid out as
+    /// `pre` (a linear layer and the activation after it; `g` overwrites).
+    /// A backend may fuse the activation into the GEMM (see
+    /// [`Backend::fuses_matmul_act`]).
+    #[allow(clippy::too_many_arguments)]
+    fn matmul_act(&self, act: Act, out: Self::ViewMut<'_>, pre: Self::ViewMut<'_>, a: Self::View<'_>, b: Self::View<'_>, bias: Option<Self::View<'_>>, g: Gemm) {
+        unfused::matmul_act(self, act, out, pre, a, b, bias, g)
+    }
+    /// `dpre = act'(pre) ⊙ op(a)·op(b)` (`g` overwrites): the gradient
+    /// reaching [`Backend::matmul_act`]'s `pre`, from the product giving
+    /// the gradient of its `out`. `scratch` (laid out as `dpre`) holds that
+    /// product where the backend does not fuse the two.
+    #[allow(clippy::too_many_arguments)]
+    fn matmul_act_backward(&self, act: Act, dpre: Self::ViewMut<'_>, pre: Self::View<'_>, scratch: Self::ViewMut<'_>, a: Self::View<'_>, b: Self::View<'_>, g: Gemm) {
+        unfused::matmul_act_backward(self, act, dpre, pre, scratch, a, b, g)
+    }
+    /// Whether [`Backend::matmul_act`] and its backward fuse `act` into the
+    /// GEMM (for shapes that allow it) instead of running the two ops.
+    fn fuses_matmul_act(&self, _act: Act) -> bool {
+        false
+    }
 
     // ---- elementwise ----------------------------------------------------------
     /// `out = a + b`.

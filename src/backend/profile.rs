@@ -5,7 +5,7 @@
 //! own plus one launch and one synchronisation (what the smallest ops show
 //! is mostly that), and the profiled step runs slower than the unprofiled one.
 
-use super::{Act, AdamW, AttnGrads, AttnInputs, AttnShape, Backend, DecaySegment, Gemm, MemoryStats};
+use super::{unfused, Act, AdamW, AttnGrads, AttnInputs, AttnShape, Backend, DecaySegment, Gemm, MemoryStats};
 use crate::Result;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -144,19 +144,32 @@ impl<B: Backend> Backend for Profiled<B> {
     fn reborrow<'a, 'b>(v: &'b mut Self::ViewMut<'a>) -> Self::ViewMut<'b> {
         B::reborrow(v)
     }
+    fn freeze<'a>(v: Self::ViewMut<'a>) -> Self::View<'a> {
+        B::freeze(v)
+    }
     fn shorten<'a: 'b, 'b>(v: Self::View<'a>) -> Self::View<'b> {
         B::shorten(v)
     }
     fn matmul(&self, out: Self::ViewMut<'_>, a: Self::View<'_>, b: Self::View<'_>, bias: Option<Self::View<'_>>, g: Gemm) {
-        let kind = match (g.trans_a, g.trans_b) {
-            (false, false) => "nn",
-            (false, true) => "nt",
-            (true, false) => "tn",
-            (true, true) => "tt",
-        };
-        // Per shape: the LM head's products and the blocks' are told apart.
-        let name = format!("matmul_{kind} {}×{}×{}{}", g.m, g.n, g.k, if bias.is_some() { " +b" } else { "" });
+        let name = gemm_name(&g, bias.is_some());
         self.time_counted(&name, 2.0 * (g.m * g.n * g.k) as f64, || self.inner.matmul(out, a, b, bias, g))
+    }
+    fn matmul_act(&self, act: Act, out: Self::ViewMut<'_>, pre: Self::ViewMut<'_>, a: Self::View<'_>, b: Self::View<'_>, bias: Option<Self::View<'_>>, g: Gemm) {
+        if !self.inner.fuses_matmul_act(act) {
+            return unfused::matmul_act(self, act, out, pre, a, b, bias, g);
+        }
+        let name = format!("{} +{act:?}", gemm_name(&g, bias.is_some()));
+        self.time_counted(&name, 2.0 * (g.m * g.n * g.k) as f64, || self.inner.matmul_act(act, out, pre, a, b, bias, g))
+    }
+    fn matmul_act_backward(&self, act: Act, dpre: Self::ViewMut<'_>, pre: Self::View<'_>, scratch: Self::ViewMut<'_>, a: Self::View<'_>, b: Self::View<'_>, g: Gemm) {
+        if !self.inner.fuses_matmul_act(act) {
+            return unfused::matmul_act_backward(self, act, dpre, pre, scratch, a, b, g);
+        }
+        let name = format!("{} ×d{act:?}", gemm_name(&g, false));
+        self.time_counted(&name, 2.0 * (g.m * g.n * g.k) as f64, || self.inner.matmul_act_backward(act, dpre, pre, scratch, a, b, g))
+    }
+    fn fuses_matmul_act(&self, act: Act) -> bool {
+        self.inner.fuses_matmul_act(act)
     }
     fn bias_backward(&self, dbias: Self::ViewMut<'_>, dout: Self::View<'_>, rows: usize, n: usize) {
         self.time("bias_backward", || self.inner.bias_backward(dbias, dout, rows, n))
@@ -319,6 +332,18 @@ impl<B: Backend> Backend for Profiled<B> {
 /// The same inputs, typed for the wrapped backend (the views are its own).
 fn unwrap_inputs<'a, B: Backend>(inp: &AttnInputs<'a, Profiled<B>>) -> AttnInputs<'a, B> {
     AttnInputs { q: inp.q, k: inp.k, v: inp.v, key_mask: inp.key_mask, bias: inp.bias }
+}
+
+/// A GEMM's profile name: transposes and shape (the LM head's products and
+/// the blocks' are told apart), and whether it adds a bias.
+fn gemm_name(g: &Gemm, bias: bool) -> String {
+    let kind = match (g.trans_a, g.trans_b) {
+        (false, false) => "nn",
+        (false, true) => "nt",
+        (true, false) => "tn",
+        (true, true) => "tt",
+    };
+    format!("matmul_{kind} {}×{}×{}{}", g.m, g.n, g.k, if bias { " +b" } else { "" })
 }
 
 #[cfg(test)]

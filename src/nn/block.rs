@@ -198,8 +198,7 @@ fn block_body<B: Backend>(
     spec.linear(c, c).forward(be, B::view_mut(&mut scratch.proj), B::view(&a.atty), w.attn_proj_w, Some(w.attn_proj_b), rows);
     let (res, ln2) = (B::view_mut(&mut a.res), B::view_mut(&mut a.ln2));
     be.add_layernorm_forward(res, ln2, B::view_mut(&mut a.ln2_mean), B::view_mut(&mut a.ln2_rstd), Some(x), B::view(&scratch.proj), w.ln_2_w, w.ln_2_b, rows, c, spec.eps);
-    spec.linear(c, i).forward(be, B::view_mut(&mut a.fch), B::view(&a.ln2), w.c_fc_w, Some(w.c_fc_b), rows);
-    be.activation_forward(spec.act, B::view_mut(&mut a.fch_act), B::view(&a.fch));
+    spec.linear(c, i).forward_act(be, spec.act, B::view_mut(&mut a.fch_act), B::view_mut(&mut a.fch), B::view(&a.ln2), w.c_fc_w, Some(w.c_fc_b), rows);
     spec.linear(i, c).forward(be, B::view_mut(&mut scratch.proj), B::view(&a.fch_act), w.mlp_proj_w, Some(w.mlp_proj_b), rows);
 }
 
@@ -220,18 +219,9 @@ pub fn block_backward<B: Backend>(
     let (c, i, rows) = (spec.c, spec.inner, s.batch * s.q_len);
     let BlockScratch { dres, dln, dqkv, datty, dfch, dfch_act, .. } = scratch;
     // MLP: out = res + fc2(act(fc(ln_2(res)))).
-    spec.linear(i, c).backward(
-        be,
-        Some(B::view_mut(dfch_act)),
-        B::reborrow(&mut g.mlp_proj_w),
-        Some(B::reborrow(&mut g.mlp_proj_b)),
-        B::view(dres),
-        B::view(&a.fch_act),
-        w.mlp_proj_w,
-        rows,
-        false,
-    );
-    be.activation_backward(spec.act, B::view_mut(dfch), B::view(&a.fch), B::view(dfch_act));
+    let mlp_proj = spec.linear(i, c);
+    mlp_proj.backward(be, None, B::reborrow(&mut g.mlp_proj_w), Some(B::reborrow(&mut g.mlp_proj_b)), B::view(dres), B::view(&a.fch_act), w.mlp_proj_w, rows, false);
+    mlp_proj.input_grad_through_act(be, spec.act, B::view_mut(dfch), B::view(&a.fch), B::view_mut(dfch_act), B::view(dres), w.mlp_proj_w, rows);
     spec.linear(c, i).backward(be, Some(B::view_mut(dln)), B::reborrow(&mut g.c_fc_w), Some(B::reborrow(&mut g.c_fc_b)), B::view(dfch), B::view(&a.ln2), w.c_fc_w, rows, false);
     let (m2, r2) = (B::view(&a.ln2_mean), B::view(&a.ln2_rstd));
     be.layernorm_backward(B::view_mut(dres), B::reborrow(&mut g.ln_2_w), B::reborrow(&mut g.ln_2_b), B::view(dln), B::view(&a.res), w.ln_2_w, m2, r2, rows, c);

@@ -3,7 +3,7 @@
 //! `nn.Linear` as [out, in]. The output rows (y, and dy in the backward) may
 //! be wider than `out` (padded LM-head logits).
 
-use crate::backend::{Backend, Gemm};
+use crate::backend::{Act, Backend, Gemm};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum WeightLayout {
@@ -37,8 +37,51 @@ impl Linear {
 
     /// `y[rows, out] = x[rows, inp] · W (+ b)`.
     pub fn forward<B: Backend>(&self, be: &B, y: B::ViewMut<'_>, x: B::View<'_>, w: B::View<'_>, b: Option<B::View<'_>>, rows: usize) {
+        be.matmul(y, x, w, b, self.forward_gemm(rows));
+    }
+
+    /// `pre = x · W (+ b)` and `y = act(pre)` ([`Backend::matmul_act`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward_act<B: Backend>(&self, be: &B, act: Act, y: B::ViewMut<'_>, pre: B::ViewMut<'_>, x: B::View<'_>, w: B::View<'_>, b: Option<B::View<'_>>, rows: usize) {
+        be.matmul_act(act, y, pre, x, w, b, self.forward_gemm(rows));
+    }
+
+    fn forward_gemm(&self, rows: usize) -> Gemm {
         let g = Gemm::new(rows, self.out, self.inp).ldc(self.out_stride);
-        be.matmul(y, x, w, b, if self.layout == WeightLayout::OutIn { g.tb() } else { g });
+        if self.layout == WeightLayout::OutIn {
+            g.tb()
+        } else {
+            g
+        }
+    }
+
+    /// `dx = dy · Wᵀ`.
+    fn input_grad_gemm(&self, rows: usize) -> Gemm {
+        let g = Gemm::new(rows, self.inp, self.out).lda(self.out_stride);
+        if self.layout == WeightLayout::OutIn {
+            g
+        } else {
+            g.tb()
+        }
+    }
+
+    /// `dpre = act'(pre) ⊙ (dy · Wᵀ)`: for a layer whose input is
+    /// `act(pre)`, the gradient its output's reaches `pre` by
+    /// ([`Backend::matmul_act_backward`]; `scratch` as there). `backward`
+    /// with no `dx` gives the layer's own gradients.
+    #[allow(clippy::too_many_arguments)]
+    pub fn input_grad_through_act<B: Backend>(
+        &self,
+        be: &B,
+        act: Act,
+        dpre: B::ViewMut<'_>,
+        pre: B::View<'_>,
+        scratch: B::ViewMut<'_>,
+        dy: B::View<'_>,
+        w: B::View<'_>,
+        rows: usize,
+    ) {
+        be.matmul_act_backward(act, dpre, pre, scratch, dy, w, self.input_grad_gemm(rows));
     }
 
     /// `dx (=|+=) dy · Wᵀ` (accumulates when `acc_dx`), `dW += xᵀ·dy` in W's
@@ -58,8 +101,7 @@ impl Linear {
     ) {
         let dy_rows = self.out_stride;
         if let Some(dx) = dx {
-            let g = Gemm::new(rows, self.inp, self.out).lda(dy_rows);
-            let g = if self.layout == WeightLayout::OutIn { g } else { g.tb() };
+            let g = self.input_grad_gemm(rows);
             be.matmul(dx, dy, w, None, if acc_dx { g.acc() } else { g });
         }
         match self.layout {

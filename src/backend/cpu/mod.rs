@@ -94,6 +94,9 @@ impl Backend for Cpu {
     fn reborrow<'b>(v: &'b mut &mut [f32]) -> &'b mut [f32] {
         v
     }
+    fn freeze<'a>(v: Self::ViewMut<'a>) -> Self::View<'a> {
+        v
+    }
     fn shorten<'a: 'b, 'b>(v: &'a [f32]) -> &'b [f32] {
         v
     }

@@ -93,4 +93,7 @@ impl<'a> CuViewMut<'a> {
     pub fn reborrow(&mut self) -> CuViewMut<'_> {
         CuViewMut { ptr: self.ptr, len: self.len, dtype: self.dtype, life: PhantomData }
     }
+    pub fn freeze(self) -> CuView<'a> {
+        CuView { ptr: self.ptr, len: self.len, dtype: self.dtype, life: PhantomData }
+    }
 }

@@ -22,9 +22,8 @@ pub struct DeviceInfo {
 
 /// A column-major GEMM as cuBLAS defines it (cublasGemmEx with f32
 /// accumulation): `c = alpha·op(a)·op(b) + beta·c` with `op(a)` m×k, `op(b)`
-/// k×n, `c` m×n; each matrix f32 or bf16. With a `bias` (an address, 0 for
-/// none: m values of c's type) it is added to every column in the same pass
-/// (cuBLASLt's bias epilogue, in f32 before c is rounded).
+/// k×n, `c` m×n; each matrix f32 or bf16, and what cuBLASLt's epilogue does
+/// to the product before c is written.
 #[derive(Clone, Copy, Debug)]
 pub struct GemmEx {
     pub trans_a: bool,
@@ -43,7 +42,23 @@ pub struct GemmEx {
     pub a_type: DType,
     pub b_type: DType,
     pub c_type: DType,
-    pub bias: u64,
+    pub epilogue: Epilogue,
+}
+
+/// cuBLASLt epilogues, applied in f32 before c is rounded. Addresses are
+/// device pointers; a bias holds m values (one per row of the column-major
+/// c) and `aux` is an m × n matrix of c's type, columns `ld` apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Epilogue {
+    /// `c = alpha·ab + beta·c` (plain cublasGemmEx).
+    None,
+    /// `c = alpha·ab + beta·c + bias` (CUBLASLT_EPILOGUE_BIAS).
+    Bias { bias: u64 },
+    /// `aux = alpha·ab (+ bias)`, `c = gelu_tanh(aux)`; beta is 0
+    /// (CUBLASLT_EPILOGUE_GELU_AUX_BIAS, or GELU_AUX where `bias` is 0).
+    GeluAux { bias: u64, aux: u64, ld: usize },
+    /// `c = gelu_tanh'(aux) ⊙ alpha·ab`; beta is 0 (CUBLASLT_EPILOGUE_DGELU).
+    DGelu { aux: u64, ld: usize },
 }
 
 pub trait Driver: Send + Sync {

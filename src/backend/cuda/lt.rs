@@ -1,16 +1,19 @@
-//! cuBLASLt products with the bias epilogue, `c = alpha·op(a)·op(b) +
-//! beta·c + bias`: the bias (one value per row of the column-major c, c's type)
-//! added in f32 before c is rounded — one pass over c, where cublasGemmEx
-//! needs the bias written into c first and read back. Column-major, as
-//! `driver::GemmEx`. The algorithm for each shape and alignment is asked of
-//! cuBLASLt's heuristic once and kept; the descriptors (host objects,
-//! microseconds to make) are made per call.
+//! cuBLASLt products with an epilogue (`driver::Epilogue`): the bias added,
+//! or GELU applied to the product with its input kept for the backward, or
+//! GELU's derivative applied to a gradient product, in f32 before c is
+//! rounded — one pass over c, where cublasGemmEx and a separate kernel make
+//! two or three. Column-major, as `driver::GemmEx`. The algorithm for each
+//! shape, epilogue and alignment is asked of cuBLASLt's heuristic once and
+//! kept; the descriptors (host objects, microseconds to make) are made per
+//! call.
 //!
 //! Written against the cuBLASLt documentation and checked only through the
-//! emulator's equivalent so far: not yet run on a GPU (session 13); it is
-//! the `gemm_bias=epilogue` tuning alternative until a GPU run has tested it.
+//! emulator's equivalent so far: not yet run on a GPU (the bias epilogue
+//! since session 13, the GELU ones since session 19); they are the
+//! `gemm_bias=epilogue` and `gemm_gelu=epilogue` tuning alternatives until a
+//! GPU run has tested them.
 
-use super::driver::GemmEx;
+use super::driver::{Epilogue, GemmEx};
 use crate::tensor::DType;
 use crate::{Error, Result};
 use cudarc::cublaslt::result as lt;
@@ -35,7 +38,8 @@ unsafe impl Send for Lt {}
 unsafe impl Sync for Lt {}
 
 /// What the heuristic's choice depends on: transposes, sizes, leading
-/// dimensions, which operands are bf16, and the operands' address alignments.
+/// dimensions, which operands are bf16, the operands' address alignments,
+/// and the epilogue with its vectors' alignments and aux's leading dimension.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 struct Shape {
     trans: (bool, bool),
@@ -43,6 +47,19 @@ struct Shape {
     ld: (usize, usize, usize),
     bf16: (bool, bool, bool),
     align: (u32, u32, u32),
+    epilogue: (u32, u32, u32, usize),
+}
+
+/// The epilogue's cuBLASLt code, its bias and aux addresses (0: none) and aux's leading dimension.
+fn epilogue_parts(e: Epilogue) -> (sys::cublasLtEpilogue_t, u64, u64, usize) {
+    use sys::cublasLtEpilogue_t as E;
+    match e {
+        Epilogue::None => (E::CUBLASLT_EPILOGUE_DEFAULT, 0, 0, 0),
+        Epilogue::Bias { bias } => (E::CUBLASLT_EPILOGUE_BIAS, bias, 0, 0),
+        Epilogue::GeluAux { bias: 0, aux, ld } => (E::CUBLASLT_EPILOGUE_GELU_AUX, 0, aux, ld),
+        Epilogue::GeluAux { bias, aux, ld } => (E::CUBLASLT_EPILOGUE_GELU_AUX_BIAS, bias, aux, ld),
+        Epilogue::DGelu { aux, ld } => (E::CUBLASLT_EPILOGUE_DGELU, 0, aux, ld),
+    }
 }
 
 fn err(what: &str, e: lt::CublasError) -> Error {
@@ -112,21 +129,32 @@ impl Lt {
     pub fn new(workspace: u64) -> Result<Self> {
         // SAFETY: probing only opens and closes the shared library.
         if !unsafe { sys::is_culib_present() } {
-            return Err(Error::Device("libcublasLt.so was not found (gemm_bias=epilogue needs it): put the folder of libcublas.so, which holds it too, on LD_LIBRARY_PATH".into()));
+            return Err(Error::Device(
+                "libcublasLt.so was not found (the gemm_bias and gemm_gelu epilogues need it): put the folder of libcublas.so, which holds it too, on LD_LIBRARY_PATH".into(),
+            ));
         }
         let handle = lt::create_handle().map_err(|e| err("cublasLtCreate", e))?;
         Ok(Lt { handle, workspace, algos: Mutex::new(HashMap::new()) })
     }
 
-    /// `g` with its bias epilogue (g.bias ≠ 0), queued on the legacy default stream.
+    /// `g` with its epilogue, queued on the legacy default stream.
     pub fn matmul(&self, g: &GemmEx) -> Result<()> {
         use sys::cublasLtMatmulDescAttributes_t as D;
         let desc = lt::create_matmul_desc(sys::cublasComputeType_t::CUBLAS_COMPUTE_32F, sys::cudaDataType::CUDA_R_32F).map(Desc).map_err(|e| err("cublasLtMatmulDescCreate", e))?;
-        // cublasOperation_t: N = 0, T = 1 (int32); the epilogue is a uint32; the bias a device pointer.
+        // cublasOperation_t: N = 0, T = 1 (int32); the epilogue is a uint32;
+        // bias and aux are device pointers; aux's leading dimension an int64.
         desc.set(D::CUBLASLT_MATMUL_DESC_TRANSA, &(g.trans_a as i32))?;
         desc.set(D::CUBLASLT_MATMUL_DESC_TRANSB, &(g.trans_b as i32))?;
-        desc.set(D::CUBLASLT_MATMUL_DESC_EPILOGUE, &(sys::cublasLtEpilogue_t::CUBLASLT_EPILOGUE_BIAS as u32))?;
-        desc.set(D::CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g.bias)?;
+        let (epilogue, bias, aux, aux_ld) = epilogue_parts(g.epilogue);
+        desc.set(D::CUBLASLT_MATMUL_DESC_EPILOGUE, &(epilogue as u32))?;
+        if bias != 0 {
+            desc.set(D::CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias)?;
+        }
+        if aux != 0 {
+            // aux's type is left at its default, c's.
+            desc.set(D::CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aux)?;
+            desc.set(D::CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &(aux_ld as i64))?;
+        }
         // Layouts describe the matrices as stored, before the transposes.
         let (a_rows, a_cols) = if g.trans_a { (g.k, g.m) } else { (g.m, g.k) };
         let (b_rows, b_cols) = if g.trans_b { (g.n, g.k) } else { (g.k, g.n) };
@@ -135,9 +163,10 @@ impl Lt {
         let c = Layout::new(g.c_type, g.m, g.n, g.ldc)?;
         let algo = self.algo(g, &desc, &a, &b, &c)?;
         // SAFETY: the caller checked that the addresses cover the shapes (as
-        // for cublasGemmEx) and that the bias holds m values of c's type; c
-        // is both the input C and the output D (same layout); alpha and beta
-        // are host f32 scalars (scale type f32).
+        // for cublasGemmEx), that a bias holds m values of c's type and an aux
+        // matrix m × n at its leading dimension; c is both the input C and the
+        // output D (same layout); alpha and beta are host f32 scalars (scale
+        // type f32).
         unsafe {
             lt::matmul(
                 self.handle,
@@ -171,6 +200,10 @@ impl Lt {
             ld: (g.lda, g.ldb, g.ldc),
             bf16: (bf16(g.a_type), bf16(g.b_type), bf16(g.c_type)),
             align: (alignment(g.a), alignment(g.b), alignment(g.c)),
+            epilogue: {
+                let (code, bias, aux, ld) = epilogue_parts(g.epilogue);
+                (code as u32, alignment(bias), alignment(aux), ld)
+            },
         };
         if let Some(&algo) = self.algos.lock().unwrap().get(&key) {
             return Ok(algo);

@@ -5,7 +5,7 @@
 //! cudarc panics when a library it loads is missing, so `check_libraries`
 //! probes for them first and turns absence into an error with instructions.
 
-use super::driver::{DeviceInfo, Driver, GemmEx};
+use super::driver::{DeviceInfo, Driver, Epilogue, GemmEx};
 use super::kernels;
 use super::lt::{self, Lt};
 use crate::tensor::DType;
@@ -48,7 +48,7 @@ pub struct Nvidia {
     blas: CudaBlas,
     modules: Vec<CUmodule>,
     functions: Mutex<HashMap<String, CUfunction>>,
-    /// cuBLASLt, made for the first product with a bias epilogue.
+    /// cuBLASLt, made for the first product with an epilogue.
     lt: Mutex<Option<Lt>>,
 }
 
@@ -101,8 +101,8 @@ impl Nvidia {
         Ok(f)
     }
 
-    /// `g` through cuBLASLt's bias epilogue (its handle and workspace made on first use).
-    fn gemm_with_bias(&self, g: &GemmEx) -> Result<()> {
+    /// `g` through cuBLASLt, for its epilogue (the handle and workspace made on first use).
+    fn gemm_lt(&self, g: &GemmEx) -> Result<()> {
         let mut slot = self.lt.lock().unwrap();
         if let Some(made) = slot.as_ref() {
             return made.matmul(g);
@@ -190,8 +190,8 @@ impl Driver for Nvidia {
     }
     fn gemm(&self, g: &GemmEx) -> Result<()> {
         self.bind()?;
-        if g.bias != 0 {
-            return self.gemm_with_bias(g);
+        if g.epilogue != Epilogue::None {
+            return self.gemm_lt(g);
         }
         let op = |t: bool| if t { CUBLAS_OP_T } else { CUBLAS_OP_N };
         let ty = |d: DType| if d == DType::BF16 { cudaDataType::CUDA_R_16BF } else { cudaDataType::CUDA_R_32F };

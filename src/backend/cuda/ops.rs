@@ -6,7 +6,7 @@ use super::buffer::{CuView, CuViewMut, DeviceBuf};
 use super::runtime::KernelArg;
 use super::tuning::LnBackward;
 use super::{aligned16, alloc, gemm, kernel, suffix, upload_raw, AdamStep, AttnShapeC, Cuda, MMA_MIN_QUERIES};
-use crate::backend::{check_write_len, Act, AdamW, AttnGrads, AttnInputs, AttnShape, Backend, DecaySegment, Gemm, MemoryStats};
+use crate::backend::{check_write_len, unfused, Act, AdamW, AttnGrads, AttnInputs, AttnShape, Backend, DecaySegment, Gemm, MemoryStats};
 use crate::generate::candidates::BeamPlan;
 use crate::generate::TokenPlan;
 use crate::tensor::DType;
@@ -163,6 +163,9 @@ impl Backend for Cuda {
     fn reborrow<'a, 'b>(v: &'b mut CuViewMut<'a>) -> CuViewMut<'b> {
         v.reborrow()
     }
+    fn freeze<'a>(v: Self::ViewMut<'a>) -> Self::View<'a> {
+        v.freeze()
+    }
     fn shorten<'a: 'b, 'b>(v: CuView<'a>) -> CuView<'b> {
         v.shorten()
     }
@@ -170,6 +173,19 @@ impl Backend for Cuda {
     // ---- linear algebra -------------------------------------------------------
     fn matmul(&self, out: CuViewMut<'_>, a: CuView<'_>, b: CuView<'_>, bias: Option<CuView<'_>>, g: Gemm) {
         gemm::matmul(&self.rt, out, a, b, bias, g, self.tuning.gemm_bias_epilogue)
+    }
+    fn matmul_act(&self, act: Act, mut out: CuViewMut<'_>, mut pre: CuViewMut<'_>, a: CuView<'_>, b: CuView<'_>, bias: Option<CuView<'_>>, g: Gemm) {
+        if !(self.fuses_matmul_act(act) && gemm::matmul_gelu(&self.rt, out.reborrow(), pre.reborrow(), a, b, bias, g)) {
+            unfused::matmul_act(self, act, out, pre, a, b, bias, g)
+        }
+    }
+    fn matmul_act_backward(&self, act: Act, mut dpre: CuViewMut<'_>, pre: CuView<'_>, scratch: CuViewMut<'_>, a: CuView<'_>, b: CuView<'_>, g: Gemm) {
+        if !(self.fuses_matmul_act(act) && gemm::matmul_dgelu(&self.rt, dpre.reborrow(), pre, a, b, g)) {
+            unfused::matmul_act_backward(self, act, dpre, pre, scratch, a, b, g)
+        }
+    }
+    fn fuses_matmul_act(&self, act: Act) -> bool {
+        self.tuning.gemm_gelu_epilogue && act == Act::GeluTanh
     }
     fn bias_backward(&self, dbias: CuViewMut<'_>, dout: CuView<'_>, rows: usize, n: usize) {
         expect("bias_backward", &[("dbias", dbias.dtype, DType::F32)]);

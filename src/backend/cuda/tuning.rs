@@ -49,6 +49,10 @@ pub struct Tuning {
     /// GEMM biases added by cuBLASLt's bias epilogue instead of a broadcast
     /// kernel that the GEMM then accumulates onto.
     pub gemm_bias_epilogue: bool,
+    /// GELU (tanh) after a GEMM, and its derivative in the backward, applied
+    /// by cuBLASLt's GELU_AUX_BIAS / DGELU epilogues instead of separate
+    /// activation kernels (`Backend::matmul_act`).
+    pub gemm_gelu_epilogue: bool,
     /// Decoding steps (fewer than 16 queries) through attention.cu's
     /// query-tiled forward instead of attention_decode.cu's key-split one.
     pub attn_decode_tiled: bool,
@@ -64,6 +68,7 @@ impl Default for Tuning {
             attn_forward: (4, 16, 0),
             attn_backward_b3: false,
             gemm_bias_epilogue: false,
+            gemm_gelu_epilogue: false,
             attn_decode_tiled: false,
         }
     }
@@ -83,7 +88,7 @@ impl Tuning {
         let mut t = Self::default();
         let bad = |what: &str| {
             Error::Invalid(format!(
-                "HHI_CUDA_TUNE: {what} (keys: xent_threads=32..1024 in 32s, xent_unroll=2|4|8, ln_backward=pipelined|pipelined3|pipelined4|pipelined_atomic|cached, ln_backward_blocks_per_sm=N, attn_forward=4x16|8x16|4x32|4x16b4, attn_backward=b2|b3, gemm_bias=broadcast|epilogue, attn_decode=split|tiled)"
+                "HHI_CUDA_TUNE: {what} (keys: xent_threads=32..1024 in 32s, xent_unroll=2|4|8, ln_backward=pipelined|pipelined3|pipelined4|pipelined_atomic|cached, ln_backward_blocks_per_sm=N, attn_forward=4x16|8x16|4x32|4x16b4, attn_backward=b2|b3, gemm_bias=broadcast|epilogue, gemm_gelu=kernel|epilogue, attn_decode=split|tiled)"
             ))
         };
         for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -136,6 +141,13 @@ impl Tuning {
                         _ => return Err(bad(&format!("gemm_bias={value}"))),
                     }
                 }
+                "gemm_gelu" => {
+                    t.gemm_gelu_epilogue = match value {
+                        "kernel" => false,
+                        "epilogue" => true,
+                        _ => return Err(bad(&format!("gemm_gelu={value}"))),
+                    }
+                }
                 "attn_decode" => {
                     t.attn_decode_tiled = match value {
                         "split" => false,
@@ -156,10 +168,13 @@ mod tests {
 
     #[test]
     fn parses_overrides_and_names_bad_ones() {
-        let t = Tuning::parse("xent_threads=256, ln_backward=cached,ln_backward_blocks_per_sm=3,attn_forward=4x32,attn_backward=b3,gemm_bias=epilogue,attn_decode=tiled").unwrap();
+        let t = Tuning::parse(
+            "xent_threads=256, ln_backward=cached,ln_backward_blocks_per_sm=3,attn_forward=4x32,attn_backward=b3,gemm_bias=epilogue,gemm_gelu=epilogue,attn_decode=tiled",
+        )
+        .unwrap();
         assert_eq!(
-            (t.xent_threads, t.ln_backward, t.ln_backward_blocks_per_sm, t.attn_forward, t.attn_backward_b3, t.gemm_bias_epilogue, t.attn_decode_tiled),
-            (256, LnBackward::Cached, 3, (4, 32, 0), true, true, true)
+            (t.xent_threads, t.ln_backward, t.ln_backward_blocks_per_sm, t.attn_forward, t.attn_backward_b3, t.gemm_bias_epilogue, t.gemm_gelu_epilogue, t.attn_decode_tiled),
+            (256, LnBackward::Cached, 3, (4, 32, 0), true, true, true, true)
         );
         assert_eq!(Tuning::parse("").unwrap().xent_threads, 1024);
         for (spec, named) in [
@@ -168,6 +183,7 @@ mod tests {
             ("attn_forward=2x16", "attn_forward=2x16"),
             ("attn_backward=b4", "attn_backward=b4"),
             ("gemm_bias=fused", "gemm_bias=fused"),
+            ("gemm_gelu=fused", "gemm_gelu=fused"),
             ("attn_decode=fast", "attn_decode=fast"),
             ("xent_unroll=3", "xent_unroll=3"),
             ("warp=4", "`warp`"),

@@ -173,8 +173,8 @@ pub(crate) fn decode_embedded<B: Backend>(be: &B, cfg: &Gpt2Config, w: &Weights<
             cfg.linear(c, c).forward(be, B::view_mut(&mut s.proj), sl::<B>(&s.att, rows * c), bw.attn_proj_w, Some(bw.attn_proj_b), rows);
             let (x, proj) = (B::slice_mut(B::view_mut(&mut s.x), 0, rows * c), sl::<B>(&s.proj, rows * c));
             be.add_layernorm_forward(x, B::view_mut(&mut s.ln), B::view_mut(&mut s.mean), B::view_mut(&mut s.rstd), None, proj, bw.ln_2_w, bw.ln_2_b, rows, c, eps);
-            cfg.linear(c, i).forward(be, B::view_mut(&mut s.fch), sl::<B>(&s.ln, rows * c), bw.c_fc_w, Some(bw.c_fc_b), rows);
-            be.activation_forward(cfg.act(), B::slice_mut(B::view_mut(&mut s.gelu), 0, rows * i), sl::<B>(&s.fch, rows * i));
+            let (gelu, fch) = (B::slice_mut(B::view_mut(&mut s.gelu), 0, rows * i), B::view_mut(&mut s.fch));
+            cfg.linear(c, i).forward_act(be, cfg.act(), gelu, fch, sl::<B>(&s.ln, rows * c), bw.c_fc_w, Some(bw.c_fc_b), rows);
             cfg.linear(i, c).forward(be, B::view_mut(&mut s.proj), sl::<B>(&s.gelu, rows * i), bw.mlp_proj_w, Some(bw.mlp_proj_b), rows);
             let (x, proj) = (B::slice_mut(B::view_mut(&mut s.x), 0, rows * c), sl::<B>(&s.proj, rows * c));
             match w.blocks.get(l + 1) {
