@@ -62,33 +62,34 @@ fn every_fixture_passes_on_emulated_cuda_bf16() {
 }
 
 /// cuBLASLt's epilogues (tuning alternatives until a GPU has timed them):
-/// the fixtures with GPT-2/GPT-Neo blocks, whose MLPs take GELU (tanh), so
-/// their forwards, gradients and decoding run through the GELU epilogue and
-/// its derivative.
+/// the fixtures whose feed-forwards take GELU (tanh) — GPT-2, GPT-Neo,
+/// ClipCap's GPT-2 and T5's gated GELU — so their forwards, decoding and
+/// (but for T5's gate) gradients run through the GELU epilogue and its
+/// derivative.
 const EPILOGUES: &str = "gemm_bias=epilogue,gemm_gelu=epilogue";
 
-fn gpt_fixtures() -> Vec<PathBuf> {
-    let gpt = |d: &PathBuf| d.file_name().is_some_and(|n| ["gpt2", "gpt_neo", "clipcap"].iter().any(|p| n.to_string_lossy().starts_with(p)));
-    let dirs: Vec<PathBuf> = fixtures().into_iter().filter(gpt).collect();
-    assert!(dirs.len() >= 5, "expected the GPT-2, GPT-Neo and ClipCap fixtures, found {dirs:?}");
+fn gelu_fixtures() -> Vec<PathBuf> {
+    let takes_gelu = |d: &PathBuf| d.file_name().is_some_and(|n| ["gpt2", "gpt_neo", "clipcap", "t5_gated"].iter().any(|p| n.to_string_lossy().starts_with(p)));
+    let dirs: Vec<PathBuf> = fixtures().into_iter().filter(takes_gelu).collect();
+    assert!(dirs.len() >= 6, "expected the GPT-2, GPT-Neo, ClipCap and gated T5 fixtures, found {dirs:?}");
     dirs
 }
 
 #[test]
-fn gpt_fixtures_pass_with_the_gemm_epilogues_on_emulated_cuda() {
+fn gelu_fixtures_pass_with_the_gemm_epilogues_on_emulated_cuda() {
     for dtype in [DType::F32, DType::BF16] {
-        fixtures_pass_on(&common::emulated(dtype).with_tuning(EPILOGUES).unwrap(), &gpt_fixtures());
+        fixtures_pass_on(&common::emulated(dtype).with_tuning(EPILOGUES).unwrap(), &gelu_fixtures());
     }
 }
 
 /// Both dtypes run even where the first fails (a GPU run should say all it can).
 #[test]
-fn gpt_fixtures_pass_with_the_gemm_epilogues_on_cuda() {
+fn gelu_fixtures_pass_with_the_gemm_epilogues_on_cuda() {
     let mut failed = Vec::new();
     for dtype in [DType::F32, DType::BF16] {
-        let Some(cuda) = common::cuda_or_skip("gpt_fixtures_pass_with_the_gemm_epilogues_on_cuda", dtype) else { return };
+        let Some(cuda) = common::cuda_or_skip("gelu_fixtures_pass_with_the_gemm_epilogues_on_cuda", dtype) else { return };
         let cuda = cuda.with_tuning(EPILOGUES).unwrap();
-        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fixtures_pass_on(&cuda, &gpt_fixtures()))).is_err() {
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fixtures_pass_on(&cuda, &gelu_fixtures()))).is_err() {
             failed.push(dtype);
         }
     }

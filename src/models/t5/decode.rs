@@ -186,8 +186,7 @@ impl<B: Backend> T5<B> {
             be.attention_forward(B::view_mut(&mut s.att), B::view_mut(&mut s.lse), &inp, &cross_shape);
             Linear::nn_linear(i, d).forward(be, B::view_mut(&mut s.proj), B::view(&s.att), cw.o, None, rows);
             be.add_rmsnorm_forward(B::view_mut(&mut s.x), B::view_mut(&mut s.ln), B::view_mut(&mut s.rstd), None, B::view(&s.proj), bw.ff.ln, rows, d, eps);
-            Linear::nn_linear(d, f).forward(be, B::view_mut(&mut s.h), B::view(&s.ln), bw.ff.wi, None, rows);
-            be.activation_forward(cfg.act, B::view_mut(&mut s.a), B::view(&s.h));
+            Linear::nn_linear(d, f).forward_act(be, cfg.act, B::view_mut(&mut s.a), B::view_mut(&mut s.h), B::view(&s.ln), bw.ff.wi, None, rows);
             if let Some(wi_1) = bw.ff.wi_1 {
                 Linear::nn_linear(d, f).forward(be, B::view_mut(&mut s.g), B::view(&s.ln), wi_1, None, rows);
                 be.mul(B::view_mut(&mut s.h), B::view(&s.a), B::view(&s.g));

@@ -322,8 +322,7 @@ impl<B: Backend> T5<B> {
                 }
                 _ => be.add_rmsnorm_forward(B::view_mut(&mut a.res), ff_ln, ff_rstd, Some(x), B::view(&acts.proj), bw.ff.ln, rows, d, eps),
             }
-            Linear::nn_linear(d, f).forward(be, B::view_mut(&mut a.h), B::view(&a.ff_ln), bw.ff.wi, None, rows);
-            be.activation_forward(cfg.act, B::view_mut(&mut a.a), B::view(&a.h));
+            Linear::nn_linear(d, f).forward_act(be, cfg.act, B::view_mut(&mut a.a), B::view_mut(&mut a.h), B::view(&a.ff_ln), bw.ff.wi, None, rows);
             let hidden = match (bw.ff.wi_1, &mut a.g, &mut a.m) {
                 (Some(wi_1), Some(g), Some(m)) => {
                     Linear::nn_linear(d, f).forward(be, B::view_mut(g), B::view(&a.ff_ln), wi_1, None, rows);
@@ -407,10 +406,10 @@ impl<B: Backend> T5<B> {
 
             // Feed-forward: out = ff_in + wo(hidden), hidden = act(h) [⊙ g].
             let hidden = a.m.as_ref().map_or(B::view(&a.a), |m| B::view(m));
-            Linear::nn_linear(f, d).backward(be, Some(B::view_mut(dhidden)), B::reborrow(&mut gw.ff.wo), None, B::view(dres), hidden, bw.ff.wo, rows, false);
-            let wi = Linear::nn_linear(d, f);
+            let (wi, wo) = (Linear::nn_linear(d, f), Linear::nn_linear(f, d));
             match (bw.ff.wi_1, gw.ff.wi_1.as_mut(), a.g.as_ref()) {
                 (Some(wi_1), Some(gwi_1), Some(gate)) => {
+                    wo.backward(be, Some(B::view_mut(dhidden)), B::reborrow(&mut gw.ff.wo), None, B::view(dres), hidden, bw.ff.wo, rows, false);
                     be.mul(B::view_mut(dact), B::view(dhidden), B::view(gate));
                     be.mul(B::view_mut(dg), B::view(dhidden), B::view(&a.a));
                     be.activation_backward(cfg.act, B::view_mut(dh), B::view(&a.h), B::view(dact));
@@ -418,7 +417,8 @@ impl<B: Backend> T5<B> {
                     wi.backward(be, Some(B::view_mut(dln)), B::reborrow(&mut gw.ff.wi), None, B::view(dh), B::view(&a.ff_ln), bw.ff.wi, rows, true);
                 }
                 _ => {
-                    be.activation_backward(cfg.act, B::view_mut(dh), B::view(&a.h), B::view(dhidden));
+                    wo.backward(be, None, B::reborrow(&mut gw.ff.wo), None, B::view(dres), hidden, bw.ff.wo, rows, false);
+                    wo.input_grad_through_act(be, cfg.act, B::view_mut(dh), B::view(&a.h), B::view_mut(dhidden), B::view(dres), bw.ff.wo, rows);
                     wi.backward(be, Some(B::view_mut(dln)), B::reborrow(&mut gw.ff.wi), None, B::view(dh), B::view(&a.ff_ln), bw.ff.wi, rows, false);
                 }
             }
