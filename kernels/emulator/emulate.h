@@ -24,7 +24,15 @@
 #define __global__
 #define __device__
 #define __forceinline__ inline
+// nvcc's __launch_bounds__ compiles to nothing, except in build.rs's scan of
+// the kernel names (a preprocessing run with HHI_SCAN_LAUNCH_BOUNDS), where it
+// stays in the text as HHI_LAUNCH_BOUNDS(max threads, …) for the emulator to
+// enforce: a GPU refuses a launch of more threads a block than the bound.
+#ifdef HHI_SCAN_LAUNCH_BOUNDS
+#define __launch_bounds__(...) HHI_LAUNCH_BOUNDS(__VA_ARGS__)
+#else
 #define __launch_bounds__(...)
+#endif
 #define __shared__ static
 #define CUDART_INF_F INFINITY
 

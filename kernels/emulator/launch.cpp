@@ -24,8 +24,8 @@ namespace emu {
 int lane, warp;
 std::array<uint32_t, 32>* warp_slots;
 
-std::map<std::string, Thunk>& registry() {
-    static std::map<std::string, Thunk> r;
+std::map<std::string, Kernel>& registry() {
+    static std::map<std::string, Kernel> r;
     return r;
 }
 
@@ -276,18 +276,19 @@ static void note_segv_in_kernels() {
 static void register_all() {
     note_segv_in_kernels();
     hhi_emu_register();
-    emu::registry()["emu_selftest_divergent_barrier"] = emu::thunk(selftest::divergent_barrier);
-    emu::registry()["emu_selftest_early_exit"] = emu::thunk(selftest::early_exit);
-    emu::registry()["emu_selftest_cp_async_visibility"] = emu::thunk(selftest::cp_async_visibility);
-    emu::registry()["emu_selftest_misaligned_copy"] = emu::thunk(selftest::misaligned_copy);
+    emu::registry()["emu_selftest_divergent_barrier"] = {emu::thunk(selftest::divergent_barrier), 1024};
+    emu::registry()["emu_selftest_early_exit"] = {emu::thunk(selftest::early_exit), 1024};
+    emu::registry()["emu_selftest_cp_async_visibility"] = {emu::thunk(selftest::cp_async_visibility), 1024};
+    emu::registry()["emu_selftest_misaligned_copy"] = {emu::thunk(selftest::misaligned_copy), 1024};
 }
 
 static std::mutex launch_lock;
 
 // Returns 0; 1 when no kernel has this name; 2 when the block's threads
 // deadlock at barriers (a barrier not reached by every live thread); 3 when a
-// thread made a misaligned access, described in `fault` (NUL-terminated,
-// written under the launch lock, so concurrent launches cannot overwrite it).
+// GPU would refuse the launch's shape (limits, __launch_bounds__) or a thread
+// made a misaligned access, described in `fault` (NUL-terminated, written
+// under the launch lock, so concurrent launches cannot overwrite it).
 extern "C" int hhi_emu_launch(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, void** params, char* fault,
                               size_t fault_len) {
     static std::once_flag once;
@@ -299,9 +300,21 @@ extern "C" int hhi_emu_launch(const char* name, unsigned gx, unsigned gy, unsign
         explicit Running(const char* name) { launching = name; }
         ~Running() { launching = nullptr; }
     } running(name);
+    const unsigned long long threads_per_block = 1ull * bx * by * bz;
+    const char* refused = nullptr;
+    if (gx == 0 || gy == 0 || gz == 0 || bx == 0 || by == 0 || bz == 0) refused = "an empty grid or block";
+    else if (gy > 65535 || gz > 65535 || gx > 2147483647u) refused = "a grid beyond the device's limits (x < 2^31, y and z ≤ 65535)";
+    else if (bz > 64 || threads_per_block > 1024) refused = "a block beyond the device's limits (≤ 1024 threads, z ≤ 64)";
+    else if (threads_per_block > it->second.max_threads) refused = "more threads a block than the kernel's __launch_bounds__ or registers allow";
+    if (refused) {
+        // What a GPU answers such a launch with (invalid configuration, or too many resources requested).
+        std::snprintf(fault, fault_len, "launch refused: %s (grid %u×%u×%u, block %u×%u×%u, bound %u threads)", refused, gx, gy, gz, bx, by, bz,
+                      it->second.max_threads);
+        return 3;
+    }
     gridDim = {gx, gy, gz};
     blockDim = {bx, by, bz};
-    emu::kernel = &it->second;
+    emu::kernel = &it->second.thunk;
     emu::kernel_params = params;
     const int threads = int(bx * by * bz), nwarps = (threads + 31) / 32;
     std::vector<emu::Fiber> fibers(threads);

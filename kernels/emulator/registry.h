@@ -1,6 +1,6 @@
 // The emulator's kernel registry: a kernel is found by its `extern "C"` name
 // and called through a thunk that unpacks its parameters from an array of
-// addresses (cuLaunchKernel's convention). build.rs generates one
+// addresses (cuLaunchKernel's convention), with its launch bound. build.rs generates one
 // registration function per kernels/*.cu file that fills it.
 #pragma once
 
@@ -15,7 +15,15 @@
 namespace emu {
 
 using Thunk = std::function<void(void**)>;
-std::map<std::string, Thunk>& registry();
+
+// A kernel: how to call it, and the most threads a block its
+// __launch_bounds__ and (where nvcc reported them) its registers allow;
+// 1024, the device's limit, where neither says less.
+struct Kernel {
+    Thunk thunk;
+    unsigned max_threads;
+};
+std::map<std::string, Kernel>& registry();
 
 template <typename... Args, size_t... I>
 void call(void (*f)(Args...), void** params, std::index_sequence<I...>) {

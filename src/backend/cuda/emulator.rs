@@ -171,6 +171,25 @@ mod tests {
         assert_eq!(out[16..], [0; 16]);
     }
 
+    /// Launch shapes a GPU refuses are refused before any thread runs (the
+    /// parameters are never read): more threads than the kernel's
+    /// `__launch_bounds__` (64 for this one), or beyond the device's limits.
+    #[test]
+    fn launches_a_gpu_would_refuse_fail() {
+        let emulator = Emulator::new();
+        for (grid, block, why) in [
+            ((1, 1, 1), (128, 1, 1), "__launch_bounds__"),
+            ((1, 70_000, 1), (64, 1, 1), "grid beyond"),
+            ((0, 1, 1), (64, 1, 1), "empty grid"),
+            ((1, 1, 1), (8, 8, 65), "block beyond"),
+        ] {
+            let err = emulator.launch("layernorm_backward_pipelined4_bf16", grid, block, &mut []).unwrap_err().to_string();
+            assert!(err.contains("launch refused") && err.contains(why), "{grid:?} {block:?}: {err}");
+        }
+        let err = run("emu_selftest_early_exit", &mut [0; 32]);
+        assert!(err.is_ok(), "a block within the limits runs: {err:?}");
+    }
+
     #[test]
     fn a_misaligned_vector_access_fails_the_launch() {
         let err = run("emu_selftest_misaligned_copy", &mut [0; 32]).unwrap_err().to_string();
