@@ -66,7 +66,7 @@ impl Linear {
     }
 
     /// `dpre = act'(pre) ⊙ (dy · Wᵀ)`: for a layer whose input is
-    /// `act(pre)`, the gradient its output's reaches `pre` by
+    /// `act(pre)`, the gradient of `pre` from that of the layer's output
     /// ([`Backend::matmul_act_backward`]; `scratch` as there). `backward`
     /// with no `dx` gives the layer's own gradients.
     #[allow(clippy::too_many_arguments)]

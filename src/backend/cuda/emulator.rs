@@ -115,7 +115,8 @@ impl Driver for Emulator {
     }
 }
 
-/// GELU's tanh approximation (cuBLASLt's GELU epilogues), written out
+/// GELU's tanh approximation, which cuBLASLt's GELU epilogues are taken to
+/// compute (the f32 op tests on a GPU tell it from erf GELU), written out
 /// apart from the CPU backend's so the two are compared, not shared.
 fn gelu_tanh(x: f32) -> f32 {
     let u = GELU_TANH_SCALE * (x + 0.044715 * x * x * x);
