@@ -128,6 +128,19 @@ impl<'a, B: Backend> Recorder<'a, B> {
                 }
             }
         }
+        // GELU and its derivative over [-2.5, 2.5], where erf GELU and its
+        // tanh approximation differ most (4.7e-4, and 8.7e-4 in the
+        // derivative): products of one term, x·1 and 1·1, so in f32 the
+        // outputs are GELU's own values and a GEMM epilogue computing the
+        // other GELU fails the comparison.
+        let (rows, n) = (64, 48);
+        let sweep: Vec<f32> = (0..rows).map(|r| -2.5 + 5.0 * r as f32 / (rows - 1) as f32).collect();
+        let (x, ones, pre) = (self.up(&sweep), self.up(&vec![1.0; rows.max(n)]), self.up(&sweep.iter().flat_map(|&v| [v; 48]).collect::<Vec<_>>()));
+        let (mut out, mut pre_out, mut dpre, mut scratch) = (self.poisoned(rows * n), self.poisoned(rows * n), self.poisoned(rows * n), self.poisoned(rows * n));
+        self.be.matmul_act(Act::GeluTanh, B::view_mut(&mut out), B::view_mut(&mut pre_out), B::view(&x), B::view(&ones), None, Gemm::new(rows, n, 1));
+        self.keep("matmul_act GELU over [-2.5, 2.5]".into(), &out);
+        self.be.matmul_act_backward(Act::GeluTanh, B::view_mut(&mut dpre), B::view(&pre), B::view_mut(&mut scratch), B::view(&ones), B::view(&ones), Gemm::new(rows, n, 1));
+        self.keep("matmul_act_backward GELU' over [-2.5, 2.5]".into(), &dpre);
     }
 
     fn elementwise(&mut self, seed: u64) {
