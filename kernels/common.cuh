@@ -51,6 +51,39 @@ __device__ __forceinline__ float block_sum(float v) {
     return result;
 }
 
+// Σ_r partial[r, col] over the rows of a [rows, width] f32 matrix, for a
+// block of (32 columns × 32 lanes): lane y sums rows y, y + 32, … of its
+// column, then the 32 sums are added in lane order (a fixed order:
+// deterministic); the total is valid in threadIdx.y == 0. Every partial row
+// is read by 32 threads at once; a thread per column summing all rows in turn
+// waited on memory once per row. A lane issues REDUCE_LOADS of its rows'
+// loads before adding any, so that a device's worth of blocks (up to
+// 32 · REDUCE_LOADS rows) costs one wait. The second launch of the
+// two-launch column sums (LayerNorm's dw and db, the bias gradient).
+#define REDUCE_LOADS 16
+__device__ __forceinline__ float column_total(const float* partial, int rows, int64_t width, int64_t col) {
+    __shared__ float sums[32][33];
+    float s = 0.0f;
+    if (col < width) {
+        for (int r0 = threadIdx.y; r0 < rows; r0 += 32 * REDUCE_LOADS) {
+            float v[REDUCE_LOADS];
+#pragma unroll
+            for (int u = 0; u < REDUCE_LOADS; u++) {
+                const int r = r0 + 32 * u;
+                v[u] = r < rows ? partial[(int64_t)r * width + col] : 0.0f;
+            }
+#pragma unroll
+            for (int u = 0; u < REDUCE_LOADS; u++) s += v[u];
+        }
+    }
+    sums[threadIdx.y][threadIdx.x] = s;
+    __syncthreads();
+    float total = 0.0f;
+    if (threadIdx.y == 0)
+        for (int y = 0; y < 32; y++) total += sums[y][threadIdx.x];
+    return total;
+}
+
 // ---- fast math ----------------------------------------------------------------
 #ifndef HHI_EMULATE
 // 2^x as one multi-function-unit instruction (ex2.approx.ftz: relative error

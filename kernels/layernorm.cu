@@ -24,35 +24,12 @@ __device__ __forceinline__ void block_sums_out(float* partial, const float* bloc
     }
 }
 
-// dw[i] += Σ_b partial[b, i], db[i] += Σ_b partial[b, c + i]. Block (32
-// columns × 32 lanes): lane y sums rows y, y + 32, … of its column, then the
-// 32 sums are added in lane order (a fixed order: deterministic). Every
-// partial row is read by 32 threads at once; a thread per column summing all
-// rows in turn waited on memory once per row (most of the backward's time).
-// A lane issues REDUCE_LOADS of its rows' loads before adding any, so that a
-// device's worth of blocks (up to 32 · REDUCE_LOADS rows) costs one wait.
-#define REDUCE_LOADS 16
+// dw[i] += Σ_b partial[b, i], db[i] += Σ_b partial[b, c + i] (common.cuh's
+// column_total: a fixed order, deterministic).
 __device__ void layernorm_params_reduce(float* dw, float* db, const float* partial, int blocks, int c) {
-    __shared__ float sums[32][33];
     const int col = blockIdx.x * 32 + threadIdx.x;
-    float s = 0.0f;
-    if (col < 2 * c) {
-        for (int b0 = threadIdx.y; b0 < blocks; b0 += 32 * REDUCE_LOADS) {
-            float v[REDUCE_LOADS];
-#pragma unroll
-            for (int u = 0; u < REDUCE_LOADS; u++) {
-                const int b = b0 + 32 * u;
-                v[u] = b < blocks ? partial[(int64_t)b * 2 * c + col] : 0.0f;
-            }
-#pragma unroll
-            for (int u = 0; u < REDUCE_LOADS; u++) s += v[u];
-        }
-    }
-    sums[threadIdx.y][threadIdx.x] = s;
-    __syncthreads();
+    const float total = column_total(partial, blocks, 2 * c, col);
     if (threadIdx.y == 0 && col < 2 * c) {
-        float total = 0.0f;
-        for (int y = 0; y < 32; y++) total += sums[y][threadIdx.x];
         if (col < c) dw[col] += total;
         else db[col - c] += total;
     }

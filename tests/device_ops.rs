@@ -94,10 +94,14 @@ impl<'a, B: Backend> Recorder<'a, B> {
         let mut dw = self.up32(&init[..k * n]);
         self.be.matmul(B::view_mut(&mut dw), B::view(&a), B::view(&dy), None, Gemm::new(k, n, m).ta().acc());
         self.keep("matmul weight gradient xᵀ·dy into f32".into(), &dw);
-        let mut dbias = self.up32(&random(&mut rng, n, 1.0));
-        let dout = self.up(&random(&mut rng, 300 * n, 1.0));
-        self.be.bias_backward(B::view_mut(&mut dbias), B::view(&dout), 300, n);
-        self.keep("bias_backward".into(), &dbias);
+        // The bias gradient in 16-byte packs (304 columns) and one element at
+        // a time (53), over several row splits (300 rows) and one (40).
+        for (rows, width) in [(300, n), (40, n), (300, 304), (40, 304)] {
+            let mut dbias = self.up32(&random(&mut rng, width, 1.0));
+            let dout = self.up(&random(&mut rng, rows * width, 1.0));
+            self.be.bias_backward(B::view_mut(&mut dbias), B::view(&dout), rows, width);
+            self.keep(format!("bias_backward {rows}×{width}"), &dbias);
+        }
     }
 
     /// A linear layer with its activation (`matmul_act`) and the gradient

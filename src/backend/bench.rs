@@ -197,6 +197,13 @@ pub fn run<B: Backend>(be: &B, s: Shapes, filter: &str, print: &mut dyn FnMut(&O
         // Reads x and dy, writes dx (overwritten since session 18: it read dx too).
         record(format!("gelu backward {rows}×{}", 4 * C), ms, 3.0 * act * n as f64, 0.0);
     }
+    let name = format!("bias backward {rows}×{}", 4 * C);
+    if wanted(&name) {
+        let (dy, mut dbias) = (be.upload(&filled(n, 7))?, be.zeros_f32(4 * C)?);
+        let ms = median_ms(be, s.reps, || be.bias_backward(B::view_mut(&mut dbias), B::view(&dy), rows, 4 * C))?;
+        // Reads dy (c_fc's output gradient); the [4C] sums are noise.
+        record(name, ms, act * n as f64, 0.0);
+    }
     if wanted("add") {
         let (a, b, mut y) = (be.upload(&filled(rows * C, 5))?, be.upload(&filled(rows * C, 6))?, be.zeros(rows * C)?);
         let ms = median_ms(be, s.reps, || be.add(B::view_mut(&mut y), B::view(&a), B::view(&b)))?;

@@ -55,8 +55,10 @@ pub struct Cuda {
     /// staging buffer for per-step inputs and outputs (both grow, never shrink).
     select_work: Mutex<Option<DeviceBuf>>,
     select_io: Mutex<Option<DeviceBuf>>,
-    /// The fused LayerNorm backwards' per-block dw/db sums (grows, never shrinks).
-    ln_partial: Mutex<Option<DeviceBuf>>,
+    /// Two-launch column sums' per-block partial sums: the fused LayerNorm
+    /// backwards' dw/db, the bias gradient's (grows, never shrinks; ops on
+    /// the one stream take turns with it).
+    column_partials: Mutex<Option<DeviceBuf>>,
     /// The tensor-core attention backward's per-query Di and lse bases (likewise).
     attn_rows: Mutex<Option<DeviceBuf>>,
     /// The decode attention's per-chunk softmax states (likewise).
@@ -122,7 +124,7 @@ impl Cuda {
             segments: Mutex::new(None),
             select_work: Mutex::new(None),
             select_io: Mutex::new(None),
-            ln_partial: Mutex::new(None),
+            column_partials: Mutex::new(None),
             attn_rows: Mutex::new(None),
             attn_chunks: Mutex::new(None),
             tuning,

@@ -190,9 +190,29 @@ impl Backend for Cuda {
     fn bias_backward(&self, dbias: CuViewMut<'_>, dout: CuView<'_>, rows: usize, n: usize) {
         expect("bias_backward", &[("dbias", dbias.dtype, DType::F32)]);
         assert!(dbias.len >= n && dout.len >= rows * n, "bias_backward: views too small");
-        if rows > 0 && n > 0 {
-            self.column_sum_launch(&kernel("bias_backward", dout.dtype), rows, n, &[&dbias.ptr, &dout.ptr, &(rows as i32), &(n as i32)]);
+        if rows == 0 || n == 0 {
+            return;
         }
+        // Splits of at least 64 rows, enough blocks to fill the device; each
+        // split's sums go to a row of the scratch, then one pass adds the rows
+        // to dbias (one split adds its own: no scratch, one launch).
+        let vec = packs_fit(dout.dtype, n, &[dout.ptr]);
+        let per_block = if vec { 32 * (16 / dout.dtype.size()) } else { 32 };
+        let col_blocks = n.div_ceil(per_block);
+        let wanted = (4 * self.info().multiprocessors as usize).div_ceil(col_blocks);
+        let rows_per_split = rows.div_ceil(wanted.clamp(1, rows.div_ceil(64)));
+        let splits = rows.div_ceil(rows_per_split);
+        let name = kernel(if vec { "bias_backward_vec" } else { "bias_backward" }, dout.dtype);
+        let (rows_i, n_i) = (rows as i32, n as i32);
+        let grid = (col_blocks as u32, splits as u32, 1);
+        if splits == 1 {
+            self.rt.launch(&name, grid, (32, 8, 1), &[&dbias.ptr, &dout.ptr, &rows_i, &n_i, &(rows_per_split as i32)]);
+            return;
+        }
+        let Some(partial) = self.grown(&self.column_partials, splits * n, "bias_backward") else { return };
+        self.rt.launch(&name, grid, (32, 8, 1), &[&partial, &dout.ptr, &rows_i, &n_i, &(rows_per_split as i32)]);
+        let args: [&dyn KernelArg; 4] = [&dbias.ptr, &partial, &(splits as i32), &n_i];
+        self.rt.launch("bias_backward_reduce_f32", (n.div_ceil(32) as u32, 1, 1), (32, 32, 1), &args);
     }
 
     // ---- elementwise ----------------------------------------------------------
@@ -316,7 +336,7 @@ impl Backend for Cuda {
                 self.rt.launch(&name, (blocks as u32, 1, 1), (32 * warps as u32, 1, 1), &args);
                 return;
             }
-            let Some(partial) = self.grown(&self.ln_partial, blocks * 2 * c, "layernorm_backward") else { return };
+            let Some(partial) = self.grown(&self.column_partials, blocks * 2 * c, "layernorm_backward") else { return };
             let args: [&dyn KernelArg; 9] = [&dinp.ptr, &partial, &dout.ptr, &inp.ptr, &w.ptr, &mean.ptr, &rstd.ptr, &rows_i, &c_i];
             self.rt.launch(&name, (blocks as u32, 1, 1), (32 * warps as u32, 1, 1), &args);
             // (Summing the blocks' rows inside the kernel instead, measured on
