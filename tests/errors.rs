@@ -74,6 +74,22 @@ fn wrong_shape() {
     fails(&["parity", p(&dir)], &["model.safetensors", "transformer.ln_f.weight", "[31]"]);
 }
 
+/// Several fixture folders at once: a damaged one fails the command, named
+/// in its one-line error, and the others are still checked and reported.
+#[test]
+fn parity_over_several_folders_names_the_one_that_failed() {
+    let dir = model_copy("several");
+    std::fs::write(dir.join("config.json"), "{\"model_type\": \"llama\"}").unwrap();
+    let good = fixture("gpt2_tiny");
+    let out = Command::new(common::hhi_bin()).args(["parity", p(&good), p(&dir), p(&good)]).output().expect("run hhi");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success() && !stderr.contains("panicked"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "expected a one-line error, got:\n{stderr}");
+    assert!(stderr.contains("1 of 3 fixture folders failed") && stderr.contains("config.json") && stderr.contains("llama"), "{stderr}");
+    assert_eq!(stdout.matches("== ").count(), 3, "each folder is named:\n{stdout}");
+    assert_eq!(stdout.matches(" passed, 0 failed").count(), 2, "both good folders report:\n{stdout}");
+}
+
 #[test]
 fn malformed_config() {
     let dir = model_copy("malformed");
