@@ -51,15 +51,55 @@ __device__ __forceinline__ float block_sum(float v) {
     return result;
 }
 
-// Σ_r partial[r, col] over the rows of a [rows, width] f32 matrix, for a
-// block of (32 columns × 32 lanes): lane y sums rows y, y + 32, … of its
-// column, then the 32 sums are added in lane order (a fixed order:
-// deterministic); the total is valid in threadIdx.y == 0. Every partial row
-// is read by 32 threads at once; a thread per column summing all rows in turn
-// waited on memory once per row. A lane issues REDUCE_LOADS of its rows'
-// loads before adding any, so that a device's worth of blocks (up to
-// 32 · REDUCE_LOADS rows) costs one wait. The second launch of the
-// two-launch column sums (LayerNorm's dw and db, the bias gradient).
+// ---- column sums ----------------------------------------------------------------
+// Σ_r term(r, j) for each column j of a [rows, n] problem, SUMS sums a column
+// (the bias gradient Σ dy; LayerNorm's dw and db; the RMS norm's dw), in a
+// fixed order (deterministic), in two launches. First column_sums: block
+// (32 lanes × 8 row lanes) over 32 packs of V columns (V = VEC<T>: 16-byte
+// loads, n whole aligned packs; or 1) and the rows [r0, r1) of its split,
+// grid (column blocks, splits); `term(r, j, acc)` adds row r's terms of
+// columns j … j + V − 1 to acc[s][k]. A lane issues COLUMN_LOADS rows'
+// terms unrolled (their loads in flight together); the 8 row lanes' sums
+// meet in shared memory. With one split the block adds its sums to out0 (and
+// out1) itself; with several, sum s goes to out0[blockIdx.y, s, j] of a
+// [splits, SUMS, n] scratch, and column_total adds up its rows.
+#define COLUMN_LOADS 4
+template <typename T, int V, int SUMS, typename Term>
+__device__ __forceinline__ void column_sums(float* out0, float* out1, int rows, int n, int rows_per_split, Term term) {
+    __shared__ float sums[SUMS][8][32 * V];
+    const int pack = blockIdx.x * 32 + threadIdx.x;
+    const int r0 = blockIdx.y * rows_per_split, r1 = min(rows, r0 + rows_per_split);
+    float acc[SUMS][V] = {};
+    if (pack < n / V) {
+        for (int r = r0 + threadIdx.y; r < r1; r += 8 * COLUMN_LOADS) {
+#pragma unroll
+            for (int u = 0; u < COLUMN_LOADS; u++)
+                if (r + 8 * u < r1) term(r + 8 * u, (int64_t)pack * V, acc);
+        }
+    }
+    for (int s = 0; s < SUMS; s++)
+        for (int k = 0; k < V; k++) sums[s][threadIdx.y][threadIdx.x * V + k] = acc[s][k];
+    __syncthreads();
+    for (int col = threadIdx.y * 32 + threadIdx.x; col < 32 * V; col += 256) {
+        const int j = blockIdx.x * 32 * V + col;
+        if (j >= n) continue;
+        for (int s = 0; s < SUMS; s++) {
+            float total = 0.0f;
+            for (int y = 0; y < 8; y++) total += sums[s][y][col];
+            if (gridDim.y > 1) out0[((int64_t)blockIdx.y * SUMS + s) * n + j] = total;
+            else (s == 0 ? out0 : out1)[j] += total;
+        }
+    }
+}
+
+// The second launch: Σ_r partial[r, col] over the rows of a [rows, width] f32
+// scratch, for a block of (32 columns × 32 lanes): lane y sums rows y, y + 32,
+// … of its column, then the 32 sums are added in lane order (a fixed order);
+// the total is valid in threadIdx.y == 0. Every partial row is read by 32
+// threads at once; a thread per column summing all rows in turn waited on
+// memory once per row. A lane issues REDUCE_LOADS of its rows' loads before
+// adding any, so that a device's worth of blocks (up to 32 · REDUCE_LOADS
+// rows) costs one wait.
 #define REDUCE_LOADS 16
 __device__ __forceinline__ float column_total(const float* partial, int rows, int64_t width, int64_t col) {
     __shared__ float sums[32][33];

@@ -133,47 +133,13 @@ __device__ void bias_broadcast(T* out, const T* bias, int64_t rows, int64_t n, i
     }
 }
 
-// dbias[j] += Σ_r dout[r, j], in a fixed order (deterministic), as the
-// first of two launches: block (32 lanes × 8 row lanes) over 32 packs of V
-// columns (V = VEC<T>: 16-byte loads, n whole aligned packs; or 1) and the
-// rows [r0, r1) of its split, grid (column blocks, splits). A lane keeps
-// BIAS_LOADS rows' loads in flight before adding them; the 8 row lanes' sums
-// meet in shared memory. With one split the block adds its sums to dbias
-// (`out`) itself; with several it writes them to row blockIdx.y of `out`, a
-// [splits, n] scratch that column_total (the second launch) adds up.
-#define BIAS_LOADS 4
+// dbias[j] += Σ_r dout[r, j] (common.cuh's column sums).
 template <typename T, int V>
-__device__ void bias_backward(float* out, const T* dout, int rows, int n, int rows_per_split) {
-    __shared__ float sums[8][32 * V];
-    const int pack = blockIdx.x * 32 + threadIdx.x;
-    const int r0 = blockIdx.y * rows_per_split, r1 = min(rows, r0 + rows_per_split);
-    float acc[V] = {};
-    if (pack < n / V) {
-        for (int r = r0 + threadIdx.y; r < r1; r += 8 * BIAS_LOADS) {
-            Pack<T, V> x[BIAS_LOADS];
-#pragma unroll
-            for (int u = 0; u < BIAS_LOADS; u++) {
-                const int row = r + 8 * u;
-                if (row < r1) x[u] = load_pack<T, V>(dout + (int64_t)row * n + (int64_t)pack * V);
-                else
-                    for (int k = 0; k < V; k++) x[u].v[k] = from_f32<T>(0.0f);
-            }
-#pragma unroll
-            for (int u = 0; u < BIAS_LOADS; u++)
-#pragma unroll
-                for (int k = 0; k < V; k++) acc[k] += x[u][k];
-        }
-    }
-    for (int k = 0; k < V; k++) sums[threadIdx.y][threadIdx.x * V + k] = acc[k];
-    __syncthreads();
-    for (int col = threadIdx.y * 32 + threadIdx.x; col < 32 * V; col += 256) {
-        const int j = blockIdx.x * 32 * V + col;
-        if (j >= n) continue;
-        float total = 0.0f;
-        for (int y = 0; y < 8; y++) total += sums[y][col];
-        if (gridDim.y == 1) out[j] += total;
-        else out[(int64_t)blockIdx.y * n + j] = total;
-    }
+__device__ void bias_backward(float* out0, float* out1, int rows, int n, int rows_per_split, const T* dout) {
+    column_sums<T, V, 1>(out0, out1, rows, n, rows_per_split, [&](int r, int64_t j, float (&acc)[1][V]) {
+        const Pack<T, V> dy = load_pack<T, V>(dout + (int64_t)r * n + j);
+        for (int k = 0; k < V; k++) acc[0][k] += dy[k];
+    });
 }
 
 __device__ void cast_f32_bf16(bf16* out, const float* inp, int64_t n) {
@@ -200,21 +166,22 @@ __device__ void cast_bf16_f32(float* out, const bf16* inp, int64_t n) {
                                                   int accumulate) {                                                       \
         bias_broadcast<T>(out, bias, rows, n, stride, accumulate);                                                        \
     }                                                                                                                     \
-    extern "C" __global__ void bias_backward_##S(float* out, const T* dout, int rows, int n, int rows_per_split) {         \
-        bias_backward<T, 1>(out, dout, rows, n, rows_per_split);                                                          \
+    extern "C" __global__ void bias_backward_##S(float* out0, float* out1, int rows, int n, int rows_per_split, const T* dout) { \
+        bias_backward<T, 1>(out0, out1, rows, n, rows_per_split, dout);                                                   \
     }                                                                                                                     \
-    extern "C" __global__ void bias_backward_vec_##S(float* out, const T* dout, int rows, int n, int rows_per_split) {     \
-        bias_backward<T, VEC<T>>(out, dout, rows, n, rows_per_split);                                                     \
+    extern "C" __global__ void bias_backward_vec_##S(float* out0, float* out1, int rows, int n, int rows_per_split,       \
+                                                     const T* dout) {                                                     \
+        bias_backward<T, VEC<T>>(out0, out1, rows, n, rows_per_split, dout);                                              \
     }
 
 FOR_DTYPE(float, f32)
 FOR_DTYPE(bf16, bf16)
 
-// The bias gradient's second launch: dbias[j] += Σ_s partial[s, j].
-extern "C" __global__ void bias_backward_reduce_f32(float* dbias, const float* partial, int splits, int n) {
+// Column sums' second launch for one sum a column: out[j] += Σ_s partial[s, j].
+extern "C" __global__ void column_sums_add_f32(float* out, const float* partial, int splits, int n) {
     const int col = blockIdx.x * 32 + threadIdx.x;
     const float total = column_total(partial, splits, n, col);
-    if (threadIdx.y == 0 && col < n) dbias[col] += total;
+    if (threadIdx.y == 0 && col < n) out[col] += total;
 }
 
 // gather_rows in 16-byte packs, whatever the element type.

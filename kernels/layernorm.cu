@@ -338,37 +338,20 @@ __device__ void layernorm_backward_fused(T* dinp, float* partial, const T* dout,
     block_sums_out(partial, block_dw, block_db, c);
 }
 
-// dw[c] += Σ_r norm[r,c]·dout[r,c], db[c] += Σ_r dout[r,c]. Block (32 columns ×
-// 8 row lanes); grid.y splits rows, and several splits add atomically.
-template <typename T>
-__device__ void layernorm_backward_params(float* dw, float* db, const T* dout, const T* inp, const float* mean, const float* rstd, int rows, int c) {
-    __shared__ float pdw[8][33], pdb[8][33];
-    const int col = blockIdx.x * 32 + threadIdx.x;
-    float sw = 0.0f, sb = 0.0f;
-    if (col < c) {
-        for (int r = blockIdx.y * 8 + threadIdx.y; r < rows; r += gridDim.y * 8) {
-            const int64_t at = (int64_t)r * c + col;
-            const float dy = to_f32(dout[at]);
-            sw += (to_f32(inp[at]) - mean[r]) * rstd[r] * dy;
-            sb += dy;
+// dw[j] += Σ_r norm[r,j]·dout[r,j], db[j] += Σ_r dout[r,j] (common.cuh's
+// column sums): rows wider than the fused backwards take.
+template <typename T, int V>
+__device__ void layernorm_backward_params(float* out0, float* out1, int rows, int c, int rows_per_split, const T* dout, const T* inp,
+                                          const float* mean, const float* rstd) {
+    column_sums<T, V, 2>(out0, out1, rows, c, rows_per_split, [&](int r, int64_t j, float (&acc)[2][V]) {
+        const int64_t at = (int64_t)r * c + j;
+        const Pack<T, V> dy = load_pack<T, V>(dout + at), x = load_pack<T, V>(inp + at);
+        const float m = mean[r], s = rstd[r];
+        for (int k = 0; k < V; k++) {
+            acc[0][k] += (x[k] - m) * s * dy[k];
+            acc[1][k] += dy[k];
         }
-    }
-    pdw[threadIdx.y][threadIdx.x] = sw;
-    pdb[threadIdx.y][threadIdx.x] = sb;
-    __syncthreads();
-    if (threadIdx.y == 0 && col < c) {
-        for (int y = 1; y < 8; y++) {
-            sw += pdw[y][threadIdx.x];
-            sb += pdb[y][threadIdx.x];
-        }
-        if (gridDim.y == 1) {
-            dw[col] += sw;
-            db[col] += sb;
-        } else {
-            atomicAdd(&dw[col], sw);
-            atomicAdd(&db[col], sb);
-        }
-    }
+    });
 }
 
 // RMS norm: out = w · x · r, r = 1/sqrt(mean(x²) + eps); one warp per row.
@@ -409,25 +392,15 @@ __device__ void rmsnorm_backward_input(T* dinp, const T* dout, const T* inp, con
     }
 }
 
-// dw[c] += Σ_r dout[r,c]·x[r,c]·r[r]; blocks as layernorm_backward_params.
-template <typename T>
-__device__ void rmsnorm_backward_params(float* dw, const T* dout, const T* inp, const float* rstd, int rows, int c) {
-    __shared__ float pdw[8][33];
-    const int col = blockIdx.x * 32 + threadIdx.x;
-    float sw = 0.0f;
-    if (col < c) {
-        for (int r = blockIdx.y * 8 + threadIdx.y; r < rows; r += gridDim.y * 8) {
-            const int64_t at = (int64_t)r * c + col;
-            sw += to_f32(dout[at]) * to_f32(inp[at]) * rstd[r];
-        }
-    }
-    pdw[threadIdx.y][threadIdx.x] = sw;
-    __syncthreads();
-    if (threadIdx.y == 0 && col < c) {
-        for (int y = 1; y < 8; y++) sw += pdw[y][threadIdx.x];
-        if (gridDim.y == 1) dw[col] += sw;
-        else atomicAdd(&dw[col], sw);
-    }
+// dw[j] += Σ_r dout[r,j]·x[r,j]·r[r] (common.cuh's column sums).
+template <typename T, int V>
+__device__ void rmsnorm_backward_params(float* out0, float* out1, int rows, int c, int rows_per_split, const T* dout, const T* inp, const float* rstd) {
+    column_sums<T, V, 1>(out0, out1, rows, c, rows_per_split, [&](int r, int64_t j, float (&acc)[1][V]) {
+        const int64_t at = (int64_t)r * c + j;
+        const Pack<T, V> dy = load_pack<T, V>(dout + at), x = load_pack<T, V>(inp + at);
+        const float s = rstd[r];
+        for (int k = 0; k < V; k++) acc[0][k] += dy[k] * x[k] * s;
+    });
 }
 
 // ---- launchers ------------------------------------------------------------------
@@ -449,10 +422,6 @@ __device__ void rmsnorm_backward_params(float* dw, const T* dout, const T* inp, 
                                                             const float* mean, const float* rstd, int rows, int c) {           \
         layernorm_backward_fused<T>(dinp, partial, dout, inp, w, mean, rstd, rows, c);                                         \
     }                                                                                                                          \
-    extern "C" __global__ void layernorm_backward_params_##S(float* dw, float* db, const T* dout, const T* inp,                \
-                                                             const float* mean, const float* rstd, int rows, int c) {          \
-        layernorm_backward_params<T>(dw, db, dout, inp, mean, rstd, rows, c);                                                  \
-    }                                                                                                                          \
     extern "C" __global__ void rmsnorm_forward_##S(T* out, float* rstd, const T* inp, const T* w, int rows, int c, float eps) {  \
         rmsnorm_forward<T, false>(nullptr, out, rstd, inp, nullptr, w, rows, c, eps);                                          \
     }                                                                                                                          \
@@ -463,14 +432,27 @@ __device__ void rmsnorm_backward_params(float* dw, const T* dout, const T* inp, 
     extern "C" __global__ void rmsnorm_backward_input_##S(T* dinp, const T* dout, const T* inp, const T* w, const float* rstd,  \
                                                           int rows, int c) {                                                   \
         rmsnorm_backward_input<T>(dinp, dout, inp, w, rstd, rows, c);                                                          \
-    }                                                                                                                          \
-    extern "C" __global__ void rmsnorm_backward_params_##S(float* dw, const T* dout, const T* inp, const float* rstd, int rows, \
-                                                           int c) {                                                            \
-        rmsnorm_backward_params<T>(dw, dout, inp, rstd, rows, c);                                                              \
     }
 
 FOR_DTYPE(float, f32)
 FOR_DTYPE(bf16, bf16)
+
+// The parameter gradients' column sums, with element (`_params_`) and 16-byte (`_params_vec_`) access.
+#define PARAMS_FOR(T, S, V, VS)                                                                                                 \
+    extern "C" __global__ void layernorm_backward_params##VS##_##S(float* out0, float* out1, int rows, int c, int rows_per_split, \
+                                                                   const T* dout, const T* inp, const float* mean,              \
+                                                                   const float* rstd) {                                         \
+        layernorm_backward_params<T, V>(out0, out1, rows, c, rows_per_split, dout, inp, mean, rstd);                            \
+    }                                                                                                                          \
+    extern "C" __global__ void rmsnorm_backward_params##VS##_##S(float* out0, float* out1, int rows, int c, int rows_per_split,  \
+                                                                 const T* dout, const T* inp, const float* rstd) {              \
+        rmsnorm_backward_params<T, V>(out0, out1, rows, c, rows_per_split, dout, inp, rstd);                                    \
+    }
+
+PARAMS_FOR(float, f32, 1, )
+PARAMS_FOR(bf16, bf16, 1, )
+PARAMS_FOR(float, f32, 4, _vec)
+PARAMS_FOR(bf16, bf16, 8, _vec)
 
 // The cached kernels, each with plain (`_cached_`) and 16-byte (`_cached_vec_`) access.
 #define CACHED_FOR(T, S, V, NAME)                                                                                                 \

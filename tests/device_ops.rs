@@ -17,6 +17,7 @@
 mod common;
 
 use hhi::backend::cpu::Cpu;
+use hhi::backend::cuda::Cuda;
 use hhi::backend::{Act, AdamW, AttnGrads, AttnInputs, AttnShape, Backend, DecaySegment, Gemm};
 use hhi::generate::candidates::{BeamPlan, BeamRow};
 use hhi::generate::{SamplingConfig, TokenPlan};
@@ -205,7 +206,9 @@ impl<'a, B: Backend> Recorder<'a, B> {
         // 1100 rows: at 200 blocks an SM (a tuning alternative below) the
         // 2-warp pipelined backward's 550 blocks give the dw/db reduce more
         // partial rows than one batch of its loads (32 lanes × 16).
-        for (rows, c) in [(19, 70), (21, 768), (150, 768), (1100, 768), (5, 1000), (3, 2100)] {
+        // Rows of 2,100 take the two-kernel backward, whose dw/db sums run
+        // in one row split (3 rows) and in three (130).
+        for (rows, c) in [(19, 70), (21, 768), (150, 768), (1100, 768), (5, 1000), (3, 2100), (130, 2100)] {
             let inp = self.up(&random(&mut rng, rows * c, 3.0).iter().map(|x| x + 1.5).collect::<Vec<_>>());
             let (w, b) = (self.up(&random(&mut rng, c, 1.0)), self.up(&random(&mut rng, c, 1.0)));
             let (mut out, mut mean, mut rstd) = (self.poisoned(rows * c), self.poisoned32(rows), self.poisoned32(rows));
@@ -220,18 +223,19 @@ impl<'a, B: Backend> Recorder<'a, B> {
             self.keep(format!("layernorm_backward dinp {rows}×{c}"), &dinp);
             self.keep(format!("layernorm_backward dw {rows}×{c}"), &dw);
             self.keep(format!("layernorm_backward db {rows}×{c}"), &db);
-            if c > 100 {
+            if c > 768 {
                 continue;
             }
-            // T5's RMS norm on the same rows.
+            // T5's RMS norm on the same rows (its dw: element access at 70,
+            // 16-byte packs at 768; one row split up to 64 rows, several past).
             let (mut out, mut rstd) = (self.poisoned(rows * c), self.poisoned32(rows));
             self.be.rmsnorm_forward(B::view_mut(&mut out), B::view_mut(&mut rstd), B::view(&inp), B::view(&w), rows, c, 1e-6);
-            self.keep("rmsnorm_forward out".into(), &out);
-            self.keep("rmsnorm_forward rstd".into(), &rstd);
+            self.keep(format!("rmsnorm_forward out {rows}×{c}"), &out);
+            self.keep(format!("rmsnorm_forward rstd {rows}×{c}"), &rstd);
             let (mut dinp, mut dw) = (self.up(&random(&mut rng, rows * c, 1.0)), self.up32(&random(&mut rng, c, 1.0)));
             self.be.rmsnorm_backward(B::view_mut(&mut dinp), B::view_mut(&mut dw), B::view(&dout), B::view(&inp), B::view(&w), B::view(&rstd), rows, c);
-            self.keep("rmsnorm_backward dinp".into(), &dinp);
-            self.keep("rmsnorm_backward dw".into(), &dw);
+            self.keep(format!("rmsnorm_backward dinp {rows}×{c}"), &dinp);
+            self.keep(format!("rmsnorm_backward dw {rows}×{c}"), &dw);
         }
     }
 
@@ -622,6 +626,17 @@ fn emulated_cuda_matches_cpu_f32() {
 #[test]
 fn emulated_cuda_matches_cpu_bf16() {
     check(&common::emulated(DType::BF16), "emu bf16", BF16_TOLERANCE);
+}
+
+/// The op set on an emulated device of an H100's 132 multiprocessors: the
+/// launches sized to fill a device (the column sums' row splits, the
+/// LayerNorm backward's blocks, decoding attention's key chunks) take the
+/// many-block forms a GPU gives them, which one multiprocessor leaves out.
+#[test]
+fn emulated_cuda_on_132_multiprocessors_matches_cpu() {
+    for (dtype, label, tolerance) in [(DType::F32, "emu 132 SMs", F32_TOLERANCE), (DType::BF16, "emu bf16 132 SMs", BF16_TOLERANCE)] {
+        check(&Cuda::emulated_on(dtype, 132).expect("the kernel emulator"), label, tolerance);
+    }
 }
 
 #[test]

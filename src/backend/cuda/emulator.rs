@@ -24,8 +24,11 @@ pub struct Emulator {
 }
 
 impl Emulator {
-    pub fn new() -> Self {
-        let info = DeviceInfo { ordinal: 0, name: "kernel emulator (host threads)".into(), compute_capability: (9, 0), multiprocessors: 1, total_memory: 0, peak_bandwidth: 0.0 };
+    /// An emulated device reporting `multiprocessors` SMs: launchers that
+    /// size their grids to fill a device read it (the blocks all run on the
+    /// host either way).
+    pub fn new(multiprocessors: u32) -> Self {
+        let info = DeviceInfo { ordinal: 0, name: "kernel emulator (host threads)".into(), compute_capability: (9, 0), multiprocessors, total_memory: 0, peak_bandwidth: 0.0 };
         Emulator { info, allocations: Mutex::new(HashMap::new()) }
     }
 }
@@ -155,7 +158,7 @@ mod tests {
     fn run(name: &str, out: &mut [i32; 32]) -> Result<()> {
         let mut ptr = out.as_mut_ptr() as u64;
         let mut params = [&mut ptr as *mut u64 as *mut c_void];
-        Emulator::new().launch(name, (1, 1, 1), (32, 1, 1), &mut params)
+        Emulator::new(1).launch(name, (1, 1, 1), (32, 1, 1), &mut params)
     }
 
     #[test]
@@ -177,7 +180,7 @@ mod tests {
     /// `__launch_bounds__` (64 for this one), or beyond the device's limits.
     #[test]
     fn launches_a_gpu_would_refuse_fail() {
-        let emulator = Emulator::new();
+        let emulator = Emulator::new(1);
         for (grid, block, why) in [
             ((1, 1, 1), (128, 1, 1), "__launch_bounds__"),
             ((1, 70_000, 1), (64, 1, 1), "grid beyond"),
@@ -205,7 +208,7 @@ mod tests {
         let mut out = vec![0f32; 2 * 256];
         let (mut out_ptr, mut in_ptr) = (out.as_mut_ptr() as u64, input.as_ptr() as u64);
         let mut params = [&mut out_ptr as *mut u64 as *mut c_void, &mut in_ptr as *mut u64 as *mut c_void];
-        Emulator::new().launch("emu_selftest_cp_async_visibility", (2, 1, 1), (64, 1, 1), &mut params).unwrap();
+        Emulator::new(1).launch("emu_selftest_cp_async_visibility", (2, 1, 1), (64, 1, 1), &mut params).unwrap();
         for (block, first_warp) in [(0, 0), (1, 1)] {
             let (o, own) = (&out[256 * block..256 * (block + 1)], &input[64 * block..64 * (block + 1)]);
             for t in 0..64 {

@@ -79,18 +79,25 @@ impl Cuda {
     /// build has one (build.rs compiles it when a C++20 compiler is present),
     /// each buffer its own allocation ending at a guard page.
     pub fn emulated(dtype: DType) -> std::result::Result<Self, String> {
-        Self::emulated_with(dtype, None)
+        Self::emulated_with(dtype, None, 1)
     }
 
     /// The emulated backend with its buffers carved from chunks of at least
     /// `min_chunk` bytes, as on a GPU (tests of the arena).
     pub fn emulated_pooled(dtype: DType, min_chunk: usize) -> std::result::Result<Self, String> {
-        Self::emulated_with(dtype, Some(min_chunk))
+        Self::emulated_with(dtype, Some(min_chunk), 1)
+    }
+
+    /// The emulated backend reporting `multiprocessors` SMs (one by
+    /// default), so that launches sized to fill a device take the many-block
+    /// forms they take on a GPU.
+    pub fn emulated_on(dtype: DType, multiprocessors: u32) -> std::result::Result<Self, String> {
+        Self::emulated_with(dtype, None, multiprocessors)
     }
 
     #[cfg(hhi_emu)]
-    fn emulated_with(dtype: DType, min_chunk: Option<usize>) -> std::result::Result<Self, String> {
-        let driver = Arc::new(emulator::Emulator::new());
+    fn emulated_with(dtype: DType, min_chunk: Option<usize>, multiprocessors: u32) -> std::result::Result<Self, String> {
+        let driver = Arc::new(emulator::Emulator::new(multiprocessors));
         let arena = match min_chunk {
             Some(bytes) => Arena::pooled(driver, bytes),
             None => Arena::exact(driver),
@@ -98,7 +105,7 @@ impl Cuda {
         Self::on(arena, dtype).map_err(|e| e.to_string())
     }
     #[cfg(not(hhi_emu))]
-    fn emulated_with(dtype: DType, _min_chunk: Option<usize>) -> std::result::Result<Self, String> {
+    fn emulated_with(dtype: DType, _min_chunk: Option<usize>, _multiprocessors: u32) -> std::result::Result<Self, String> {
         Err(format!("this build has no kernel emulator for {dtype} (build.rs could not compile it: see its cargo warning)"))
     }
 
@@ -135,13 +142,40 @@ impl Cuda {
         self.rt.info()
     }
 
-    /// Blocks of (32 columns × 8 row lanes) for column sums over `rows` rows,
-    /// with rows split so the grid fills the device.
-    fn column_sum_launch(&self, name: &str, rows: usize, cols: usize, args: &[&dyn KernelArg]) {
-        let col_blocks = cols.div_ceil(32).max(1);
+    /// Adds column sums of a [rows, n] problem to `outs` (one f32 vector of
+    /// n, or two: kernel `op`'s sums a column; kernels/common.cuh's
+    /// `column_sums`) in a fixed order, deterministic: `op` (`<op>_vec`
+    /// where `vec`: 16-byte packs) sums each split of at least 64 rows, with
+    /// enough splits to fill the device, into a row of a scratch, then one
+    /// launch adds the rows up; a single split adds its own. `inputs` follow
+    /// the kernel's (out0, out1, rows, n, rows_per_split).
+    fn column_sums_launch(&self, op: &str, dtype: DType, vec: bool, rows: usize, n: usize, outs: (u64, Option<u64>), inputs: &[&dyn KernelArg]) {
+        if rows == 0 || n == 0 {
+            return;
+        }
+        let col_blocks = n.div_ceil(if vec { 32 * (16 / dtype.size()) } else { 32 });
         let wanted = (4 * self.info().multiprocessors as usize).div_ceil(col_blocks);
-        let row_splits = wanted.clamp(1, rows.div_ceil(64).max(1));
-        self.rt.launch(name, (col_blocks as u32, row_splits as u32, 1), (32, 8, 1), args);
+        let rows_per_split = rows.div_ceil(wanted.clamp(1, rows.div_ceil(64)));
+        let splits = rows.div_ceil(rows_per_split);
+        let name = kernel(&if vec { format!("{op}_vec") } else { op.to_string() }, dtype);
+        let (rows_i, n_i, per_i) = (rows as i32, n as i32, rows_per_split as i32);
+        let launch = |out0: u64, out1: u64| {
+            let mut args: Vec<&dyn KernelArg> = vec![&out0, &out1, &rows_i, &n_i, &per_i];
+            args.extend_from_slice(inputs);
+            self.rt.launch(&name, (col_blocks as u32, splits as u32, 1), (32, 8, 1), &args);
+        };
+        if splits == 1 {
+            return launch(outs.0, outs.1.unwrap_or(0));
+        }
+        let sums = if outs.1.is_some() { 2 } else { 1 };
+        let Some(partial) = self.grown(&self.column_partials, splits * sums * n, op) else { return };
+        launch(partial, 0);
+        let (splits_i, grid) = (splits as i32, ((sums * n).div_ceil(32) as u32, 1, 1));
+        match outs.1 {
+            // Rows [sum 0 | sum 1], as the fused LayerNorm backwards write theirs.
+            Some(out1) => self.rt.launch("layernorm_params_reduce_f32", grid, (32, 32, 1), &[&outs.0, &out1, &partial, &splits_i, &n_i]),
+            None => self.rt.launch("column_sums_add_f32", grid, (32, 32, 1), &[&outs.0, &partial, &splits_i, &n_i]),
+        }
     }
 
     /// Launches elementwise op `op` (kernels/elementwise.cu's map_elements)

@@ -190,29 +190,8 @@ impl Backend for Cuda {
     fn bias_backward(&self, dbias: CuViewMut<'_>, dout: CuView<'_>, rows: usize, n: usize) {
         expect("bias_backward", &[("dbias", dbias.dtype, DType::F32)]);
         assert!(dbias.len >= n && dout.len >= rows * n, "bias_backward: views too small");
-        if rows == 0 || n == 0 {
-            return;
-        }
-        // Splits of at least 64 rows, enough blocks to fill the device; each
-        // split's sums go to a row of the scratch, then one pass adds the rows
-        // to dbias (one split adds its own: no scratch, one launch).
         let vec = packs_fit(dout.dtype, n, &[dout.ptr]);
-        let per_block = if vec { 32 * (16 / dout.dtype.size()) } else { 32 };
-        let col_blocks = n.div_ceil(per_block);
-        let wanted = (4 * self.info().multiprocessors as usize).div_ceil(col_blocks);
-        let rows_per_split = rows.div_ceil(wanted.clamp(1, rows.div_ceil(64)));
-        let splits = rows.div_ceil(rows_per_split);
-        let name = kernel(if vec { "bias_backward_vec" } else { "bias_backward" }, dout.dtype);
-        let (rows_i, n_i) = (rows as i32, n as i32);
-        let grid = (col_blocks as u32, splits as u32, 1);
-        if splits == 1 {
-            self.rt.launch(&name, grid, (32, 8, 1), &[&dbias.ptr, &dout.ptr, &rows_i, &n_i, &(rows_per_split as i32)]);
-            return;
-        }
-        let Some(partial) = self.grown(&self.column_partials, splits * n, "bias_backward") else { return };
-        self.rt.launch(&name, grid, (32, 8, 1), &[&partial, &dout.ptr, &rows_i, &n_i, &(rows_per_split as i32)]);
-        let args: [&dyn KernelArg; 4] = [&dbias.ptr, &partial, &(splits as i32), &n_i];
-        self.rt.launch("bias_backward_reduce_f32", (n.div_ceil(32) as u32, 1, 1), (32, 32, 1), &args);
+        self.column_sums_launch("bias_backward", dout.dtype, vec, rows, n, (dbias.ptr, None), &[&dout.ptr]);
     }
 
     // ---- elementwise ----------------------------------------------------------
@@ -353,8 +332,8 @@ impl Backend for Cuda {
         }
         let args: [&dyn KernelArg; 8] = [&dinp.ptr, &dout.ptr, &inp.ptr, &w.ptr, &mean.ptr, &rstd.ptr, &rows_i, &c_i];
         self.rt.launch(&kernel("layernorm_backward_input", t), ((rows as u32).div_ceil(8), 1, 1), (256, 1, 1), &args);
-        let args: [&dyn KernelArg; 8] = [&dw.ptr, &db.ptr, &dout.ptr, &inp.ptr, &mean.ptr, &rstd.ptr, &rows_i, &c_i];
-        self.column_sum_launch(&kernel("layernorm_backward_params", t), rows, c, &args);
+        let vec = packs_fit(t, c, &[dout.ptr, inp.ptr]);
+        self.column_sums_launch("layernorm_backward_params", t, vec, rows, c, (dw.ptr, Some(db.ptr)), &[&dout.ptr, &inp.ptr, &mean.ptr, &rstd.ptr]);
     }
 
     fn rmsnorm_forward(&self, out: CuViewMut<'_>, rstd: CuViewMut<'_>, inp: CuView<'_>, w: CuView<'_>, rows: usize, c: usize, eps: f32) {
@@ -393,8 +372,8 @@ impl Backend for Cuda {
         let (rows_i, c_i) = (rows as i32, c as i32);
         let args: [&dyn KernelArg; 7] = [&dinp.ptr, &dout.ptr, &inp.ptr, &w.ptr, &rstd.ptr, &rows_i, &c_i];
         self.rt.launch(&kernel("rmsnorm_backward_input", t), ((rows as u32).div_ceil(8), 1, 1), (256, 1, 1), &args);
-        let args: [&dyn KernelArg; 6] = [&dw.ptr, &dout.ptr, &inp.ptr, &rstd.ptr, &rows_i, &c_i];
-        self.column_sum_launch(&kernel("rmsnorm_backward_params", t), rows, c, &args);
+        let vec = packs_fit(t, c, &[dout.ptr, inp.ptr]);
+        self.column_sums_launch("rmsnorm_backward_params", t, vec, rows, c, (dw.ptr, None), &[&dout.ptr, &inp.ptr, &rstd.ptr]);
     }
 
     // ---- embeddings -----------------------------------------------------------
