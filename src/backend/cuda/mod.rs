@@ -149,7 +149,7 @@ impl Cuda {
     /// enough splits to fill the device, into a row of a scratch, then one
     /// launch adds the rows up; a single split adds its own. `inputs` follow
     /// the kernel's (out0, out1, rows, n, rows_per_split).
-    fn column_sums_launch(&self, op: &str, dtype: DType, vec: bool, rows: usize, n: usize, outs: (u64, Option<u64>), inputs: &[&dyn KernelArg]) {
+    fn column_sums_launch(&self, op: &str, dtype: DType, vec: bool, (rows, n): (usize, usize), outs: (u64, Option<u64>), inputs: &[&dyn KernelArg]) {
         if rows == 0 || n == 0 {
             return;
         }

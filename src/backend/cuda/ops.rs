@@ -191,7 +191,7 @@ impl Backend for Cuda {
         expect("bias_backward", &[("dbias", dbias.dtype, DType::F32)]);
         assert!(dbias.len >= n && dout.len >= rows * n, "bias_backward: views too small");
         let vec = packs_fit(dout.dtype, n, &[dout.ptr]);
-        self.column_sums_launch("bias_backward", dout.dtype, vec, rows, n, (dbias.ptr, None), &[&dout.ptr]);
+        self.column_sums_launch("bias_backward", dout.dtype, vec, (rows, n), (dbias.ptr, None), &[&dout.ptr]);
     }
 
     // ---- elementwise ----------------------------------------------------------
@@ -333,7 +333,7 @@ impl Backend for Cuda {
         let args: [&dyn KernelArg; 8] = [&dinp.ptr, &dout.ptr, &inp.ptr, &w.ptr, &mean.ptr, &rstd.ptr, &rows_i, &c_i];
         self.rt.launch(&kernel("layernorm_backward_input", t), ((rows as u32).div_ceil(8), 1, 1), (256, 1, 1), &args);
         let vec = packs_fit(t, c, &[dout.ptr, inp.ptr]);
-        self.column_sums_launch("layernorm_backward_params", t, vec, rows, c, (dw.ptr, Some(db.ptr)), &[&dout.ptr, &inp.ptr, &mean.ptr, &rstd.ptr]);
+        self.column_sums_launch("layernorm_backward_params", t, vec, (rows, c), (dw.ptr, Some(db.ptr)), &[&dout.ptr, &inp.ptr, &mean.ptr, &rstd.ptr]);
     }
 
     fn rmsnorm_forward(&self, out: CuViewMut<'_>, rstd: CuViewMut<'_>, inp: CuView<'_>, w: CuView<'_>, rows: usize, c: usize, eps: f32) {
@@ -373,7 +373,7 @@ impl Backend for Cuda {
         let args: [&dyn KernelArg; 7] = [&dinp.ptr, &dout.ptr, &inp.ptr, &w.ptr, &rstd.ptr, &rows_i, &c_i];
         self.rt.launch(&kernel("rmsnorm_backward_input", t), ((rows as u32).div_ceil(8), 1, 1), (256, 1, 1), &args);
         let vec = packs_fit(t, c, &[dout.ptr, inp.ptr]);
-        self.column_sums_launch("rmsnorm_backward_params", t, vec, rows, c, (dw.ptr, None), &[&dout.ptr, &inp.ptr, &rstd.ptr]);
+        self.column_sums_launch("rmsnorm_backward_params", t, vec, (rows, c), (dw.ptr, None), &[&dout.ptr, &inp.ptr, &rstd.ptr]);
     }
 
     // ---- embeddings -----------------------------------------------------------
