@@ -354,29 +354,35 @@ __device__ void layernorm_backward_params(float* out0, float* out1, int rows, in
     });
 }
 
-// RMS norm: out = w · x · r, r = 1/sqrt(mean(x²) + eps); one warp per row.
-// With ADD the row is res = inp + delta, rounded to T and stored in the first
-// pass, read back (by the lane that wrote it) in the second.
-template <typename T, bool ADD>
+// RMS norm: out = w · x · r, r = 1/sqrt(mean(x²) + eps); one warp per row,
+// lane `lane` on packs of V columns at (p·32 + lane)·V (V = VEC<T> when c is
+// a multiple of it and every pointer 16-byte aligned, else 1). With ADD the
+// row is res = inp + delta, rounded to T and stored in the first pass, read
+// back (by the lane that wrote it) in the second.
+template <typename T, int V, bool ADD>
 __device__ void rmsnorm_forward(T* res, T* out, float* rstd, const T* inp, const T* delta, const T* w, int rows, int c, float eps) {
     const int lane = threadIdx.x % 32;
     const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
     if (row >= rows) return;
     const int64_t at = (int64_t)row * c;
     float sq = 0.0f;
-    for (int i = lane; i < c; i += 32) {
-        const float v = layernorm_input_pack<T, 1, ADD>(res, inp, delta, at + i)[0];
-        sq += v * v;
+    for (int i = lane * V; i < c; i += 32 * V) {
+        const Pack<T, V> x = layernorm_input_pack<T, V, ADD>(res, inp, delta, at + i);
+        for (int k = 0; k < V; k++) sq += x[k] * x[k];
     }
     const T* x = (ADD ? res : inp) + at;
     const float r = 1.0f / sqrtf(warp_sum(sq) / c + eps);
-    T* o = out + at;
-    for (int i = lane; i < c; i += 32) o[i] = from_f32<T>(to_f32(w[i]) * (to_f32(x[i]) * r));
+    for (int i = lane * V; i < c; i += 32 * V) {
+        const Pack<T, V> xp = load_pack<T, V>(x + i), wp = load_pack<T, V>(w + i);
+        Pack<T, V> o;
+        for (int k = 0; k < V; k++) o.v[k] = from_f32<T>(wp[k] * (xp[k] * r));
+        store_pack(out + at + i, o);
+    }
     if (lane == 0) rstd[row] = r;
 }
 
-// With g = w·dout: dinp += r·g − x·r³·(g·x)/c.
-template <typename T>
+// With g = w·dout: dinp += r·g − x·r³·(g·x)/c (packs as rmsnorm_forward).
+template <typename T, int V>
 __device__ void rmsnorm_backward_input(T* dinp, const T* dout, const T* inp, const T* w, const float* rstd, int rows, int c) {
     const int lane = threadIdx.x % 32;
     const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
@@ -384,11 +390,16 @@ __device__ void rmsnorm_backward_input(T* dinp, const T* dout, const T* inp, con
     const int64_t at = (int64_t)row * c;
     const float r = rstd[row];
     float gx = 0.0f;
-    for (int i = lane; i < c; i += 32) gx += to_f32(w[i]) * to_f32(dout[at + i]) * to_f32(inp[at + i]);
-    const float k = warp_sum(gx) * r * r * r / c;
-    for (int i = lane; i < c; i += 32) {
-        const float g = to_f32(w[i]) * to_f32(dout[at + i]);
-        dinp[at + i] = from_f32<T>(to_f32(dinp[at + i]) + g * r - to_f32(inp[at + i]) * k);
+    for (int i = lane * V; i < c; i += 32 * V) {
+        const Pack<T, V> wp = load_pack<T, V>(w + i), dy = load_pack<T, V>(dout + at + i), x = load_pack<T, V>(inp + at + i);
+        for (int k = 0; k < V; k++) gx += wp[k] * dy[k] * x[k];
+    }
+    const float scale = warp_sum(gx) * r * r * r / c;
+    for (int i = lane * V; i < c; i += 32 * V) {
+        const Pack<T, V> wp = load_pack<T, V>(w + i), dy = load_pack<T, V>(dout + at + i), x = load_pack<T, V>(inp + at + i);
+        Pack<T, V> dx = load_pack<T, V>(dinp + at + i);
+        for (int k = 0; k < V; k++) dx.v[k] = from_f32<T>(dx[k] + wp[k] * dy[k] * r - x[k] * scale);
+        store_pack(dinp + at + i, dx);
     }
 }
 
@@ -421,24 +432,26 @@ __device__ void rmsnorm_backward_params(float* out0, float* out1, int rows, int 
     extern "C" __global__ void layernorm_backward_fused_##S(T* dinp, float* partial, const T* dout, const T* inp, const T* w,     \
                                                             const float* mean, const float* rstd, int rows, int c) {           \
         layernorm_backward_fused<T>(dinp, partial, dout, inp, w, mean, rstd, rows, c);                                         \
-    }                                                                                                                          \
-    extern "C" __global__ void rmsnorm_forward_##S(T* out, float* rstd, const T* inp, const T* w, int rows, int c, float eps) {  \
-        rmsnorm_forward<T, false>(nullptr, out, rstd, inp, nullptr, w, rows, c, eps);                                          \
-    }                                                                                                                          \
-    extern "C" __global__ void add_rmsnorm_forward_##S(T* res, T* out, float* rstd, const T* inp, const T* delta, const T* w,  \
-                                                       int rows, int c, float eps) {                                           \
-        rmsnorm_forward<T, true>(res, out, rstd, inp, delta, w, rows, c, eps);                                                 \
-    }                                                                                                                          \
-    extern "C" __global__ void rmsnorm_backward_input_##S(T* dinp, const T* dout, const T* inp, const T* w, const float* rstd,  \
-                                                          int rows, int c) {                                                   \
-        rmsnorm_backward_input<T>(dinp, dout, inp, w, rstd, rows, c);                                                          \
     }
 
 FOR_DTYPE(float, f32)
 FOR_DTYPE(bf16, bf16)
 
-// The parameter gradients' column sums, with element (`_params_`) and 16-byte (`_params_vec_`) access.
-#define PARAMS_FOR(T, S, V, VS)                                                                                                 \
+// The RMS norm and the parameter gradients' column sums, with element
+// (`rmsnorm_forward_f32`) and 16-byte (`rmsnorm_forward_vec_f32`) access.
+#define PACKED_FOR(T, S, V, VS)                                                                                                 \
+    extern "C" __global__ void rmsnorm_forward##VS##_##S(T* out, float* rstd, const T* inp, const T* w, int rows, int c,        \
+                                                         float eps) {                                                           \
+        rmsnorm_forward<T, V, false>(nullptr, out, rstd, inp, nullptr, w, rows, c, eps);                                        \
+    }                                                                                                                          \
+    extern "C" __global__ void add_rmsnorm_forward##VS##_##S(T* res, T* out, float* rstd, const T* inp, const T* delta,         \
+                                                             const T* w, int rows, int c, float eps) {                          \
+        rmsnorm_forward<T, V, true>(res, out, rstd, inp, delta, w, rows, c, eps);                                               \
+    }                                                                                                                          \
+    extern "C" __global__ void rmsnorm_backward_input##VS##_##S(T* dinp, const T* dout, const T* inp, const T* w,               \
+                                                                const float* rstd, int rows, int c) {                           \
+        rmsnorm_backward_input<T, V>(dinp, dout, inp, w, rstd, rows, c);                                                        \
+    }                                                                                                                          \
     extern "C" __global__ void layernorm_backward_params##VS##_##S(float* out0, float* out1, int rows, int c, int rows_per_split, \
                                                                    const T* dout, const T* inp, const float* mean,              \
                                                                    const float* rstd) {                                         \
@@ -449,10 +462,10 @@ FOR_DTYPE(bf16, bf16)
         rmsnorm_backward_params<T, V>(out0, out1, rows, c, rows_per_split, dout, inp, rstd);                                    \
     }
 
-PARAMS_FOR(float, f32, 1, )
-PARAMS_FOR(bf16, bf16, 1, )
-PARAMS_FOR(float, f32, 4, _vec)
-PARAMS_FOR(bf16, bf16, 8, _vec)
+PACKED_FOR(float, f32, 1, )
+PACKED_FOR(bf16, bf16, 1, )
+PACKED_FOR(float, f32, 4, _vec)
+PACKED_FOR(bf16, bf16, 8, _vec)
 
 // The cached kernels, each with plain (`_cached_`) and 16-byte (`_cached_vec_`) access.
 #define CACHED_FOR(T, S, V, NAME)                                                                                                 \

@@ -28,6 +28,11 @@ fn packs_fit(dtype: DType, len: usize, addresses: &[u64]) -> bool {
     len.is_multiple_of(16 / dtype.size()) && aligned16(addresses)
 }
 
+/// `op`, or `op` with the `_vec` (16-byte packs) suffix.
+fn packed_kernel(op: &str, vec: bool, dtype: DType) -> String {
+    kernel(&format!("{op}{}", if vec { "_vec" } else { "" }), dtype)
+}
+
 /// `op` with the `_cached` (rows in registers) or `_cached_vec` (and 16-byte packs) suffix.
 fn cached_kernel(op: &str, vec: bool, dtype: DType) -> String {
     kernel(&format!("{op}_cached{}", if vec { "_vec" } else { "" }), dtype)
@@ -341,7 +346,8 @@ impl Backend for Cuda {
         expect("rmsnorm_forward", &[("inp", inp.dtype, t), ("w", w.dtype, t), ("rstd", rstd.dtype, DType::F32)]);
         assert!(out.len >= rows * c && inp.len >= rows * c && rstd.len >= rows && w.len >= c, "rmsnorm_forward: views too small");
         let args: [&dyn KernelArg; 7] = [&out.ptr, &rstd.ptr, &inp.ptr, &w.ptr, &(rows as i32), &(c as i32), &eps];
-        self.rt.launch(&kernel("rmsnorm_forward", t), ((rows as u32).div_ceil(8).max(1), 1, 1), (256, 1, 1), &args);
+        let name = packed_kernel("rmsnorm_forward", packs_fit(t, c, &[out.ptr, inp.ptr, w.ptr]), t);
+        self.rt.launch(&name, ((rows as u32).div_ceil(8).max(1), 1, 1), (256, 1, 1), &args);
     }
     fn add_rmsnorm_forward(
         &self,
@@ -360,7 +366,8 @@ impl Backend for Cuda {
         expect("add_rmsnorm_forward", &[("w", w.dtype, t), ("rstd", rstd.dtype, DType::F32)]);
         assert!(rstd.len >= rows && w.len >= c, "add_rmsnorm_forward: views too small");
         let args: [&dyn KernelArg; 9] = [&res.ptr, &out.ptr, &rstd.ptr, &inp, &delta.ptr, &w.ptr, &(rows as i32), &(c as i32), &eps];
-        self.rt.launch(&kernel("add_rmsnorm_forward", t), ((rows as u32).div_ceil(8).max(1), 1, 1), (256, 1, 1), &args);
+        let name = packed_kernel("add_rmsnorm_forward", packs_fit(t, c, &[res.ptr, out.ptr, inp, delta.ptr, w.ptr]), t);
+        self.rt.launch(&name, ((rows as u32).div_ceil(8).max(1), 1, 1), (256, 1, 1), &args);
     }
     fn rmsnorm_backward(&self, dinp: CuViewMut<'_>, dw: CuViewMut<'_>, dout: CuView<'_>, inp: CuView<'_>, w: CuView<'_>, rstd: CuView<'_>, rows: usize, c: usize) {
         let (t, f) = (dinp.dtype, DType::F32);
@@ -371,8 +378,8 @@ impl Backend for Cuda {
         }
         let (rows_i, c_i) = (rows as i32, c as i32);
         let args: [&dyn KernelArg; 7] = [&dinp.ptr, &dout.ptr, &inp.ptr, &w.ptr, &rstd.ptr, &rows_i, &c_i];
-        self.rt.launch(&kernel("rmsnorm_backward_input", t), ((rows as u32).div_ceil(8), 1, 1), (256, 1, 1), &args);
-        let vec = packs_fit(t, c, &[dout.ptr, inp.ptr]);
+        let vec = packs_fit(t, c, &[dinp.ptr, dout.ptr, inp.ptr, w.ptr]);
+        self.rt.launch(&packed_kernel("rmsnorm_backward_input", vec, t), ((rows as u32).div_ceil(8), 1, 1), (256, 1, 1), &args);
         self.column_sums_launch("rmsnorm_backward_params", t, vec, (rows, c), (dw.ptr, None), &[&dout.ptr, &inp.ptr, &rstd.ptr]);
     }
 
