@@ -123,13 +123,20 @@ __device__ void activation_backward(T* dinp, const T* inp, const T* dout, int64_
 }
 
 // out[r, j] (+)= bias[j] over rows × n, rows `stride` apart: the bias
-// epilogue, written before the GEMM accumulates into out.
-template <typename T>
+// epilogue, written before the GEMM accumulates into out. Block (x: packs of
+// V columns, y: rows), the grid's y striding over the rows: no index
+// division (a 64-bit one an element made the kernel compute-bound).
+template <typename T, int V>
 __device__ void bias_broadcast(T* out, const T* bias, int64_t rows, int64_t n, int64_t stride, int accumulate) {
-    GRID_STRIDE(i, rows * n) {
-        T* o = out + i / n * stride + i % n;
-        const float base = accumulate ? to_f32(*o) : 0.0f;
-        *o = from_f32<T>(base + to_f32(bias[i % n]));
+    const int64_t j = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) * V;
+    if (j >= n) return;
+    const Pack<T, V> b = load_pack<T, V>(bias + j);
+    for (int64_t r = (int64_t)blockIdx.y * blockDim.y + threadIdx.y; r < rows; r += (int64_t)gridDim.y * blockDim.y) {
+        T* o = out + r * stride + j;
+        Pack<T, V> x;
+        if (accumulate) x = load_pack<T, V>(o);
+        for (int k = 0; k < V; k++) x.v[k] = from_f32<T>((accumulate ? x[k] : 0.0f) + b[k]);
+        store_pack(o, x);
     }
 }
 
@@ -164,7 +171,11 @@ __device__ void cast_bf16_f32(float* out, const bf16* inp, int64_t n) {
     extern "C" __global__ void scale_##S(T* x, float alpha, int64_t n) { scale<T>(x, alpha, n); }                         \
     extern "C" __global__ void bias_broadcast_##S(T* out, const T* bias, int64_t rows, int64_t n, int64_t stride,         \
                                                   int accumulate) {                                                       \
-        bias_broadcast<T>(out, bias, rows, n, stride, accumulate);                                                        \
+        bias_broadcast<T, 1>(out, bias, rows, n, stride, accumulate);                                                     \
+    }                                                                                                                     \
+    extern "C" __global__ void bias_broadcast_vec_##S(T* out, const T* bias, int64_t rows, int64_t n, int64_t stride,     \
+                                                      int accumulate) {                                                   \
+        bias_broadcast<T, VEC<T>>(out, bias, rows, n, stride, accumulate);                                                \
     }                                                                                                                     \
     extern "C" __global__ void bias_backward_##S(float* out0, float* out1, int rows, int n, int rows_per_split, const T* dout) { \
         bias_backward<T, 1>(out0, out1, rows, n, rows_per_split, dout);                                                   \

@@ -160,6 +160,9 @@ impl<'a, B: Backend> Recorder<'a, B> {
         // One vector onto each of 37 rows of 27 (the last 1000 − 999 values untouched).
         self.be.broadcast_add(B::view_mut(&mut out), B::view(&d), 37, 27);
         self.keep("broadcast_add".into(), &out);
+        // And onto 20 rows of 48 (16-byte packs on the CUDA backend; the last 40 untouched).
+        self.be.broadcast_add(B::view_mut(&mut out), B::view(&d), 20, 48);
+        self.keep("broadcast_add 20×48".into(), &out);
         let mut out = self.poisoned(n);
         self.be.mul(B::view_mut(&mut out), B::view(&a), B::view(&b));
         self.keep("mul".into(), &out);

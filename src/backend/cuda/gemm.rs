@@ -25,12 +25,31 @@ pub fn matmul(rt: &Runtime, out: CuViewMut<'_>, a: CuView<'_>, b: CuView<'_>, bi
     }
     let epilogue_bias = bias.filter(|b| bias_epilogue && b.ptr % 16 == 0);
     if let (Some(bias), None) = (bias, epilogue_bias) {
-        let args: [&dyn KernelArg; 6] = [&out.ptr, &bias.ptr, &(g.m as i64), &(g.n as i64), &(g.stored_out().stride as i64), &(g.accumulate as i32)];
-        rt.launch_1d(&kernel("bias_broadcast", out.dtype), g.m * g.n, &args);
+        broadcast_rows(rt, out.dtype, out.ptr, bias.ptr, (g.m, g.n, g.stored_out().stride), g.accumulate);
     }
     let accumulate = g.accumulate || (bias.is_some() && epilogue_bias.is_none());
     let epilogue = epilogue_bias.map_or(Epilogue::None, |b| Epilogue::Bias { bias: b.ptr });
     run(rt, &out, a, b, g, accumulate, epilogue);
+}
+
+/// `out[r, j] = v[j]`, or `+= v[j]` when `accumulate`, over `(rows, n,
+/// stride)`: rows of n values `stride` apart (the bias before a product
+/// accumulates onto it; `broadcast_add`). 16-byte packs where n, the stride
+/// and both addresses allow.
+pub fn broadcast_rows(rt: &Runtime, dtype: DType, out: u64, v: u64, (rows, n, stride): (usize, usize, usize), accumulate: bool) {
+    let per_pack = 16 / dtype.size();
+    let vec = n.is_multiple_of(per_pack) && stride.is_multiple_of(per_pack) && out.is_multiple_of(16) && v.is_multiple_of(16);
+    let packs = if vec { n / per_pack } else { n };
+    if rows == 0 || packs == 0 {
+        return;
+    }
+    // A block: up to 256 threads across a row's packs, the rest of 256 over rows.
+    let tx = packs.next_multiple_of(32).min(256);
+    let ty = (256 / tx).max(1);
+    let grid = (packs.div_ceil(tx) as u32, rows.div_ceil(ty).min(65_535) as u32, 1);
+    let name = kernel(if vec { "bias_broadcast_vec" } else { "bias_broadcast" }, dtype);
+    let args: [&dyn KernelArg; 6] = [&out, &v, &(rows as i64), &(n as i64), &(stride as i64), &(accumulate as i32)];
+    rt.launch(&name, grid, (tx as u32, ty as u32, 1), &args);
 }
 
 /// `pre = op(a)·op(b) (+ bias)` and `out = gelu_tanh(pre)` (`out` and `pre`

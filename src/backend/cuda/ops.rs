@@ -214,8 +214,7 @@ impl Backend for Cuda {
         expect("broadcast_add", &[("v", v.dtype, dst.dtype)]);
         assert!(dst.len >= rows * width && v.len >= width, "broadcast_add: views smaller than {rows} × {width}");
         // The GEMMs' bias kernel, accumulating: dst[r, j] += v[j].
-        let args: [&dyn KernelArg; 6] = [&dst.ptr, &v.ptr, &(rows as i64), &(width as i64), &(width as i64), &1i32];
-        self.rt.launch_1d(&kernel("bias_broadcast", dst.dtype), rows * width, &args);
+        gemm::broadcast_rows(&self.rt, dst.dtype, dst.ptr, v.ptr, (rows, width, width), true);
     }
     fn mul(&self, out: CuViewMut<'_>, a: CuView<'_>, b: CuView<'_>) {
         expect("mul", &[("a", a.dtype, out.dtype), ("b", b.dtype, out.dtype)]);
