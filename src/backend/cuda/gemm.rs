@@ -13,7 +13,7 @@
 
 use super::buffer::{CuView, CuViewMut};
 use super::driver::{Epilogue, GemmEx};
-use super::kernel;
+use super::packed_kernel;
 use super::runtime::{KernelArg, Runtime};
 use crate::backend::Gemm;
 use crate::tensor::DType;
@@ -47,7 +47,7 @@ pub fn broadcast_rows(rt: &Runtime, dtype: DType, out: u64, v: u64, (rows, n, st
     let tx = packs.next_multiple_of(32).min(256);
     let ty = (256 / tx).max(1);
     let grid = (packs.div_ceil(tx) as u32, rows.div_ceil(ty).min(65_535) as u32, 1);
-    let name = kernel(if vec { "bias_broadcast_vec" } else { "bias_broadcast" }, dtype);
+    let name = packed_kernel("bias_broadcast", vec, dtype);
     let args: [&dyn KernelArg; 6] = [&out, &v, &(rows as i64), &(n as i64), &(stride as i64), &(accumulate as i32)];
     rt.launch(&name, grid, (tx as u32, ty as u32, 1), &args);
 }

@@ -56,8 +56,8 @@ pub struct Cuda {
     select_work: Mutex<Option<DeviceBuf>>,
     select_io: Mutex<Option<DeviceBuf>>,
     /// Two-launch column sums' per-block partial sums: the fused LayerNorm
-    /// backwards' dw/db, the bias gradient's (grows, never shrinks; ops on
-    /// the one stream take turns with it).
+    /// backwards' dw/db, `column_sums_launch`'s (grows, never shrinks; ops
+    /// on the one stream take turns with it).
     column_partials: Mutex<Option<DeviceBuf>>,
     /// The tensor-core attention backward's per-query Di and lse bases (likewise).
     attn_rows: Mutex<Option<DeviceBuf>>,
@@ -157,7 +157,7 @@ impl Cuda {
         let wanted = (4 * self.info().multiprocessors as usize).div_ceil(col_blocks);
         let rows_per_split = rows.div_ceil(wanted.clamp(1, rows.div_ceil(64)));
         let splits = rows.div_ceil(rows_per_split);
-        let name = kernel(&if vec { format!("{op}_vec") } else { op.to_string() }, dtype);
+        let name = packed_kernel(op, vec, dtype);
         let (rows_i, n_i, per_i) = (rows as i32, n as i32, rows_per_split as i32);
         let launch = |out0: u64, out1: u64| {
             let mut args: Vec<&dyn KernelArg> = vec![&out0, &out1, &rows_i, &n_i, &per_i];
@@ -182,11 +182,9 @@ impl Cuda {
     /// over `len` elements: its 16-byte form (`<op>_vec`, a thread per pack)
     /// when every address is 16-byte aligned, else its element form.
     fn map_launch(&self, op: &str, dtype: DType, len: usize, addresses: &[u64], args: &[&dyn KernelArg]) {
-        if aligned16(addresses) {
-            self.rt.launch_1d(&kernel(&format!("{op}_vec"), dtype), len.div_ceil(16 / dtype.size()), args);
-        } else {
-            self.rt.launch_1d(&kernel(op, dtype), len, args);
-        }
+        let vec = aligned16(addresses);
+        let threads = if vec { len.div_ceil(16 / dtype.size()) } else { len };
+        self.rt.launch_1d(&packed_kernel(op, vec, dtype), threads, args);
     }
 
     /// The address of a kept f32 scratch of at least `len` elements, grown
@@ -308,6 +306,11 @@ fn aligned16(addresses: &[u64]) -> bool {
 /// The name of kernel `op` for element type `dtype`.
 fn kernel(op: &str, dtype: DType) -> String {
     format!("{op}_{}", suffix(dtype))
+}
+
+/// `op`'s, or with `vec` its 16-byte-pack form's (`<op>_vec`), for `dtype`.
+fn packed_kernel(op: &str, vec: bool, dtype: DType) -> String {
+    kernel(&format!("{op}{}", if vec { "_vec" } else { "" }), dtype)
 }
 
 /// `len` zeroed values of `dtype` (CUDA cannot allocate 0 bytes: an empty

@@ -5,7 +5,7 @@
 use super::buffer::{CuView, CuViewMut, DeviceBuf};
 use super::runtime::KernelArg;
 use super::tuning::LnBackward;
-use super::{aligned16, alloc, gemm, kernel, suffix, upload_raw, AdamStep, AttnShapeC, Cuda, MMA_MIN_QUERIES};
+use super::{aligned16, alloc, gemm, kernel, packed_kernel, suffix, upload_raw, AdamStep, AttnShapeC, Cuda, MMA_MIN_QUERIES};
 use crate::backend::{check_write_len, unfused, Act, AdamW, AttnGrads, AttnInputs, AttnShape, Backend, DecaySegment, Gemm, MemoryStats};
 use crate::generate::candidates::BeamPlan;
 use crate::generate::TokenPlan;
@@ -26,11 +26,6 @@ const LN_FUSED_MAX_C: usize = 2048;
 /// aligned and `len` a whole number of packs, so every row stays aligned.
 fn packs_fit(dtype: DType, len: usize, addresses: &[u64]) -> bool {
     len.is_multiple_of(16 / dtype.size()) && aligned16(addresses)
-}
-
-/// `op`, or `op` with the `_vec` (16-byte packs) suffix.
-fn packed_kernel(op: &str, vec: bool, dtype: DType) -> String {
-    kernel(&format!("{op}{}", if vec { "_vec" } else { "" }), dtype)
 }
 
 /// `op` with the `_cached` (rows in registers) or `_cached_vec` (and 16-byte packs) suffix.
