@@ -170,11 +170,19 @@ impl Cuda {
         let sums = if outs.1.is_some() { 2 } else { 1 };
         let Some(partial) = self.grown(&self.column_partials, splits * sums * n, op) else { return };
         launch(partial, 0);
-        let (splits_i, grid) = (splits as i32, ((sums * n).div_ceil(32) as u32, 1, 1));
+        self.add_partial_rows(partial, splits, n, outs);
+    }
+
+    /// The column sums' second launch: adds the `rows` rows of an f32
+    /// scratch of partial sums, each [sum 0 | sum 1] when `outs` holds two
+    /// vectors of n (as the fused LayerNorm backwards write theirs), else n
+    /// wide, to `outs`, in a fixed order (`column_total`).
+    fn add_partial_rows(&self, partial: u64, rows: usize, n: usize, outs: (u64, Option<u64>)) {
+        let sums = if outs.1.is_some() { 2 } else { 1 };
+        let (rows_i, n_i, grid) = (rows as i32, n as i32, ((sums * n).div_ceil(32) as u32, 1, 1));
         match outs.1 {
-            // Rows [sum 0 | sum 1], as the fused LayerNorm backwards write theirs.
-            Some(out1) => self.rt.launch("layernorm_params_reduce_f32", grid, (32, 32, 1), &[&outs.0, &out1, &partial, &splits_i, &n_i]),
-            None => self.rt.launch("column_sums_add_f32", grid, (32, 32, 1), &[&outs.0, &partial, &splits_i, &n_i]),
+            Some(out1) => self.rt.launch("layernorm_params_reduce_f32", grid, (32, 32, 1), &[&outs.0, &out1, &partial, &rows_i, &n_i]),
+            None => self.rt.launch("column_sums_add_f32", grid, (32, 32, 1), &[&outs.0, &partial, &rows_i, &n_i]),
         }
     }
 

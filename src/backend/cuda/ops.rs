@@ -325,8 +325,7 @@ impl Backend for Cuda {
             // summing after the last block took ~5 µs, as this launch does:
             // each wait on L2 came to about a microsecond there. Untried: a
             // finisher lane holding all its rows' loads at once.)
-            let args: [&dyn KernelArg; 5] = [&dw.ptr, &db.ptr, &partial, &(blocks as i32), &c_i];
-            self.rt.launch("layernorm_params_reduce_f32", ((2 * c).div_ceil(32) as u32, 1, 1), (32, 32, 1), &args);
+            self.add_partial_rows(partial, blocks, c, (dw.ptr, Some(db.ptr)));
             return;
         }
         let args: [&dyn KernelArg; 8] = [&dinp.ptr, &dout.ptr, &inp.ptr, &w.ptr, &mean.ptr, &rstd.ptr, &rows_i, &c_i];
