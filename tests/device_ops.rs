@@ -724,7 +724,7 @@ const TUNING_ALTERNATIVES: [&str; 6] = [
     "xent_unroll=4,ln_backward=pipelined3,ln_backward_blocks_per_sm=200,attn_forward=4x16b4",
     "ln_backward=pipelined4",
     "ln_backward=pipelined_atomic",
-    "gemm_bias=epilogue,gemm_gelu=epilogue,attn_decode=tiled",
+    "gemm_bias=epilogue,gemm_gelu=epilogue,attn_decode=tiled,attn_f32=warp",
 ];
 
 #[test]

@@ -252,6 +252,10 @@ impl Cuda {
     /// the tensor-core kernels (kernels/attention_mma.cu), everything else the
     /// CUDA-core ones (kernels/attention.cu).
     fn attention_launch(&self, pass: &str, rows: usize, s: &AttnShape, dtype: DType, args: &[&dyn KernelArg]) {
+        if dtype == DType::F32 && pass == "forward" && s.head_dim <= FMA_ROWS as usize && !self.tuning.attn_f32_warp {
+            let grid = ((rows as u32).div_ceil(FMA_ROWS), s.heads as u32, s.batch as u32);
+            return self.rt.launch("attention_fma_forward_d64_f32", grid, (FMA_THREADS, 1, 1), args);
+        }
         let mma = dtype == DType::BF16 && (pass != "forward" || s.q_len >= MMA_MIN_QUERIES);
         let (bounds, family, warps): (&[usize], _, _) = if mma { (&[64, 128], "attention_mma", MMA_WARPS) } else { (&[32, 64, 128], "attention", ATTN_WARPS) };
         match bounds.iter().find(|&&bound| s.head_dim <= bound) {
@@ -291,6 +295,10 @@ const GPU_MIN_CHUNK: usize = 256 << 20;
 const ATTN_WARPS: u32 = 8;
 /// Warps per tensor-core attention block, 16 rows each (attention_mma.cu's MMA_WARPS).
 const MMA_WARPS: u32 = 4;
+/// Queries a block (and keys a tile, and the head_dim bound) of the f32
+/// register-blocked attention, and its threads (kernels/attention_fma.cu).
+const FMA_ROWS: u32 = 64;
+const FMA_THREADS: u32 = 256;
 /// Warps per decode attention block (kernels/attention_decode.cu's DECODE_WARPS).
 const DECODE_WARPS: u32 = 4;
 /// Fewer queries than this (decoding steps) leave a tensor-core tile mostly

@@ -56,6 +56,9 @@ pub struct Tuning {
     /// Decoding steps (fewer than 16 queries) through attention.cu's
     /// query-tiled forward instead of attention_decode.cu's key-split one.
     pub attn_decode_tiled: bool,
+    /// The f32 attention forward through attention.cu's warp-a-query kernel
+    /// instead of attention_fma.cu's register-blocked one (head_dim <= 64).
+    pub attn_f32_warp: bool,
 }
 
 impl Default for Tuning {
@@ -70,6 +73,7 @@ impl Default for Tuning {
             gemm_bias_epilogue: false,
             gemm_gelu_epilogue: false,
             attn_decode_tiled: false,
+            attn_f32_warp: false,
         }
     }
 }
@@ -88,7 +92,7 @@ impl Tuning {
         let mut t = Self::default();
         let bad = |what: &str| {
             Error::Invalid(format!(
-                "HHI_CUDA_TUNE: {what} (keys: xent_threads=32..1024 in 32s, xent_unroll=2|4|8, ln_backward=pipelined|pipelined3|pipelined4|pipelined_atomic|cached, ln_backward_blocks_per_sm=N, attn_forward=4x16|8x16|4x32|4x16b4, attn_backward=b2|b3, gemm_bias=broadcast|epilogue, gemm_gelu=kernel|epilogue, attn_decode=split|tiled)"
+                "HHI_CUDA_TUNE: {what} (keys: xent_threads=32..1024 in 32s, xent_unroll=2|4|8, ln_backward=pipelined|pipelined3|pipelined4|pipelined_atomic|cached, ln_backward_blocks_per_sm=N, attn_forward=4x16|8x16|4x32|4x16b4, attn_backward=b2|b3, gemm_bias=broadcast|epilogue, gemm_gelu=kernel|epilogue, attn_decode=split|tiled, attn_f32=fma|warp)"
             ))
         };
         for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -155,6 +159,13 @@ impl Tuning {
                         _ => return Err(bad(&format!("attn_decode={value}"))),
                     }
                 }
+                "attn_f32" => {
+                    t.attn_f32_warp = match value {
+                        "fma" => false,
+                        "warp" => true,
+                        _ => return Err(bad(&format!("attn_f32={value}"))),
+                    }
+                }
                 _ => return Err(bad(&format!("unknown key `{key}`"))),
             }
         }
@@ -169,12 +180,12 @@ mod tests {
     #[test]
     fn parses_overrides_and_names_bad_ones() {
         let t = Tuning::parse(
-            "xent_threads=256, ln_backward=cached,ln_backward_blocks_per_sm=3,attn_forward=4x32,attn_backward=b3,gemm_bias=epilogue,gemm_gelu=epilogue,attn_decode=tiled",
+            "xent_threads=256, ln_backward=cached,ln_backward_blocks_per_sm=3,attn_forward=4x32,attn_backward=b3,gemm_bias=epilogue,gemm_gelu=epilogue,attn_decode=tiled,attn_f32=warp",
         )
         .unwrap();
         assert_eq!(
-            (t.xent_threads, t.ln_backward, t.ln_backward_blocks_per_sm, t.attn_forward, t.attn_backward_b3, t.gemm_bias_epilogue, t.gemm_gelu_epilogue, t.attn_decode_tiled),
-            (256, LnBackward::Cached, 3, (4, 32, 0), true, true, true, true)
+            (t.xent_threads, t.ln_backward, t.ln_backward_blocks_per_sm, t.attn_forward, t.attn_backward_b3, t.gemm_bias_epilogue, t.gemm_gelu_epilogue, t.attn_decode_tiled, t.attn_f32_warp),
+            (256, LnBackward::Cached, 3, (4, 32, 0), true, true, true, true, true)
         );
         assert_eq!(Tuning::parse("").unwrap().xent_threads, 1024);
         for (spec, named) in [
@@ -185,6 +196,7 @@ mod tests {
             ("gemm_bias=fused", "gemm_bias=fused"),
             ("gemm_gelu=fused", "gemm_gelu=fused"),
             ("attn_decode=fast", "attn_decode=fast"),
+            ("attn_f32=fast", "attn_f32=fast"),
             ("xent_unroll=3", "xent_unroll=3"),
             ("warp=4", "`warp`"),
             ("oops", "`oops`"),
