@@ -251,10 +251,16 @@ impl Cuda {
     /// `backward_key`): bf16 with at least [`MMA_MIN_QUERIES`] queries takes
     /// the tensor-core kernels (kernels/attention_mma.cu), everything else the
     /// CUDA-core ones (kernels/attention.cu).
+    /// Whether f32 attention of this shape runs attention_fma.cu's
+    /// register-blocked kernels (attention.cu's otherwise).
+    fn register_blocked_attention(&self, s: &AttnShape, dtype: DType) -> bool {
+        dtype == DType::F32 && s.head_dim <= FMA_ROWS as usize && !self.tuning.attn_f32_warp
+    }
+
     fn attention_launch(&self, pass: &str, rows: usize, s: &AttnShape, dtype: DType, args: &[&dyn KernelArg]) {
-        if dtype == DType::F32 && pass == "forward" && s.head_dim <= FMA_ROWS as usize && !self.tuning.attn_f32_warp {
+        if self.register_blocked_attention(s, dtype) {
             let grid = ((rows as u32).div_ceil(FMA_ROWS), s.heads as u32, s.batch as u32);
-            return self.rt.launch("attention_fma_forward_d64_f32", grid, (FMA_THREADS, 1, 1), args);
+            return self.rt.launch(&format!("attention_fma_{pass}_d64_f32"), grid, (FMA_THREADS, 1, 1), args);
         }
         let mma = dtype == DType::BF16 && (pass != "forward" || s.q_len >= MMA_MIN_QUERIES);
         let (bounds, family, warps): (&[usize], _, _) = if mma { (&[64, 128], "attention_mma", MMA_WARPS) } else { (&[32, 64, 128], "attention", ATTN_WARPS) };

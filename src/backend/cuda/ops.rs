@@ -486,15 +486,20 @@ impl Backend for Cuda {
         let (mask, bias, shape) = (inp.key_mask.map_or(0u64, |m| m.ptr), inp.bias.map_or(0u64, |b| b.ptr), AttnShapeC::from(s));
         let (q, k, v) = (inp.q.ptr, inp.k.ptr, inp.v.ptr);
         // The tensor-core passes (bf16) read each query's Di = Σ dO·O and lse
-        // base from a scratch a first launch fills; the CUDA-core ones take
-        // O and lse themselves.
+        // base from a scratch a first launch fills, the register-blocked f32
+        // ones Di; attention.cu's take O and lse themselves.
+        let rows = s.batch * s.heads * s.q_len;
         let (o_or_di, lse_or_base) = if t == DType::BF16 {
-            let rows = s.batch * s.heads * s.q_len;
             let Some(di) = self.grown(&self.attn_rows, 2 * rows, "attention_backward") else { return };
             let lse_base = di + 4 * rows as u64;
             let args: [&dyn KernelArg; 6] = [&di, &lse_base, &dout.ptr, &out.ptr, &lse.ptr, &shape];
             self.rt.launch("attention_mma_backward_rows_bf16", ((rows as u32).div_ceil(8), 1, 1), (256, 1, 1), &args);
             (di, lse_base)
+        } else if self.register_blocked_attention(s, t) {
+            let Some(di) = self.grown(&self.attn_rows, rows, "attention_backward") else { return };
+            let args: [&dyn KernelArg; 4] = [&di, &dout.ptr, &out.ptr, &shape];
+            self.rt.launch("attention_fma_backward_rows_f32", ((rows as u32).div_ceil(8), 1, 1), (256, 1, 1), &args);
+            (di, lse.ptr)
         } else {
             (out.ptr, lse.ptr)
         };
