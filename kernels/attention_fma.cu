@@ -48,17 +48,26 @@ __device__ __forceinline__ float* at(Tile& t, int r, int col) {
     return &t.v[r][((col >> 2) ^ swizzle) * 4 + (col & 3)];
 }
 
-// acc[i][j] += Σ_k a[k][row0 + i] · b[k][col0 + j] for k < k_len (a multiple of 4).
+// acc[i][j] += Σ_k a[k][row0 + i] · b[k][col0 + j] for k < k_len (a
+// multiple of 8; row0, col0 multiples of 4). Unrolled whole, with a branch
+// out every 8 rows: a row's swizzle (k & 7, or (k >> 2) & 7) then takes one
+// of 8 values, so each load's address is one of 8 per-thread bases plus a
+// constant offset, and the sum runs on loads and multiply-adds alone.
 template <Swizzle SA, Swizzle SB>
 __device__ __forceinline__ void product(float (&acc)[4][4], Tile& a, Tile& b, int k_len, int row0, int col0) {
-#pragma unroll 4
-    for (int k = 0; k < k_len; k++) {
-        const Pack<float, 4> x = load_pack<float, 4>(at<SA>(a, k, row0));
-        const Pack<float, 4> y = load_pack<float, 4>(at<SB>(b, k, col0));
+    constexpr auto swizzle = [](Swizzle s, int k) { return s == PLAIN ? 0 : s == BY_ROW ? k & 7 : (k >> 2) & 7; };
 #pragma unroll
-        for (int i = 0; i < 4; i++)
+    for (int k0 = 0; k0 < FMA_ROWS; k0 += 8) {
+        if (k0 >= k_len) break;
 #pragma unroll
-            for (int j = 0; j < 4; j++) acc[i][j] = fmaf(x.v[i], y.v[j], acc[i][j]);
+        for (int k = k0; k < k0 + 8; k++) {
+            const Pack<float, 4> x = load_pack<float, 4>(&a.v[k][((row0 >> 2) ^ swizzle(SA, k)) * 4]);
+            const Pack<float, 4> y = load_pack<float, 4>(&b.v[k][((col0 >> 2) ^ swizzle(SB, k)) * 4]);
+#pragma unroll
+            for (int i = 0; i < 4; i++)
+#pragma unroll
+                for (int j = 0; j < 4; j++) acc[i][j] = fmaf(x.v[i], y.v[j], acc[i][j]);
+        }
     }
 }
 
@@ -125,7 +134,7 @@ __device__ void attention_fma_forward(float* out, float* lse, const float* q, co
     const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
     // Causal blocks of later queries see more keys: those start first.
     const int b = blockIdx.z, h = blockIdx.y, q0 = (gridDim.x - 1 - blockIdx.x) * FMA_ROWS, d = s.head_dim;
-    const int d4 = (d + 3) / 4 * 4;
+    const int d8 = (d + 7) / 8 * 8;
     load_rows<true>(qt, q + (int64_t)b * s.q_len * s.q_stride + (int64_t)h * d, s.q_stride, q0, s.q_len, d);
 
     // This thread's rows: the keys each sees, the running max and sum, O.
@@ -149,7 +158,7 @@ __device__ void attention_fma_forward(float* out, float* lse, const float* q, co
         load_rows<false>(vs, v_base, s.kv_stride, j0, block_end, d);
         __syncthreads();
         float p[4][4] = {};
-        product<BY_ROW, BY_ROW>(p, qt, kt_pt, d4, 4 * ty, 4 * tx);
+        product<BY_ROW, BY_ROW>(p, qt, kt_pt, d8, 4 * ty, 4 * tx);
 
         // Scores (−∞ where unseen), then the online softmax row by row.
         bool kept[4];
@@ -183,7 +192,7 @@ __device__ void attention_fma_forward(float* out, float* lse, const float* q, co
         store_transposed(kt_pt, p, ty, tx);
         __syncthreads();
         const int keys = min(FMA_ROWS, block_end - j0);
-        product<BY_QUAD, PLAIN>(o, kt_pt, vs, (keys + 3) / 4 * 4, 4 * ty, 4 * tx);
+        product<BY_QUAD, PLAIN>(o, kt_pt, vs, (keys + 7) / 8 * 8, 4 * ty, 4 * tx);
     }
 
 #pragma unroll
@@ -217,7 +226,7 @@ __device__ void attention_fma_backward_query(float* dq, const float* dout, const
     alignas(16) __shared__ Tile x, y, z;
     const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
     const int b = blockIdx.z, h = blockIdx.y, q0 = (gridDim.x - 1 - blockIdx.x) * FMA_ROWS, d = s.head_dim, c_all = s.heads * d;
-    const int d4 = (d + 3) / 4 * 4;
+    const int d8 = (d + 7) / 8 * 8;
     // This thread's queries: lse (−∞: sees no key, gets no gradient) and Di.
     float row_lse[4], row_di[4];
 #pragma unroll
@@ -240,7 +249,7 @@ __device__ void attention_fma_backward_query(float* dq, const float* dout, const
         load_rows<true>(y, k_base, s.kv_stride, j0, block_end, d);
         __syncthreads();
         float p[4][4] = {};
-        product<BY_ROW, BY_ROW>(p, x, y, d4, 4 * ty, 4 * tx);
+        product<BY_ROW, BY_ROW>(p, x, y, d8, 4 * ty, 4 * tx);
         bool kept[4];
 #pragma unroll
         for (int c = 0; c < 4; c++) kept[c] = j0 + 4 * tx + c < block_end && key_kept(key_mask, s, b, j0 + 4 * tx + c);
@@ -258,7 +267,7 @@ __device__ void attention_fma_backward_query(float* dq, const float* dout, const
         load_rows<true>(y, v_base, s.kv_stride, j0, block_end, d);
         __syncthreads();
         float ds[4][4] = {};
-        product<BY_ROW, BY_ROW>(ds, x, y, d4, 4 * ty, 4 * tx);
+        product<BY_ROW, BY_ROW>(ds, x, y, d8, 4 * ty, 4 * tx);
 #pragma unroll
         for (int r = 0; r < 4; r++)
 #pragma unroll
@@ -269,7 +278,7 @@ __device__ void attention_fma_backward_query(float* dq, const float* dout, const
         load_rows<false>(x, k_base, s.kv_stride, j0, block_end, d);
         __syncthreads();
         const int keys = min(FMA_ROWS, block_end - j0);
-        product<BY_QUAD, PLAIN>(dq_acc, z, x, (keys + 3) / 4 * 4, 4 * ty, 4 * tx);
+        product<BY_QUAD, PLAIN>(dq_acc, z, x, (keys + 7) / 8 * 8, 4 * ty, 4 * tx);
     }
 
 #pragma unroll
@@ -291,7 +300,7 @@ __device__ void attention_fma_backward_key(float* dk, float* dv, float* dbias, c
     alignas(16) __shared__ Tile x, y, z;
     const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
     const int b = blockIdx.z, h = blockIdx.y, k0 = blockIdx.x * FMA_ROWS, d = s.head_dim, c_all = s.heads * d;
-    const int d4 = (d + 3) / 4 * 4;
+    const int d8 = (d + 7) / 8 * 8;
     bool kept[4];
 #pragma unroll
     for (int r = 0; r < 4; r++) kept[r] = k0 + 4 * ty + r < s.kv_len && key_kept(key_mask, s, b, k0 + 4 * ty + r);
@@ -312,7 +321,7 @@ __device__ void attention_fma_backward_key(float* dk, float* dv, float* dbias, c
         load_rows<true>(y, q_base, s.q_stride, i0, end_query, d);
         __syncthreads();
         float p[4][4] = {};
-        product<BY_ROW, BY_ROW>(p, x, y, d4, 4 * ty, 4 * tx);
+        product<BY_ROW, BY_ROW>(p, x, y, d8, 4 * ty, 4 * tx);
         float col_lse[4], col_di[4];
 #pragma unroll
         for (int c = 0; c < 4; c++) {
@@ -336,7 +345,7 @@ __device__ void attention_fma_backward_key(float* dk, float* dv, float* dbias, c
         load_rows<true>(y, do_base, c_all, i0, end_query, d);
         __syncthreads();
         float ds[4][4] = {};
-        product<BY_ROW, BY_ROW>(ds, x, y, d4, 4 * ty, 4 * tx);
+        product<BY_ROW, BY_ROW>(ds, x, y, d8, 4 * ty, 4 * tx);
         load_transposed(p, z, ty, tx);
 #pragma unroll
         for (int r = 0; r < 4; r++)
@@ -351,7 +360,7 @@ __device__ void attention_fma_backward_key(float* dk, float* dv, float* dbias, c
         load_rows<false>(y, do_base, c_all, i0, end_query, d);
         load_rows<false>(x, q_base, s.q_stride, i0, end_query, d);
         __syncthreads();
-        const int queries = (min(FMA_ROWS, end_query - i0) + 3) / 4 * 4;
+        const int queries = (min(FMA_ROWS, end_query - i0) + 7) / 8 * 8;
         product<BY_QUAD, PLAIN>(dv_acc, z, y, queries, 4 * ty, 4 * tx);
         __syncthreads();
         store_transposed(z, ds, ty, tx);  // dS [query][key]
