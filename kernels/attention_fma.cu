@@ -110,6 +110,12 @@ __device__ __forceinline__ void load_transposed(float (&v)[4][4], Tile& tile, in
     }
 }
 
+// Whether each of keys first .. first + 3 lies below `limit` and is not padding.
+__device__ __forceinline__ void keys_kept(bool (&kept)[4], const float* key_mask, const AttnShape& s, int b, int first, int limit) {
+#pragma unroll
+    for (int c = 0; c < 4; c++) kept[c] = first + c < limit && key_kept(key_mask, s, b, first + c);
+}
+
 // Whether query i sees key j (before the padding mask).
 __device__ __forceinline__ bool in_view(const AttnShape& s, int i, int j) { return i < s.q_len && j >= visible_begin(s, i) && j < visible_end(s, i); }
 
@@ -162,8 +168,7 @@ __device__ void attention_fma_forward(float* out, float* lse, const float* q, co
 
         // Scores (−∞ where unseen), then the online softmax row by row.
         bool kept[4];
-#pragma unroll
-        for (int c = 0; c < 4; c++) kept[c] = j0 + 4 * tx + c < block_end && key_kept(key_mask, s, b, j0 + 4 * tx + c);
+        keys_kept(kept, key_mask, s, b, j0 + 4 * tx, block_end);
 #pragma unroll
         for (int r = 0; r < 4; r++) {
             const int i = q0 + 4 * ty + r;
@@ -251,8 +256,7 @@ __device__ void attention_fma_backward_query(float* dq, const float* dout, const
         float p[4][4] = {};
         product<BY_ROW, BY_ROW>(p, x, y, d8, 4 * ty, 4 * tx);
         bool kept[4];
-#pragma unroll
-        for (int c = 0; c < 4; c++) kept[c] = j0 + 4 * tx + c < block_end && key_kept(key_mask, s, b, j0 + 4 * tx + c);
+        keys_kept(kept, key_mask, s, b, j0 + 4 * tx, block_end);
 #pragma unroll
         for (int r = 0; r < 4; r++)
 #pragma unroll
@@ -302,8 +306,7 @@ __device__ void attention_fma_backward_key(float* dk, float* dv, float* dbias, c
     const int b = blockIdx.z, h = blockIdx.y, k0 = blockIdx.x * FMA_ROWS, d = s.head_dim, c_all = s.heads * d;
     const int d8 = (d + 7) / 8 * 8;
     bool kept[4];
-#pragma unroll
-    for (int r = 0; r < 4; r++) kept[r] = k0 + 4 * ty + r < s.kv_len && key_kept(key_mask, s, b, k0 + 4 * ty + r);
+    keys_kept(kept, key_mask, s, b, k0 + 4 * ty, s.kv_len);
     // Queries that see any of the block's keys: from the first key's
     // (causal), to the last key's window end.
     const int offset = s.kv_len - s.q_len, last_key = min(k0 + FMA_ROWS, s.kv_len) - 1;

@@ -1,8 +1,9 @@
 // Multi-head attention on bf16 tensor cores (mma.sync, FlashAttention-2's
 // scheme): the same contract as attention.cu (masks, local windows, additive
 // bias and its gradient, any scale, strided fused QKV/KV buffers, q_len ≠
-// kv_len) for bf16 inputs and head_dim <= D (64 or 128); attention.cu remains
-// the f32 path, attention_decode.cu the forward of few queries (decoding).
+// kv_len) for bf16 inputs and head_dim <= D (64 or 128); attention_fma.cu
+// and attention.cu are the f32 paths, attention_decode.cu the forward of few
+// queries (decoding).
 //
 // A block is 4 warps (the forward: 4 or 8); each warp owns 16 rows (the forward: 16 or 32) of its side (queries in the
 // forward and the dQ pass, keys in the dK/dV pass) and streams row-major

@@ -184,7 +184,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            (t.xent_threads, t.ln_backward, t.ln_backward_blocks_per_sm, t.attn_forward, t.attn_backward_b3, t.gemm_bias_epilogue, t.gemm_gelu_epilogue, t.attn_decode_tiled, t.attn_f32_warp),
+            (
+                t.xent_threads,
+                t.ln_backward,
+                t.ln_backward_blocks_per_sm,
+                t.attn_forward,
+                t.attn_backward_b3,
+                t.gemm_bias_epilogue,
+                t.gemm_gelu_epilogue,
+                t.attn_decode_tiled,
+                t.attn_f32_warp
+            ),
             (256, LnBackward::Cached, 3, (4, 32, 0), true, true, true, true, true)
         );
         assert_eq!(Tuning::parse("").unwrap().xent_threads, 1024);
