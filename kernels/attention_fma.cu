@@ -27,6 +27,7 @@
 //   dQ = scale·dS·K (pass 1, per query block),  dK = scale·dSᵀ·Q, dV = Pᵀ·dO (pass 2, per key block),
 // each stored once (zeros where nothing reaches); no atomics on dQ, dK, dV.
 #include "attention_shape.cuh"
+#include "cp_async.cuh"
 
 #define FMA_ROWS 64  // queries a block, keys a tile, head_dim bound
 #define FMA_THREADS 256
@@ -71,20 +72,23 @@ __device__ __forceinline__ void product(float (&acc)[4][4], Tile& a, Tile& b, in
     }
 }
 
-// Rows first .. first + 64 of a strided [rows, d] matrix (zeros at rows >=
-// limit and columns >= d) into `tile`, transposed (tile[c][row], swizzled by
-// row) or not (tile[row][c]). A warp reads whole 32-byte sectors and its
-// stores hit 32 distinct banks: transposed, 4 rows × 8 consecutive columns
-// (the 8 columns' swizzles differ); plain, 32 consecutive columns of a row.
+// Copies rows first .. first + 64 of a strided [rows, d] matrix into
+// `tile`, transposed (tile[c][row], swizzled by row) or not (tile[row][c]),
+// by cp.async: every element's copy is in flight at once, and the caller
+// commits and waits for them (zeros, stored at once, at rows >= limit and
+// columns >= d). A warp reads whole 32-byte sectors and its copies land in
+// 32 distinct banks: transposed, 4 rows × 8 consecutive columns (the 8
+// columns' swizzles differ); plain, 32 consecutive columns of a row.
 template <bool TRANSPOSED>
-__device__ void load_rows(Tile& tile, const float* base, int64_t stride, int first, int limit, int d) {
-    for (int e = threadIdx.x; e < FMA_ROWS * FMA_ROWS; e += FMA_THREADS) {
+__device__ __forceinline__ void copy_rows(Tile& tile, const float* base, int64_t stride, int first, int limit, int d) {
+#pragma unroll 1  // the copies do not wait: unrolled, their addresses would only take registers
+    for (int n = 0; n < FMA_ROWS * FMA_ROWS / FMA_THREADS; n++) {
+        const int e = n * FMA_THREADS + threadIdx.x;
         const int c = TRANSPOSED ? (e / 32 % 8) * 8 + e % 8 : e % FMA_ROWS;
         const int r = TRANSPOSED ? (e / 256) * 4 + e / 8 % 4 : e / FMA_ROWS;
-        const int row = first + r;
-        const float x = (row < limit && c < d) ? base[(int64_t)row * stride + c] : 0.0f;
-        if (TRANSPOSED) *at<BY_ROW>(tile, c, r) = x;
-        else tile.v[r][c] = x;
+        float* to = TRANSPOSED ? at<BY_ROW>(tile, c, r) : &tile.v[r][c];
+        if (first + r < limit && c < d) cp_async4(to, base + (int64_t)(first + r) * stride + c);
+        else *to = 0.0f;
     }
 }
 
@@ -141,7 +145,8 @@ __device__ void attention_fma_forward(float* out, float* lse, const float* q, co
     // Causal blocks of later queries see more keys: those start first.
     const int b = blockIdx.z, h = blockIdx.y, q0 = (gridDim.x - 1 - blockIdx.x) * FMA_ROWS, d = s.head_dim;
     const int d8 = (d + 7) / 8 * 8;
-    load_rows<true>(qt, q + (int64_t)b * s.q_len * s.q_stride + (int64_t)h * d, s.q_stride, q0, s.q_len, d);
+    copy_rows<true>(qt, q + (int64_t)b * s.q_len * s.q_stride + (int64_t)h * d, s.q_stride, q0, s.q_len, d);
+    cp_async_commit();
 
     // This thread's rows: the keys each sees, the running max and sum, O.
     int begin[4], end[4];
@@ -160,8 +165,11 @@ __device__ void attention_fma_forward(float* out, float* lse, const float* q, co
 
     for (int j0 = block_begin; j0 < block_end; j0 += FMA_ROWS) {
         __syncthreads();  // the last tile's P·V is done with Pᵀ and V
-        load_rows<true>(kt_pt, k_base, s.kv_stride, j0, block_end, d);
-        load_rows<false>(vs, v_base, s.kv_stride, j0, block_end, d);
+        copy_rows<true>(kt_pt, k_base, s.kv_stride, j0, block_end, d);
+        cp_async_commit();
+        copy_rows<false>(vs, v_base, s.kv_stride, j0, block_end, d);
+        cp_async_commit();
+        cp_async_wait<1>();  // Qᵀ and Kᵀ are in; V lands during the scores
         __syncthreads();
         float p[4][4] = {};
         product<BY_ROW, BY_ROW>(p, qt, kt_pt, d8, 4 * ty, 4 * tx);
@@ -195,10 +203,12 @@ __device__ void attention_fma_forward(float* out, float* lse, const float* q, co
 
         __syncthreads();  // every thread is done reading Kᵀ
         store_transposed(kt_pt, p, ty, tx);
+        cp_async_wait<0>();
         __syncthreads();
         const int keys = min(FMA_ROWS, block_end - j0);
         product<BY_QUAD, PLAIN>(o, kt_pt, vs, (keys + 7) / 8 * 8, 4 * ty, 4 * tx);
     }
+    cp_async_wait<0>();  // Qᵀ, where no key tile waited for it
 
 #pragma unroll
     for (int r = 0; r < 4; r++) {
@@ -249,9 +259,13 @@ __device__ void attention_fma_backward_query(float* dq, const float* dout, const
 
     float dq_acc[4][4] = {};
     for (int j0 = block_begin; j0 < block_end; j0 += FMA_ROWS) {
-        __syncthreads();  // the last tile's dS·K is done with z and x
-        load_rows<true>(x, q_base, s.q_stride, q0, s.q_len, d);
-        load_rows<true>(y, k_base, s.kv_stride, j0, block_end, d);
+        __syncthreads();  // the last tile's dS·K is done with z and y
+        copy_rows<true>(x, q_base, s.q_stride, q0, s.q_len, d);
+        copy_rows<true>(y, k_base, s.kv_stride, j0, block_end, d);
+        cp_async_commit();
+        copy_rows<true>(z, do_base, c_all, q0, s.q_len, d);  // lands during the scores
+        cp_async_commit();
+        cp_async_wait<1>();
         __syncthreads();
         float p[4][4] = {};
         product<BY_ROW, BY_ROW>(p, x, y, d8, 4 * ty, 4 * tx);
@@ -266,23 +280,26 @@ __device__ void attention_fma_backward_query(float* dq, const float* dout, const
                 p[r][c] = seen ? expf(p[r][c] * s.scale + bias_at(bias, s, h, i, j) - row_lse[r]) : 0.0f;
             }
 
-        __syncthreads();
-        load_rows<true>(x, do_base, c_all, q0, s.q_len, d);
-        load_rows<true>(y, v_base, s.kv_stride, j0, block_end, d);
+        __syncthreads();  // every thread is done with Qᵀ and Kᵀ
+        copy_rows<true>(x, v_base, s.kv_stride, j0, block_end, d);
+        cp_async_commit();
+        copy_rows<false>(y, k_base, s.kv_stride, j0, block_end, d);  // lands during dP
+        cp_async_commit();
+        cp_async_wait<1>();
         __syncthreads();
         float ds[4][4] = {};
-        product<BY_ROW, BY_ROW>(ds, x, y, d8, 4 * ty, 4 * tx);
+        product<BY_ROW, BY_ROW>(ds, z, x, d8, 4 * ty, 4 * tx);
 #pragma unroll
         for (int r = 0; r < 4; r++)
 #pragma unroll
             for (int c = 0; c < 4; c++) ds[r][c] = p[r][c] * (ds[r][c] - row_di[r]);
 
-        __syncthreads();
+        __syncthreads();  // every thread is done with dOᵀ
         store_transposed(z, ds, ty, tx);
-        load_rows<false>(x, k_base, s.kv_stride, j0, block_end, d);
+        cp_async_wait<0>();
         __syncthreads();
         const int keys = min(FMA_ROWS, block_end - j0);
-        product<BY_QUAD, PLAIN>(dq_acc, z, x, (keys + 7) / 8 * 8, 4 * ty, 4 * tx);
+        product<BY_QUAD, PLAIN>(dq_acc, z, y, (keys + 7) / 8 * 8, 4 * ty, 4 * tx);
     }
 
 #pragma unroll
@@ -320,8 +337,10 @@ __device__ void attention_fma_backward_key(float* dk, float* dv, float* dbias, c
     float dk_acc[4][4] = {}, dv_acc[4][4] = {};
     for (int i0 = first_query; i0 < end_query; i0 += FMA_ROWS) {
         __syncthreads();  // the last tile's products are done with x, y, z
-        load_rows<true>(x, k_base, s.kv_stride, k0, s.kv_len, d);
-        load_rows<true>(y, q_base, s.q_stride, i0, end_query, d);
+        copy_rows<true>(x, k_base, s.kv_stride, k0, s.kv_len, d);
+        copy_rows<true>(y, q_base, s.q_stride, i0, end_query, d);
+        cp_async_commit();
+        cp_async_wait<0>();
         __syncthreads();
         float p[4][4] = {};
         product<BY_ROW, BY_ROW>(p, x, y, d8, 4 * ty, 4 * tx);
@@ -343,9 +362,11 @@ __device__ void attention_fma_backward_key(float* dk, float* dv, float* dbias, c
             }
         store_transposed(z, p, ty, tx);  // P [query][key], for dV (z is free: the last tile ended at a barrier)
 
-        __syncthreads();
-        load_rows<true>(x, v_base, s.kv_stride, k0, s.kv_len, d);
-        load_rows<true>(y, do_base, c_all, i0, end_query, d);
+        __syncthreads();  // every thread is done with Kᵀ and Qᵀ
+        copy_rows<true>(x, v_base, s.kv_stride, k0, s.kv_len, d);
+        copy_rows<true>(y, do_base, c_all, i0, end_query, d);
+        cp_async_commit();
+        cp_async_wait<0>();
         __syncthreads();
         float ds[4][4] = {};
         product<BY_ROW, BY_ROW>(ds, x, y, d8, 4 * ty, 4 * tx);
@@ -359,14 +380,18 @@ __device__ void attention_fma_backward_key(float* dk, float* dv, float* dbias, c
                 if (dbias != nullptr && p[r][c] != 0.0f) atomicAdd(&dbias[((int64_t)h * s.q_len + i) * s.kv_len + j], ds[r][c]);
             }
 
-        __syncthreads();
-        load_rows<false>(y, do_base, c_all, i0, end_query, d);
-        load_rows<false>(x, q_base, s.q_stride, i0, end_query, d);
+        __syncthreads();  // every thread is done with Vᵀ and dOᵀ
+        copy_rows<false>(y, do_base, c_all, i0, end_query, d);
+        cp_async_commit();
+        copy_rows<false>(x, q_base, s.q_stride, i0, end_query, d);  // lands during dV
+        cp_async_commit();
+        cp_async_wait<1>();
         __syncthreads();
         const int queries = (min(FMA_ROWS, end_query - i0) + 7) / 8 * 8;
         product<BY_QUAD, PLAIN>(dv_acc, z, y, queries, 4 * ty, 4 * tx);
-        __syncthreads();
+        __syncthreads();  // every thread is done with P
         store_transposed(z, ds, ty, tx);  // dS [query][key]
+        cp_async_wait<0>();
         __syncthreads();
         product<BY_QUAD, PLAIN>(dk_acc, z, x, queries, 4 * ty, 4 * tx);
     }
