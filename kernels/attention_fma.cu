@@ -20,7 +20,9 @@
 // of the row, so the transposing stores fall in distinct banks while the
 // reads stay 16-byte aligned. Three 64 × 64 tiles fill the 48 KB of static
 // shared memory a block may have, so each pass reloads what a step needs
-// (from L2) rather than keeping its own rows' tiles.
+// (from L2) rather than keeping its own rows' tiles; the tiles come in by
+// cp.async, and where a tile is free early the next operand lands while the
+// current product runs.
 //
 // Backward, with P = softmax(S), Di = Σ dO_i·O_i (a first launch):
 //   dS_ij = P_ij·(dO_i·V_j − Di),  d bias_ij = Σ_b dS_ij (atomics),
