@@ -388,8 +388,10 @@ impl<'a, B: Backend> Recorder<'a, B> {
         }
         // T5: cross-attention (queries against a fused KV buffer of another
         // length, padded keys) and causal self-attention, each with a
-        // position bias and its gradient; q_len crosses the warp tiles.
-        for (batch, tq, tk, heads, d, causal) in [(2, 37, 20, 3, 8, false), (2, 45, 45, 2, 64, true), (1, 9, 70, 2, 100, false)] {
+        // position bias and its gradient; q_len crosses the warp tiles, and
+        // in the fourth case both lengths cross the 64-row blocks of the f32
+        // register-blocked kernels (attention_fma.cu), with partial last ones.
+        for (batch, tq, tk, heads, d, causal) in [(2, 37, 20, 3, 8, false), (2, 45, 45, 2, 64, true), (1, 9, 70, 2, 100, false), (1, 100, 150, 2, 32, false)] {
             let c = heads * d;
             let s = AttnShape { batch, heads, head_dim: d, q_len: tq, kv_len: tk, kv_cap: tk, q_stride: c, kv_stride: 2 * c, causal, window: 0, scale: 1.0 };
             let (q, kv) = (self.up(&random(&mut rng, batch * tq * c, 1.0)), self.up(&random(&mut rng, batch * tk * 2 * c, 1.0)));
