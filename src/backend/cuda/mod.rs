@@ -247,16 +247,18 @@ impl Cuda {
         }
     }
 
-    /// Launches attention pass `pass` over `rows` (queries, or keys for
-    /// `backward_key`): bf16 with at least [`MMA_MIN_QUERIES`] queries takes
-    /// the tensor-core kernels (kernels/attention_mma.cu), everything else the
-    /// CUDA-core ones (kernels/attention.cu).
     /// Whether f32 attention of this shape runs attention_fma.cu's
     /// register-blocked kernels (attention.cu's otherwise).
     fn register_blocked_attention(&self, s: &AttnShape, dtype: DType) -> bool {
         dtype == DType::F32 && s.head_dim <= FMA_ROWS as usize && !self.tuning.attn_f32_warp
     }
 
+    /// Launches attention pass `pass` over `rows` (queries, or keys for
+    /// `backward_key`): bf16 with at least [`MMA_MIN_QUERIES`] queries takes
+    /// the tensor-core kernels (kernels/attention_mma.cu), f32 with head_dim
+    /// <= 64 the register-blocked ones (kernels/attention_fma.cu; the
+    /// forward, too, from 16 queries: fewer take the decode kernel first),
+    /// everything else the CUDA-core ones (kernels/attention.cu).
     fn attention_launch(&self, pass: &str, rows: usize, s: &AttnShape, dtype: DType, args: &[&dyn KernelArg]) {
         if self.register_blocked_attention(s, dtype) {
             let grid = ((rows as u32).div_ceil(FMA_ROWS), s.heads as u32, s.batch as u32);

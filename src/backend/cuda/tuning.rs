@@ -56,8 +56,8 @@ pub struct Tuning {
     /// Decoding steps (fewer than 16 queries) through attention.cu's
     /// query-tiled forward instead of attention_decode.cu's key-split one.
     pub attn_decode_tiled: bool,
-    /// The f32 attention forward through attention.cu's warp-a-query kernel
-    /// instead of attention_fma.cu's register-blocked one (head_dim <= 64).
+    /// f32 attention (head_dim <= 64) through attention.cu's kernels, a warp
+    /// a row, instead of attention_fma.cu's register-blocked ones.
     pub attn_f32_warp: bool,
 }
 
