@@ -122,8 +122,11 @@ __device__ __forceinline__ void keys_kept(bool (&kept)[4], const float* key_mask
     for (int c = 0; c < 4; c++) kept[c] = first + c < limit && key_kept(key_mask, s, b, first + c);
 }
 
-// Whether query i sees key j (before the padding mask).
-__device__ __forceinline__ bool in_view(const AttnShape& s, int i, int j) { return i < s.q_len && j >= visible_begin(s, i) && j < visible_end(s, i); }
+// exp(score − lse): a probability of the backward, 0 where the score is
+// hidden or the query sees no key (lse −∞).
+__device__ __forceinline__ float probability(float score, float lse) {
+    return lse == -CUDART_INF_F || score == -CUDART_INF_F ? 0.0f : expf(score - lse);
+}
 
 // Max and sum over the 16 lanes that hold one row (lanes 0–15 and 16–31).
 __device__ __forceinline__ float row_max(float v) {
@@ -150,14 +153,10 @@ __device__ void attention_fma_forward(float* out, float* lse, const float* q, co
     copy_rows<true>(qt, q + (int64_t)b * s.q_len * s.q_stride + (int64_t)h * d, s.q_stride, q0, s.q_len, d);
     cp_async_commit();
 
-    // This thread's rows: the keys each sees, the running max and sum, O.
-    int begin[4], end[4];
+    // This thread's rows: the running max and sum, O.
     float m[4], l[4], o[4][4] = {};
 #pragma unroll
     for (int r = 0; r < 4; r++) {
-        const int i = q0 + 4 * ty + r;
-        begin[r] = i < s.q_len ? visible_begin(s, i) : 0;
-        end[r] = i < s.q_len ? visible_end(s, i) : 0;
         m[r] = -CUDART_INF_F;
         l[r] = 0.0f;
     }
@@ -185,8 +184,7 @@ __device__ void attention_fma_forward(float* out, float* lse, const float* q, co
             float tile_max = -CUDART_INF_F;
 #pragma unroll
             for (int c = 0; c < 4; c++) {
-                const int j = j0 + 4 * tx + c;
-                p[r][c] = kept[c] && j >= begin[r] && j < end[r] ? p[r][c] * s.scale + bias_at(bias, s, h, i, j) : -CUDART_INF_F;
+                p[r][c] = visible_score(p[r][c], kept[c], bias, s, h, i, j0 + 4 * tx + c);
                 tile_max = fmaxf(tile_max, p[r][c]);
             }
             const float m_new = fmaxf(m[r], row_max(tile_max));
@@ -278,8 +276,7 @@ __device__ void attention_fma_backward_query(float* dq, const float* dout, const
 #pragma unroll
             for (int c = 0; c < 4; c++) {
                 const int i = q0 + 4 * ty + r, j = j0 + 4 * tx + c;
-                const bool seen = kept[c] && row_lse[r] != -CUDART_INF_F && in_view(s, i, j);
-                p[r][c] = seen ? expf(p[r][c] * s.scale + bias_at(bias, s, h, i, j) - row_lse[r]) : 0.0f;
+                p[r][c] = probability(visible_score(p[r][c], kept[c], bias, s, h, i, j), row_lse[r]);
             }
 
         __syncthreads();  // every thread is done with Qᵀ and Kᵀ
@@ -359,8 +356,7 @@ __device__ void attention_fma_backward_key(float* dk, float* dv, float* dbias, c
 #pragma unroll
             for (int c = 0; c < 4; c++) {
                 const int i = i0 + 4 * tx + c, j = k0 + 4 * ty + r;
-                const bool seen = kept[r] && col_lse[c] != -CUDART_INF_F && in_view(s, i, j);
-                p[r][c] = seen ? expf(p[r][c] * s.scale + bias_at(bias, s, h, i, j) - col_lse[c]) : 0.0f;
+                p[r][c] = probability(visible_score(p[r][c], kept[r], bias, s, h, i, j), col_lse[c]);
             }
         store_transposed(z, p, ty, tx);  // P [query][key], for dV (z is free: the last tile ended at a barrier)
 
