@@ -22,7 +22,12 @@ fn model_copy(name: &str) -> common::TempDir {
 
 /// Runs hhi and returns its stderr, asserting a clean failure.
 fn fails(args: &[&str], must_mention: &[&str]) -> String {
-    let out = Command::new(common::hhi_bin()).args(args).output().expect("run hhi");
+    fails_with(&[], args, must_mention)
+}
+
+/// `fails`, with these environment variables set.
+fn fails_with(env: &[(&str, &str)], args: &[&str], must_mention: &[&str]) -> String {
+    let out = Command::new(common::hhi_bin()).envs(env.iter().copied()).args(args).output().expect("run hhi");
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(!out.status.success(), "hhi {args:?} succeeded");
     assert!(!stderr.contains("panicked"), "hhi {args:?} panicked:\n{stderr}");
@@ -149,6 +154,24 @@ fn cuda_device_that_cannot_open() {
     let stderr = fails(&["parity", p(&fixture("gpt2_tiny")), "--device", device], &["device"]);
     assert!(stderr.contains("cuda") || stderr.contains("CUDA"), "{stderr}");
     fails(&["generate", "--model", p(&fixture("gpt2_tiny")), "--prompt", "hi", "--device", "cuda:4096"], &["device"]);
+}
+
+/// HHI_CUDA_EMULATOR (scripts/gpu-check --dry-run) makes cuda:0 the kernel
+/// emulator: a count of multiprocessors, or a one-line error.
+#[test]
+fn cuda_emulator_setting() {
+    let gpt2 = fixture("gpt2_tiny");
+    let parity = ["parity", p(&gpt2), "--device", "cuda"];
+    for bad in ["", "0", "many", "-3"] {
+        fails_with(&[("HHI_CUDA_EMULATOR", bad)], &parity, &["HHI_CUDA_EMULATOR", "multiprocessors"]);
+    }
+    fails_with(&[("HHI_CUDA_EMULATOR", "8")], &["parity", p(&gpt2), "--device", "cuda:1"], &["HHI_CUDA_EMULATOR", "cuda:1"]);
+    if hhi::backend::cuda::Cuda::emulated(hhi::tensor::DType::F32).is_ok() {
+        let out = Command::new(common::hhi_bin()).env("HHI_CUDA_EMULATOR", "8").args(parity).output().expect("run hhi");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "parity on the emulator: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains("emulator"), "the report names the device it ran on: {stdout}");
+    }
 }
 
 #[test]

@@ -174,7 +174,8 @@ pub fn run<B: Backend>(be: &B, s: Shapes, filter: &str, print: &mut dyn FnMut(&O
     // cache of T rows, at the batch size and at 1 (a lone prompt), for
     // GPT-2's heads and GPT-Neo 1.3B's. Bandwidth-bound: the cache's keys and
     // values are the bytes.
-    for (batch, heads, d, scale) in [(s.batch, HEADS, C / HEADS, 0.125), (s.batch, 16, 128, 1.0), (1, 16, 128, 1.0)] {
+    let lone_prompt = (s.batch > 1).then_some((1, 16, 128, 1.0));
+    for (batch, heads, d, scale) in [(s.batch, HEADS, C / HEADS, 0.125), (s.batch, 16, 128, 1.0)].into_iter().chain(lone_prompt) {
         let name = format!("attention decode B{batch} cache {} H{heads} d{d}", s.t);
         if !wanted(&name) {
             continue;

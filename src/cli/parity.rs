@@ -20,6 +20,7 @@ pub fn run(a: Args) -> Result<()> {
     let many = a.dirs.len() > 1;
     // Each folder's outcome: Ok, or why it failed (a bad fixture does not stop the rest).
     let outcomes: Vec<Result<()>> = hhi::on_device!(a.device.device, dtype, |be| {
+        say!("parity on {}", hhi::backend::Backend::name(be));
         a.dirs
             .iter()
             .map(|dir| {

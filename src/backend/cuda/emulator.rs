@@ -1,13 +1,12 @@
 //! The kernel emulator behind the `Driver` trait: device memory is host
 //! memory, kernels are kernels/*.cu compiled for the host (build.rs) and run
 //! by kernels/emulator/launch.cpp with one fiber per CUDA thread, and
-//! SGEMM is a plain column-major loop with cuBLAS's argument conventions. It
+//! GEMMs follow cuBLAS's argument conventions on the host (emulated_gemm.rs). It
 //! exists so every launcher, kernel and index computation of the CUDA
 //! backend is tested against the CPU reference on machines without a GPU.
 
-use super::driver::{DeviceInfo, Driver, Epilogue, GemmEx};
+use super::driver::{DeviceInfo, Driver, GemmEx};
 use super::guarded::Guarded;
-use crate::tensor::DType;
 use crate::{Error, Result};
 use std::collections::HashMap;
 use std::ffi::{c_char, c_void, CString};
@@ -79,74 +78,12 @@ impl Driver for Emulator {
         }
     }
     fn gemm(&self, g: &GemmEx) -> Result<()> {
-        // Column-major: element (r, c) of an ld-strided matrix is at r + c·ld.
-        // Products accumulate in f32, as with CUBLAS_COMPUTE_32F; an
-        // epilogue works on the f32 result before c is rounded, as cuBLASLt's.
-        let at = |r: usize, k: usize| if g.trans_a { k + r * g.lda } else { r + k * g.lda };
-        let bt = |k: usize, col: usize| if g.trans_b { col + k * g.ldb } else { k + col * g.ldb };
-        for col in 0..g.n {
-            for r in 0..g.m {
-                let mut sum = 0f32;
-                for k in 0..g.k {
-                    // SAFETY: the caller checked the shapes against the buffers.
-                    sum += unsafe { load(g.a, at(r, k), g.a_type) * load(g.b, bt(k, col), g.b_type) };
-                }
-                let i = r + col * g.ldc;
-                // SAFETY: as above; a bias holds m values, aux is m × n at its ld.
-                unsafe {
-                    let old = if g.beta == 0.0 { 0.0 } else { g.beta * load(g.c, i, g.c_type) };
-                    let bias = |b: u64| if b == 0 { 0.0 } else { load(b, r, g.c_type) };
-                    let value = g.alpha * sum + old;
-                    let value = match g.epilogue {
-                        Epilogue::None => value,
-                        Epilogue::Bias { bias: b } => value + bias(b),
-                        Epilogue::GeluAux { bias: b, aux, ld } => {
-                            let pre = value + bias(b);
-                            store(aux, r + col * ld, g.c_type, pre);
-                            gelu_tanh(pre)
-                        }
-                        Epilogue::DGelu { aux, ld } => gelu_tanh_grad(load(aux, r + col * ld, g.c_type)) * value,
-                    };
-                    store(g.c, i, g.c_type, value);
-                }
-            }
-        }
+        // SAFETY: the caller checked the shapes against the buffers.
+        unsafe { super::emulated_gemm::gemm(g) };
         Ok(())
     }
     fn synchronize(&self) -> Result<()> {
         Ok(())
-    }
-}
-
-/// GELU's tanh approximation, which cuBLASLt's GELU epilogues are taken to
-/// compute (the f32 op tests on a GPU tell it from erf GELU), written out
-/// apart from the CPU backend's so the two are compared, not shared.
-fn gelu_tanh(x: f32) -> f32 {
-    let u = GELU_TANH_SCALE * (x + 0.044715 * x * x * x);
-    0.5 * x * (1.0 + u.tanh())
-}
-
-/// d gelu_tanh / dx.
-fn gelu_tanh_grad(x: f32) -> f32 {
-    let t = (GELU_TANH_SCALE * (x + 0.044715 * x * x * x)).tanh();
-    0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_TANH_SCALE * (1.0 + 3.0 * 0.044715 * x * x)
-}
-
-/// √(2/π).
-const GELU_TANH_SCALE: f32 = 0.797_884_6;
-
-/// Element `i` of an f32 or bf16 array at `base`, as f32.
-unsafe fn load(base: u64, i: usize, dtype: DType) -> f32 {
-    match dtype {
-        DType::BF16 => (*(base as *const half::bf16).add(i)).to_f32(),
-        _ => *(base as *const f32).add(i),
-    }
-}
-
-unsafe fn store(base: u64, i: usize, dtype: DType, x: f32) {
-    match dtype {
-        DType::BF16 => *(base as *mut half::bf16).add(i) = half::bf16::from_f32(x),
-        _ => *(base as *mut f32).add(i) = x,
     }
 }
 

@@ -19,6 +19,8 @@ mod arena;
 mod buffer;
 mod driver;
 #[cfg(hhi_emu)]
+mod emulated_gemm;
+#[cfg(hhi_emu)]
 mod emulator;
 mod gemm;
 #[cfg(hhi_emu)]
@@ -71,7 +73,15 @@ impl Cuda {
     /// Opens `cuda:ordinal` computing in `dtype` (f32 or bf16): a clear error,
     /// never a panic, when the machine has no driver, no cuBLAS, no such
     /// device, or this build has no kernels.
+    ///
+    /// With `HHI_CUDA_EMULATOR=N` set, `cuda:0` is the kernel emulator
+    /// reporting N multiprocessors instead (every kernel run on the host, a
+    /// thousand times slower or more): `scripts/gpu-check --dry-run` runs
+    /// the GPU check's commands on it, on a machine without a GPU.
     pub fn new(ordinal: usize, dtype: DType) -> Result<Self> {
+        if let Some(multiprocessors) = emulator_requested(ordinal)? {
+            return Self::emulated_on(dtype, multiprocessors).map_err(Error::Device);
+        }
         Self::on(Arena::pooled(Arc::new(nvidia::Nvidia::open(ordinal)?), GPU_MIN_CHUNK), dtype)
     }
 
@@ -298,6 +308,17 @@ fn decode_chunks(rows: usize, keys: usize, sms: usize) -> (usize, usize) {
 
 /// The smallest chunk the GPU's arena asks the driver for (arena.rs).
 const GPU_MIN_CHUNK: usize = 256 << 20;
+
+/// `HHI_CUDA_EMULATOR`'s multiprocessor count, when it is set: an error for
+/// anything but a positive count, or for a device other than cuda:0.
+fn emulator_requested(ordinal: usize) -> Result<Option<u32>> {
+    let Ok(value) = std::env::var("HHI_CUDA_EMULATOR") else { return Ok(None) };
+    match value.trim().parse::<u32>() {
+        Ok(n) if n > 0 && ordinal == 0 => Ok(Some(n)),
+        Ok(n) if n > 0 => Err(Error::Device(format!("HHI_CUDA_EMULATOR emulates cuda:0 only, not cuda:{ordinal}"))),
+        _ => Err(Error::Invalid(format!("HHI_CUDA_EMULATOR=`{value}`: expected the number of multiprocessors to emulate (e.g. 132)"))),
+    }
+}
 
 /// Warps per attention block (kernels/attention.cu's WARPS).
 const ATTN_WARPS: u32 = 8;
