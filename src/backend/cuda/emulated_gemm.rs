@@ -1,5 +1,5 @@
-//! The kernel emulator's stand-in for cuBLAS / cuBLASLt: `c = alpha·op(A)·op(B)
-//! + beta·c` with cuBLAS's column-major argument conventions (element (r, c)
+//! The kernel emulator's stand-in for cuBLAS / cuBLASLt:
+//! `c = alpha·op(A)·op(B) + beta·c` with cuBLAS's column-major argument conventions (element (r, c)
 //! of an ld-strided matrix at r + c·ld, `trans` flags, f32 or bf16 operands),
 //! accumulated in f32 as with CUBLAS_COMPUTE_32F, and cuBLASLt's epilogues
 //! applied to the f32 result before c is rounded. Written apart from the CPU
