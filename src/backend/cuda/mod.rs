@@ -309,10 +309,13 @@ fn decode_chunks(rows: usize, keys: usize, sms: usize) -> (usize, usize) {
 /// The smallest chunk the GPU's arena asks the driver for (arena.rs).
 const GPU_MIN_CHUNK: usize = 256 << 20;
 
-/// `HHI_CUDA_EMULATOR`'s multiprocessor count, when it is set: an error for
-/// anything but a positive count, or for a device other than cuda:0.
+/// `HHI_CUDA_EMULATOR`'s multiprocessor count, when it is set and not empty:
+/// an error for anything but a positive count, or for a device other than cuda:0.
 fn emulator_requested(ordinal: usize) -> Result<Option<u32>> {
-    let Ok(value) = std::env::var("HHI_CUDA_EMULATOR") else { return Ok(None) };
+    let value = std::env::var("HHI_CUDA_EMULATOR").unwrap_or_default();
+    if value.is_empty() {
+        return Ok(None);
+    }
     match value.trim().parse::<u32>() {
         Ok(n) if n > 0 && ordinal == 0 => Ok(Some(n)),
         Ok(n) if n > 0 => Err(Error::Device(format!("HHI_CUDA_EMULATOR emulates cuda:0 only, not cuda:{ordinal}"))),
