@@ -2,7 +2,8 @@
 // with a C++20 compiler and run on the CPU (tests/device_ops.rs runs them
 // against the CPU reference on machines without a GPU).
 //
-// Model: a launch runs its blocks one after another; each CUDA thread of a
+// Model: a launch runs its blocks one after another (first to last, or last
+// to first: launch.cpp); each CUDA thread of a
 // block is a fiber (ucontext) on one OS thread, switched at barriers:
 // `__syncthreads` waits for every live thread of the block, a warp shuffle
 // writes a per-warp slot array between two waits on the warp's live threads,

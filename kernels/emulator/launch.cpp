@@ -1,4 +1,5 @@
-// The emulator's launcher: runs a registered kernel over its grid, each
+// The emulator's launcher: runs a registered kernel over its grid (blocks in
+// ascending order, or descending for grids of odd gx + gy + gz), each
 // block's CUDA threads as fibers on the calling OS thread, switched at
 // barriers (see emulate.h). build.rs generates the registry (every
 // `extern "C"` kernel of kernels/*.cu with a thunk that unpacks its
@@ -240,6 +241,10 @@ void cp_async_visibility(float* out, const float* in) {
     __syncthreads();
     o[192 + t] = tile[other];  // after the barrier: landed
 }
+// Each block notes when it ran: out[block] = its turn (out[gridDim.x] counts).
+void block_order(int* out) {
+    if (threadIdx.x == 0) out[blockIdx.x] = out[gridDim.x]++;
+}
 // A 16-byte copy from an address 8 bytes past a 16-byte boundary.
 void misaligned_copy(int* out) {
     alignas(16) static int words[8] = {};
@@ -280,6 +285,7 @@ static void register_all() {
     emu::registry()["emu_selftest_early_exit"] = {emu::thunk(selftest::early_exit), 1024};
     emu::registry()["emu_selftest_cp_async_visibility"] = {emu::thunk(selftest::cp_async_visibility), 1024};
     emu::registry()["emu_selftest_misaligned_copy"] = {emu::thunk(selftest::misaligned_copy), 1024};
+    emu::registry()["emu_selftest_block_order"] = {emu::thunk(selftest::block_order), 1024};
 }
 
 static std::mutex launch_lock;
@@ -320,15 +326,21 @@ extern "C" int hhi_emu_launch(const char* name, unsigned gx, unsigned gy, unsign
     std::vector<emu::Fiber> fibers(threads);
     emu::prepare(fibers);
     emu::first_fault.clear();
-    for (unsigned z = 0; z < gz; z++)
-        for (unsigned y = 0; y < gy; y++)
-            for (unsigned x = 0; x < gx; x++) {
-                blockIdx = {x, y, z};
-                if (!emu::run_block(fibers, nwarps, (x + y + z) % 2 == 1)) return 2;
-                if (!emu::first_fault.empty()) {
-                    std::snprintf(fault, fault_len, "%s", emu::first_fault.c_str());
-                    return 3;
-                }
-            }
+    // A GPU runs a grid's blocks in no promised order: grids whose sides add
+    // up to an odd number run last to first (deterministic for a shape), so a
+    // kernel that counts on an order (a block reading what a lower-numbered
+    // one wrote) fails at one of the shapes the tests launch it at.
+    const bool backwards = (gx + gy + gz) % 2 == 1;
+    const unsigned long long blocks = 1ull * gx * gy * gz;
+    for (unsigned long long i = 0; i < blocks; i++) {
+        const unsigned long long b = backwards ? blocks - 1 - i : i;
+        const unsigned x = unsigned(b % gx), y = unsigned(b / gx % gy), z = unsigned(b / gx / gy);
+        blockIdx = {x, y, z};
+        if (!emu::run_block(fibers, nwarps, (x + y + z) % 2 == 1)) return 2;
+        if (!emu::first_fault.empty()) {
+            std::snprintf(fault, fault_len, "%s", emu::first_fault.c_str());
+            return 3;
+        }
+    }
     return 0;
 }

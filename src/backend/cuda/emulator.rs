@@ -131,6 +131,22 @@ mod tests {
         assert!(err.is_ok(), "a block within the limits runs: {err:?}");
     }
 
+    /// Blocks run first to last, or last to first where gx + gy + gz is odd
+    /// (a GPU promises no order).
+    #[test]
+    fn blocks_run_in_either_order() {
+        let order = |blocks: u32| {
+            let mut out = vec![0i32; blocks as usize + 1];
+            let mut ptr = out.as_mut_ptr() as u64;
+            let mut params = [&mut ptr as *mut u64 as *mut c_void];
+            Emulator::new(1).launch("emu_selftest_block_order", (blocks, 1, 1), (32, 1, 1), &mut params).unwrap();
+            out.truncate(blocks as usize);
+            out
+        };
+        assert_eq!(order(4), [0, 1, 2, 3]);
+        assert_eq!(order(3), [2, 1, 0]);
+    }
+
     #[test]
     fn a_misaligned_vector_access_fails_the_launch() {
         let err = run("emu_selftest_misaligned_copy", &mut [0; 32]).unwrap_err().to_string();
