@@ -27,9 +27,7 @@ pub unsafe fn gemm(g: &GemmEx) {
     // at col + k·ldb when transposed, else k + col·ldb.
     let a = Vectors::of(g.a, g.a_type, g.m, g.k, if g.trans_a { (g.lda, 1) } else { (1, g.lda) });
     let b = Vectors::of(g.b, g.b_type, g.n, g.k, if g.trans_b { (1, g.ldb) } else { (g.ldb, 1) });
-    let addresses = Addresses(g);
     (0..g.n).into_par_iter().for_each(|col| {
-        let g = addresses.0;
         let b_col = b.vector(col, g.k);
         for r in 0..g.m {
             let sum = dot(a.vector(r, g.k), b_col);
@@ -38,12 +36,6 @@ pub unsafe fn gemm(g: &GemmEx) {
         }
     });
 }
-
-/// `GemmEx` shared among rayon's tasks: its addresses are device buffers the
-/// caller lends for the call, and each task writes disjoint columns of c.
-struct Addresses<'a>(&'a GemmEx);
-// SAFETY: see the type's comment.
-unsafe impl Sync for Addresses<'_> {}
 
 /// One operand as `count` vectors of k values: in place (vector i at
 /// base + i·step, contiguous), or gathered into f32.
