@@ -7,7 +7,10 @@
 // block is a fiber (ucontext) on one OS thread, switched at barriers:
 // `__syncthreads` waits for every live thread of the block, a warp shuffle
 // writes a per-warp slot array between two waits on the warp's live threads,
-// `__shared__` is static storage (one block at a time). Threads that return
+// `__shared__` is static storage (one block at a time), filled with NaN
+// bytes at each block's start (build.rs moves every function-local static
+// of a kernel file into the section launch.cpp poisons: kernel files keep
+// no other function-local statics). Threads that return
 // early leave the barriers, as exited threads do on a GPU; a barrier that can
 // never complete (divergent `__syncthreads`) is reported as an error instead
 // of hanging; so is a misaligned 16-byte access, cp.async or ldmatrix row,

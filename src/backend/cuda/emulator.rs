@@ -91,7 +91,7 @@ impl Driver for Emulator {
 mod tests {
     use super::*;
 
-    /// Launches one of launch.cpp's self-check kernels on one warp.
+    /// Launches one of kernels/emulator/selftest.cpp's kernels on one warp.
     fn run(name: &str, out: &mut [i32; 32]) -> Result<()> {
         let mut ptr = out.as_mut_ptr() as u64;
         let mut params = [&mut ptr as *mut u64 as *mut c_void];
@@ -151,6 +151,19 @@ mod tests {
     fn a_misaligned_vector_access_fails_the_launch() {
         let err = run("emu_selftest_misaligned_copy", &mut [0; 32]).unwrap_err().to_string();
         assert!(err.contains("misaligned address: 16-byte load from") && err.contains("needs 16 bytes"), "{err}");
+    }
+
+    /// Each block finds its shared memory poisoned (0xff bytes: NaN), not
+    /// holding what the previous block wrote there.
+    #[test]
+    fn shared_memory_a_block_never_wrote_reads_as_nan() {
+        let mut out = vec![0f32; 2 * 32];
+        let mut ptr = out.as_mut_ptr() as u64;
+        let mut params = [&mut ptr as *mut u64 as *mut c_void];
+        Emulator::new(1).launch("emu_selftest_unwritten_shared", (2, 1, 1), (32, 1, 1), &mut params).unwrap();
+        for (i, v) in out.iter().enumerate() {
+            assert_eq!(v.to_bits(), u32::MAX, "block {} thread {}: {v}", i / 32, i % 32);
+        }
     }
 
     /// cp.async copies land at the issuing thread's wait; a warp that runs

@@ -1,0 +1,67 @@
+// Kernels that check the emulator itself (src/backend/cuda/emulator.rs has
+// the tests). build.rs compiles this file like a kernel file, so its
+// `__shared__` storage is poisoned at each block's start like theirs.
+#include "registry.h"
+
+namespace {
+
+// Lanes 0-15 wait at the block barrier while 16-31 wait at a warp shuffle:
+// neither can complete, which the launcher must report (a GPU would hang).
+void divergent_barrier(int* out) {
+    if (threadIdx.x < 16) __syncthreads();
+    else out[threadIdx.x] = int(__shfl_xor_sync(0xffffffffu, 1.0f, 1));
+}
+
+// Threads that return early leave the barrier, as on a GPU.
+void early_exit(int* out) {
+    if (threadIdx.x >= 16) return;
+    __syncthreads();
+    out[threadIdx.x] = 1;
+}
+
+// Each thread copies one value into shared memory by cp.async; launched as
+// two blocks of two warps (block 0 runs warp 0 first, block 1 warp 1), each
+// block its own 64 values.
+void cp_async_visibility(float* out, const float* in) {
+    __shared__ float tile[64];
+    const int t = threadIdx.x, other = (t + 32) % 64;
+    float* o = out + blockIdx.x * 256;
+    cp_async4(&tile[t], in + blockIdx.x * 64 + t);
+    cp_async_commit();
+    o[t] = tile[t];  // before the wait: not landed
+    cp_async_wait<0>();
+    o[64 + t] = tile[t];       // its own copy, landed
+    o[128 + t] = tile[other];  // the other warp's, no barrier: not yet there unless that warp ran first
+    __syncthreads();
+    o[192 + t] = tile[other];  // after the barrier: landed
+}
+
+// Each block notes when it ran: out[block] = its turn (out[gridDim.x] counts).
+void block_order(int* out) {
+    if (threadIdx.x == 0) out[blockIdx.x] = out[gridDim.x]++;
+}
+
+// A 16-byte copy from an address 8 bytes past a 16-byte boundary.
+void misaligned_copy(int* out) {
+    alignas(16) __shared__ int words[8];
+    copy16(out, words + 2);
+}
+
+// Each thread reads its shared slot before writing it: out[block][thread] is
+// what the block found there (the previous block's write, but for the poison).
+void unwritten_shared(float* out) {
+    __shared__ float slot[32];
+    out[blockIdx.x * 32 + threadIdx.x] = slot[threadIdx.x];
+    slot[threadIdx.x] = 1.0f;
+}
+
+}  // namespace
+
+void hhi_emu_register_selftests() {
+    emu::registry()["emu_selftest_divergent_barrier"] = {emu::thunk(divergent_barrier), 1024};
+    emu::registry()["emu_selftest_early_exit"] = {emu::thunk(early_exit), 1024};
+    emu::registry()["emu_selftest_cp_async_visibility"] = {emu::thunk(cp_async_visibility), 1024};
+    emu::registry()["emu_selftest_misaligned_copy"] = {emu::thunk(misaligned_copy), 1024};
+    emu::registry()["emu_selftest_block_order"] = {emu::thunk(block_order), 1024};
+    emu::registry()["emu_selftest_unwritten_shared"] = {emu::thunk(unwritten_shared), 1024};
+}
