@@ -6,7 +6,8 @@
 // to first: launch.cpp); each CUDA thread of a
 // block is a fiber (ucontext) on one OS thread, switched at barriers:
 // `__syncthreads` waits for every live thread of the block, a warp shuffle
-// writes a per-warp slot array between two waits on the warp's live threads,
+// writes a per-warp slot array between two waits on the warp's live threads
+// (a lane that exited reads as NaN; mma and ldmatrix need all 32 lanes),
 // `__shared__` is static storage (one block at a time), filled with NaN
 // bytes at each block's start (build.rs moves every function-local static
 // of a kernel file into the section launch.cpp poisons: kernel files keep
@@ -61,17 +62,43 @@ void wait_block();
 void wait_warp();
 
 extern int lane, warp;
-extern std::array<uint32_t, 32>* warp_slots;
 
-// Lane `src_lane`'s value of `v` (any 4-byte type), as a warp shuffle.
+// A warp's exchange area: each lane's value staged for a shuffle, and the
+// lanes inside the warp-wide operation (shuffle, mma, ldmatrix) under way.
+struct WarpExchange {
+    std::array<uint32_t, 32> slots;
+    uint32_t present;
+};
+extern WarpExchange* warp_exchange;  // the running block's, one a warp
+
+// Enters a warp-wide operation: waits for the warp's other live lanes.
+inline void warp_enter() {
+    warp_exchange[warp].present |= 1u << lane;
+    wait_warp();
+}
+// Leaves it, once every lane has read what the others staged.
+inline void warp_leave() {
+    wait_warp();
+    warp_exchange[warp].present &= ~(1u << lane);
+}
+// Records a fault unless all 32 lanes of the warp take part (mma and
+// ldmatrix are `.sync.aligned`: a lane that exited, or a warp cut short by
+// the block's size, leaves the GPU's result undefined).
+void require_full_warp(const char* what);
+
+// Lane `src_lane`'s value of `v` (any 4-byte type), as a warp shuffle. A
+// lane that exited (or that the block lacks) stages nothing: reading it
+// gives 0xff bytes (NaN, -1), where a GPU leaves the value undefined.
 template <typename T>
 inline T exchange(T v, int src_lane) {
     static_assert(sizeof(T) == 4, "the emulator shuffles 4-byte values");
-    std::memcpy(&warp_slots[warp][lane], &v, 4);
-    wait_warp();
+    WarpExchange& x = warp_exchange[warp];
+    std::memcpy(&x.slots[lane], &v, 4);
+    warp_enter();
+    const uint32_t bits = (x.present >> (src_lane & 31) & 1) ? x.slots[src_lane & 31] : 0xffffffffu;
+    warp_leave();
     T r;
-    std::memcpy(&r, &warp_slots[warp][src_lane & 31], 4);
-    wait_warp();
+    std::memcpy(&r, &bits, 4);
     return r;
 }
 
@@ -131,11 +158,11 @@ inline float fast_exp2(float x) {
 }
 inline uint16_t bf16_bits(bf16 x) { return x.bits; }
 namespace emu {
-// Records the launch's first misaligned access (launch.cpp); the launch then
-// fails, as a GPU's does with "misaligned address".
-void fault(const char* what, const void* addr, size_t alignment);
+// Records a misaligned access as the launch's fault (launch.cpp keeps the
+// first); the launch then fails, as a GPU's does with "misaligned address".
+void misaligned(const char* what, const void* addr, size_t alignment);
 inline void check_aligned(const void* p, size_t alignment, const char* what) {
-    if (reinterpret_cast<uintptr_t>(p) % alignment != 0) fault(what, p, alignment);
+    if (reinterpret_cast<uintptr_t>(p) % alignment != 0) misaligned(what, p, alignment);
 }
 }  // namespace emu
 inline void copy16(void* dst, const void* src) {
@@ -163,7 +190,8 @@ inline void mma_16816(float d[4], const uint32_t a[4], const uint32_t b[2]) {
     auto& stage = emu::mma_stage[emu::warp];
     for (int r = 0; r < 4; r++) stage[emu::lane].a[r] = a[r];
     for (int r = 0; r < 2; r++) stage[emu::lane].b[r] = b[r];
-    emu::wait_warp();
+    emu::warp_enter();
+    emu::require_full_warp("mma.sync");
     const int g = emu::lane / 4, t = emu::lane % 4;
     for (int e = 0; e < 4; e++) {
         const int row = g + 8 * (e / 2), col = 2 * t + e % 2;
@@ -175,7 +203,7 @@ inline void mma_16816(float d[4], const uint32_t a[4], const uint32_t b[2]) {
         }
         d[e] += sum;
     }
-    emu::wait_warp();
+    emu::warp_leave();
 }
 
 namespace emu {
@@ -188,14 +216,15 @@ inline void ldmatrix_x4_lanes(uint32_t r[4], const bf16* row, bool trans) {
     auto& stage = emu::ldmatrix_stage[emu::warp];
     emu::check_aligned(row, 16, "ldmatrix row at");
     stage[emu::lane] = row;
-    emu::wait_warp();
+    emu::warp_enter();
+    emu::require_full_warp("ldmatrix");
     const int g = emu::lane / 4, t = emu::lane % 4;
     for (int m = 0; m < 4; m++) {
         const bf16 lo = trans ? stage[8 * m + 2 * t][g] : stage[8 * m + g][2 * t];
         const bf16 hi = trans ? stage[8 * m + 2 * t + 1][g] : stage[8 * m + g][2 * t + 1];
         r[m] = uint32_t(lo.bits) | (uint32_t(hi.bits) << 16);
     }
-    emu::wait_warp();
+    emu::warp_leave();
 }
 inline void ldmatrix_x4(uint32_t r[4], const bf16* row) { ldmatrix_x4_lanes(r, row, false); }
 inline void ldmatrix_x4_trans(uint32_t r[4], const bf16* row) { ldmatrix_x4_lanes(r, row, true); }

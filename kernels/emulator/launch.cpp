@@ -29,7 +29,7 @@ extern "C" char __stop_hhi_emu_shared[] __attribute__((weak));
 
 namespace emu {
 int lane, warp;
-std::array<uint32_t, 32>* warp_slots;
+WarpExchange* warp_exchange;
 
 std::map<std::string, Kernel>& registry() {
     static std::map<std::string, Kernel> r;
@@ -167,8 +167,8 @@ bool run_block(std::vector<Fiber>& fibers, int nwarps, bool reverse) {
         f.state = State::Runnable;
         f.copies = {};  // a block's copies never land in the next block's shared memory
     }
-    std::vector<std::array<uint32_t, 32>> slots(nwarps);
-    warp_slots = slots.data();
+    std::vector<WarpExchange> exchanges(nwarps, WarpExchange{{}, 0});
+    warp_exchange = exchanges.data();
     for (;;) {
         for (int i = 0; i < nwarps; i++) run_warp(fibers, reverse ? nwarps - 1 - i : i, reverse);
         bool block_ready = true, any_live = false;
@@ -190,14 +190,28 @@ void wait_warp() { park(State::AtWarp); }
 
 namespace {
 std::string first_fault;  // of the running launch
+
+// Keeps `what` as the launch's fault, unless it has one, naming the running thread.
+void fault(const char* what) {
+    if (!first_fault.empty()) return;
+    char text[224];
+    std::snprintf(text, sizeof text, "%s in block (%u, %u, %u) thread (%u, %u, %u)", what, blockIdx.x, blockIdx.y, blockIdx.z, threadIdx.x, threadIdx.y, threadIdx.z);
+    first_fault = text;
+}
+}  // namespace
+
+void misaligned(const char* what, const void* addr, size_t alignment) {
+    char text[128];
+    std::snprintf(text, sizeof text, "misaligned address: %s %p (needs %zu bytes)", what, addr, alignment);
+    fault(text);
 }
 
-void fault(const char* what, const void* addr, size_t alignment) {
-    if (!first_fault.empty()) return;
-    char text[160];
-    std::snprintf(text, sizeof text, "misaligned address: %s %p (needs %zu bytes) in block (%u, %u, %u) thread (%u, %u, %u)", what, addr, alignment, blockIdx.x,
-                  blockIdx.y, blockIdx.z, threadIdx.x, threadIdx.y, threadIdx.z);
-    first_fault = text;
+void require_full_warp(const char* what) {
+    const uint32_t present = warp_exchange[warp].present;
+    if (present == 0xffffffffu) return;
+    char text[128];
+    std::snprintf(text, sizeof text, "%s by a warp with lanes that exited or that the block lacks (lanes present: 0x%08x)", what, present);
+    fault(text);
 }
 
 void cp_async_issue(void* smem, const void* gmem, size_t bytes) {
@@ -267,7 +281,7 @@ static std::mutex launch_lock;
 // Returns 0; 1 when no kernel has this name; 2 when the block's threads
 // deadlock at barriers (a barrier not reached by every live thread); 3 when a
 // GPU would refuse the launch's shape (limits, __launch_bounds__) or a thread
-// made a misaligned access, described in `fault` (NUL-terminated, written
+// faulted (a misaligned access, an mma or ldmatrix by a partial warp), described in `fault` (NUL-terminated, written
 // under the launch lock, so concurrent launches cannot overwrite it).
 extern "C" int hhi_emu_launch(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, void** params, char* fault,
                               size_t fault_len) {

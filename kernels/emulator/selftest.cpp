@@ -55,6 +55,20 @@ void unwritten_shared(float* out) {
     slot[threadIdx.x] = 1.0f;
 }
 
+// Lanes 16-31 exit; lanes 0-15 then read them by shuffle (out[lane]).
+void shuffle_from_exited_lanes(float* out) {
+    if (threadIdx.x >= 16) return;
+    out[threadIdx.x] = __shfl_xor_sync(0xffffffffu, 1.0f, 16);
+}
+
+// A tensor-core product by however many lanes the block has.
+void mma_by_the_block(float* out) {
+    const uint32_t a[4] = {}, b[2] = {};
+    float d[4] = {};
+    mma_16816(d, a, b);
+    out[threadIdx.x] = d[0];
+}
+
 }  // namespace
 
 void hhi_emu_register_selftests() {
@@ -64,4 +78,6 @@ void hhi_emu_register_selftests() {
     emu::registry()["emu_selftest_misaligned_copy"] = {emu::thunk(misaligned_copy), 1024};
     emu::registry()["emu_selftest_block_order"] = {emu::thunk(block_order), 1024};
     emu::registry()["emu_selftest_unwritten_shared"] = {emu::thunk(unwritten_shared), 1024};
+    emu::registry()["emu_selftest_shuffle_from_exited_lanes"] = {emu::thunk(shuffle_from_exited_lanes), 1024};
+    emu::registry()["emu_selftest_mma_by_the_block"] = {emu::thunk(mma_by_the_block), 1024};
 }

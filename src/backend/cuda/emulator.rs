@@ -166,6 +166,32 @@ mod tests {
         }
     }
 
+    /// A shuffle that reads a lane which exited gets NaN (a GPU's value is
+    /// undefined); one between live lanes is exact.
+    #[test]
+    fn a_shuffle_from_an_exited_lane_reads_nan() {
+        let mut out = [0i32; 32];
+        run("emu_selftest_shuffle_from_exited_lanes", &mut out).unwrap();
+        for (lane, v) in out.iter().enumerate().take(16) {
+            assert_eq!(*v as u32, u32::MAX, "lane {lane}");
+        }
+        assert_eq!(out[16..], [0; 16], "exited lanes write nothing");
+    }
+
+    /// mma.sync is `.aligned`: every lane of the warp must take part.
+    #[test]
+    fn an_mma_by_a_partial_warp_fails_the_launch() {
+        let launch = |threads: u32| {
+            let mut out = vec![0f32; 64];
+            let mut ptr = out.as_mut_ptr() as u64;
+            let mut params = [&mut ptr as *mut u64 as *mut c_void];
+            Emulator::new(1).launch("emu_selftest_mma_by_the_block", (1, 1, 1), (threads, 1, 1), &mut params)
+        };
+        launch(64).unwrap();
+        let err = launch(48).unwrap_err().to_string();
+        assert!(err.contains("mma.sync by a warp with lanes that exited") && err.contains("lanes present: 0x0000ffff"), "{err}");
+    }
+
     /// cp.async copies land at the issuing thread's wait; a warp that runs
     /// ahead without a barrier reads the other warp's copies unlanded.
     #[test]
