@@ -4,7 +4,12 @@
 //! needs), and a kernel that reads or writes 16 or more bytes past its end
 //! stops the test with a segmentation fault here — where on a GPU it would
 //! fault, or silently read or corrupt a neighbour. Zero-filled, as the
-//! device allocator's buffers are. Linux (mmap); other systems get plain
+//! device allocator's buffers are; the bytes around them in their mapping
+//! (the head of the page before the buffer, and the up to 15 after its
+//! end) hold 0xff, NaN in f32 and bf16, as a GPU's neighbouring memory
+//! holds whatever it held: a kernel that reads a few elements past a
+//! buffer's end or before its start, and uses them (say, multiplied by a
+//! zero weight), computes NaNs. Linux (mmap); other systems get plain
 //! allocations without the guard.
 
 use std::ffi::c_void;
@@ -40,7 +45,8 @@ impl Guarded {
         let body = data.next_multiple_of(page);
         let len = body + page;
         // SAFETY: a fresh anonymous private mapping (zero-filled), of which only
-        // the last page is then made inaccessible.
+        // the last page is then made inaccessible; the 0xff writes stay in
+        // the mapping's first `body` bytes.
         unsafe {
             let base = sys::mmap(std::ptr::null_mut(), len, sys::PROT_READ_WRITE, sys::MAP_PRIVATE_ANONYMOUS, -1, 0);
             if base as isize == -1 {
@@ -50,7 +56,10 @@ impl Guarded {
                 sys::munmap(base, len);
                 return None;
             }
-            Some(Guarded { ptr: (base as usize + body - data) as u64, mapping: (base as usize, len) })
+            let ptr = base as usize + body - data;
+            std::ptr::write_bytes(base as *mut u8, 0xff, ptr - base as usize);
+            std::ptr::write_bytes((ptr + bytes) as *mut u8, 0xff, data - bytes);
+            Some(Guarded { ptr: ptr as u64, mapping: (base as usize, len) })
         }
     }
 
@@ -87,10 +96,15 @@ mod tests {
             let g = Guarded::new(bytes).unwrap();
             assert_eq!(g.ptr % 16, 0, "{bytes} bytes");
             let data = bytes.max(1).next_multiple_of(16);
-            // SAFETY: the buffer holds `data` bytes.
+            // SAFETY: the 16-byte-rounded buffer holds `data` bytes.
             let all = unsafe { std::slice::from_raw_parts(g.ptr as *const u8, data) };
-            assert!(all.iter().all(|&b| b == 0), "{bytes} bytes");
+            assert!(all[..bytes].iter().all(|&b| b == 0), "{bytes} bytes");
+            assert!(all[bytes..].iter().all(|&b| b == 0xff), "{bytes} bytes: the tail past the end");
             assert_eq!((g.ptr as usize + data) % 4096, 0, "{bytes} bytes: the buffer ends at a page boundary");
+            if g.ptr as usize % 4096 != 0 {
+                // SAFETY: the byte before the buffer lies in its mapping.
+                assert_eq!(unsafe { *((g.ptr - 1) as *const u8) }, 0xff, "{bytes} bytes: before the start");
+            }
         }
     }
 }
