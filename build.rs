@@ -93,7 +93,7 @@ fn build_emulator(sources: &[PathBuf], out_dir: &Path, registers: &HashMap<Strin
         for (name, bound) in &names {
             // A kernel without __launch_bounds__ takes up to 1024 threads a block.
             let max_threads = bound.unwrap_or(1024).min(registers.get(name).map_or(1024, |&r| threads_registers_allow(r)));
-            writeln!(unit, "    emu::registry()[{name:?}] = {{emu::thunk({name}), {max_threads}}};").unwrap();
+            writeln!(unit, "    emu::registry()[{name:?}] = emu::kernel({name}, {max_threads});").unwrap();
         }
         unit += "}\n";
         let path = out_dir.join(format!("emu_{stem}.cpp"));

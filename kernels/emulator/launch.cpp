@@ -76,7 +76,7 @@ char* stack(int t) {
 
 jmp_buf scheduler;
 Fiber* running;
-const Thunk* kernel;
+const Thunk* kernel_thunk;
 void** kernel_params;
 
 // The functions that call _setjmp stay out of line, so no caller's locals
@@ -89,7 +89,7 @@ __attribute__((noinline)) void park(State why) {
 // Runs the kernel once per block, parking as Done in between; never returns.
 void fiber_main() {
     for (;;) {
-        (*kernel)(kernel_params);
+        (*kernel_thunk)(kernel_params);
         park(State::Done);
     }
 }
@@ -280,11 +280,13 @@ static std::mutex launch_lock;
 
 // Returns 0; 1 when no kernel has this name; 2 when the block's threads
 // deadlock at barriers (a barrier not reached by every live thread); 3 when a
-// GPU would refuse the launch's shape (limits, __launch_bounds__) or a thread
-// faulted (a misaligned access, an mma or ldmatrix by a partial warp), described in `fault` (NUL-terminated, written
-// under the launch lock, so concurrent launches cannot overwrite it).
-extern "C" int hhi_emu_launch(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, void** params, char* fault,
-                              size_t fault_len) {
+// GPU would refuse the launch's shape (limits, __launch_bounds__), its
+// parameters differ from the kernel's in number or size, or a thread
+// faulted (a misaligned access, an mma or ldmatrix by a partial warp),
+// described in `fault` (NUL-terminated, written under the launch lock, so
+// concurrent launches cannot overwrite it).
+extern "C" int hhi_emu_launch(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, void** params,
+                              const size_t* param_sizes, size_t param_count, char* fault, size_t fault_len) {
     static std::once_flag once;
     std::call_once(once, register_all);
     auto it = emu::registry().find(name);
@@ -306,9 +308,24 @@ extern "C" int hhi_emu_launch(const char* name, unsigned gx, unsigned gy, unsign
                       it->second.max_threads);
         return 3;
     }
+    // What a GPU would read: cuLaunchKernel copies each parameter at the size
+    // the kernel declares, so a launcher passing another size (a 32-bit count
+    // for a 64-bit one, a struct laid out differently) or another number of
+    // parameters hands the kernel garbage.
+    const std::vector<size_t>& declared = it->second.param_sizes;
+    if (param_count != declared.size()) {
+        std::snprintf(fault, fault_len, "the launch passes %zu parameters where the kernel takes %zu", param_count, declared.size());
+        return 3;
+    }
+    for (size_t i = 0; i < param_count; i++) {
+        if (param_sizes[i] != declared[i]) {
+            std::snprintf(fault, fault_len, "parameter %zu is %zu bytes in the kernel, %zu in the launch", i, declared[i], param_sizes[i]);
+            return 3;
+        }
+    }
     gridDim = {gx, gy, gz};
     blockDim = {bx, by, bz};
-    emu::kernel = &it->second.thunk;
+    emu::kernel_thunk = &it->second.thunk;
     emu::kernel_params = params;
     const int threads = int(bx * by * bz), nwarps = (threads + 31) / 32;
     std::vector<emu::Fiber> fibers(threads);

@@ -72,12 +72,12 @@ void mma_by_the_block(float* out) {
 }  // namespace
 
 void hhi_emu_register_selftests() {
-    emu::registry()["emu_selftest_divergent_barrier"] = {emu::thunk(divergent_barrier), 1024};
-    emu::registry()["emu_selftest_early_exit"] = {emu::thunk(early_exit), 1024};
-    emu::registry()["emu_selftest_cp_async_visibility"] = {emu::thunk(cp_async_visibility), 1024};
-    emu::registry()["emu_selftest_misaligned_copy"] = {emu::thunk(misaligned_copy), 1024};
-    emu::registry()["emu_selftest_block_order"] = {emu::thunk(block_order), 1024};
-    emu::registry()["emu_selftest_unwritten_shared"] = {emu::thunk(unwritten_shared), 1024};
-    emu::registry()["emu_selftest_shuffle_from_exited_lanes"] = {emu::thunk(shuffle_from_exited_lanes), 1024};
-    emu::registry()["emu_selftest_mma_by_the_block"] = {emu::thunk(mma_by_the_block), 1024};
+    emu::registry()["emu_selftest_divergent_barrier"] = emu::kernel(divergent_barrier, 1024);
+    emu::registry()["emu_selftest_early_exit"] = emu::kernel(early_exit, 1024);
+    emu::registry()["emu_selftest_cp_async_visibility"] = emu::kernel(cp_async_visibility, 1024);
+    emu::registry()["emu_selftest_misaligned_copy"] = emu::kernel(misaligned_copy, 1024);
+    emu::registry()["emu_selftest_block_order"] = emu::kernel(block_order, 1024);
+    emu::registry()["emu_selftest_unwritten_shared"] = emu::kernel(unwritten_shared, 1024);
+    emu::registry()["emu_selftest_shuffle_from_exited_lanes"] = emu::kernel(shuffle_from_exited_lanes, 1024);
+    emu::registry()["emu_selftest_mma_by_the_block"] = emu::kernel(mma_by_the_block, 1024);
 }

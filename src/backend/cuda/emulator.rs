@@ -13,7 +13,20 @@ use std::ffi::{c_char, c_void, CString};
 use std::sync::Mutex;
 
 extern "C" {
-    fn hhi_emu_launch(name: *const c_char, gx: u32, gy: u32, gz: u32, bx: u32, by: u32, bz: u32, params: *mut *mut c_void, fault: *mut c_char, fault_len: usize) -> i32;
+    fn hhi_emu_launch(
+        name: *const c_char,
+        gx: u32,
+        gy: u32,
+        gz: u32,
+        bx: u32,
+        by: u32,
+        bz: u32,
+        params: *mut *mut c_void,
+        param_sizes: *const usize,
+        param_count: usize,
+        fault: *mut c_char,
+        fault_len: usize,
+    ) -> i32;
 }
 
 pub struct Emulator {
@@ -60,12 +73,16 @@ impl Driver for Emulator {
         unsafe { std::ptr::write_bytes(ptr as *mut u8, 0, bytes) };
         Ok(())
     }
-    fn launch(&self, name: &str, grid: (u32, u32, u32), block: (u32, u32, u32), params: &mut [*mut c_void]) -> Result<()> {
+    fn launch(&self, name: &str, grid: (u32, u32, u32), block: (u32, u32, u32), params: &mut [*mut c_void], sizes: &[usize]) -> Result<()> {
+        assert_eq!(params.len(), sizes.len(), "launch of `{name}`: a size for each parameter");
         let c_name = CString::new(name).expect("kernel names have no NUL");
         let mut fault = [0 as c_char; 256];
-        // SAFETY: as for a real launch: `params` match the kernel's signature;
+        // SAFETY: `params` point at parameters of the sizes in `sizes` (the
+        // launcher checks them against the kernel's before reading any);
         // `fault` holds fault.len() bytes.
-        let rc = unsafe { hhi_emu_launch(c_name.as_ptr(), grid.0, grid.1, grid.2, block.0, block.1, block.2, params.as_mut_ptr(), fault.as_mut_ptr(), fault.len()) };
+        let rc = unsafe {
+            hhi_emu_launch(c_name.as_ptr(), grid.0, grid.1, grid.2, block.0, block.1, block.2, params.as_mut_ptr(), sizes.as_ptr(), sizes.len(), fault.as_mut_ptr(), fault.len())
+        };
         match rc {
             0 => Ok(()),
             1 => Err(Error::Device(format!("emulator: no kernel named `{name}`"))),
@@ -95,7 +112,7 @@ mod tests {
     fn run(name: &str, out: &mut [i32; 32]) -> Result<()> {
         let mut ptr = out.as_mut_ptr() as u64;
         let mut params = [&mut ptr as *mut u64 as *mut c_void];
-        Emulator::new(1).launch(name, (1, 1, 1), (32, 1, 1), &mut params)
+        Emulator::new(1).launch(name, (1, 1, 1), (32, 1, 1), &mut params, &[8])
     }
 
     #[test]
@@ -124,11 +141,26 @@ mod tests {
             ((0, 1, 1), (64, 1, 1), "empty grid"),
             ((1, 1, 1), (8, 8, 65), "block beyond"),
         ] {
-            let err = emulator.launch("layernorm_backward_pipelined4_bf16", grid, block, &mut []).unwrap_err().to_string();
+            let err = emulator.launch("layernorm_backward_pipelined4_bf16", grid, block, &mut [], &[]).unwrap_err().to_string();
             assert!(err.contains("launch refused") && err.contains(why), "{grid:?} {block:?}: {err}");
         }
         let err = run("emu_selftest_early_exit", &mut [0; 32]);
         assert!(err.is_ok(), "a block within the limits runs: {err:?}");
+    }
+
+    /// A launch passes exactly the kernel's parameters, each at its size, as
+    /// cuLaunchKernel reads them (else the kernel would read garbage).
+    #[test]
+    fn parameters_of_another_number_or_size_fail_the_launch() {
+        let mut out = [0i32; 32];
+        let (mut ptr, mut narrow) = (out.as_mut_ptr() as u64, 0i32);
+        let emulator = Emulator::new(1);
+        let mut params = [&mut ptr as *mut u64 as *mut c_void, &mut narrow as *mut i32 as *mut c_void];
+        let err = emulator.launch("emu_selftest_early_exit", (1, 1, 1), (32, 1, 1), &mut params, &[8, 4]).unwrap_err().to_string();
+        assert!(err.contains("the launch passes 2 parameters where the kernel takes 1"), "{err}");
+        let err = emulator.launch("emu_selftest_early_exit", (1, 1, 1), (32, 1, 1), &mut params[1..], &[4]).unwrap_err().to_string();
+        assert!(err.contains("parameter 0 is 8 bytes in the kernel, 4 in the launch"), "{err}");
+        assert_eq!(out, [0; 32], "no thread ran");
     }
 
     /// Blocks run first to last, or last to first where gx + gy + gz is odd
@@ -139,7 +171,7 @@ mod tests {
             let mut out = vec![0i32; blocks as usize + 1];
             let mut ptr = out.as_mut_ptr() as u64;
             let mut params = [&mut ptr as *mut u64 as *mut c_void];
-            Emulator::new(1).launch("emu_selftest_block_order", (blocks, 1, 1), (32, 1, 1), &mut params).unwrap();
+            Emulator::new(1).launch("emu_selftest_block_order", (blocks, 1, 1), (32, 1, 1), &mut params, &[8]).unwrap();
             out.truncate(blocks as usize);
             out
         };
@@ -160,7 +192,7 @@ mod tests {
         let mut out = vec![0f32; 2 * 32];
         let mut ptr = out.as_mut_ptr() as u64;
         let mut params = [&mut ptr as *mut u64 as *mut c_void];
-        Emulator::new(1).launch("emu_selftest_unwritten_shared", (2, 1, 1), (32, 1, 1), &mut params).unwrap();
+        Emulator::new(1).launch("emu_selftest_unwritten_shared", (2, 1, 1), (32, 1, 1), &mut params, &[8]).unwrap();
         for (i, v) in out.iter().enumerate() {
             assert_eq!(v.to_bits(), u32::MAX, "block {} thread {}: {v}", i / 32, i % 32);
         }
@@ -185,7 +217,7 @@ mod tests {
             let mut out = vec![0f32; 64];
             let mut ptr = out.as_mut_ptr() as u64;
             let mut params = [&mut ptr as *mut u64 as *mut c_void];
-            Emulator::new(1).launch("emu_selftest_mma_by_the_block", (1, 1, 1), (threads, 1, 1), &mut params)
+            Emulator::new(1).launch("emu_selftest_mma_by_the_block", (1, 1, 1), (threads, 1, 1), &mut params, &[8])
         };
         launch(64).unwrap();
         let err = launch(48).unwrap_err().to_string();
@@ -200,7 +232,7 @@ mod tests {
         let mut out = vec![0f32; 2 * 256];
         let (mut out_ptr, mut in_ptr) = (out.as_mut_ptr() as u64, input.as_ptr() as u64);
         let mut params = [&mut out_ptr as *mut u64 as *mut c_void, &mut in_ptr as *mut u64 as *mut c_void];
-        Emulator::new(1).launch("emu_selftest_cp_async_visibility", (2, 1, 1), (64, 1, 1), &mut params).unwrap();
+        Emulator::new(1).launch("emu_selftest_cp_async_visibility", (2, 1, 1), (64, 1, 1), &mut params, &[8, 8]).unwrap();
         for (block, first_warp) in [(0, 0), (1, 1)] {
             let (o, own) = (&out[256 * block..256 * (block + 1)], &input[64 * block..64 * (block + 1)]);
             for t in 0..64 {

@@ -180,7 +180,7 @@ impl Driver for Nvidia {
         // SAFETY: `ptr` addresses at least `bytes` bytes.
         unsafe { cu::memset_d8_async(ptr, 0, bytes, STREAM) }.map_err(|e| err("cuMemsetD8", e))
     }
-    fn launch(&self, name: &str, grid: (u32, u32, u32), block: (u32, u32, u32), params: &mut [*mut c_void]) -> Result<()> {
+    fn launch(&self, name: &str, grid: (u32, u32, u32), block: (u32, u32, u32), params: &mut [*mut c_void], _sizes: &[usize]) -> Result<()> {
         self.bind()?;
         let f = self.function(name)?;
         // SAFETY: the launchers in backend/cuda pass exactly the parameter list of

@@ -63,12 +63,13 @@ impl Runtime {
 
     pub fn launch(&self, name: &str, grid: (u32, u32, u32), block: (u32, u32, u32), args: &[&dyn KernelArg]) {
         // On the stack: a launch is on every op's path.
-        let mut params = [std::ptr::null_mut::<c_void>(); MAX_KERNEL_ARGS];
+        let (mut params, mut sizes) = ([std::ptr::null_mut::<c_void>(); MAX_KERNEL_ARGS], [0usize; MAX_KERNEL_ARGS]);
         assert!(args.len() <= MAX_KERNEL_ARGS, "kernel `{name}` takes more than {MAX_KERNEL_ARGS} parameters");
-        for (p, a) in params.iter_mut().zip(args) {
+        for ((p, size), a) in params.iter_mut().zip(&mut sizes).zip(args) {
             *p = a.address();
+            *size = std::mem::size_of_val(*a);
         }
-        if let Err(e) = self.driver.launch(name, grid, block, &mut params[..args.len()]) {
+        if let Err(e) = self.driver.launch(name, grid, block, &mut params[..args.len()], &sizes[..args.len()]) {
             self.record(e);
         }
     }
