@@ -101,7 +101,7 @@ mod tests {
             assert!(all[..bytes].iter().all(|&b| b == 0), "{bytes} bytes");
             assert!(all[bytes..].iter().all(|&b| b == 0xff), "{bytes} bytes: the tail past the end");
             assert_eq!((g.ptr as usize + data) % 4096, 0, "{bytes} bytes: the buffer ends at a page boundary");
-            if g.ptr as usize % 4096 != 0 {
+            if !g.ptr.is_multiple_of(4096) {
                 // SAFETY: the byte before the buffer lies in its mapping.
                 assert_eq!(unsafe { *((g.ptr - 1) as *const u8) }, 0xff, "{bytes} bytes: before the start");
             }
