@@ -244,12 +244,14 @@ __device__ void attention_backward_key(T* dk, T* dv, float* dbias, const T* dout
 
 // ---- launchers: one kernel per (op, head-dim bound, dtype) ----------------------
 
-#define FOR_DIM_DTYPE(DM, T, S)                                                                                              \
+#define FORWARD(DM, T, S)                                                                                                    \
     extern "C" __global__ void __launch_bounds__(WARPS * 32)                                                                 \
         attention_forward_d##DM##_##S(T* out, float* lse, const T* q, const T* k, const T* v, const float* key_mask,         \
                                       const float* bias, AttnShape s) {                                                      \
         attention_forward<T, DM>(out, lse, q, k, v, key_mask, bias, s);                                                      \
-    }                                                                                                                        \
+    }
+
+#define BACKWARD(DM, T, S)                                                                                                   \
     extern "C" __global__ void __launch_bounds__(WARPS * 32)                                                                 \
         attention_backward_query_d##DM##_##S(T* dq, const T* dout, const T* q, const T* k, const T* v, const T* out,         \
                                              const float* lse, const float* key_mask, const float* bias, AttnShape s) {      \
@@ -262,7 +264,12 @@ __device__ void attention_backward_key(T* dk, T* dv, float* dbias, const T* dout
         attention_backward_key<T, DM>(dk, dv, dbias, dout, q, k, v, out, lse, key_mask, bias, s);                            \
     }
 
-#define FOR_DTYPE(T, S) FOR_DIM_DTYPE(32, T, S) FOR_DIM_DTYPE(64, T, S) FOR_DIM_DTYPE(128, T, S)
+#define FOR_DIMS(M, T, S) M(32, T, S) M(64, T, S) M(128, T, S)
 
-FOR_DTYPE(float, f32)
-FOR_DTYPE(bf16, bf16)
+// The forward in both types (bf16: fewer than 16 queries under
+// attn_decode=tiled); the backward in f32 only (the tensor-core kernels take
+// every bf16 backward; the register-blocked ones f32 at head sizes <= 64
+// unless attn_f32=warp).
+FOR_DIMS(FORWARD, float, f32)
+FOR_DIMS(FORWARD, bf16, bf16)
+FOR_DIMS(BACKWARD, float, f32)

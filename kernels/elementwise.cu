@@ -1,7 +1,8 @@
 // Elementwise ops: fill, strided row copies, residual adds, products,
 // scaling, the activations (`Act` in src/backend/spec.rs: tanh GELU, erf
 // GELU, quick_gelu, relu) and their gradients, bias broadcast and bias
-// gradient, casts.
+// gradient. (No casts: AdamW writes bf16 parameters beside their f32
+// masters, and transfers convert on the host.)
 // Mirrors src/backend/cpu/elementwise.rs and matmul.rs (bias parts).
 #include "common.cuh"
 
@@ -149,14 +150,6 @@ __device__ void bias_backward(float* out0, float* out1, int rows, int n, int row
     });
 }
 
-__device__ void cast_f32_bf16(bf16* out, const float* inp, int64_t n) {
-    GRID_STRIDE(i, n) out[i] = __float2bfloat16(inp[i]);
-}
-
-__device__ void cast_bf16_f32(float* out, const bf16* inp, int64_t n) {
-    GRID_STRIDE(i, n) out[i] = __bfloat162float(inp[i]);
-}
-
 // ---- launchers (extern "C" entry points, one per dtype) -------------------------
 
 #define FOR_DTYPE(T, S)                                                                                                   \
@@ -218,5 +211,3 @@ MAPPED_FOR(bf16, bf16, 1, )
 MAPPED_FOR(float, f32, VEC<float>, _vec)
 MAPPED_FOR(bf16, bf16, VEC<bf16>, _vec)
 
-extern "C" __global__ void cast_f32_to_bf16(bf16* out, const float* inp, int64_t n) { cast_f32_bf16(out, inp, n); }
-extern "C" __global__ void cast_bf16_to_f32(float* out, const bf16* inp, int64_t n) { cast_bf16_f32(out, inp, n); }

@@ -176,6 +176,19 @@ impl<'a, B: Backend> Recorder<'a, B> {
             self.be.activation_backward(act, B::view_mut(&mut dinp), B::view(&a), B::view(&d));
             self.keep(format!("activation_backward {act:?}"), &dinp);
         }
+        // Inputs one element in (not 16-byte aligned): the kernels with element access.
+        let (a1, b1, d1) = (B::slice(B::view(&a), 1, n - 1), B::slice(B::view(&b), 1, n - 1), B::slice(B::view(&d), 1, n - 1));
+        let mut out = self.poisoned(n - 1);
+        self.be.mul(B::view_mut(&mut out), a1, b1);
+        self.keep("mul, unaligned inputs".into(), &out);
+        for act in [Act::GeluTanh, Act::Tanh] {
+            let mut out = self.poisoned(n - 1);
+            self.be.activation_forward(act, B::view_mut(&mut out), a1);
+            self.keep(format!("activation_forward {act:?}, unaligned input"), &out);
+            let mut dinp = self.poisoned(n - 1);
+            self.be.activation_backward(act, B::view_mut(&mut dinp), a1, d1);
+            self.keep(format!("activation_backward {act:?}, unaligned inputs"), &dinp);
+        }
         let mut filled = self.poisoned(n);
         self.be.fill(B::slice_mut(B::view_mut(&mut filled), 10, 500), 0.25);
         self.be.fill(B::slice_mut(B::view_mut(&mut filled), 0, 10), -1.0);
@@ -202,16 +215,17 @@ impl<'a, B: Backend> Recorder<'a, B> {
     /// backend rows of 70 take the kernels that keep rows in registers with
     /// element access, rows of 768 the same with 16-byte packs (150 rows: in
     /// bf16 several rows a warp through the cp.async pipeline), rows of 1,000
-    /// that forward and the fused backward, rows of 2,100 the general forward
+    /// that forward and the fused backward, rows of 2,101 and 2,104 the general forward
     /// and the two-kernel backward.
     fn layernorm(&mut self, seed: u64) {
         let mut rng = Rng::new(seed);
         // 1100 rows: at 200 blocks an SM (a tuning alternative below) the
         // 2-warp pipelined backward's 550 blocks give the dw/db reduce more
         // partial rows than one batch of its loads (32 lanes × 16).
-        // Rows of 2,100 take the two-kernel backward, whose dw/db sums run
-        // in one row split (3 rows) and in three (130).
-        for (rows, c) in [(19, 70), (21, 768), (150, 768), (1100, 768), (5, 1000), (3, 2100), (130, 2100)] {
+        // Rows over 2,048 take the two-kernel backward, whose dw/db sums run
+        // in one row split (3 rows) and in three (130): rows of 2,101 with
+        // element access, of 2,104 in 16-byte packs (in f32 and in bf16).
+        for (rows, c) in [(19, 70), (21, 768), (150, 768), (1100, 768), (5, 1000), (3, 2101), (130, 2104)] {
             let inp = self.up(&random(&mut rng, rows * c, 3.0).iter().map(|x| x + 1.5).collect::<Vec<_>>());
             let (w, b) = (self.up(&random(&mut rng, c, 1.0)), self.up(&random(&mut rng, c, 1.0)));
             let (mut out, mut mean, mut rstd) = (self.poisoned(rows * c), self.poisoned32(rows), self.poisoned32(rows));
@@ -435,9 +449,12 @@ impl<'a, B: Backend> Recorder<'a, B> {
         // a local window with padded keys at 64 (causal, and not: then the
         // earlier queries see more keys than the window), and a T5-like
         // cross-attention with a bias at 100 whose second sequence is all
-        // padding (its query sees no key: zero output, lse −∞).
+        // padding (its query sees no key: zero output, lse −∞); head sizes
+        // 24 and 48 take the d ≤ 32 and element-access d ≤ 64 kernels.
         for (batch, heads, d, q_len, kv_len, causal, window, scale, biased) in [
             (2, 2, 128, 1, 300, true, 0, 1.0, false),
+            (1, 2, 24, 1, 300, true, 0, 0.2, false),
+            (1, 1, 48, 2, 200, false, 0, 0.14, false),
             (1, 1, 64, 2, 200, true, 90, 0.125, false),
             (1, 1, 64, 3, 200, false, 50, 0.125, false),
             (2, 1, 100, 1, 70, false, 0, 1.0, true),
