@@ -12,10 +12,12 @@
 #include <unistd.h>
 
 #include <array>
+#include <cstdlib>
 #include <cstdio>
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <vector>
 
 uint3 threadIdx, blockIdx;
@@ -278,6 +280,19 @@ static void register_all() {
 
 static std::mutex launch_lock;
 
+// With HHI_EMU_TRACE=FILE, the name of each kernel the process launches is
+// appended to FILE the first time (scripts/kernel-coverage: which kernels
+// the tests never run). Called under the launch lock.
+static void trace_launch(const char* name) {
+    static const char* file = std::getenv("HHI_EMU_TRACE");
+    static std::set<std::string> seen;
+    if (file == nullptr || *file == '\0' || !seen.insert(name).second) return;
+    if (FILE* f = std::fopen(file, "a")) {
+        std::fprintf(f, "%s\n", name);
+        std::fclose(f);
+    }
+}
+
 // Returns 0; 1 when no kernel has this name; 2 when the block's threads
 // deadlock at barriers (a barrier not reached by every live thread); 3 when a
 // GPU would refuse the launch's shape (limits, __launch_bounds__), its
@@ -296,6 +311,7 @@ extern "C" int hhi_emu_launch(const char* name, unsigned gx, unsigned gy, unsign
         explicit Running(const char* name) { launching = name; }
         ~Running() { launching = nullptr; }
     } running(name);
+    trace_launch(name);
     const unsigned long long threads_per_block = 1ull * bx * by * bz;
     const char* refused = nullptr;
     if (gx == 0 || gy == 0 || gz == 0 || bx == 0 || by == 0 || bz == 0) refused = "an empty grid or block";
