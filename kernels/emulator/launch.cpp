@@ -272,25 +272,35 @@ static void note_segv_in_kernels() {
     sigaction(SIGSEGV, &action, &previous_segv);
 }
 
+// With HHI_EMU_TRACE=FILE, the process appends to FILE a line `registered
+// NAME` for every kernel it could launch, and `launched NAME` for each it
+// does, the first time (scripts/kernel-coverage: the kernels no test runs).
+static const char* trace_file() {
+    static const char* file = std::getenv("HHI_EMU_TRACE");
+    return file != nullptr && *file != '\0' ? file : nullptr;
+}
+
+static void trace(const char* event, const std::string& name) {
+    if (FILE* f = std::fopen(trace_file(), "a")) {
+        std::fprintf(f, "%s %s\n", event, name.c_str());
+        std::fclose(f);
+    }
+}
+
 static void register_all() {
     note_segv_in_kernels();
     hhi_emu_register();
     hhi_emu_register_selftests();
+    if (trace_file())
+        for (const auto& [name, kernel] : emu::registry()) trace("registered", name);
 }
 
 static std::mutex launch_lock;
 
-// With HHI_EMU_TRACE=FILE, the name of each kernel the process launches is
-// appended to FILE the first time (scripts/kernel-coverage: which kernels
-// the tests never run). Called under the launch lock.
+// Notes the launch of `name` where tracing (under the launch lock).
 static void trace_launch(const char* name) {
-    static const char* file = std::getenv("HHI_EMU_TRACE");
     static std::set<std::string> seen;
-    if (file == nullptr || *file == '\0' || !seen.insert(name).second) return;
-    if (FILE* f = std::fopen(file, "a")) {
-        std::fprintf(f, "%s\n", name);
-        std::fclose(f);
-    }
+    if (trace_file() && seen.insert(name).second) trace("launched", name);
 }
 
 // Returns 0; 1 when no kernel has this name; 2 when the block's threads
