@@ -10,7 +10,8 @@ screen rather than in the logs:
     microbenchmarks, `hhi bench ops`);
   - attention forward (T = 1024, head dim 64) at >= 50% of cuBLAS's TFLOP/s,
     in both readings: against the largest GEMMs of the same run, and against
-    cuBLAS on attention's own Q·Kᵀ product.
+    cuBLAS on attention's own Q·Kᵀ product; the default kernel, and the
+    wgmma one (tuning alternative attn_forward=wgmma) where it was timed.
 
     python3 scripts/gpu_targets.py OUT_DIR
 """
@@ -81,14 +82,16 @@ def bandwidth(found):
     return lines
 
 
-def attention(found):
-    fwd = [(name, v[0]) for name, v in found.items() if re.match(r"attention B\d+ T1024 H\d+ d64 forward$", name)]
+def attention(found, label="", tuned=None):
+    """The verdicts for the forward in `tuned` (an alternative's op log, its
+    name in `label`), or in `found`, against the GEMMs of `found`."""
+    fwd = [(name, v[0]) for name, v in (tuned or found).items() if re.match(r"attention B\d+ T1024 H\d+ d64 forward$", name)]
     gemms = [v[0] for name, v in found.items() if name.startswith("matmul ") and v[1] == "TFLOP/s"]
     own = [v[0] for name, v in found.items() if name.startswith("matmul attention-shaped") and v[1] == "TFLOP/s"]
     if not fwd or not gemms:
-        return ["attention forward: not in the op log"]
+        return [f"attention forward{label}: not in the op log"]
     name, tflops = fwd[0]
-    lines = [f"{name}: {tflops:.1f} TFLOP/s"]
+    lines = [f"{name}{label}: {tflops:.1f} TFLOP/s"]
     best = max(gemms)
     lines.append(f"  vs the largest GEMMs ({best:.1f} TFLOP/s): {100 * tflops / best:.0f}% (target >= 50%): {verdict(tflops >= 0.5 * best)}")
     if own:
@@ -103,7 +106,9 @@ def main():
     out = sys.argv[1]
     found = ops(os.path.join(out, "bench-ops-bf16.log"))
     print("-- issue 3 targets (bf16)")
-    for line in training(out) + bandwidth(found) + attention(found):
+    wgmma = ops(os.path.join(out, "tune-attn_forward=wgmma.log"))
+    alternative = attention(found, " (attn_forward=wgmma)", wgmma) if wgmma else []
+    for line in training(out) + bandwidth(found) + attention(found) + alternative:
         print(line)
 
 

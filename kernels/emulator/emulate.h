@@ -247,3 +247,27 @@ template <int N>
 inline void cp_async_wait() {
     emu::cp_async_complete_all_but(N);
 }
+
+// wgmma.mma_async (kernels/wgmma.cuh has the fragments and descriptors),
+// asynchronous as on the GPU: an issuing thread stages its A registers and
+// accumulator input and gets NaN accumulators back until a wait completes
+// the op's group. The wait is a barrier of the warpgroup's 128 threads
+// (every one must have issued the op), after which each thread computes its
+// own accumulators, reading shared-memory operands through their
+// descriptors (unswizzled layouts only). A wgmma issued while some thread of the block
+// has cp.async copies that landed after its last `fence_shared_to_async`
+// fails the launch: on a GPU, wgmma might not see them.
+namespace emu {
+// The 18-bit shared-window address wgmma descriptors encode (offset into the kernels' shared storage).
+uint32_t shared_address(const void* p);
+// A shared-memory operand: its descriptor's bits and the pointer they encode.
+struct WgmmaOperand {
+    uint64_t desc = 0;
+    const void* at = nullptr;
+};
+// A from `a` (this thread's 4 registers), or from `a_smem` (K-major) where `a` is null.
+void wgmma_issue(int n, const uint32_t* a, WgmmaOperand a_smem, WgmmaOperand b, bool trans_b, bool scale_d, float* d);
+void wgmma_commit_group();
+void wgmma_complete_all_but(int newest);
+void fence_shared_to_async();
+}  // namespace emu

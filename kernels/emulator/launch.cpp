@@ -11,6 +11,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <cstdio>
@@ -40,7 +41,7 @@ std::map<std::string, Kernel>& registry() {
 
 namespace {
 
-enum class State { Runnable, AtBlock, AtWarp, Done };
+enum class State { Runnable, AtBlock, AtWarp, AtWarpgroup, Done };
 
 // One cp.async in flight: where it lands and the 4 or 16 bytes it read.
 struct AsyncCopy {
@@ -56,6 +57,29 @@ struct AsyncCopies {
     std::deque<std::vector<AsyncCopy>> groups;
 };
 
+// A thread's wgmma ops: how many it has issued (op k of every thread of a
+// warpgroup is the same op), those since its last commit, then its
+// committed groups, oldest first.
+struct WgmmaQueue {
+    int issued = 0;
+    std::vector<int> open;
+    std::deque<std::vector<int>> groups;
+};
+// One wgmma op of a warpgroup: its shape and shared-memory operands (the
+// same in every thread), and each thread's A registers (unless A is in
+// shared memory), accumulator input and accumulators.
+struct WgmmaOp {
+    int n = 0;
+    bool trans_b = false, scale_d = false, a_shared = false;
+    WgmmaOperand a_smem, b;
+    std::array<std::array<uint32_t, 4>, 128> a{};
+    std::vector<float> c;  // [thread][n / 2], where scale_d
+    std::array<float*, 128> d{};
+    // Whether a thread's accumulators were those of an op still running
+    // when it issued this one: its input is then that op's result.
+    std::array<bool, 128> chained{};
+    int issued = 0, done = 0;
+};
 // A CUDA thread: its own stack, entered once per launch through its ucontext
 // and afterwards switched with _setjmp/_longjmp (no system call per switch).
 struct Fiber {
@@ -64,7 +88,11 @@ struct Fiber {
     State state;
     bool started = false;
     AsyncCopies copies;
+    WgmmaQueue wgmma;
+    bool unfenced_copies = false;  // cp.async copies landed since its last fence_shared_to_async
 };
+std::vector<Fiber>* block_fibers;                // the running block's threads
+std::vector<std::map<int, WgmmaOp>> wgmma_ops;  // the running block's ops in flight, by warpgroup and number
 
 constexpr size_t STACK_BYTES = 128 * 1024;
 
@@ -111,6 +139,10 @@ __attribute__((noinline)) void prepare(std::vector<Fiber>& fibers) {
     for (size_t t = 0; t < fibers.size(); t++) {
         Fiber& f = fibers[t];
         f.context = entry;
+        // The copy's floating-point state pointer still points into `entry`
+        // (glibc keeps it inside the ucontext): point it at the copy's own,
+        // or setcontext loads whatever this stack frame later holds.
+        f.context.uc_mcontext.fpregs = &f.context.__fpregs_mem;
         f.context.uc_stack.ss_sp = stack(int(t));
         f.context.uc_stack.ss_size = STACK_BYTES;
         f.context.uc_link = nullptr;  // fiber_main never returns
@@ -156,6 +188,24 @@ void run_warp(std::vector<Fiber>& fibers, int w, bool reverse) {
     }
 }
 
+// Releases the threads of each warpgroup (128 threads) whose every live
+// thread waits at its barrier (a wgmma wait); whether there were any.
+bool release_warpgroups(std::vector<Fiber>& fibers) {
+    bool released = false;
+    for (size_t first = 0; first < fibers.size(); first += 128) {
+        const size_t end = std::min(fibers.size(), first + 128);
+        bool all = true, any = false;
+        for (size_t t = first; t < end; t++) {
+            all &= fibers[t].state == State::Done || fibers[t].state == State::AtWarpgroup;
+            any |= fibers[t].state == State::AtWarpgroup;
+        }
+        if (!all || !any) continue;
+        for (size_t t = first; t < end; t++)
+            if (fibers[t].state == State::AtWarpgroup) fibers[t].state = State::Runnable;
+        released = true;
+    }
+    return released;
+}
 // Runs one block to completion; false if its threads deadlock at barriers.
 // Between two block barriers each warp runs as far as it can before the next
 // one starts, and between two warp barriers each lane before the next (first
@@ -168,11 +218,16 @@ bool run_block(std::vector<Fiber>& fibers, int nwarps, bool reverse) {
     for (auto& f : fibers) {
         f.state = State::Runnable;
         f.copies = {};  // a block's copies never land in the next block's shared memory
+        f.wgmma = {};
+        f.unfenced_copies = false;
     }
+    block_fibers = &fibers;
+    wgmma_ops.assign((fibers.size() + 127) / 128, {});
     std::vector<WarpExchange> exchanges(nwarps, WarpExchange{{}, 0});
     warp_exchange = exchanges.data();
     for (;;) {
         for (int i = 0; i < nwarps; i++) run_warp(fibers, reverse ? nwarps - 1 - i : i, reverse);
+        if (release_warpgroups(fibers)) continue;
         bool block_ready = true, any_live = false;
         for (auto& f : fibers) {
             any_live |= f.state != State::Done;
@@ -236,7 +291,134 @@ void cp_async_complete_all_but(int newest) {
     AsyncCopies& c = running->copies;
     while ((int)c.groups.size() > newest) {
         for (const AsyncCopy& copy : c.groups.front()) std::memcpy(copy.dst, copy.data.data(), copy.bytes);
+        running->unfenced_copies |= !c.groups.front().empty();
         c.groups.pop_front();
+    }
+}
+void fence_shared_to_async() { running->unfenced_copies = false; }
+uint32_t shared_address(const void* p) {
+    const char* at = static_cast<const char*>(p);
+    if (at < __start_hhi_emu_shared || at >= __stop_hhi_emu_shared) {
+        fault("a wgmma descriptor for memory outside shared memory");
+        return 0;
+    }
+    return uint32_t(at - __start_hhi_emu_shared);
+}
+namespace {
+// The running thread's place in its warpgroup: (warpgroup, thread 0-127).
+std::pair<int, int> warpgroup_slot() {
+    const unsigned t = threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z);
+    return {int(t / 128), int(t % 128)};
+}
+// Element (k, mn) of a shared-memory wgmma operand through its descriptor
+// (wgmma.cuh; `mn_major` for B with trans_b); null, with a fault, for what
+// the emulator does not implement or memory past shared memory's end.
+const bf16* descriptor_element(const WgmmaOperand& operand, bool mn_major, int k, int n) {
+    const uint64_t bits = operand.desc;
+    if (bits >> 62 != 0 || (bits >> 49 & 7) != 0) {
+        fault("a swizzled wgmma descriptor (the emulator implements unswizzled ones only)");
+        return nullptr;
+    }
+    if ((bits & 0x3fff) != (shared_address(operand.at) & 0x3ffff) >> 4) {
+        fault("a wgmma descriptor whose address field is not its operand's");
+        return nullptr;
+    }
+    const size_t lbo = (bits >> 16 & 0x3fff) << 4, sbo = (bits >> 32 & 0x3fff) << 4;
+    const size_t inner = mn_major ? (k % 8) * 16 + (n % 8) * 2 : (n % 8) * 16 + (k % 8) * 2;
+    const char* at = static_cast<const char*>(operand.at) + (n / 8) * sbo + (k / 8) * lbo + inner;
+    if (at + 2 > __stop_hhi_emu_shared) {
+        fault("a wgmma operand past the end of shared memory");
+        return nullptr;
+    }
+    return reinterpret_cast<const bf16*>(at);
+}
+// The running thread's accumulators of `op` (thread `slot` of the warpgroup).
+void wgmma_compute(const WgmmaOp& op, int slot, float* d) {
+    if (op.issued != 128) {
+        fault("wgmma by a warpgroup with threads that exited or did not issue it");
+        return;
+    }
+    const int w = slot / 32, g = slot % 32 / 4, t = slot % 4;
+    for (int i = 0; i < op.n / 8; i++)
+        for (int e = 0; e < 4; e++) {
+            const int row = 16 * w + g + 8 * (e / 2), col = 8 * i + 2 * t + e % 2;
+            float sum = 0.0f;
+            for (int k = 0; k < 16; k++) {
+                float a;
+                if (op.a_shared) {
+                    const bf16* at = descriptor_element(op.a_smem, false, k, row);
+                    if (at == nullptr) return;
+                    a = __bfloat162float(*at);
+                } else {
+                    a = half_of(op.a[32 * (row / 16) + 4 * (row % 8) + (k % 8) / 2][(row % 16) / 8 + 2 * (k / 8)], k);
+                }
+                const bf16* b = descriptor_element(op.b, op.trans_b, k, col);
+                if (b == nullptr) return;
+                sum += a * __bfloat162float(*b);
+            }
+            const float c = !op.scale_d ? 0.0f : op.chained[slot] ? d[4 * i + e] : op.c[size_t(slot) * (op.n / 2) + 4 * i + e];
+            d[4 * i + e] = c + sum;
+        }
+}
+}  // namespace
+void wgmma_issue(int n, const uint32_t* a, WgmmaOperand a_smem, WgmmaOperand b, bool trans_b, bool scale_d, float* d) {
+    if (blockDim.x * blockDim.y * blockDim.z % 128 != 0) fault("wgmma by a block whose threads do not make whole warpgroups");
+    for (const Fiber& f : *block_fibers)
+        if (f.unfenced_copies) fault("wgmma while cp.async copies landed with no fence.proxy.async after them (fence_shared_to_async)");
+    const auto [group, slot] = warpgroup_slot();
+    const int number = running->wgmma.issued++;
+    auto [it, fresh] = wgmma_ops[group].try_emplace(number);
+    WgmmaOp& op = it->second;
+    const bool a_shared = a == nullptr;
+    if (fresh) {
+        op.n = n, op.trans_b = trans_b, op.scale_d = scale_d, op.a_shared = a_shared, op.a_smem = a_smem, op.b = b;
+        if (scale_d) op.c.assign(128 * size_t(n / 2), 0.0f);
+    } else if (op.n != n || op.trans_b != trans_b || op.scale_d != scale_d || op.a_shared != a_shared || op.a_smem.desc != a_smem.desc ||
+               op.a_smem.at != a_smem.at || op.b.desc != b.desc || op.b.at != b.at) {
+        fault("wgmma ops whose shape, descriptors or flags differ across the warpgroup");
+    }
+    if (!a_shared)
+        for (int r = 0; r < 4; r++) op.a[slot][r] = a[r];
+    // Ops on the same accumulators chain, as on the GPU: an op's input is
+    // the result of the one before, which completes first (issue order).
+    WgmmaQueue& q = running->wgmma;
+    auto running_on_d = [&](int earlier) {
+        auto it = wgmma_ops[group].find(earlier);
+        return it != wgmma_ops[group].end() && it->second.d[slot] == d;
+    };
+    bool chained = std::any_of(q.open.begin(), q.open.end(), running_on_d);
+    for (const auto& g : q.groups) chained |= std::any_of(g.begin(), g.end(), running_on_d);
+    op.chained[slot] = chained;
+    if (!chained) {
+        if (op.scale_d) std::memcpy(&op.c[size_t(slot) * (n / 2)], d, sizeof(float) * (n / 2));
+        std::memset(d, 0xff, sizeof(float) * (n / 2));  // NaN until the wait
+    }
+    op.d[slot] = d;
+    op.issued++;
+    running->wgmma.open.push_back(number);
+}
+void wgmma_commit_group() {
+    WgmmaQueue& q = running->wgmma;
+    q.groups.push_back(std::move(q.open));
+    q.open.clear();
+}
+// wgmma.wait_group n: every committed group but the newest n is complete.
+void wgmma_complete_all_but(int newest) {
+    park(State::AtWarpgroup);  // every thread of the warpgroup has issued the ops it waits for
+    WgmmaQueue& q = running->wgmma;
+    const auto [group, slot] = warpgroup_slot();
+    while ((int)q.groups.size() > newest) {
+        for (int number : q.groups.front()) {
+            auto it = wgmma_ops[group].find(number);
+            if (it == wgmma_ops[group].end()) {
+                fault("a wgmma op that its warpgroup's other threads did not issue");
+                continue;
+            }
+            WgmmaOp& op = it->second;
+            wgmma_compute(op, slot, op.d[slot]);
+            if (++op.done == 128) wgmma_ops[group].erase(it);
+        }
+        q.groups.pop_front();
     }
 }
 

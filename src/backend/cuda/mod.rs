@@ -265,7 +265,9 @@ impl Cuda {
 
     /// Launches attention pass `pass` over `rows` (queries, or keys for
     /// `backward_key`): bf16 with at least [`MMA_MIN_QUERIES`] queries takes
-    /// the tensor-core kernels (kernels/attention_mma.cu), f32 with head_dim
+    /// the tensor-core kernels (kernels/attention_mma.cu; the forward at
+    /// head_dim <= 64 on an sm_90 device with `attn_forward=wgmma`,
+    /// kernels/attention_wgmma.cu), f32 with head_dim
     /// <= 64 the register-blocked ones (kernels/attention_fma.cu; the
     /// forward, too, from 16 queries: fewer take the decode kernel first),
     /// everything else the CUDA-core ones (kernels/attention.cu).
@@ -277,6 +279,10 @@ impl Cuda {
         let mma = dtype == DType::BF16 && (pass != "forward" || s.q_len >= MMA_MIN_QUERIES);
         let (bounds, family, warps): (&[usize], _, _) = if mma { (&[64, 128], "attention_mma", MMA_WARPS) } else { (&[32, 64, 128], "attention", ATTN_WARPS) };
         match bounds.iter().find(|&&bound| s.head_dim <= bound) {
+            Some(&64) if mma && pass == "forward" && self.tuning.attn_forward_wgmma && self.info().compute_capability.0 == 9 => {
+                let grid = ((rows as u32).div_ceil(WGMMA_ROWS), s.heads as u32, s.batch as u32);
+                self.rt.launch("attention_wgmma_forward_d64_bf16", grid, (WARPGROUP, 1, 1), args)
+            }
             Some(&bound) => {
                 // The tensor-core forward also comes as 8 warps × 16 rows and (d ≤ 64) 4 warps × 32 rows, or 4 × 16 at 4 blocks an SM;
                 // the backward passes at 3 blocks an SM.
@@ -327,6 +333,10 @@ fn emulator_requested(ordinal: usize) -> Result<Option<u32>> {
 const ATTN_WARPS: u32 = 8;
 /// Warps per tensor-core attention block, 16 rows each (attention_mma.cu's MMA_WARPS).
 const MMA_WARPS: u32 = 4;
+/// Query rows a block of attention_wgmma.cu's forward, one warpgroup (4 warps × 16 rows).
+const WGMMA_ROWS: u32 = 64;
+/// Threads a warpgroup.
+const WARPGROUP: u32 = 128;
 /// Queries a block (and keys a tile, and the head_dim bound) of the f32
 /// register-blocked attention, and its threads (kernels/attention_fma.cu).
 const FMA_ROWS: u32 = 64;

@@ -1,0 +1,132 @@
+// The bf16 attention forward on Hopper's warpgroup tensor-core products
+// (wgmma.mma_async, sm_90a; wgmma.cuh): the contract of attention_mma.cu's
+// forward (masks, local windows, additive bias, any scale, strided fused
+// QKV buffers, q_len ≠ kv_len) for head_dim <= 64, the tuning alternative
+// `attn_forward=wgmma` on sm_90 devices. Other targets compile the kernel
+// to a trap: the launcher never picks it there.
+//
+// A block is one warpgroup (4 warps × 16 query rows = wgmma's M of 64).
+// Per tile of 64 keys: S = Q·Kᵀ as 4 wgmma m64n64k16 (the block's Q tile,
+// loaded once, and the K tile, both K-major in shared memory), the online
+// softmax on S in registers (attention_forward.cuh, as attention_mma.cu's),
+// then O += P·V as 4 more (P's accumulators repacked as A fragments; the V
+// tile MN-major). K and V tiles stream through two buffers by cp.async, the
+// next tile landing while the block computes on this one, in wgmma's
+// unswizzled layout of 128-byte core matrices.
+#include "attention_forward.cuh"
+#include "wgmma.cuh"
+
+// Rows [first, first + N) of a strided [rows, d] bf16 matrix into an
+// unswizzled wgmma operand tile: the 16 bytes of row r, columns 8c … 8c + 7
+// go to element ((r/8)·(D/8) + c)·64 + (r%8)·8, so each 8 × 8 core matrix
+// is 128 contiguous bytes and an 8-row group's D/8 of them follow one
+// another (for K as B of S = Q·Kᵀ, K-major: LBO 128 bytes, SBO 16·D; for V
+// as B of P·V, MN-major: LBO 16·D, SBO 128; for Q as A of S, K-major as K).
+// Consecutive threads fill
+// consecutive 16 bytes. Zero past `limit` and past column d; cp.async
+// where `vec` (d, the stride and the base multiples of 8 values).
+template <int N, int D>
+__device__ void load_core_tile(bf16* tile, const bf16* base, int64_t stride, int first, int limit, int d, bool vec) {
+    constexpr int CHUNKS = D / 8;
+    for (int e = threadIdx.x; e < N * CHUNKS; e += blockDim.x) {
+        const int r = e / (8 * CHUNKS) * 8 + e % 8, c = e / 8 % CHUNKS * 8, row = first + r;
+        const bf16* src = base + (int64_t)row * stride + c;
+        bf16* dst = tile + 8 * e;
+        if (vec && row < limit && c < d) {
+            cp_async16(dst, src);
+        } else {
+            alignas(16) bf16 v[8];
+#pragma unroll
+            for (int u = 0; u < 8; u++) v[u] = (row < limit && c + u < d) ? src[u] : __float2bfloat16(0.0f);
+            copy16(dst, v);
+        }
+    }
+}
+
+// ---- kernels ------------------------------------------------------------------
+
+// grid (ceil(q_len / 64), heads, batch), 128 threads; out [batch, q_len,
+// heads·d], lse [batch, heads, q_len]. Query tiles run last first, as in
+// attention_mma.cu.
+__device__ void attention_wgmma_forward_d64(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v, const float* key_mask, const float* bias,
+                                            AttnShape s) {
+#ifdef HHI_HAS_WGMMA
+    constexpr int D = 64, N = 64, ROWS = 64;  // head dims, keys a tile, queries a block
+    alignas(128) __shared__ bf16 qs[ROWS * D];
+    alignas(128) __shared__ bf16 ks[2][N * D];
+    alignas(128) __shared__ bf16 vs[2][N * D];
+    const int warp = threadIdx.x / 32;
+    const int b = blockIdx.z, h = blockIdx.y, d = s.head_dim;
+    const int q0 = (gridDim.x - 1 - blockIdx.x) * ROWS, row0 = q0 + 16 * warp;
+    const bf16* q_base = q + (int64_t)b * s.q_len * s.q_stride + (int64_t)h * d;
+    const bf16* k_base = k + (int64_t)b * s.kv_cap * s.kv_stride + (int64_t)h * d;
+    const bf16* v_base = v + (int64_t)b * s.kv_cap * s.kv_stride + (int64_t)h * d;
+    const bool vec = aligned8(k_base, s.kv_stride, d) && aligned8(v_base, s.kv_stride, d);
+    const float scale_log2 = s.scale * LOG2E;
+
+    // Keys the block's queries may see; tile j0 goes to buffer (j0 − block_begin) / N % 2.
+    const int block_begin = visible_begin(s, q0) / N * N;
+    const int block_end = visible_end(s, min(q0 + ROWS, s.q_len) - 1);
+    auto load_tile = [&](int j0) {
+        const int buf = (j0 - block_begin) / N % 2;
+        load_core_tile<N, D>(ks[buf], k_base, s.kv_stride, j0, block_end, d, vec);
+        load_core_tile<N, D>(vs[buf], v_base, s.kv_stride, j0, block_end, d, vec);
+        cp_async_commit();
+    };
+    if (block_begin < block_end) {
+        load_core_tile<ROWS, D>(qs, q_base, s.q_stride, q0, s.q_len, d, aligned8(q_base, s.q_stride, d));  // lands with the first tile
+        load_tile(block_begin);
+    }
+    // Running max m and sum l of rows g and g + 8, in log2 units.
+    float o[D / 8][4] = {}, m[2] = {-CUDART_INF_F, -CUDART_INF_F}, l[2] = {0.0f, 0.0f};
+    for (int j0 = block_begin; j0 < block_end; j0 += N) {
+        if (j0 + N < block_end) {
+            load_tile(j0 + N);
+            cp_async_wait<1>();  // this tile's copies are done, the next one's may run on
+        } else {
+            cp_async_wait<0>();
+        }
+        fence_shared_to_async();  // this thread's copies and zeros, visible to wgmma's reads
+        __syncthreads();          // … and every thread's
+        const int buf = (j0 - block_begin) / N % 2;
+
+        // S = Q·Kᵀ over head dims 16kk … 16kk + 15 (two core matrices of each row).
+        float sc[N / 8][4];
+        wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++)
+            wgmma_m64n64k16_ss<0>(sc, smem_desc(qs + 128 * kk, 128, 16 * D), smem_desc(ks[buf] + 128 * kk, 128, 16 * D), kk > 0);
+        wgmma_commit();
+        wgmma_wait<0>();
+        // Every warp runs every tile (wgmma takes the whole warpgroup): a
+        // warp's rows that see none of its keys get probabilities of zero.
+        online_softmax_step<N, D>(sc, m, l, o, tile_kind(s, key_mask, bias, row0, j0, N), scale_log2, key_mask, bias, s, b, h, row0, j0);
+
+        // O += P·V over keys 16kk … 16kk + 15 (two 8-row groups of V's tile).
+        uint32_t pa[N / 16][4];
+#pragma unroll
+        for (int kk = 0; kk < N / 16; kk++) {
+            pa[kk][0] = pack_f32(sc[2 * kk][0], sc[2 * kk][1]);
+            pa[kk][1] = pack_f32(sc[2 * kk][2], sc[2 * kk][3]);
+            pa[kk][2] = pack_f32(sc[2 * kk + 1][0], sc[2 * kk + 1][1]);
+            pa[kk][3] = pack_f32(sc[2 * kk + 1][2], sc[2 * kk + 1][3]);
+        }
+        wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < N / 16; kk++) wgmma_m64n64k16<1>(o, pa[kk], smem_desc(vs[buf] + 16 * D * kk, 16 * D, 128), 1);
+        wgmma_commit();
+        wgmma_wait<0>();
+        __syncthreads();  // both tiles used up before the copies of tile j0 + 2N land in this buffer
+    }
+    store_forward_rows<D>(out, lse, o, m, l, s, b, h, row0);
+#elif defined(__CUDA_ARCH__)
+    __trap();
+#endif
+}
+
+// ---- launchers ------------------------------------------------------------------
+
+extern "C" __global__ void __launch_bounds__(128) attention_wgmma_forward_d64_bf16(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v,
+                                                                                   const float* key_mask, const float* bias, AttnShape s) {
+    attention_wgmma_forward_d64(out, lse, q, k, v, key_mask, bias, s);
+}

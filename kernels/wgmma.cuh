@@ -1,0 +1,121 @@
+// Hopper's warpgroup tensor-core products (PTX wgmma.mma_async, sm_90a
+// only): the four warps of a warpgroup (128 threads) issue D = A·B (+ D)
+// for a 64 × N × 16 product as one asynchronous operation; `wgmma_commit`
+// closes a group of them and `wgmma_wait<n>` returns once at most n groups
+// are still running. A is in registers here, each warp holding 16 of the 64
+// rows in mma.sync's m16n8k16 A layout (mma.cuh), or in shared memory
+// (K-major, as B below with M for N); D is N/8 accumulator
+// tiles a thread, each in mma.sync's 16 × 8 C layout, warp w holding rows
+// 16w … 16w + 15 (PTX ISA, "Matrix Fragments for wgmma.mma_async.m64nNk16").
+// So S = Q·Kᵀ's accumulator turns into P·V's A operand in registers, as
+// attention_mma.cu does with mma.sync.
+//
+// B is read from shared memory through a 64-bit matrix descriptor: its
+// start address, a leading-dimension byte offset (LBO), a stride-dimension
+// byte offset (SBO) and a swizzle mode, here always none ("interleaved").
+// Without swizzling the operand is made of core matrices of 8 rows of 16
+// bytes, each core matrix 128 contiguous bytes (PTX ISA, "Shared Memory
+// Matrix Layout", canonical layouts ((8,m),(T,2k)):((1T,SBO),(1,LBO)) for
+// K-major and ((T,1,m),(8,k)):((1,T,SBO),(1T,LBO)) for MN-major, T = 8 bf16):
+//   K-major B (trans_b = 0; B[k][n] for n's row of k values, as Kᵀ's K):
+//     element (k, n) at (n/8)·SBO + (k/8)·LBO + (n%8)·16 + (k%8)·2 bytes;
+//   MN-major B (trans_b = 1; n contiguous, as V's rows):
+//     element (k, n) at (n/8)·SBO + (k/8)·LBO + (k%8)·16 + (n%8)·2 bytes.
+// So SBO steps along N and LBO along K in both. Shared memory written by
+// ordinary stores or cp.async must be made visible to wgmma's reads (the
+// "async proxy") by `fence_shared_to_async` before the barrier that
+// publishes it. The emulator (emulator/emulate.h) implements the same
+// fragments and descriptors from this description.
+#pragma once
+#include "mma.cuh"
+
+// Whether this compilation can issue wgmma: the sm_90a device pass, or the emulator.
+#if defined(HHI_EMULATE) || defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define HHI_HAS_WGMMA 1
+#endif
+
+// A shared-memory matrix descriptor (the emulator also keeps the pointer).
+struct SmemDesc {
+    uint64_t bits;
+#ifdef HHI_EMULATE
+    const void* at;
+#endif
+};
+
+// The descriptor's bit fields: (x & 0x3FFFF) >> 4 of the start address
+// (bits 0-13), of LBO (16-29) and of SBO (32-45); base offset 0 and swizzle
+// mode 0 (none).
+__device__ __forceinline__ uint64_t smem_desc_bits(uint32_t address, uint32_t lbo, uint32_t sbo) {
+    auto field = [](uint32_t x) { return (uint64_t)((x & 0x3FFFF) >> 4); };
+    return field(address) | field(lbo) << 16 | field(sbo) << 32;
+}
+
+#ifdef HHI_HAS_WGMMA
+#ifndef HHI_EMULATE
+__device__ __forceinline__ SmemDesc smem_desc(const bf16* tile, uint32_t lbo, uint32_t sbo) {
+    return SmemDesc{smem_desc_bits((uint32_t)__cvta_generic_to_shared(tile), lbo, sbo)};
+}
+
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void wgmma_wait() {
+    asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+__device__ __forceinline__ void fence_shared_to_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+
+// d (64 × 64 f32, 8 tiles a thread) = a (64 × 16 bf16, registers) · b (16 ×
+// 64 bf16, shared memory; MN-major when TRANS_B) + d where scale_d, else without d.
+// (ptxas 13.0.88 gave a register A that stays live across a loop's
+// iterations, Q's fragments in the attention forward, the same registers
+// as another wgmma's A, overwriting it: keep such operands in shared
+// memory, `wgmma_m64n64k16_ss`.)
+template <int TRANS_B>
+__device__ __forceinline__ void wgmma_m64n64k16(float (&d)[8][4], const uint32_t (&a)[4], SmemDesc b, int scale_d) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %38, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
+        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+        "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
+        "{%32, %33, %34, %35}, %36, p, 1, 1, %37;\n}\n"
+        : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]),
+          "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[4][0]), "+f"(d[4][1]),
+          "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]),
+          "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b.bits), "n"(TRANS_B), "r"(scale_d));
+}
+
+// The same with a (64 × 16, K-major) in shared memory too.
+template <int TRANS_B>
+__device__ __forceinline__ void wgmma_m64n64k16_ss(float (&d)[8][4], SmemDesc a, SmemDesc b, int scale_d) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
+        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+        "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
+        "%32, %33, p, 1, 1, 0, %35;\n}\n"
+        : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]),
+          "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[4][0]), "+f"(d[4][1]),
+          "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]),
+          "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
+        : "l"(a.bits), "l"(b.bits), "r"(scale_d), "n"(TRANS_B));
+}
+#else  // the emulator's (emulator/launch.cpp does the work)
+inline SmemDesc smem_desc(const bf16* tile, uint32_t lbo, uint32_t sbo) { return SmemDesc{smem_desc_bits(emu::shared_address(tile), lbo, sbo), tile}; }
+inline void wgmma_fence() {}
+inline void wgmma_commit() { emu::wgmma_commit_group(); }
+template <int N>
+inline void wgmma_wait() {
+    emu::wgmma_complete_all_but(N);
+}
+inline void fence_shared_to_async() { emu::fence_shared_to_async(); }
+template <int TRANS_B>
+inline void wgmma_m64n64k16(float (&d)[8][4], const uint32_t (&a)[4], SmemDesc b, int scale_d) {
+    emu::wgmma_issue(64, a, {}, {b.bits, b.at}, TRANS_B != 0, scale_d != 0, &d[0][0]);
+}
+template <int TRANS_B>
+inline void wgmma_m64n64k16_ss(float (&d)[8][4], SmemDesc a, SmemDesc b, int scale_d) {
+    emu::wgmma_issue(64, nullptr, {a.bits, a.at}, {b.bits, b.at}, TRANS_B != 0, scale_d != 0, &d[0][0]);
+}
+#endif
+#endif
