@@ -5,8 +5,9 @@
 // `attn_forward=wgmma` on sm_90 devices. Other targets compile the kernel
 // to a trap: the launcher never picks it there.
 //
-// A block is one warpgroup (4 warps × 16 query rows = wgmma's M of 64).
-// Per tile of 64 keys: S = Q·Kᵀ as 4 wgmma m64n64k16 (the block's Q tile,
+// A block is one or two warpgroups (each 4 warps × 16 query rows = wgmma's
+// M of 64; two share each K/V tile, halving the loads a query). Per tile of
+// 64 keys: S = Q·Kᵀ as 4 wgmma m64n64k16 (the block's Q tile,
 // loaded once, and the K tile, both K-major in shared memory), the online
 // softmax on S in registers (attention_forward.cuh, as attention_mma.cu's),
 // then O += P·V as 4 more (P's accumulators repacked as A fragments; the V
@@ -45,17 +46,19 @@ __device__ void load_core_tile(bf16* tile, const bf16* base, int64_t stride, int
 
 // ---- kernels ------------------------------------------------------------------
 
-// grid (ceil(q_len / 64), heads, batch), 128 threads; out [batch, q_len,
-// heads·d], lse [batch, heads, q_len]. Query tiles run last first, as in
-// attention_mma.cu.
+// grid (ceil(q_len / (64·WG)), heads, batch), 128·WG threads; out [batch,
+// q_len, heads·d], lse [batch, heads, q_len]. Query tiles run last first,
+// as in attention_mma.cu.
+template <int WG>
 __device__ void attention_wgmma_forward_d64(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v, const float* key_mask, const float* bias,
                                             AttnShape s) {
 #ifdef HHI_HAS_WGMMA
-    constexpr int D = 64, N = 64, ROWS = 64;  // head dims, keys a tile, queries a block
-    alignas(128) __shared__ bf16 qs[ROWS * D];
+    constexpr int D = 64, N = 64, ROWS = 64 * WG;  // head dims, keys a tile, queries a block
+    alignas(128) __shared__ bf16 qs[ROWS * D];      // 8 or 16 KB; with K and V, 40 or 48 KB
     alignas(128) __shared__ bf16 ks[2][N * D];
     alignas(128) __shared__ bf16 vs[2][N * D];
     const int warp = threadIdx.x / 32;
+    const bf16* q_tile = qs + (warp / 4) * 64 * D;  // the warpgroup's 64 rows
     const int b = blockIdx.z, h = blockIdx.y, d = s.head_dim;
     const int q0 = (gridDim.x - 1 - blockIdx.x) * ROWS, row0 = q0 + 16 * warp;
     const bf16* q_base = q + (int64_t)b * s.q_len * s.q_stride + (int64_t)h * d;
@@ -95,7 +98,7 @@ __device__ void attention_wgmma_forward_d64(bf16* out, float* lse, const bf16* q
         wgmma_fence();
 #pragma unroll
         for (int kk = 0; kk < D / 16; kk++)
-            wgmma_m64n64k16_ss<0>(sc, smem_desc(qs + 128 * kk, 128, 16 * D), smem_desc(ks[buf] + 128 * kk, 128, 16 * D), kk > 0);
+            wgmma_m64n64k16_ss<0>(sc, smem_desc(q_tile + 128 * kk, 128, 16 * D), smem_desc(ks[buf] + 128 * kk, 128, 16 * D), kk > 0);
         wgmma_commit();
         wgmma_wait<0>();
         // Every warp runs every tile (wgmma takes the whole warpgroup): a
@@ -126,7 +129,14 @@ __device__ void attention_wgmma_forward_d64(bf16* out, float* lse, const bf16* q
 
 // ---- launchers ------------------------------------------------------------------
 
+// One warpgroup a block (`_d64_`: 130 registers, 3 blocks an SM), or two
+// (`_2wg_d64_`: registers capped at 128 for 2 blocks an SM, 52 bytes spilled).
 extern "C" __global__ void __launch_bounds__(128) attention_wgmma_forward_d64_bf16(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v,
                                                                                    const float* key_mask, const float* bias, AttnShape s) {
-    attention_wgmma_forward_d64(out, lse, q, k, v, key_mask, bias, s);
+    attention_wgmma_forward_d64<1>(out, lse, q, k, v, key_mask, bias, s);
+}
+extern "C" __global__ void __launch_bounds__(256, 2) attention_wgmma_forward_2wg_d64_bf16(bf16* out, float* lse, const bf16* q, const bf16* k,
+                                                                                       const bf16* v, const float* key_mask, const float* bias,
+                                                                                       AttnShape s) {
+    attention_wgmma_forward_d64<2>(out, lse, q, k, v, key_mask, bias, s);
 }

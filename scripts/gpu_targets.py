@@ -11,7 +11,7 @@ screen rather than in the logs:
   - attention forward (T = 1024, head dim 64) at >= 50% of cuBLAS's TFLOP/s,
     in both readings: against the largest GEMMs of the same run, and against
     cuBLAS on attention's own Q·Kᵀ product; the default kernel, and the
-    wgmma one (tuning alternative attn_forward=wgmma) where it was timed.
+    wgmma ones (tuning alternatives attn_forward=wgmma|wgmma2) where timed.
 
     python3 scripts/gpu_targets.py OUT_DIR
 """
@@ -106,8 +106,10 @@ def main():
     out = sys.argv[1]
     found = ops(os.path.join(out, "bench-ops-bf16.log"))
     print("-- issue 3 targets (bf16)")
-    wgmma = ops(os.path.join(out, "tune-attn_forward=wgmma.log"))
-    alternative = attention(found, " (attn_forward=wgmma)", wgmma) if wgmma else []
+    alternative = []
+    for tune in ("attn_forward=wgmma", "attn_forward=wgmma2"):
+        tuned = ops(os.path.join(out, f"tune-{tune}.log"))
+        alternative += attention(found, f" ({tune})", tuned) if tuned else []
     for line in training(out) + bandwidth(found) + attention(found) + alternative:
         print(line)
 

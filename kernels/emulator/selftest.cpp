@@ -2,6 +2,7 @@
 // the tests). build.rs compiles this file like a kernel file, so its
 // `__shared__` storage is poisoned at each block's start like theirs.
 #include "registry.h"
+#include "wgmma.cuh"
 
 namespace {
 
@@ -69,6 +70,41 @@ void mma_by_the_block(float* out) {
     out[threadIdx.x] = d[0];
 }
 
+// One warpgroup's wgmma: D (64 × 64) = A (64 × 16 in registers, A[m][k] =
+// (3m + k) % 7 − 3) · B (16 × 64 in shared memory, MN-major, B[k][n] =
+// (k + n) % 5 − 2), each thread's 32 accumulators to out[thread]. Mode 1
+// reads the accumulators before the wait; mode 2 lands a cp.async copy in
+// B's tile with no fence_shared_to_async before the product.
+void wgmma_product(float* out, int mode) {
+    alignas(128) __shared__ bf16 b[16 * 64];
+    const int t = threadIdx.x, w = t / 32, g = t % 32 / 4, q = t % 4;
+    for (int e = t; e < 16 * 64; e += blockDim.x) {
+        const int k = e / 64, n = e % 64;  // at (n/8)·SBO + (k/8)·LBO + (k%8)·16 + (n%8)·2 bytes, SBO 128, LBO 1024
+        b[(n / 8) * 64 + (k / 8) * 512 + (k % 8) * 8 + n % 8] = __float2bfloat16(float((k + n) % 5 - 2));
+    }
+    if (mode == 2) {
+        cp_async4(b, out);
+        cp_async_commit();
+        cp_async_wait<0>();
+    } else {
+        fence_shared_to_async();
+    }
+    __syncthreads();
+    auto a_at = [](int m, int k) { return __float2bfloat16(float((3 * m + k) % 7 - 3)); };
+    const int row = 16 * w + g;
+    const uint32_t a[4] = {pack_bf16(a_at(row, 2 * q), a_at(row, 2 * q + 1)), pack_bf16(a_at(row + 8, 2 * q), a_at(row + 8, 2 * q + 1)),
+                           pack_bf16(a_at(row, 2 * q + 8), a_at(row, 2 * q + 9)), pack_bf16(a_at(row + 8, 2 * q + 8), a_at(row + 8, 2 * q + 9))};
+    float d[8][4];
+    wgmma_fence();
+    wgmma_m64n64k16<1>(d, a, smem_desc(b, 1024, 128), 0);
+    wgmma_commit();
+    if (mode == 1)
+        for (int j = 0; j < 32; j++) out[32 * t + j] = d[j / 4][j % 4];
+    wgmma_wait<0>();
+    if (mode != 1)
+        for (int j = 0; j < 32; j++) out[32 * t + j] = d[j / 4][j % 4];
+}
+
 }  // namespace
 
 void hhi_emu_register_selftests() {
@@ -80,4 +116,5 @@ void hhi_emu_register_selftests() {
     emu::registry()["emu_selftest_unwritten_shared"] = emu::kernel(unwritten_shared, 1024);
     emu::registry()["emu_selftest_shuffle_from_exited_lanes"] = emu::kernel(shuffle_from_exited_lanes, 1024);
     emu::registry()["emu_selftest_mma_by_the_block"] = emu::kernel(mma_by_the_block, 1024);
+    emu::registry()["emu_selftest_wgmma_product"] = emu::kernel(wgmma_product, 1024);
 }

@@ -248,4 +248,45 @@ mod tests {
             }
         }
     }
+
+    /// Launches kernels/emulator/selftest.cpp's wgmma product on `threads`
+    /// threads in `mode` (see there); each thread's 32 accumulators.
+    fn wgmma_product(mode: i32, threads: u32) -> Result<Vec<f32>> {
+        let mut out = vec![0f32; 128 * 32];
+        let (mut ptr, mut mode) = (out.as_mut_ptr() as u64, mode);
+        let mut params = [&mut ptr as *mut u64 as *mut c_void, &mut mode as *mut i32 as *mut c_void];
+        Emulator::new(1).launch("emu_selftest_wgmma_product", (1, 1, 1), (threads, 1, 1), &mut params, &[8, 4])?;
+        Ok(out)
+    }
+
+    /// The emulated wgmma computes A·B with kernels/wgmma.cuh's documented
+    /// layouts (PTX ISA): thread t's accumulator 4i + e is D[16·(t/32) +
+    /// (t%32)/4 + 8·(e/2)][8i + 2·(t%4) + e%2], A in mma.sync's fragments,
+    /// B (MN-major, unswizzled) element (k, n) at (n/8)·SBO + (k/8)·LBO +
+    /// (k%8)·16 + (n%8)·2 bytes. (Whether a GPU agrees only a GPU can say:
+    /// the tuning alternative attn_forward=wgmma's op tests.)
+    #[test]
+    fn a_wgmma_product_follows_the_documented_fragments_and_descriptors() {
+        let out = wgmma_product(0, 128).unwrap();
+        for t in 0..128 {
+            for j in 0..32 {
+                let (i, e) = (j / 4, j % 4);
+                let (row, col) = (16 * (t / 32) + t % 32 / 4 + 8 * (e / 2), 8 * i + 2 * (t % 4) + e % 2);
+                let expected: i32 = (0..16).map(|k| ((3 * row + k) % 7 - 3) as i32 * ((k + col) % 5 - 2) as i32).sum();
+                assert_eq!(out[32 * t + j], expected as f32, "thread {t} accumulator {j} (row {row}, column {col})");
+            }
+        }
+    }
+
+    /// wgmma is asynchronous: its accumulators hold NaN until the wait. It
+    /// takes a whole warpgroup, and shared memory that `cp.async` wrote
+    /// must be fenced for it (fence.proxy.async) or the launch fails.
+    #[test]
+    fn wgmma_accumulators_are_nan_until_the_wait_and_misuse_fails_the_launch() {
+        assert!(wgmma_product(1, 128).unwrap().iter().all(|v| v.is_nan()));
+        let err = wgmma_product(2, 128).unwrap_err().to_string();
+        assert!(err.contains("no fence.proxy.async"), "{err}");
+        let err = wgmma_product(0, 64).unwrap_err().to_string();
+        assert!(err.contains("whole warpgroups"), "{err}");
+    }
 }

@@ -279,9 +279,11 @@ impl Cuda {
         let mma = dtype == DType::BF16 && (pass != "forward" || s.q_len >= MMA_MIN_QUERIES);
         let (bounds, family, warps): (&[usize], _, _) = if mma { (&[64, 128], "attention_mma", MMA_WARPS) } else { (&[32, 64, 128], "attention", ATTN_WARPS) };
         match bounds.iter().find(|&&bound| s.head_dim <= bound) {
-            Some(&64) if mma && pass == "forward" && self.tuning.attn_forward_wgmma && self.info().compute_capability.0 == 9 => {
-                let grid = ((rows as u32).div_ceil(WGMMA_ROWS), s.heads as u32, s.batch as u32);
-                self.rt.launch("attention_wgmma_forward_d64_bf16", grid, (WARPGROUP, 1, 1), args)
+            Some(&64) if mma && pass == "forward" && self.tuning.attn_forward_wgmma > 0 && self.info().compute_capability.0 == 9 => {
+                let groups = self.tuning.attn_forward_wgmma;
+                let grid = ((rows as u32).div_ceil(WGMMA_ROWS * groups), s.heads as u32, s.batch as u32);
+                let name = if groups == 2 { "attention_wgmma_forward_2wg_d64_bf16" } else { "attention_wgmma_forward_d64_bf16" };
+                self.rt.launch(name, grid, (WARPGROUP * groups, 1, 1), args)
             }
             Some(&bound) => {
                 // The tensor-core forward also comes as 8 warps × 16 rows and (d ≤ 64) 4 warps × 32 rows, or 4 × 16 at 4 blocks an SM;
@@ -333,7 +335,7 @@ fn emulator_requested(ordinal: usize) -> Result<Option<u32>> {
 const ATTN_WARPS: u32 = 8;
 /// Warps per tensor-core attention block, 16 rows each (attention_mma.cu's MMA_WARPS).
 const MMA_WARPS: u32 = 4;
-/// Query rows a block of attention_wgmma.cu's forward, one warpgroup (4 warps × 16 rows).
+/// Query rows a warpgroup (4 warps × 16 rows) of attention_wgmma.cu's forward.
 const WGMMA_ROWS: u32 = 64;
 /// Threads a warpgroup.
 const WARPGROUP: u32 = 128;

@@ -44,9 +44,9 @@ pub struct Tuning {
     /// blocks (wider heads fall back to 4×16).
     pub attn_forward: (u32, u32, u32),
     /// The bf16 attention forward (head_dim <= 64) on Hopper's wgmma
-    /// (kernels/attention_wgmma.cu: a warpgroup of 64 query rows a block)
-    /// where the device is sm_90; `attn_forward` elsewhere.
-    pub attn_forward_wgmma: bool,
+    /// (kernels/attention_wgmma.cu) with this many warpgroups of 64 query
+    /// rows a block (1 or 2; 0: not) where the device is sm_90; 4×16 elsewhere.
+    pub attn_forward_wgmma: u32,
     /// The tensor-core attention backward's passes with registers capped
     /// for 3 blocks an SM (168, a few spills) instead of ptxas's own count (2).
     pub attn_backward_b3: bool,
@@ -73,7 +73,7 @@ impl Default for Tuning {
             ln_backward: LnBackward::Pipelined,
             ln_backward_blocks_per_sm: 0,
             attn_forward: (4, 16, 0),
-            attn_forward_wgmma: false,
+            attn_forward_wgmma: 0,
             attn_backward_b3: false,
             gemm_bias_epilogue: false,
             gemm_gelu_epilogue: false,
@@ -97,7 +97,7 @@ impl Tuning {
         let mut t = Self::default();
         let bad = |what: &str| {
             Error::Invalid(format!(
-                "HHI_CUDA_TUNE: {what} (keys: xent_threads=32..1024 in 32s, xent_unroll=2|4|8, ln_backward=pipelined|pipelined3|pipelined4|pipelined_atomic|cached, ln_backward_blocks_per_sm=N, attn_forward=4x16|8x16|4x32|4x16b4|wgmma, attn_backward=b2|b3, gemm_bias=broadcast|epilogue, gemm_gelu=kernel|epilogue, attn_decode=split|tiled, attn_f32=fma|warp)"
+                "HHI_CUDA_TUNE: {what} (keys: xent_threads=32..1024 in 32s, xent_unroll=2|4|8, ln_backward=pipelined|pipelined3|pipelined4|pipelined_atomic|cached, ln_backward_blocks_per_sm=N, attn_forward=4x16|8x16|4x32|4x16b4|wgmma|wgmma2, attn_backward=b2|b3, gemm_bias=broadcast|epilogue, gemm_gelu=kernel|epilogue, attn_decode=split|tiled, attn_f32=fma|warp)"
             ))
         };
         for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -128,9 +128,13 @@ impl Tuning {
                 }
                 "ln_backward_blocks_per_sm" => t.ln_backward_blocks_per_sm = number()?,
                 "attn_forward" => {
-                    t.attn_forward_wgmma = value == "wgmma";  // the others where a device lacks wgmma
+                    t.attn_forward_wgmma = match value {
+                        "wgmma" => 1,
+                        "wgmma2" => 2,
+                        _ => 0,
+                    };
                     t.attn_forward = match value {
-                        "4x16" | "wgmma" => (4, 16, 0),
+                        "4x16" | "wgmma" | "wgmma2" => (4, 16, 0), // the latter where a device lacks wgmma
                         "8x16" => (8, 16, 0),
                         "4x32" => (4, 32, 0),
                         "4x16b4" => (4, 16, 4),
@@ -204,9 +208,9 @@ mod tests {
             (256, LnBackward::Cached, 3, (4, 32, 0), true, true, true, true, true)
         );
         assert_eq!(Tuning::parse("").unwrap().xent_threads, 1024);
-        let wgmma = Tuning::parse("attn_forward=wgmma").unwrap();
-        assert_eq!((wgmma.attn_forward_wgmma, wgmma.attn_forward), (true, (4, 16, 0)));
-        assert!(!Tuning::parse("attn_forward=wgmma,attn_forward=8x16").unwrap().attn_forward_wgmma);
+        let wgmma = Tuning::parse("attn_forward=wgmma2").unwrap();
+        assert_eq!((wgmma.attn_forward_wgmma, wgmma.attn_forward), (2, (4, 16, 0)));
+        assert_eq!(Tuning::parse("attn_forward=wgmma,attn_forward=8x16").unwrap().attn_forward_wgmma, 0);
         for (spec, named) in [
             ("xent_threads=100", "xent_threads=100"),
             ("ln_backward=fast", "ln_backward=fast"),
