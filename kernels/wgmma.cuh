@@ -102,7 +102,7 @@ __device__ __forceinline__ void wgmma_m64n64k16_ss(float (&d)[8][4], SmemDesc a,
 }
 #else  // the emulator's (emulator/launch.cpp does the work)
 inline SmemDesc smem_desc(const bf16* tile, uint32_t lbo, uint32_t sbo) { return SmemDesc{smem_desc_bits(emu::shared_address(tile), lbo, sbo), tile}; }
-inline void wgmma_fence() {}
+inline void wgmma_fence() { emu::wgmma_fence(); }
 inline void wgmma_commit() { emu::wgmma_commit_group(); }
 template <int N>
 inline void wgmma_wait() {

@@ -256,7 +256,10 @@ inline void cp_async_wait() {
 // own accumulators, reading shared-memory operands through their
 // descriptors (unswizzled layouts only). A wgmma issued while some thread of the block
 // has cp.async copies that landed after its last `fence_shared_to_async`
-// fails the launch: on a GPU, wgmma might not see them.
+// fails the launch: on a GPU, wgmma might not see them; so does one with
+// no `wgmma_fence` since the thread's start or its last wgmma wait (the
+// fence orders the thread's register writes before wgmma reads them: a
+// stricter rule than PTX's, which asks for it where the registers changed).
 namespace emu {
 // The 18-bit shared-window address wgmma descriptors encode (offset into the kernels' shared storage).
 uint32_t shared_address(const void* p);
@@ -270,4 +273,5 @@ void wgmma_issue(int n, const uint32_t* a, WgmmaOperand a_smem, WgmmaOperand b, 
 void wgmma_commit_group();
 void wgmma_complete_all_but(int newest);
 void fence_shared_to_async();
+void wgmma_fence();
 }  // namespace emu

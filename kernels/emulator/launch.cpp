@@ -90,6 +90,7 @@ struct Fiber {
     AsyncCopies copies;
     WgmmaQueue wgmma;
     bool unfenced_copies = false;  // cp.async copies landed since its last fence_shared_to_async
+    bool wgmma_fenced = false;     // wgmma.fence since its start or its last wgmma wait
 };
 std::vector<Fiber>* block_fibers;                // the running block's threads
 std::vector<std::map<int, WgmmaOp>> wgmma_ops;  // the running block's ops in flight, by warpgroup and number
@@ -220,6 +221,7 @@ bool run_block(std::vector<Fiber>& fibers, int nwarps, bool reverse) {
         f.copies = {};  // a block's copies never land in the next block's shared memory
         f.wgmma = {};
         f.unfenced_copies = false;
+        f.wgmma_fenced = false;
     }
     block_fibers = &fibers;
     wgmma_ops.assign((fibers.size() + 127) / 128, {});
@@ -296,6 +298,7 @@ void cp_async_complete_all_but(int newest) {
     }
 }
 void fence_shared_to_async() { running->unfenced_copies = false; }
+void wgmma_fence() { running->wgmma_fenced = true; }
 uint32_t shared_address(const void* p) {
     const char* at = static_cast<const char*>(p);
     if (at < __start_hhi_emu_shared || at >= __stop_hhi_emu_shared) {
@@ -365,6 +368,7 @@ void wgmma_issue(int n, const uint32_t* a, WgmmaOperand a_smem, WgmmaOperand b, 
     if (blockDim.x * blockDim.y * blockDim.z % 128 != 0) fault("wgmma by a block whose threads do not make whole warpgroups");
     for (const Fiber& f : *block_fibers)
         if (f.unfenced_copies) fault("wgmma while cp.async copies landed with no fence.proxy.async after them (fence_shared_to_async)");
+    if (!running->wgmma_fenced) fault("wgmma with no wgmma.fence since the thread's start or its last wgmma wait (its registers may be stale)");
     const auto [group, slot] = warpgroup_slot();
     const int number = running->wgmma.issued++;
     auto [it, fresh] = wgmma_ops[group].try_emplace(number);
@@ -405,6 +409,7 @@ void wgmma_commit_group() {
 // wgmma.wait_group n: every committed group but the newest n is complete.
 void wgmma_complete_all_but(int newest) {
     park(State::AtWarpgroup);  // every thread of the warpgroup has issued the ops it waits for
+    running->wgmma_fenced = false;  // the program may now touch the registers
     WgmmaQueue& q = running->wgmma;
     const auto [group, slot] = warpgroup_slot();
     while ((int)q.groups.size() > newest) {

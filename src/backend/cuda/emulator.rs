@@ -279,8 +279,9 @@ mod tests {
     }
 
     /// wgmma is asynchronous: its accumulators hold NaN until the wait. It
-    /// takes a whole warpgroup, and shared memory that `cp.async` wrote
-    /// must be fenced for it (fence.proxy.async) or the launch fails.
+    /// takes a whole warpgroup, a wgmma fence before it, and shared memory
+    /// that `cp.async` wrote fenced for it (fence.proxy.async), or the
+    /// launch fails.
     #[test]
     fn wgmma_accumulators_are_nan_until_the_wait_and_misuse_fails_the_launch() {
         assert!(wgmma_product(1, 128).unwrap().iter().all(|v| v.is_nan()));
@@ -288,5 +289,7 @@ mod tests {
         assert!(err.contains("no fence.proxy.async"), "{err}");
         let err = wgmma_product(0, 64).unwrap_err().to_string();
         assert!(err.contains("whole warpgroups"), "{err}");
+        let err = wgmma_product(3, 128).unwrap_err().to_string();
+        assert!(err.contains("no wgmma.fence"), "{err}");
     }
 }
