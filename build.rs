@@ -20,7 +20,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// nvcc flags shared by every kernel file. `-Werror all-warnings` turns host,
-/// device and ptxas warnings into errors; no fast-math, so f32 results stay
+/// device and ptxas warnings into errors (and `compile_all` ptxas's
+/// "Potential Performance Loss" notes); no fast-math, so f32 results stay
 /// comparable with the CPU reference.
 /// `-Xptxas -v` reports each kernel's registers (see `registers_used`).
 const NVCC_FLAGS: &[&str] =
@@ -254,6 +255,12 @@ fn compile_all(nvcc: &Path, sources: &[PathBuf], out_dir: &Path) -> (Vec<(String
                     let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
                     if !out.status.success() {
                         panic!("nvcc failed on {}:\n{log}", src.display());
+                    }
+                    // ptxas reports some performance bugs as info, not
+                    // warnings (C7510/C7511: a wgmma pipeline serialized):
+                    // they fail the build as warnings do.
+                    if let Some(line) = log.lines().find(|l| l.contains("Potential Performance Loss")) {
+                        panic!("ptxas on {}: {}", src.display(), line.trim());
                     }
                     (stem, dst, registers_used(&log))
                 })
