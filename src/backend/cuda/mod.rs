@@ -266,7 +266,7 @@ impl Cuda {
     /// Launches attention pass `pass` over `rows` (queries, or keys for
     /// `backward_key`): bf16 with at least [`MMA_MIN_QUERIES`] queries takes
     /// the tensor-core kernels (kernels/attention_mma.cu; the forward at
-    /// head_dim <= 64 on an sm_90 device with `attn_forward=wgmma`,
+    /// head_dim <= 64 on an sm_90 device with `attn_forward=wgmma|wgmma2`,
     /// kernels/attention_wgmma.cu), f32 with head_dim
     /// <= 64 the register-blocked ones (kernels/attention_fma.cu; the
     /// forward, too, from 16 queries: fewer take the decode kernel first),
