@@ -1,9 +1,9 @@
 // The pieces of the tensor-core attention forward that attention_mma.cu
-// (mma.sync) and attention_wgmma.cu (Hopper's wgmma) share: masking, Q's
-// A fragments, the online softmax over a 16-row × N tile of scores held in
-// mma's accumulator layout (mma.cuh), and the normalised output rows and
-// lse. Scores are in log2 units (the scale folded with log2 e, so each
-// probability is one exp2).
+// (mma.sync) and attention_wgmma.cu (Hopper's wgmma) share: masking, the
+// online softmax over a 16-row × N tile of scores held in mma's
+// accumulator layout (mma.cuh), and the normalised output rows and lse;
+// also the mma kernels' A fragments read from global memory. Scores are in
+// log2 units (the scale folded with log2 e, so each probability is one exp2).
 #pragma once
 #include "attention_shape.cuh"
 #include "mma.cuh"
