@@ -33,6 +33,26 @@ __device__ __forceinline__ bool aligned8(const bf16* p, int64_t stride, int d) {
     return ((uintptr_t)p % 16 == 0) && stride % 8 == 0 && d % 8 == 0;
 }
 
+// Where a forward block works: its batch and head, its first query q0 (grid
+// (query tiles, heads, batch), tiles taken last first: under a causal mask
+// the last tiles see the most keys, and starting them first leaves the
+// short ones to fill the final wave), its (batch, head)'s K and V, whether
+// they allow 16-byte loads, and the keys [begin, end) its `rows` queries may
+// see, begin rounded down to a tile of N keys.
+struct ForwardBlock {
+    int b, h, q0, begin, end;
+    const bf16 *k_base, *v_base;
+    bool vec;
+};
+template <int N>
+__device__ __forceinline__ ForwardBlock forward_block(const bf16* k, const bf16* v, const AttnShape& s, int rows) {
+    const int b = blockIdx.z, h = blockIdx.y, q0 = (gridDim.x - 1 - blockIdx.x) * rows;
+    const bf16* k_base = k + (int64_t)b * s.kv_cap * s.kv_stride + (int64_t)h * s.head_dim;
+    const bf16* v_base = v + (int64_t)b * s.kv_cap * s.kv_stride + (int64_t)h * s.head_dim;
+    return ForwardBlock{b,      h,      q0, visible_begin(s, q0) / N * N, visible_end(s, min(q0 + rows, s.q_len) - 1),
+                        k_base, v_base, aligned8(k_base, s.kv_stride, s.head_dim) && aligned8(v_base, s.kv_stride, s.head_dim)};
+}
+
 // A-operand fragments of 16 rows (row0 …) × D columns of a strided matrix,
 // straight from global memory (loaded once per block).
 template <int D>

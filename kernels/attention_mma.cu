@@ -175,9 +175,8 @@ __device__ __forceinline__ void await_tile(int at, int end, int step, Load&& loa
 
 // grid (ceil(q_len / (16·MT·W)), heads, batch), W warps of 16·MT query rows
 // (MT m-tiles of 16, sharing each K/V fragment read from shared memory);
-// out [batch, q_len, heads·d], lse [batch, heads, q_len]. Blocks take query
-// tiles last first: under a causal mask the last tiles see the most keys,
-// and starting them first leaves the short ones to fill the final wave.
+// out [batch, q_len, heads·d], lse [batch, heads, q_len]; query tiles last
+// first (forward_block).
 template <int D, int W, int MT>
 __device__ void attention_mma_forward(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v, const float* key_mask, const float* bias,
                                       AttnShape s) {
@@ -185,17 +184,13 @@ __device__ void attention_mma_forward(bf16* out, float* lse, const bf16* q, cons
     constexpr int WARP_ROWS = 16 * MT, BLOCK_ROWS = WARP_ROWS * W;
     alignas(16) __shared__ bf16 ks[2][N * (D + 8)];
     alignas(16) __shared__ bf16 vs[2][N * (D + 8)];
-    const int warp = threadIdx.x / 32;
-    const int b = blockIdx.z, h = blockIdx.y, d = s.head_dim;
-    const int q0 = (gridDim.x - 1 - blockIdx.x) * BLOCK_ROWS, row0 = q0 + WARP_ROWS * warp;
-    const bf16* k_base = k + (int64_t)b * s.kv_cap * s.kv_stride + (int64_t)h * d;
-    const bf16* v_base = v + (int64_t)b * s.kv_cap * s.kv_stride + (int64_t)h * d;
-    const bool vec = aligned8(k_base, s.kv_stride, d) && aligned8(v_base, s.kv_stride, d);
+    const ForwardBlock f = forward_block<N>(k, v, s, BLOCK_ROWS);
+    const int b = f.b, h = f.h, d = s.head_dim, q0 = f.q0, block_begin = f.begin, block_end = f.end, row0 = q0 + WARP_ROWS * (threadIdx.x / 32);
+    const bf16 *k_base = f.k_base, *v_base = f.v_base;
+    const bool vec = f.vec;
     const float scale_log2 = s.scale * LOG2E;
 
-    // Keys the block's (and the warp's) queries may see.
-    const int block_begin = visible_begin(s, q0) / N * N;
-    const int block_end = visible_end(s, min(q0 + BLOCK_ROWS, s.q_len) - 1);
+    // Keys the warp's queries may see.
     const int warp_begin = visible_begin(s, row0), warp_end = visible_end(s, min(row0 + WARP_ROWS - 1, s.q_len - 1));
     // Tile j0's keys and values go to buffer (j0 − block_begin) / N % 2; the
     // next tile's copies run while the block computes on this one.

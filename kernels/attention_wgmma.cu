@@ -47,8 +47,8 @@ __device__ void load_core_tile(bf16* tile, const bf16* base, int64_t stride, int
 // ---- kernels ------------------------------------------------------------------
 
 // grid (ceil(q_len / (64·WG)), heads, batch), 128·WG threads; out [batch,
-// q_len, heads·d], lse [batch, heads, q_len]. Query tiles run last first,
-// as in attention_mma.cu.
+// q_len, heads·d], lse [batch, heads, q_len]; query tiles last first
+// (forward_block).
 template <int WG>
 __device__ void attention_wgmma_forward_d64(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v, const float* key_mask, const float* bias,
                                             AttnShape s) {
@@ -59,17 +59,13 @@ __device__ void attention_wgmma_forward_d64(bf16* out, float* lse, const bf16* q
     alignas(128) __shared__ bf16 vs[2][N * D];
     const int warp = threadIdx.x / 32;
     const bf16* q_tile = qs + (warp / 4) * 64 * D;  // the warpgroup's 64 rows
-    const int b = blockIdx.z, h = blockIdx.y, d = s.head_dim;
-    const int q0 = (gridDim.x - 1 - blockIdx.x) * ROWS, row0 = q0 + 16 * warp;
-    const bf16* q_base = q + (int64_t)b * s.q_len * s.q_stride + (int64_t)h * d;
-    const bf16* k_base = k + (int64_t)b * s.kv_cap * s.kv_stride + (int64_t)h * d;
-    const bf16* v_base = v + (int64_t)b * s.kv_cap * s.kv_stride + (int64_t)h * d;
-    const bool vec = aligned8(k_base, s.kv_stride, d) && aligned8(v_base, s.kv_stride, d);
+    const ForwardBlock f = forward_block<N>(k, v, s, ROWS);
+    const int b = f.b, h = f.h, d = s.head_dim, q0 = f.q0, block_begin = f.begin, block_end = f.end, row0 = q0 + 16 * warp;
+    const bf16 *q_base = q + (int64_t)b * s.q_len * s.q_stride + (int64_t)h * d, *k_base = f.k_base, *v_base = f.v_base;
+    const bool vec = f.vec;
     const float scale_log2 = s.scale * LOG2E;
 
-    // Keys the block's queries may see; tile j0 goes to buffer (j0 − block_begin) / N % 2.
-    const int block_begin = visible_begin(s, q0) / N * N;
-    const int block_end = visible_end(s, min(q0 + ROWS, s.q_len) - 1);
+    // Tile j0 of the block's keys goes to buffer (j0 − block_begin) / N % 2.
     auto load_tile = [&](int j0) {
         const int buf = (j0 - block_begin) / N % 2;
         load_core_tile<N, D>(ks[buf], k_base, s.kv_stride, j0, block_end, d, vec);
