@@ -176,34 +176,35 @@ fn gather_shared_memory(obj: &Path) -> Result<usize, String> {
 }
 
 /// The names in `extern "C" void NAME(` of preprocessed kernel source, in
-/// lines that come from the kernel file itself (not from system headers),
-/// each with the thread count of its `__launch_bounds__` where it has one
-/// (preprocessed with HHI_SCAN_LAUNCH_BOUNDS, the bound reads
-/// `HHI_LAUNCH_BOUNDS(threads, …)` between `void` and the name).
+/// lines that come from the kernel file itself (not from system headers;
+/// a declaration may run over several lines), each with the thread count
+/// of its `__launch_bounds__` where it has one (preprocessed with
+/// HHI_SCAN_LAUNCH_BOUNDS, the bound reads `HHI_LAUNCH_BOUNDS(threads, …)`
+/// between `void` and the name).
 fn kernel_names(expanded: &str, file: &str) -> Result<Vec<(String, Option<u32>)>, String> {
-    let mut names = Vec::new();
+    let mut own = String::new();
     let mut in_kernel_file = false;
     for line in expanded.lines() {
         if let Some(marker) = line.strip_prefix("# ") {
             in_kernel_file = marker.split('"').nth(1).is_some_and(|f| f.ends_with(file));
-            continue;
+        } else if in_kernel_file {
+            own += line;
+            own.push('\n');
         }
-        if !in_kernel_file {
-            continue;
+    }
+    let mut names = Vec::new();
+    for part in own.split("extern \"C\"").skip(1) {
+        let Some(mut rest) = part.trim_start().strip_prefix("void") else { continue };
+        let mut bound = None;
+        if let Some(args) = rest.trim_start().strip_prefix("HHI_LAUNCH_BOUNDS(") {
+            let close = args.find(')').ok_or_else(|| format!("{file}: unclosed __launch_bounds__ in `{}`", args.lines().next().unwrap_or("").trim()))?;
+            let threads = args[..close].split(',').next().unwrap_or("");
+            bound = Some(product(threads).ok_or_else(|| format!("{file}: cannot read the __launch_bounds__ thread count `{threads}`"))?);
+            rest = &args[close + 1..];
         }
-        for part in line.split("extern \"C\"").skip(1) {
-            let Some(mut rest) = part.trim_start().strip_prefix("void") else { continue };
-            let mut bound = None;
-            if let Some(args) = rest.trim_start().strip_prefix("HHI_LAUNCH_BOUNDS(") {
-                let close = args.find(')').ok_or_else(|| format!("{file}: unclosed __launch_bounds__ in `{}`", line.trim()))?;
-                let threads = args[..close].split(',').next().unwrap_or("");
-                bound = Some(product(threads).ok_or_else(|| format!("{file}: cannot read the __launch_bounds__ thread count `{threads}`"))?);
-                rest = &args[close + 1..];
-            }
-            let name: String = rest.trim_start().chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
-            if !name.is_empty() {
-                names.push((name, bound));
-            }
+        let name: String = rest.trim_start().chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+        if !name.is_empty() {
+            names.push((name, bound));
         }
     }
     Ok(names)
@@ -257,9 +258,11 @@ fn compile_all(nvcc: &Path, sources: &[PathBuf], out_dir: &Path) -> (Vec<(String
                         panic!("nvcc failed on {}:\n{log}", src.display());
                     }
                     // ptxas reports some performance bugs as info, not
-                    // warnings (C7510/C7511: a wgmma pipeline serialized):
+                    // warnings (C7510/C7511: a wgmma pipeline serialized;
+                    // C7519: a wgmma fence added because registers a
+                    // wgmma reads were written after the kernel's fence):
                     // they fail the build as warnings do.
-                    if let Some(line) = log.lines().find(|l| l.contains("Potential Performance Loss")) {
+                    if let Some(line) = log.lines().find(|l| l.contains("Potential Performance Loss") || l.contains("warpgroup.arrive is injected")) {
                         panic!("ptxas on {}: {}", src.display(), line.trim());
                     }
                     (stem, dst, registers_used(&log))

@@ -28,7 +28,7 @@
 // a scratch the passes read (pass 2 would otherwise redo the dot products
 // of every query tile for every key block); both passes double-buffer the
 // tiles they stream with cp.async, as the forward does.
-#include "attention_forward.cuh"
+#include "attention_backward.cuh"
 
 #define MMA_WARPS 4
 #define ROWS (16 * MMA_WARPS)  // rows a block owns
@@ -120,22 +120,6 @@ __device__ __forceinline__ void mma_cols(float (&out)[D / 8][4], const float (&p
     mma_cols_mt<N, D, 1>(reinterpret_cast<float(&)[1][D / 8][4]>(out), reinterpret_cast<const float(&)[1][N / 8][4]>(p), tile);
 }
 
-// Stores a 16 × D accumulator in rows row0 … of a strided bf16 matrix (columns < d).
-template <int D>
-__device__ void store_rows(bf16* base, int64_t stride, const float (*acc)[4], int row0, int limit, int d) {
-    const int g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
-#pragma unroll
-    for (int dn = 0; dn < D / 8; dn++) {
-#pragma unroll
-        for (int e = 0; e < 4; e++) {
-            const int r = row0 + g + 8 * (e / 2), c = 8 * dn + 2 * t + e % 2;
-            if (r < limit && c < d) {
-                base[(int64_t)r * stride + c] = __float2bfloat16(acc[dn][e]);
-            }
-        }
-    }
-}
-
 // Σ_c dO_ic·O_ic of query i of (batch b, head h), summed across the warp (every lane gets it).
 __device__ __forceinline__ float row_dot(const bf16* dout, const bf16* out, const AttnShape& s, int b, int h, int i) {
     const int lane = threadIdx.x % 32;
@@ -224,34 +208,6 @@ __device__ void attention_mma_forward(bf16* out, float* lse, const bf16* q, cons
     // Normalise and store.
 #pragma unroll
     for (int mt = 0; mt < MT; mt++) store_forward_rows<D>(out, lse, o[mt], m[mt], l[mt], s, b, h, row0 + 16 * mt);
-}
-
-// Scores of a 16-row × N tile (accumulators of dot products, rows `row0` …
-// of one side, columns `col0` … of the other) → probabilities exp2(score − lse),
-// in place; `lse_base` gives each element's exp_base of its query's lse in
-// log2 units. `queries_are_rows`: the rows are queries (dQ pass), or keys (dK/dV pass).
-template <int N, typename LseBase>
-__device__ __forceinline__ void probabilities(float (*sc)[4], const AttnShape& s, const float* key_mask, const float* bias, int b, int h, int row0, int col0,
-                                              bool queries_are_rows, LseBase&& lse_base) {
-    const int g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
-    const bool plain = queries_are_rows ? all_visible(s, key_mask, bias, row0, row0 + 15, col0, col0 + N - 1)
-                                        : all_visible(s, key_mask, bias, col0, col0 + N - 1, row0, row0 + 15);
-    const float scale_log2 = s.scale * LOG2E;
-    if (plain) {
-#pragma unroll
-        for (int n = 0; n < N / 8; n++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) sc[n][e] = fast_exp2(fmaf(sc[n][e], scale_log2, -lse_base(e, 8 * n + 2 * t + e % 2)));
-        return;
-    }
-#pragma unroll
-    for (int n = 0; n < N / 8; n++)
-#pragma unroll
-        for (int e = 0; e < 4; e++) {
-            const int row = row0 + g + 8 * (e / 2), col = col0 + 8 * n + 2 * t + e % 2;
-            const float x = queries_are_rows ? masked_score(sc[n][e], key_mask, bias, s, b, h, row, col) : masked_score(sc[n][e], key_mask, bias, s, b, h, col, row);
-            sc[n][e] = fast_exp2(LOG2E * x - lse_base(e, 8 * n + 2 * t + e % 2));
-        }
 }
 
 // Pass 0: one warp per query row of every (batch, head), rows ordered as lse

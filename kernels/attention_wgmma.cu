@@ -17,33 +17,6 @@
 #include "attention_forward.cuh"
 #include "wgmma.cuh"
 
-// Rows [first, first + N) of a strided [rows, d] bf16 matrix into an
-// unswizzled wgmma operand tile: the 16 bytes of row r, columns 8c … 8c + 7
-// go to element ((r/8)·(D/8) + c)·64 + (r%8)·8, so each 8 × 8 core matrix
-// is 128 contiguous bytes and an 8-row group's D/8 of them follow one
-// another (for K as B of S = Q·Kᵀ, K-major: LBO 128 bytes, SBO 16·D; for V
-// as B of P·V, MN-major: LBO 16·D, SBO 128; for Q as A of S, K-major as K).
-// Consecutive threads fill
-// consecutive 16 bytes. Zero past `limit` and past column d; cp.async
-// where `vec` (d, the stride and the base multiples of 8 values).
-template <int N, int D>
-__device__ void load_core_tile(bf16* tile, const bf16* base, int64_t stride, int first, int limit, int d, bool vec) {
-    constexpr int CHUNKS = D / 8;
-    for (int e = threadIdx.x; e < N * CHUNKS; e += blockDim.x) {
-        const int r = e / (8 * CHUNKS) * 8 + e % 8, c = e / 8 % CHUNKS * 8, row = first + r;
-        const bf16* src = base + (int64_t)row * stride + c;
-        bf16* dst = tile + 8 * e;
-        if (vec && row < limit && c < d) {
-            cp_async16(dst, src);
-        } else {
-            alignas(16) bf16 v[8];
-#pragma unroll
-            for (int u = 0; u < 8; u++) v[u] = (row < limit && c + u < d) ? src[u] : __float2bfloat16(0.0f);
-            copy16(dst, v);
-        }
-    }
-}
-
 // ---- kernels ------------------------------------------------------------------
 
 // grid (ceil(q_len / (64·WG)), heads, batch), 128·WG threads; out [batch,

@@ -25,7 +25,8 @@
 // ordinary stores or cp.async must be made visible to wgmma's reads (the
 // "async proxy") by `fence_shared_to_async` before the barrier that
 // publishes it. The emulator (emulator/emulate.h) implements the same
-// fragments and descriptors from this description.
+// fragments and descriptors from this description. `load_core_tile` below
+// fills such operand tiles from strided rows.
 #pragma once
 #include "mma.cuh"
 
@@ -66,10 +67,12 @@ __device__ __forceinline__ void fence_shared_to_async() { asm volatile("fence.pr
 
 // d (64 × 64 f32, 8 tiles a thread) = a (64 × 16 bf16, registers) · b (16 ×
 // 64 bf16, shared memory; MN-major when TRANS_B) + d where scale_d, else without d.
-// (ptxas 13.0.88 gave a register A that stays live across a loop's
-// iterations, Q's fragments in the attention forward, the same registers
-// as another wgmma's A, overwriting it: keep such operands in shared
-// memory, `wgmma_m64n64k16_ss`.)
+// (ptxas 13.0.88 treats a register A as dead after its first wgmma: one
+// that stays live across a loop's iterations, Q's fragments in the
+// attention forward, had its registers reused inside the loop, as P's
+// fragments among others. Neither an empty asm touching it each iteration
+// nor an XOR with a zero ptxas could fold or hoist kept it apart (SASS):
+// keep such operands in shared memory, `wgmma_m64n64k16_ss`.)
 template <int TRANS_B>
 __device__ __forceinline__ void wgmma_m64n64k16(float (&d)[8][4], const uint32_t (&a)[4], SmemDesc b, int scale_d) {
     asm volatile(
@@ -119,3 +122,31 @@ inline void wgmma_m64n64k16_ss(float (&d)[8][4], SmemDesc a, SmemDesc b, int sca
 }
 #endif
 #endif
+
+// Rows [first, first + N) of a strided [rows, d] bf16 matrix into an
+// unswizzled wgmma operand tile: the 16 bytes of row r, columns 8c … 8c + 7
+// go to element ((r/8)·(D/8) + c)·64 + (r%8)·8, so each 8 × 8 core matrix
+// is 128 contiguous bytes and an 8-row group's D/8 of them follow one
+// another. One tile reads both ways: K-major (LBO 128 bytes, SBO 16·D; its
+// rows as a product's M or N, its columns as K: Q and K in S = Q·Kᵀ) and
+// MN-major (LBO 16·D, SBO 128; rows as K, columns as N: V in P·V).
+// Consecutive threads fill consecutive 16 bytes. Zero past `limit` and
+// past column d; cp.async where `vec` (d, the stride and the base
+// multiples of 8 values; the caller commits, waits and fences).
+template <int N, int D>
+__device__ void load_core_tile(bf16* tile, const bf16* base, int64_t stride, int first, int limit, int d, bool vec) {
+    constexpr int CHUNKS = D / 8;
+    for (int e = threadIdx.x; e < N * CHUNKS; e += blockDim.x) {
+        const int r = e / (8 * CHUNKS) * 8 + e % 8, c = e / 8 % CHUNKS * 8, row = first + r;
+        const bf16* src = base + (int64_t)row * stride + c;
+        bf16* dst = tile + 8 * e;
+        if (vec && row < limit && c < d) {
+            cp_async16(dst, src);
+        } else {
+            alignas(16) bf16 v[8];
+#pragma unroll
+            for (int u = 0; u < 8; u++) v[u] = (row < limit && c + u < d) ? src[u] : __float2bfloat16(0.0f);
+            copy16(dst, v);
+        }
+    }
+}

@@ -4,14 +4,18 @@ line each with its verdict, so a short GPU lease ends with the answer on
 screen rather than in the logs:
 
   - GPT-2 124M bf16 training at >= 1.0x PyTorch's tokens/s (against the
-    default attention, sdpa, and against eager where both ran);
+    default attention, sdpa, and against eager where both ran), for the
+    defaults and for the alternatives timed (cuBLASLt's epilogues; the
+    attention on wgmma);
   - LayerNorm forward/backward, embedding forward/backward, AdamW and the
     fused classifier at >= 70% of the device's memory bandwidth (bf16 op
     microbenchmarks, `hhi bench ops`);
   - attention forward (T = 1024, head dim 64) at >= 50% of cuBLAS's TFLOP/s,
     in both readings: against the largest GEMMs of the same run, and against
     cuBLAS on attention's own Q·Kᵀ product; the default kernel, and the
-    wgmma ones (tuning alternatives attn_forward=wgmma|wgmma2) where timed.
+    wgmma ones (tuning alternatives attn_forward=wgmma|wgmma2) where timed;
+    and, with no target, the attention backward's TFLOP/s beside its wgmma
+    alternative (attn_backward=wgmma).
 
     python3 scripts/gpu_targets.py OUT_DIR
 """
@@ -53,18 +57,23 @@ def verdict(ok):
     return "MET" if ok else "NOT MET"
 
 
+# The training logs of hhi: the defaults, then the alternatives gpu-check times.
+TRAINING_RUNS = [("train-hhi-bf16", ""), ("train-hhi-bf16-epilogues", " (gemm epilogues)"), ("train-hhi-bf16-wgmma", " (attention on wgmma)")]
+
+
 def training(out):
-    h = last_json(out, "train-hhi-bf16")
-    if not h:
-        return ["training: not run"]
+    baselines = [t for t in (last_json(out, log) for log in ("train-torch-bf16", "train-torch-bf16-eager")) if t]
     lines = []
-    for log in ("train-torch-bf16", "train-torch-bf16-eager"):
-        t = last_json(out, log)
-        if t:
+    for log, label in TRAINING_RUNS:
+        h = last_json(out, log)
+        if not h:
+            lines.append(f"training{label}: not run")
+            continue
+        for t in baselines:
             ratio = h["tokens_per_s"] / t["tokens_per_s"]
             impl = t.get("attn_implementation", "eager")
-            lines.append(f"training GPT-2 bf16 vs torch ({impl}): {ratio:.2f}x (target >= 1.0x): {verdict(ratio >= 1.0)}")
-    return lines or ["training: no PyTorch baseline ran"]
+            lines.append(f"training GPT-2 bf16{label} vs torch ({impl}): {ratio:.2f}x (target >= 1.0x): {verdict(ratio >= 1.0)}")
+    return lines if baselines else lines + ["training: no PyTorch baseline ran"]
 
 
 def bandwidth(found):
@@ -100,6 +109,15 @@ def attention(found, label="", tuned=None):
     return lines
 
 
+def attention_backward(found, tuned):
+    """The backward's TFLOP/s at T = 1024, head dim 64: the default kernels and attn_backward=wgmma."""
+    lines = []
+    for label, log in (("", found), (" (attn_backward=wgmma)", tuned)):
+        hits = [(name, v[0]) for name, v in log.items() if re.match(r"attention B\d+ T1024 H\d+ d64 backward$", name)]
+        lines += [f"{hits[0][0]}{label}: {hits[0][1]:.1f} TFLOP/s (no target)"] if hits else []
+    return lines
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
@@ -110,7 +128,8 @@ def main():
     for tune in ("attn_forward=wgmma", "attn_forward=wgmma2"):
         tuned = ops(os.path.join(out, f"tune-{tune}.log"))
         alternative += attention(found, f" ({tune})", tuned) if tuned else []
-    for line in training(out) + bandwidth(found) + attention(found) + alternative:
+    backward = attention_backward(found, ops(os.path.join(out, "tune-attn_backward=wgmma.log")))
+    for line in training(out) + bandwidth(found) + attention(found) + alternative + backward:
         print(line)
 
 

@@ -43,6 +43,7 @@ use crate::{Error, Result};
 use arena::Arena;
 use runtime::{KernelArg, Runtime};
 use std::sync::{Arc, Mutex};
+use tuning::AttnBackward;
 
 pub struct Cuda {
     rt: Runtime,
@@ -267,7 +268,8 @@ impl Cuda {
     /// `backward_key`): bf16 with at least [`MMA_MIN_QUERIES`] queries takes
     /// the tensor-core kernels (kernels/attention_mma.cu; the forward at
     /// head_dim <= 64 on an sm_90 device with `attn_forward=wgmma|wgmma2`,
-    /// kernels/attention_wgmma.cu), f32 with head_dim
+    /// kernels/attention_wgmma.cu, the backward there with
+    /// `attn_backward=wgmma`, kernels/attention_wgmma_backward.cu), f32 with head_dim
     /// <= 64 the register-blocked ones (kernels/attention_fma.cu; the
     /// forward, too, from 16 queries: fewer take the decode kernel first),
     /// everything else the CUDA-core ones (kernels/attention.cu).
@@ -277,13 +279,18 @@ impl Cuda {
             return self.rt.launch(&format!("attention_fma_{pass}_d64_f32"), grid, (FMA_THREADS, 1, 1), args);
         }
         let mma = dtype == DType::BF16 && (pass != "forward" || s.q_len >= MMA_MIN_QUERIES);
+        let hopper = self.info().compute_capability.0 == 9;
         let (bounds, family, warps): (&[usize], _, _) = if mma { (&[64, 128], "attention_mma", MMA_WARPS) } else { (&[32, 64, 128], "attention", ATTN_WARPS) };
         match bounds.iter().find(|&&bound| s.head_dim <= bound) {
-            Some(&64) if mma && pass == "forward" && self.tuning.attn_forward_wgmma > 0 && self.info().compute_capability.0 == 9 => {
+            Some(&64) if mma && pass == "forward" && self.tuning.attn_forward_wgmma > 0 && hopper => {
                 let groups = self.tuning.attn_forward_wgmma;
                 let grid = ((rows as u32).div_ceil(WGMMA_ROWS * groups), s.heads as u32, s.batch as u32);
                 let name = if groups == 2 { "attention_wgmma_forward_2wg_d64_bf16" } else { "attention_wgmma_forward_d64_bf16" };
                 self.rt.launch(name, grid, (WARPGROUP * groups, 1, 1), args)
+            }
+            Some(&64) if mma && pass.starts_with("backward") && self.tuning.attn_backward == AttnBackward::Wgmma && hopper => {
+                let grid = ((rows as u32).div_ceil(WGMMA_ROWS), s.heads as u32, s.batch as u32);
+                self.rt.launch(&format!("attention_wgmma_{pass}_d64_bf16"), grid, (WARPGROUP, 1, 1), args)
             }
             Some(&bound) => {
                 // The tensor-core forward also comes as 8 warps × 16 rows and (d ≤ 64) 4 warps × 32 rows, or 4 × 16 at 4 blocks an SM;
@@ -292,7 +299,7 @@ impl Cuda {
                     (w, r, b) if mma && pass == "forward" && (w, r, b) != (4, 16, 0) && ((r == 16 && b == 0) || bound == 64) => {
                         (w, r, if b > 0 { format!("_{w}x{r}b{b}") } else { format!("_{w}x{r}") })
                     }
-                    _ if mma && pass.starts_with("backward") && self.tuning.attn_backward_b3 => (warps, 16, "_b3".to_string()),
+                    _ if mma && pass.starts_with("backward") && self.tuning.attn_backward == AttnBackward::B3 => (warps, 16, "_b3".to_string()),
                     _ => (warps, 16, String::new()),
                 };
                 let name = format!("{family}_{pass}{variant}_d{bound}_{}", suffix(dtype));

@@ -28,6 +28,18 @@ pub enum LnBackward {
     Cached,
 }
 
+/// Which kernels run the bf16 attention backward's two passes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttnBackward {
+    /// attention_mma.cu's, with the registers ptxas picks (2 blocks an SM).
+    B2,
+    /// The same capped at 168 registers for 3 blocks an SM (a few spills).
+    B3,
+    /// attention_wgmma_backward.cu's on Hopper's wgmma (head_dim <= 64, sm_90
+    /// devices; `B2` elsewhere).
+    Wgmma,
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct Tuning {
     /// Threads per block (one row each) of the fused softmax + cross-entropy.
@@ -47,9 +59,8 @@ pub struct Tuning {
     /// (kernels/attention_wgmma.cu) with this many warpgroups of 64 query
     /// rows a block (1 or 2; 0: not) where the device is sm_90; 4×16 elsewhere.
     pub attn_forward_wgmma: u32,
-    /// The tensor-core attention backward's passes with registers capped
-    /// for 3 blocks an SM (168, a few spills) instead of ptxas's own count (2).
-    pub attn_backward_b3: bool,
+    /// The tensor-core attention backward's kernels.
+    pub attn_backward: AttnBackward,
     /// GEMM biases added by cuBLASLt's bias epilogue instead of a broadcast
     /// kernel that the GEMM then accumulates onto.
     pub gemm_bias_epilogue: bool,
@@ -74,7 +85,7 @@ impl Default for Tuning {
             ln_backward_blocks_per_sm: 0,
             attn_forward: (4, 16, 0),
             attn_forward_wgmma: 0,
-            attn_backward_b3: false,
+            attn_backward: AttnBackward::B2,
             gemm_bias_epilogue: false,
             gemm_gelu_epilogue: false,
             attn_decode_tiled: false,
@@ -97,7 +108,7 @@ impl Tuning {
         let mut t = Self::default();
         let bad = |what: &str| {
             Error::Invalid(format!(
-                "HHI_CUDA_TUNE: {what} (keys: xent_threads=32..1024 in 32s, xent_unroll=2|4|8, ln_backward=pipelined|pipelined3|pipelined4|pipelined_atomic|cached, ln_backward_blocks_per_sm=N, attn_forward=4x16|8x16|4x32|4x16b4|wgmma|wgmma2, attn_backward=b2|b3, gemm_bias=broadcast|epilogue, gemm_gelu=kernel|epilogue, attn_decode=split|tiled, attn_f32=fma|warp)"
+                "HHI_CUDA_TUNE: {what} (keys: xent_threads=32..1024 in 32s, xent_unroll=2|4|8, ln_backward=pipelined|pipelined3|pipelined4|pipelined_atomic|cached, ln_backward_blocks_per_sm=N, attn_forward=4x16|8x16|4x32|4x16b4|wgmma|wgmma2, attn_backward=b2|b3|wgmma, gemm_bias=broadcast|epilogue, gemm_gelu=kernel|epilogue, attn_decode=split|tiled, attn_f32=fma|warp)"
             ))
         };
         for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -142,9 +153,10 @@ impl Tuning {
                     }
                 }
                 "attn_backward" => {
-                    t.attn_backward_b3 = match value {
-                        "b2" => false,
-                        "b3" => true,
+                    t.attn_backward = match value {
+                        "b2" => AttnBackward::B2,
+                        "b3" => AttnBackward::B3,
+                        "wgmma" => AttnBackward::Wgmma,
                         _ => return Err(bad(&format!("attn_backward={value}"))),
                     }
                 }
@@ -199,18 +211,19 @@ mod tests {
                 t.ln_backward,
                 t.ln_backward_blocks_per_sm,
                 t.attn_forward,
-                t.attn_backward_b3,
+                t.attn_backward,
                 t.gemm_bias_epilogue,
                 t.gemm_gelu_epilogue,
                 t.attn_decode_tiled,
                 t.attn_f32_warp
             ),
-            (256, LnBackward::Cached, 3, (4, 32, 0), true, true, true, true, true)
+            (256, LnBackward::Cached, 3, (4, 32, 0), AttnBackward::B3, true, true, true, true)
         );
         assert_eq!(Tuning::parse("").unwrap().xent_threads, 1024);
         let wgmma = Tuning::parse("attn_forward=wgmma2").unwrap();
         assert_eq!((wgmma.attn_forward_wgmma, wgmma.attn_forward), (2, (4, 16, 0)));
         assert_eq!(Tuning::parse("attn_forward=wgmma,attn_forward=8x16").unwrap().attn_forward_wgmma, 0);
+        assert_eq!(Tuning::parse("attn_backward=wgmma").unwrap().attn_backward, AttnBackward::Wgmma);
         for (spec, named) in [
             ("xent_threads=100", "xent_threads=100"),
             ("ln_backward=fast", "ln_backward=fast"),

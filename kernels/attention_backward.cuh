@@ -1,0 +1,52 @@
+// The pieces of the tensor-core attention backward that attention_mma.cu
+// (mma.sync) and attention_wgmma_backward.cu (Hopper's wgmma) share: a
+// 16-row tile of scores, in mma's accumulator layout (mma.cuh), turned into
+// probabilities by each query's lse, and a 16 × D accumulator stored as
+// bf16 rows. Both take the same per-query scratch (Di = Σ dO·O and the
+// lse's exponent base) from attention_mma.cu's first launch.
+#pragma once
+#include "attention_forward.cuh"
+
+// Scores of a 16-row × N tile (accumulators of dot products, rows `row0` …
+// of one side, columns `col0` … of the other) → probabilities exp2(score − lse),
+// in place; `lse_base` gives each element's exp_base of its query's lse in
+// log2 units. `queries_are_rows`: the rows are queries (dQ pass), or keys (dK/dV pass).
+template <int N, typename LseBase>
+__device__ __forceinline__ void probabilities(float (*sc)[4], const AttnShape& s, const float* key_mask, const float* bias, int b, int h, int row0, int col0,
+                                              bool queries_are_rows, LseBase&& lse_base) {
+    const int g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
+    const bool plain = queries_are_rows ? all_visible(s, key_mask, bias, row0, row0 + 15, col0, col0 + N - 1)
+                                        : all_visible(s, key_mask, bias, col0, col0 + N - 1, row0, row0 + 15);
+    const float scale_log2 = s.scale * LOG2E;
+    if (plain) {
+#pragma unroll
+        for (int n = 0; n < N / 8; n++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) sc[n][e] = fast_exp2(fmaf(sc[n][e], scale_log2, -lse_base(e, 8 * n + 2 * t + e % 2)));
+        return;
+    }
+#pragma unroll
+    for (int n = 0; n < N / 8; n++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const int row = row0 + g + 8 * (e / 2), col = col0 + 8 * n + 2 * t + e % 2;
+            const float x = queries_are_rows ? masked_score(sc[n][e], key_mask, bias, s, b, h, row, col) : masked_score(sc[n][e], key_mask, bias, s, b, h, col, row);
+            sc[n][e] = fast_exp2(LOG2E * x - lse_base(e, 8 * n + 2 * t + e % 2));
+        }
+}
+
+// Stores a 16 × D accumulator in rows row0 … of a strided bf16 matrix (columns < d).
+template <int D>
+__device__ void store_rows(bf16* base, int64_t stride, const float (*acc)[4], int row0, int limit, int d) {
+    const int g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
+#pragma unroll
+    for (int dn = 0; dn < D / 8; dn++) {
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const int r = row0 + g + 8 * (e / 2), c = 8 * dn + 2 * t + e % 2;
+            if (r < limit && c < d) {
+                base[(int64_t)r * stride + c] = __float2bfloat16(acc[dn][e]);
+            }
+        }
+    }
+}

@@ -1,0 +1,243 @@
+// The bf16 attention backward on Hopper's warpgroup tensor-core products
+// (wgmma.mma_async, sm_90a; wgmma.cuh): attention_mma.cu's two passes with
+// their contract (masks, local windows, additive bias and its gradient, any
+// scale, strided fused buffers, q_len ≠ kv_len) for head_dim <= 64, the
+// tuning alternative `attn_backward=wgmma` on sm_90 devices. Both read the
+// per-query Di = Σ dO·O and lse base of attention_mma.cu's first launch.
+// Other targets compile the kernels to a trap: the launcher never picks them there.
+//
+// A block is one warpgroup owning 64 rows (4 warps × 16, wgmma's M) and
+// streams 64-row tiles of the other side through two shared buffers by
+// cp.async, every operand tile in wgmma's unswizzled core-matrix layout
+// (load_core_tile), so one tile serves as a K-major operand (S, dP) and as
+// an MN-major one (the gradients' products):
+//   query pass: S = Q·Kᵀ, dP = dO·Vᵀ (Q, dO and K, V tiles all in shared
+//     memory), dS = P·(dP − Di) in registers, dQ += scale·dS·K (dS as the
+//     register A operand, K MN-major);
+//   key pass:   Sᵀ = K·Qᵀ, dPᵀ = V·dOᵀ, then dV += Pᵀ·dO and dK +=
+//     scale·dSᵀ·Q (Pᵀ and dSᵀ from registers, dO and Q MN-major); dbias gets dS.
+// Operands that stay for the whole block (Q and dO, or K and V) are read
+// from shared memory, not registers (wgmma.cuh: ptxas 13.0.88 gave a
+// loop-invariant register A another operand's registers). Each pass takes
+// its block's 48 KB of shared memory: the static limit.
+#include "attention_backward.cuh"
+#include "wgmma.cuh"
+
+// acc (64 × 64) = a (64 rows × 64, K-major tile) · bᵀ (b: 64 rows × 64,
+// K-major tile): 4 products over head dims 16kk … 16kk + 15 (two core
+// matrices of each row), issued, not waited for.
+__device__ __forceinline__ void wgmma_rows_rows_t(float (&acc)[8][4], const bf16* a, const bf16* b) {
+#ifdef HHI_HAS_WGMMA
+    constexpr int D = 64;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++) wgmma_m64n64k16_ss<0>(acc, smem_desc(a + 128 * kk, 128, 16 * D), smem_desc(b + 128 * kk, 128, 16 * D), kk > 0);
+#endif
+}
+
+// A fragments (64 × 64, 4 chunks of 16 columns) of p's mma accumulator
+// tiles, rounded to bf16: the register operand of `wgmma_regs_rows`.
+__device__ __forceinline__ void a_fragments(uint32_t (&a)[4][4], const float (&p)[8][4]) {
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++) {
+        a[kk][0] = pack_f32(p[2 * kk][0], p[2 * kk][1]);
+        a[kk][1] = pack_f32(p[2 * kk][2], p[2 * kk][3]);
+        a[kk][2] = pack_f32(p[2 * kk + 1][0], p[2 * kk + 1][1]);
+        a[kk][3] = pack_f32(p[2 * kk + 1][2], p[2 * kk + 1][3]);
+    }
+}
+
+// acc (64 × 64) += a (64 × 64, A fragments) · b (64 rows × 64 columns, read
+// MN-major): 4 products over b's rows 16kk … 16kk + 15, issued, not waited
+// for. The fragments are written before the wgmma_fence that precedes this
+// (else ptxas fences again between the products: C7519).
+__device__ __forceinline__ void wgmma_regs_rows(float (&acc)[8][4], const uint32_t (&a)[4][4], const bf16* b) {
+#ifdef HHI_HAS_WGMMA
+    constexpr int D = 64;
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++) wgmma_m64n64k16<1>(acc, a[kk], smem_desc(b + 16 * D * kk, 16 * D, 128), 1);
+#endif
+}
+
+// Waits until the tile stream's current buffer has landed (starting the
+// next tile's copies first, when there is one: `load(at + step)`), makes
+// every thread's copies visible to wgmma's reads, and syncs the block.
+template <typename Load>
+__device__ __forceinline__ void await_core_tile(int at, int end, int step, Load&& load) {
+    if (at + step < end) {
+        load(at + step);
+        cp_async_wait<1>();  // this tile's copies are done, the next one's may run on
+    } else {
+        cp_async_wait<0>();
+    }
+    fence_shared_to_async();  // this thread's copies and zeros, visible to wgmma's reads
+    __syncthreads();          // … and every thread's
+}
+
+// ---- kernels ------------------------------------------------------------------
+
+// Pass 1: grid (ceil(q_len / 64), heads, batch), 128 threads, query tiles
+// last first (forward_block: under a causal mask they see the most keys).
+// dq = scale·dS·K for the block's queries.
+__device__ void attention_wgmma_backward_query_d64(bf16* dq, const bf16* dout, const bf16* q, const bf16* k, const bf16* v, const float* row_di,
+                                                   const float* row_lse_base, const float* key_mask, const float* bias, AttnShape s) {
+#ifdef HHI_HAS_WGMMA
+    constexpr int D = 64, N = 64, ROWS = 64;  // head dims, keys a tile, queries a block
+    alignas(128) __shared__ bf16 qs[ROWS * D];
+    alignas(128) __shared__ bf16 dos[ROWS * D];
+    alignas(128) __shared__ bf16 ks[2][N * D];
+    alignas(128) __shared__ bf16 vs[2][N * D];
+    const ForwardBlock f = forward_block<N>(k, v, s, ROWS);
+    const int b = f.b, h = f.h, d = s.head_dim, q0 = f.q0, row0 = q0 + 16 * (threadIdx.x / 32), g = threadIdx.x % 32 / 4;
+    const int64_t c_all = (int64_t)s.heads * d;
+    const bf16* q_base = q + (int64_t)b * s.q_len * s.q_stride + (int64_t)h * d;
+    const bf16* do_base = dout + (int64_t)b * s.q_len * c_all + (int64_t)h * d;
+    auto load_tile = [&](int j0) {
+        const int buf = (j0 - f.begin) / N % 2;
+        load_core_tile<N, D>(ks[buf], f.k_base, s.kv_stride, j0, f.end, d, f.vec);
+        load_core_tile<N, D>(vs[buf], f.v_base, s.kv_stride, j0, f.end, d, f.vec);
+        cp_async_commit();
+    };
+    if (f.begin < f.end) {  // Q and dO land with the first tile
+        load_core_tile<ROWS, D>(qs, q_base, s.q_stride, q0, s.q_len, d, aligned8(q_base, s.q_stride, d));
+        load_core_tile<ROWS, D>(dos, do_base, c_all, q0, s.q_len, d, aligned8(do_base, c_all, d));
+        load_tile(f.begin);
+    }
+    float di[2], lse_base[2];  // of rows g and g + 8
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        const int i = row0 + g + 8 * r;
+        const int64_t at = ((int64_t)b * s.heads + h) * s.q_len + i;
+        di[r] = i < s.q_len ? row_di[at] : 0.0f;
+        lse_base[r] = i < s.q_len ? row_lse_base[at] : 0.0f;
+    }
+
+    float acc[D / 8][4] = {};
+    for (int j0 = f.begin; j0 < f.end; j0 += N) {
+        await_core_tile(j0, f.end, N, load_tile);
+        const int buf = (j0 - f.begin) / N % 2;
+        float sc[N / 8][4], dp[N / 8][4];
+        wgmma_fence();
+        wgmma_rows_rows_t(sc, qs, ks[buf]);
+        wgmma_rows_rows_t(dp, dos, vs[buf]);
+        wgmma_commit();
+        wgmma_wait<0>();
+        // Every warp runs every tile (wgmma takes the whole warpgroup): scores
+        // its rows do not see become probabilities of zero.
+        probabilities<N>(sc, s, key_mask, bias, b, h, row0, j0, true, [&](int e, int) { return lse_base[e / 2]; });
+#pragma unroll
+        for (int n = 0; n < N / 8; n++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) sc[n][e] *= (dp[n][e] - di[e / 2]) * s.scale;
+        uint32_t ds_a[4][4];
+        a_fragments(ds_a, sc);
+        wgmma_fence();
+        wgmma_regs_rows(acc, ds_a, ks[buf]);
+        wgmma_commit();
+        wgmma_wait<0>();
+        __syncthreads();  // this buffer is used up before the copies of tile j0 + 2N land in it
+    }
+    store_rows<D>(dq + (int64_t)b * s.q_len * s.q_stride + (int64_t)h * d, s.q_stride, acc, row0, s.q_len, d);
+#elif defined(__CUDA_ARCH__)
+    __trap();
+#endif
+}
+
+// Pass 2: grid (ceil(kv_len / 64), heads, batch), 128 threads. dk =
+// scale·dSᵀ·Q and dv = Pᵀ·dO for the block's keys, streaming the query
+// tiles that can see them (Q and dO by cp.async; each query's Di and lse
+// base read from global memory while the scores' products run); dbias gets dS.
+__device__ void attention_wgmma_backward_key_d64(bf16* dk, bf16* dv, float* dbias, const bf16* dout, const bf16* q, const bf16* k, const bf16* v,
+                                                 const float* row_di, const float* row_lse_base, const float* key_mask, const float* bias, AttnShape s) {
+#ifdef HHI_HAS_WGMMA
+    constexpr int D = 64, N = 64, ROWS = 64;  // head dims, queries a tile, keys a block
+    alignas(128) __shared__ bf16 ks[ROWS * D];
+    alignas(128) __shared__ bf16 vs[ROWS * D];
+    alignas(128) __shared__ bf16 qs[2][N * D];
+    alignas(128) __shared__ bf16 dos[2][N * D];
+    const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+    const int b = blockIdx.z, h = blockIdx.y, d = s.head_dim;
+    const int k0 = blockIdx.x * ROWS, row0 = k0 + 16 * (threadIdx.x / 32);
+    const int64_t c_all = (int64_t)s.heads * d;
+    const int64_t kv_at = (int64_t)b * s.kv_cap * s.kv_stride + (int64_t)h * d;
+    const bf16* q_base = q + (int64_t)b * s.q_len * s.q_stride + (int64_t)h * d;
+    const bf16* do_base = dout + (int64_t)b * s.q_len * c_all + (int64_t)h * d;
+    const float* tile_di = row_di + ((int64_t)b * s.heads + h) * s.q_len;  // this (batch, head)'s queries
+    const float* tile_lse_base = row_lse_base + ((int64_t)b * s.heads + h) * s.q_len;
+    const bool vec = aligned8(q_base, s.q_stride, d) && aligned8(do_base, c_all, d);
+    // Queries that can see a key of the block: query i sits at position offset + i.
+    const int offset = s.kv_len - s.q_len;
+    const int first_query = s.causal ? max(k0 - offset, 0) / N * N : 0;
+    const int last_query = s.window > 0 ? max(min(s.q_len, k0 + ROWS - 1 - offset + s.window), 0) : s.q_len;
+    auto load_tile = [&](int i0) {
+        const int buf = (i0 - first_query) / N % 2;
+        load_core_tile<N, D>(qs[buf], q_base, s.q_stride, i0, s.q_len, d, vec);
+        load_core_tile<N, D>(dos[buf], do_base, c_all, i0, s.q_len, d, vec);
+        cp_async_commit();
+    };
+    if (first_query < last_query) {  // K and V land with the first tile
+        const bool kv_vec = aligned8(k + kv_at, s.kv_stride, d) && aligned8(v + kv_at, s.kv_stride, d);
+        load_core_tile<ROWS, D>(ks, k + kv_at, s.kv_stride, k0, s.kv_len, d, kv_vec);
+        load_core_tile<ROWS, D>(vs, v + kv_at, s.kv_stride, k0, s.kv_len, d, kv_vec);
+        load_tile(first_query);
+    }
+
+    float dk_acc[D / 8][4] = {}, dv_acc[D / 8][4] = {};
+    for (int i0 = first_query; i0 < last_query; i0 += N) {
+        await_core_tile(i0, last_query, N, load_tile);
+        const int buf = (i0 - first_query) / N % 2;
+        float sc[N / 8][4], dp[N / 8][4];  // Sᵀ, dPᵀ: 64 keys × N queries
+        wgmma_fence();
+        wgmma_rows_rows_t(sc, ks, qs[buf]);
+        wgmma_rows_rows_t(dp, vs, dos[buf]);
+        wgmma_commit();
+        // This thread's query columns 8n + 2t + c: their Di and lse bases
+        // (zero past q_len, where the scores are masked anyway).
+        float col_di[N / 8][2], col_lse_base[N / 8][2];
+#pragma unroll
+        for (int n = 0; n < N / 8; n++)
+#pragma unroll
+            for (int c = 0; c < 2; c++) {
+                const int i = i0 + 8 * n + 2 * t + c;
+                col_di[n][c] = i < s.q_len ? tile_di[i] : 0.0f;
+                col_lse_base[n][c] = i < s.q_len ? tile_lse_base[i] : 0.0f;
+            }
+        wgmma_wait<0>();
+        probabilities<N>(sc, s, key_mask, bias, b, h, row0, i0, false, [&](int e, int col) { return col_lse_base[col / 8][e % 2]; });
+#pragma unroll
+        for (int n = 0; n < N / 8; n++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const float ds = sc[n][e] * (dp[n][e] - col_di[n][e % 2]);
+                const int i = i0 + 8 * n + 2 * t + e % 2;
+                if (dbias != nullptr && sc[n][e] != 0.0f) atomicAdd(&dbias[((int64_t)h * s.q_len + i) * s.kv_len + row0 + g + 8 * (e / 2)], ds);
+                dp[n][e] = ds * s.scale;
+            }
+        uint32_t p_a[4][4], ds_a[4][4];
+        a_fragments(p_a, sc);
+        a_fragments(ds_a, dp);
+        wgmma_fence();
+        wgmma_regs_rows(dv_acc, p_a, dos[buf]);
+        wgmma_regs_rows(dk_acc, ds_a, qs[buf]);
+        wgmma_commit();
+        wgmma_wait<0>();
+        __syncthreads();  // this buffer is used up before the copies of tile i0 + 2N land in it
+    }
+    store_rows<D>(dk + kv_at, s.kv_stride, dk_acc, row0, s.kv_len, d);
+    store_rows<D>(dv + kv_at, s.kv_stride, dv_acc, row0, s.kv_len, d);
+#elif defined(__CUDA_ARCH__)
+    __trap();
+#endif
+}
+
+// ---- launchers ------------------------------------------------------------------
+
+extern "C" __global__ void __launch_bounds__(128)
+    attention_wgmma_backward_query_d64_bf16(bf16* dq, const bf16* dout, const bf16* q, const bf16* k, const bf16* v, const float* row_di,
+                                            const float* row_lse_base, const float* key_mask, const float* bias, AttnShape s) {
+    attention_wgmma_backward_query_d64(dq, dout, q, k, v, row_di, row_lse_base, key_mask, bias, s);
+}
+extern "C" __global__ void __launch_bounds__(128)
+    attention_wgmma_backward_key_d64_bf16(bf16* dk, bf16* dv, float* dbias, const bf16* dout, const bf16* q, const bf16* k, const bf16* v,
+                                          const float* row_di, const float* row_lse_base, const float* key_mask, const float* bias, AttnShape s) {
+    attention_wgmma_backward_key_d64(dk, dv, dbias, dout, q, k, v, row_di, row_lse_base, key_mask, bias, s);
+}
