@@ -50,3 +50,51 @@ __device__ void store_rows(bf16* base, int64_t stride, const float (*acc)[4], in
         }
     }
 }
+
+// The first launch's Di and lse base of this thread's query rows row0 + g
+// and row0 + g + 8 (g = lane / 4, mma's accumulator rows) of (batch b,
+// head h); zeros for rows past q_len.
+__device__ __forceinline__ void query_row_scratch(float (&di)[2], float (&lse_base)[2], const float* row_di, const float* row_lse_base, const AttnShape& s,
+                                                  int b, int h, int row0) {
+    const int g = threadIdx.x % 32 / 4;
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        const int i = row0 + g + 8 * r;
+        const int64_t at = ((int64_t)b * s.heads + h) * s.q_len + i;
+        di[r] = i < s.q_len ? row_di[at] : 0.0f;
+        lse_base[r] = i < s.q_len ? row_lse_base[at] : 0.0f;
+    }
+}
+
+// Where a key block of the dK/dV pass works (grid (key tiles, heads,
+// batch)): its batch and head, its first key k0, the offset of its (batch,
+// head)'s K and V rows, its Q and dO, the offset of its queries' Di and lse
+// bases, whether Q and dO allow 16-byte loads, and the queries [first,
+// last) that may see one of its `rows` keys, first rounded down to a tile of N.
+struct KeyBlock {
+    int b, h, k0, first, last;
+    int64_t kv_at, rows_at;
+    const bf16 *q_base, *do_base;
+    bool vec;
+};
+template <int N>
+__device__ __forceinline__ KeyBlock key_block(const bf16* q, const bf16* dout, const AttnShape& s, int rows) {
+    const int b = blockIdx.z, h = blockIdx.y, d = s.head_dim, k0 = blockIdx.x * rows;
+    const int64_t c_all = (int64_t)s.heads * d;
+    const bf16* q_base = q + (int64_t)b * s.q_len * s.q_stride + (int64_t)h * d;
+    const bf16* do_base = dout + (int64_t)b * s.q_len * c_all + (int64_t)h * d;
+    // Query i sits at position offset + i.
+    const int offset = s.kv_len - s.q_len;
+    const int first = s.causal ? max(k0 - offset, 0) / N * N : 0;
+    const int last = s.window > 0 ? max(min(s.q_len, k0 + rows - 1 - offset + s.window), 0) : s.q_len;
+    return KeyBlock{b,
+                    h,
+                    k0,
+                    first,
+                    last,
+                    (int64_t)b * s.kv_cap * s.kv_stride + (int64_t)h * d,
+                    ((int64_t)b * s.heads + h) * s.q_len,
+                    q_base,
+                    do_base,
+                    aligned8(q_base, s.q_stride, d) && aligned8(do_base, c_all, d)};
+}

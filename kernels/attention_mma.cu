@@ -231,7 +231,7 @@ __device__ void attention_mma_backward_query(bf16* dq, const bf16* dout, const b
     constexpr int N = D == 128 ? 32 : 64;  // keys per tile
     alignas(16) __shared__ bf16 ks[2][N * (D + 8)];
     alignas(16) __shared__ bf16 vs[2][N * (D + 8)];
-    const int warp = threadIdx.x / 32, g = threadIdx.x % 32 / 4;
+    const int warp = threadIdx.x / 32;
     const int b = blockIdx.z, h = blockIdx.y, d = s.head_dim;
     const int q0 = blockIdx.x * ROWS, row0 = q0 + 16 * warp;
     const int64_t c_all = (int64_t)s.heads * d;
@@ -248,13 +248,7 @@ __device__ void attention_mma_backward_query(bf16* dq, const bf16* dout, const b
     load_a_fragments<D>(qa, q + (int64_t)b * s.q_len * s.q_stride + (int64_t)h * d, s.q_stride, row0, s.q_len, d);
     load_a_fragments<D>(da, dout + (int64_t)b * s.q_len * c_all + (int64_t)h * d, c_all, row0, s.q_len, d);
     float di[2], lse_base[2];
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-        const int i = row0 + g + 8 * r;
-        const int64_t at = ((int64_t)b * s.heads + h) * s.q_len + i;
-        di[r] = i < s.q_len ? row_di[at] : 0.0f;
-        lse_base[r] = i < s.q_len ? row_lse_base[at] : 0.0f;
-    }
+    query_row_scratch(di, lse_base, row_di, row_lse_base, s, b, h, row0);
 
     float acc[D / 8][4] = {};
     for (int j0 = block_begin; j0 < block_end; j0 += N) {
@@ -287,18 +281,11 @@ __device__ void attention_mma_backward_key(bf16* dk, bf16* dv, float* dbias, con
     alignas(16) __shared__ bf16 dos[2][N * (D + 8)];
     __shared__ float tile_lse_base[2][N], tile_di[2][N];
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-    const int b = blockIdx.z, h = blockIdx.y, d = s.head_dim;
-    const int k0 = blockIdx.x * ROWS, row0 = k0 + 16 * warp;
-    const int64_t c_all = (int64_t)s.heads * d;
-    const int64_t kv_at = (int64_t)b * s.kv_cap * s.kv_stride + (int64_t)h * d;
-    const bf16* q_base = q + (int64_t)b * s.q_len * s.q_stride + (int64_t)h * d;
-    const bf16* do_base = dout + (int64_t)b * s.q_len * c_all + (int64_t)h * d;
-    const int64_t rows_at = ((int64_t)b * s.heads + h) * s.q_len;  // this (batch, head)'s Di and lse bases
-    const bool vec = aligned8(q_base, s.q_stride, d) && aligned8(do_base, c_all, d);
-    // Queries that can see a key of the block: query i sits at position offset + i.
-    const int offset = s.kv_len - s.q_len;
-    const int first_query = s.causal ? max(k0 - offset, 0) / N * N : 0;
-    const int last_query = s.window > 0 ? max(min(s.q_len, k0 + ROWS - 1 - offset + s.window), 0) : s.q_len;
+    const KeyBlock kb = key_block<N>(q, dout, s, ROWS);
+    const int b = kb.b, h = kb.h, d = s.head_dim, row0 = kb.k0 + 16 * warp, first_query = kb.first, last_query = kb.last;
+    const int64_t c_all = (int64_t)s.heads * d, kv_at = kb.kv_at, rows_at = kb.rows_at;
+    const bf16 *q_base = kb.q_base, *do_base = kb.do_base;
+    const bool vec = kb.vec;
     auto load_tile = [&](int i0) {
         const int buf = (i0 - first_query) / N % 2;
         load_rows<N, D, true>(qs[buf], q_base, s.q_stride, i0, s.q_len, d, vec);

@@ -52,14 +52,7 @@ __device__ void attention_wgmma_forward_d64(bf16* out, float* lse, const bf16* q
     // Running max m and sum l of rows g and g + 8, in log2 units.
     float o[D / 8][4] = {}, m[2] = {-CUDART_INF_F, -CUDART_INF_F}, l[2] = {0.0f, 0.0f};
     for (int j0 = block_begin; j0 < block_end; j0 += N) {
-        if (j0 + N < block_end) {
-            load_tile(j0 + N);
-            cp_async_wait<1>();  // this tile's copies are done, the next one's may run on
-        } else {
-            cp_async_wait<0>();
-        }
-        fence_shared_to_async();  // this thread's copies and zeros, visible to wgmma's reads
-        __syncthreads();          // … and every thread's
+        await_core_tile(j0, block_end, N, load_tile);
         const int buf = (j0 - block_begin) / N % 2;
 
         // S = Q·Kᵀ over head dims 16kk … 16kk + 15 (two core matrices of each row).

@@ -17,8 +17,8 @@
 //   key pass:   Sᵀ = K·Qᵀ, dPᵀ = V·dOᵀ, then dV += Pᵀ·dO and dK +=
 //     scale·dSᵀ·Q (Pᵀ and dSᵀ from registers, dO and Q MN-major); dbias gets dS.
 // Operands that stay for the whole block (Q and dO, or K and V) are read
-// from shared memory, not registers (wgmma.cuh: ptxas 13.0.88 gave a
-// loop-invariant register A another operand's registers). Each pass takes
+// from shared memory, not registers (wgmma.cuh: ptxas 13.0.88 takes a
+// loop-invariant register A for dead after its first wgmma). Each pass takes
 // its block's 48 KB of shared memory: the static limit.
 #include "attention_backward.cuh"
 #include "wgmma.cuh"
@@ -58,21 +58,6 @@ __device__ __forceinline__ void wgmma_regs_rows(float (&acc)[8][4], const uint32
 #endif
 }
 
-// Waits until the tile stream's current buffer has landed (starting the
-// next tile's copies first, when there is one: `load(at + step)`), makes
-// every thread's copies visible to wgmma's reads, and syncs the block.
-template <typename Load>
-__device__ __forceinline__ void await_core_tile(int at, int end, int step, Load&& load) {
-    if (at + step < end) {
-        load(at + step);
-        cp_async_wait<1>();  // this tile's copies are done, the next one's may run on
-    } else {
-        cp_async_wait<0>();
-    }
-    fence_shared_to_async();  // this thread's copies and zeros, visible to wgmma's reads
-    __syncthreads();          // … and every thread's
-}
-
 // ---- kernels ------------------------------------------------------------------
 
 // Pass 1: grid (ceil(q_len / 64), heads, batch), 128 threads, query tiles
@@ -87,7 +72,7 @@ __device__ void attention_wgmma_backward_query_d64(bf16* dq, const bf16* dout, c
     alignas(128) __shared__ bf16 ks[2][N * D];
     alignas(128) __shared__ bf16 vs[2][N * D];
     const ForwardBlock f = forward_block<N>(k, v, s, ROWS);
-    const int b = f.b, h = f.h, d = s.head_dim, q0 = f.q0, row0 = q0 + 16 * (threadIdx.x / 32), g = threadIdx.x % 32 / 4;
+    const int b = f.b, h = f.h, d = s.head_dim, q0 = f.q0, row0 = q0 + 16 * (threadIdx.x / 32);
     const int64_t c_all = (int64_t)s.heads * d;
     const bf16* q_base = q + (int64_t)b * s.q_len * s.q_stride + (int64_t)h * d;
     const bf16* do_base = dout + (int64_t)b * s.q_len * c_all + (int64_t)h * d;
@@ -102,14 +87,8 @@ __device__ void attention_wgmma_backward_query_d64(bf16* dq, const bf16* dout, c
         load_core_tile<ROWS, D>(dos, do_base, c_all, q0, s.q_len, d, aligned8(do_base, c_all, d));
         load_tile(f.begin);
     }
-    float di[2], lse_base[2];  // of rows g and g + 8
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-        const int i = row0 + g + 8 * r;
-        const int64_t at = ((int64_t)b * s.heads + h) * s.q_len + i;
-        di[r] = i < s.q_len ? row_di[at] : 0.0f;
-        lse_base[r] = i < s.q_len ? row_lse_base[at] : 0.0f;
-    }
+    float di[2], lse_base[2];
+    query_row_scratch(di, lse_base, row_di, row_lse_base, s, b, h, row0);
 
     float acc[D / 8][4] = {};
     for (int j0 = f.begin; j0 < f.end; j0 += N) {
@@ -155,19 +134,13 @@ __device__ void attention_wgmma_backward_key_d64(bf16* dk, bf16* dv, float* dbia
     alignas(128) __shared__ bf16 qs[2][N * D];
     alignas(128) __shared__ bf16 dos[2][N * D];
     const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-    const int b = blockIdx.z, h = blockIdx.y, d = s.head_dim;
-    const int k0 = blockIdx.x * ROWS, row0 = k0 + 16 * (threadIdx.x / 32);
-    const int64_t c_all = (int64_t)s.heads * d;
-    const int64_t kv_at = (int64_t)b * s.kv_cap * s.kv_stride + (int64_t)h * d;
-    const bf16* q_base = q + (int64_t)b * s.q_len * s.q_stride + (int64_t)h * d;
-    const bf16* do_base = dout + (int64_t)b * s.q_len * c_all + (int64_t)h * d;
-    const float* tile_di = row_di + ((int64_t)b * s.heads + h) * s.q_len;  // this (batch, head)'s queries
-    const float* tile_lse_base = row_lse_base + ((int64_t)b * s.heads + h) * s.q_len;
-    const bool vec = aligned8(q_base, s.q_stride, d) && aligned8(do_base, c_all, d);
-    // Queries that can see a key of the block: query i sits at position offset + i.
-    const int offset = s.kv_len - s.q_len;
-    const int first_query = s.causal ? max(k0 - offset, 0) / N * N : 0;
-    const int last_query = s.window > 0 ? max(min(s.q_len, k0 + ROWS - 1 - offset + s.window), 0) : s.q_len;
+    const KeyBlock kb = key_block<N>(q, dout, s, ROWS);
+    const int b = kb.b, h = kb.h, d = s.head_dim, k0 = kb.k0, row0 = k0 + 16 * (threadIdx.x / 32), first_query = kb.first, last_query = kb.last;
+    const int64_t c_all = (int64_t)s.heads * d, kv_at = kb.kv_at;
+    const bf16 *q_base = kb.q_base, *do_base = kb.do_base;
+    const float* tile_di = row_di + kb.rows_at;  // this (batch, head)'s queries
+    const float* tile_lse_base = row_lse_base + kb.rows_at;
+    const bool vec = kb.vec;
     auto load_tile = [&](int i0) {
         const int buf = (i0 - first_query) / N % 2;
         load_core_tile<N, D>(qs[buf], q_base, s.q_stride, i0, s.q_len, d, vec);

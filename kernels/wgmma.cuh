@@ -150,3 +150,18 @@ __device__ void load_core_tile(bf16* tile, const bf16* base, int64_t stride, int
         }
     }
 }
+
+// Waits until the tile stream's current buffer has landed (starting the
+// next tile's copies first, when there is one: `load(at + step)`), makes
+// every thread's copies visible to wgmma's reads, and syncs the block.
+template <typename Load>
+__device__ __forceinline__ void await_core_tile(int at, int end, int step, Load&& load) {
+    if (at + step < end) {
+        load(at + step);
+        cp_async_wait<1>();  // this tile's copies are done, the next one's may run on
+    } else {
+        cp_async_wait<0>();
+    }
+    fence_shared_to_async();  // this thread's copies and zeros, visible to wgmma's reads
+    __syncthreads();          // … and every thread's
+}
