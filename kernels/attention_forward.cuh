@@ -88,12 +88,14 @@ __device__ __forceinline__ TileKind tile_kind(const AttnShape& s, const float* k
 
 // One 16-row m-tile's step of the online softmax: its scores sc (dot
 // products of rows row0 … for keys j0 …) become probabilities exp2(score −
-// new max) in place, the running max m and sum l of rows g and g + 8 (log2
-// units) absorb the tile, and o is rescaled to the new max. Open and causal
+// new max) in place, and the running max m and sum l of rows g and g + 8
+// (log2 units) absorb the tile; `correction` gets the factor that takes
+// the output rows to the new max (the caller applies it: online_softmax_step,
+// or later, once products still adding into them are done). Open and causal
 // tiles keep raw dot products until the exponent, where scaling and the
 // subtraction are one fma (the max commutes with a positive scale).
-template <int N, int D>
-__device__ __forceinline__ void online_softmax_step(float (&sc)[N / 8][4], float (&m)[2], float (&l)[2], float (&o)[D / 8][4], TileKind kind,
+template <int N>
+__device__ __forceinline__ void online_softmax_tile(float (&sc)[N / 8][4], float (&m)[2], float (&l)[2], float (&correction)[2], TileKind kind,
                                                     float scale_log2, const float* key_mask, const float* bias, const AttnShape& s, int b, int h,
                                                     int row0, int j0) {
     const int g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
@@ -116,7 +118,7 @@ __device__ __forceinline__ void online_softmax_step(float (&sc)[N / 8][4], float
     for (int n = 0; n < N / 8; n++)
 #pragma unroll
         for (int e = 0; e < 4; e++) tile_max[e / 2] = fmaxf(tile_max[e / 2], sc[n][e]);
-    float correction[2], base[2], tile_sum[2] = {0.0f, 0.0f};
+    float base[2], tile_sum[2] = {0.0f, 0.0f};
 #pragma unroll
     for (int r = 0; r < 2; r++) {  // the four lanes of a quad share rows g and g + 8
         tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
@@ -139,10 +141,25 @@ __device__ __forceinline__ void online_softmax_step(float (&sc)[N / 8][4], float
         tile_sum[r] += __shfl_xor_sync(0xffffffffu, tile_sum[r], 2);
         l[r] = l[r] * correction[r] + tile_sum[r];
     }
+}
+
+// o (16 × D accumulator tiles) *= the correction of its rows g and g + 8.
+template <int D>
+__device__ __forceinline__ void rescale_rows(float (&o)[D / 8][4], const float (&correction)[2]) {
 #pragma unroll
     for (int dn = 0; dn < D / 8; dn++)
 #pragma unroll
         for (int e = 0; e < 4; e++) o[dn][e] *= correction[e / 2];
+}
+
+// online_softmax_tile, then o rescaled to the new max.
+template <int N, int D>
+__device__ __forceinline__ void online_softmax_step(float (&sc)[N / 8][4], float (&m)[2], float (&l)[2], float (&o)[D / 8][4], TileKind kind,
+                                                    float scale_log2, const float* key_mask, const float* bias, const AttnShape& s, int b, int h,
+                                                    int row0, int j0) {
+    float correction[2];
+    online_softmax_tile<N>(sc, m, l, correction, kind, scale_log2, key_mask, bias, s, b, h, row0, j0);
+    rescale_rows<D>(o, correction);
 }
 
 // One warp's 16 query rows (row0 …) of the forward's result: o / l into out

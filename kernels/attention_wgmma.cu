@@ -69,19 +69,83 @@ __device__ void attention_wgmma_forward_d64(bf16* out, float* lse, const bf16* q
 
         // O += P·V over keys 16kk … 16kk + 15 (two 8-row groups of V's tile).
         uint32_t pa[N / 16][4];
-#pragma unroll
-        for (int kk = 0; kk < N / 16; kk++) {
-            pa[kk][0] = pack_f32(sc[2 * kk][0], sc[2 * kk][1]);
-            pa[kk][1] = pack_f32(sc[2 * kk][2], sc[2 * kk][3]);
-            pa[kk][2] = pack_f32(sc[2 * kk + 1][0], sc[2 * kk + 1][1]);
-            pa[kk][3] = pack_f32(sc[2 * kk + 1][2], sc[2 * kk + 1][3]);
-        }
+        a_fragments(pa, sc);
         wgmma_fence();
 #pragma unroll
         for (int kk = 0; kk < N / 16; kk++) wgmma_m64n64k16<1>(o, pa[kk], smem_desc(vs[buf] + 16 * D * kk, 16 * D, 128), 1);
         wgmma_commit();
         wgmma_wait<0>();
         __syncthreads();  // both tiles used up before the copies of tile j0 + 2N land in this buffer
+    }
+    store_forward_rows<D>(out, lse, o, m, l, s, b, h, row0);
+#elif defined(__CUDA_ARCH__)
+    __trap();
+#endif
+}
+
+// The one-warpgroup forward with P·V overlapped (FlashAttention-3's
+// intra-warpgroup pipelining): tile t's S = Q·Kᵀ and tile t − 1's O += P·V
+// are issued together, the wait returns once S is done, and tile t's
+// softmax runs while P·V still adds into O; then O takes the new max's
+// correction and P_t waits in registers for the next tile's products. The
+// V tile of P·V is read one tile later, so V streams through three buffers
+// (K through two): 8 + 16 + 24 KB of shared memory.
+__device__ void attention_wgmma_forward_overlap_d64(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v, const float* key_mask,
+                                                    const float* bias, AttnShape s) {
+#ifdef HHI_HAS_WGMMA
+    constexpr int D = 64, N = 64, ROWS = 64;  // head dims, keys a tile, queries a block
+    alignas(128) __shared__ bf16 qs[ROWS * D];
+    alignas(128) __shared__ bf16 ks[2][N * D];
+    alignas(128) __shared__ bf16 vs[3][N * D];
+    const ForwardBlock f = forward_block<N>(k, v, s, ROWS);
+    const int b = f.b, h = f.h, d = s.head_dim, q0 = f.q0, row0 = q0 + 16 * (threadIdx.x / 32);
+    const bf16* q_base = q + (int64_t)b * s.q_len * s.q_stride + (int64_t)h * d;
+    const float scale_log2 = s.scale * LOG2E;
+
+    // Tile t (keys f.begin + N·t …): K to buffer t % 2, V to buffer t % 3.
+    // Its copies overwrite K of tile t − 2, whose S was waited for in tile
+    // t − 1, and V of tile t − 3, whose P·V was waited for there too.
+    auto load_tile = [&](int j0) {
+        const int t = (j0 - f.begin) / N;
+        load_core_tile<N, D>(ks[t % 2], f.k_base, s.kv_stride, j0, f.end, d, f.vec);
+        load_core_tile<N, D>(vs[t % 3], f.v_base, s.kv_stride, j0, f.end, d, f.vec);
+        cp_async_commit();
+    };
+    if (f.begin < f.end) {
+        load_core_tile<ROWS, D>(qs, q_base, s.q_stride, q0, s.q_len, d, aligned8(q_base, s.q_stride, d));  // lands with the first tile
+        load_tile(f.begin);
+    }
+    float o[D / 8][4] = {}, m[2] = {-CUDART_INF_F, -CUDART_INF_F}, l[2] = {0.0f, 0.0f};
+    uint32_t pa[N / 16][4] = {};  // the previous tile's probabilities, for its P·V
+    for (int j0 = f.begin; j0 < f.end; j0 += N) {
+        const int t = (j0 - f.begin) / N;
+        await_core_tile(j0, f.end, N, load_tile);
+        const bf16* v_prev = vs[(t + 2 * (t > 0)) % 3];  // tile t − 1's V (this one's in the first: no branch)
+        float sc[N / 8][4];
+        wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++)
+            wgmma_m64n64k16_ss<0>(sc, smem_desc(qs + 128 * kk, 128, 16 * D), smem_desc(ks[t % 2] + 128 * kk, 128, 16 * D), kk > 0);
+        wgmma_commit();
+        // The previous tile's P·V (in the first tile, zeros times this V: no
+        // branch around a wgmma, which ptxas fences again and waits for S at).
+#pragma unroll
+        for (int kk = 0; kk < N / 16; kk++) wgmma_m64n64k16<1>(o, pa[kk], smem_desc(v_prev + 16 * D * kk, 16 * D, 128), 1);
+        wgmma_commit();
+        wgmma_wait<1>();  // S is done; the previous tile's P·V may still run
+        float correction[2];
+        online_softmax_tile<N>(sc, m, l, correction, tile_kind(s, key_mask, bias, row0, j0, N), scale_log2, key_mask, bias, s, b, h, row0, j0);
+        wgmma_wait<0>();  // the previous P·V is in O
+        rescale_rows<D>(o, correction);
+        a_fragments(pa, sc);
+    }
+    if (f.begin < f.end) {  // the last tile's P·V
+        const int t = (f.end - 1 - f.begin) / N;
+        wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < N / 16; kk++) wgmma_m64n64k16<1>(o, pa[kk], smem_desc(vs[t % 3] + 16 * D * kk, 16 * D, 128), 1);
+        wgmma_commit();
+        wgmma_wait<0>();
     }
     store_forward_rows<D>(out, lse, o, m, l, s, b, h, row0);
 #elif defined(__CUDA_ARCH__)
@@ -101,4 +165,10 @@ extern "C" __global__ void __launch_bounds__(256, 2) attention_wgmma_forward_2wg
                                                                                        const bf16* v, const float* key_mask, const float* bias,
                                                                                        AttnShape s) {
     attention_wgmma_forward_d64<2>(out, lse, q, k, v, key_mask, bias, s);
+}
+// One warpgroup with P·V overlapping the next tile's softmax.
+extern "C" __global__ void __launch_bounds__(128) attention_wgmma_forward_overlap_d64_bf16(bf16* out, float* lse, const bf16* q, const bf16* k,
+                                                                                           const bf16* v, const float* key_mask, const float* bias,
+                                                                                           AttnShape s) {
+    attention_wgmma_forward_overlap_d64(out, lse, q, k, v, key_mask, bias, s);
 }

@@ -34,18 +34,6 @@ __device__ __forceinline__ void wgmma_rows_rows_t(float (&acc)[8][4], const bf16
 #endif
 }
 
-// A fragments (64 × 64, 4 chunks of 16 columns) of p's mma accumulator
-// tiles, rounded to bf16: the register operand of `wgmma_regs_rows`.
-__device__ __forceinline__ void a_fragments(uint32_t (&a)[4][4], const float (&p)[8][4]) {
-#pragma unroll
-    for (int kk = 0; kk < 4; kk++) {
-        a[kk][0] = pack_f32(p[2 * kk][0], p[2 * kk][1]);
-        a[kk][1] = pack_f32(p[2 * kk][2], p[2 * kk][3]);
-        a[kk][2] = pack_f32(p[2 * kk + 1][0], p[2 * kk + 1][1]);
-        a[kk][3] = pack_f32(p[2 * kk + 1][2], p[2 * kk + 1][3]);
-    }
-}
-
 // acc (64 × 64) += a (64 × 64, A fragments) · b (64 rows × 64 columns, read
 // MN-major): 4 products over b's rows 16kk … 16kk + 15, issued, not waited
 // for. The fragments are written before the wgmma_fence that precedes this

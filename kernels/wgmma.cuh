@@ -165,3 +165,16 @@ __device__ __forceinline__ void await_core_tile(int at, int end, int step, Load&
     fence_shared_to_async();  // this thread's copies and zeros, visible to wgmma's reads
     __syncthreads();          // … and every thread's
 }
+
+// A fragments (64 × 64, 4 chunks of 16 columns) of p's mma accumulator
+// tiles, rounded to bf16: a register A operand (write them before the
+// wgmma_fence that precedes its products, else ptxas fences again: C7519).
+__device__ __forceinline__ void a_fragments(uint32_t (&a)[4][4], const float (&p)[8][4]) {
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++) {
+        a[kk][0] = pack_f32(p[2 * kk][0], p[2 * kk][1]);
+        a[kk][1] = pack_f32(p[2 * kk][2], p[2 * kk][3]);
+        a[kk][2] = pack_f32(p[2 * kk + 1][0], p[2 * kk + 1][1]);
+        a[kk][3] = pack_f32(p[2 * kk + 1][2], p[2 * kk + 1][3]);
+    }
+}

@@ -13,7 +13,7 @@ screen rather than in the logs:
   - attention forward (T = 1024, head dim 64) at >= 50% of cuBLAS's TFLOP/s,
     in both readings: against the largest GEMMs of the same run, and against
     cuBLAS on attention's own Q·Kᵀ product; the default kernel, and the
-    wgmma ones (tuning alternatives attn_forward=wgmma|wgmma2) where timed;
+    wgmma ones (tuning alternatives attn_forward=wgmma|wgmma2|wgmma_overlap) where timed;
     and, with no target, the attention backward's TFLOP/s beside its wgmma
     alternative (attn_backward=wgmma).
 
@@ -125,7 +125,7 @@ def main():
     found = ops(os.path.join(out, "bench-ops-bf16.log"))
     print("-- issue 3 targets (bf16)")
     alternative = []
-    for tune in ("attn_forward=wgmma", "attn_forward=wgmma2"):
+    for tune in ("attn_forward=wgmma", "attn_forward=wgmma2", "attn_forward=wgmma_overlap"):
         tuned = ops(os.path.join(out, f"tune-{tune}.log"))
         alternative += attention(found, f" ({tune})", tuned) if tuned else []
     backward = attention_backward(found, ops(os.path.join(out, "tune-attn_backward=wgmma.log")))

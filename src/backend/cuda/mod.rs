@@ -43,7 +43,7 @@ use crate::{Error, Result};
 use arena::Arena;
 use runtime::{KernelArg, Runtime};
 use std::sync::{Arc, Mutex};
-use tuning::AttnBackward;
+use tuning::{AttnBackward, WgmmaForward};
 
 pub struct Cuda {
     rt: Runtime,
@@ -267,7 +267,7 @@ impl Cuda {
     /// Launches attention pass `pass` over `rows` (queries, or keys for
     /// `backward_key`): bf16 with at least [`MMA_MIN_QUERIES`] queries takes
     /// the tensor-core kernels (kernels/attention_mma.cu; the forward at
-    /// head_dim <= 64 on an sm_90 device with `attn_forward=wgmma|wgmma2`,
+    /// head_dim <= 64 on an sm_90 device with `attn_forward=wgmma|wgmma2|wgmma_overlap`,
     /// kernels/attention_wgmma.cu, the backward there with
     /// `attn_backward=wgmma`, kernels/attention_wgmma_backward.cu), f32 with head_dim
     /// <= 64 the register-blocked ones (kernels/attention_fma.cu; the
@@ -282,10 +282,13 @@ impl Cuda {
         let hopper = self.info().compute_capability.0 == 9;
         let (bounds, family, warps): (&[usize], _, _) = if mma { (&[64, 128], "attention_mma", MMA_WARPS) } else { (&[32, 64, 128], "attention", ATTN_WARPS) };
         match bounds.iter().find(|&&bound| s.head_dim <= bound) {
-            Some(&64) if mma && pass == "forward" && self.tuning.attn_forward_wgmma > 0 && hopper => {
-                let groups = self.tuning.attn_forward_wgmma;
+            Some(&64) if mma && pass == "forward" && self.tuning.attn_forward_wgmma != WgmmaForward::Off && hopper => {
+                let (name, groups) = match self.tuning.attn_forward_wgmma {
+                    WgmmaForward::TwoGroups => ("attention_wgmma_forward_2wg_d64_bf16", 2),
+                    WgmmaForward::Overlap => ("attention_wgmma_forward_overlap_d64_bf16", 1),
+                    _ => ("attention_wgmma_forward_d64_bf16", 1),
+                };
                 let grid = ((rows as u32).div_ceil(WGMMA_ROWS * groups), s.heads as u32, s.batch as u32);
-                let name = if groups == 2 { "attention_wgmma_forward_2wg_d64_bf16" } else { "attention_wgmma_forward_d64_bf16" };
                 self.rt.launch(name, grid, (WARPGROUP * groups, 1, 1), args)
             }
             Some(&64) if mma && pass.starts_with("backward") && self.tuning.attn_backward == AttnBackward::Wgmma && hopper => {

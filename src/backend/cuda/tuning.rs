@@ -28,6 +28,19 @@ pub enum LnBackward {
     Cached,
 }
 
+/// The bf16 attention forward on Hopper's wgmma (kernels/attention_wgmma.cu,
+/// head_dim <= 64, sm_90 devices; elsewhere the 4×16 mma.sync kernel), or not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WgmmaForward {
+    Off,
+    /// One warpgroup of 64 query rows a block.
+    OneGroup,
+    /// Two warpgroups sharing each K/V tile.
+    TwoGroups,
+    /// One warpgroup, each tile's P·V running under the next tile's softmax.
+    Overlap,
+}
+
 /// Which kernels run the bf16 attention backward's two passes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AttnBackward {
@@ -55,10 +68,8 @@ pub struct Tuning {
     /// for 4×16): 4×16, 8×16, and for head_dim ≤ 64 4×32 and 4×16 at 4
     /// blocks (wider heads fall back to 4×16).
     pub attn_forward: (u32, u32, u32),
-    /// The bf16 attention forward (head_dim <= 64) on Hopper's wgmma
-    /// (kernels/attention_wgmma.cu) with this many warpgroups of 64 query
-    /// rows a block (1 or 2; 0: not) where the device is sm_90; 4×16 elsewhere.
-    pub attn_forward_wgmma: u32,
+    /// The bf16 attention forward (head_dim <= 64) on Hopper's wgmma where the device is sm_90.
+    pub attn_forward_wgmma: WgmmaForward,
     /// The tensor-core attention backward's kernels.
     pub attn_backward: AttnBackward,
     /// GEMM biases added by cuBLASLt's bias epilogue instead of a broadcast
@@ -84,7 +95,7 @@ impl Default for Tuning {
             ln_backward: LnBackward::Pipelined,
             ln_backward_blocks_per_sm: 0,
             attn_forward: (4, 16, 0),
-            attn_forward_wgmma: 0,
+            attn_forward_wgmma: WgmmaForward::Off,
             attn_backward: AttnBackward::B2,
             gemm_bias_epilogue: false,
             gemm_gelu_epilogue: false,
@@ -108,7 +119,7 @@ impl Tuning {
         let mut t = Self::default();
         let bad = |what: &str| {
             Error::Invalid(format!(
-                "HHI_CUDA_TUNE: {what} (keys: xent_threads=32..1024 in 32s, xent_unroll=2|4|8, ln_backward=pipelined|pipelined3|pipelined4|pipelined_atomic|cached, ln_backward_blocks_per_sm=N, attn_forward=4x16|8x16|4x32|4x16b4|wgmma|wgmma2, attn_backward=b2|b3|wgmma, gemm_bias=broadcast|epilogue, gemm_gelu=kernel|epilogue, attn_decode=split|tiled, attn_f32=fma|warp)"
+                "HHI_CUDA_TUNE: {what} (keys: xent_threads=32..1024 in 32s, xent_unroll=2|4|8, ln_backward=pipelined|pipelined3|pipelined4|pipelined_atomic|cached, ln_backward_blocks_per_sm=N, attn_forward=4x16|8x16|4x32|4x16b4|wgmma|wgmma2|wgmma_overlap, attn_backward=b2|b3|wgmma, gemm_bias=broadcast|epilogue, gemm_gelu=kernel|epilogue, attn_decode=split|tiled, attn_f32=fma|warp)"
             ))
         };
         for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -140,12 +151,13 @@ impl Tuning {
                 "ln_backward_blocks_per_sm" => t.ln_backward_blocks_per_sm = number()?,
                 "attn_forward" => {
                     t.attn_forward_wgmma = match value {
-                        "wgmma" => 1,
-                        "wgmma2" => 2,
-                        _ => 0,
+                        "wgmma" => WgmmaForward::OneGroup,
+                        "wgmma2" => WgmmaForward::TwoGroups,
+                        "wgmma_overlap" => WgmmaForward::Overlap,
+                        _ => WgmmaForward::Off,
                     };
                     t.attn_forward = match value {
-                        "4x16" | "wgmma" | "wgmma2" => (4, 16, 0), // the latter where a device lacks wgmma
+                        "4x16" | "wgmma" | "wgmma2" | "wgmma_overlap" => (4, 16, 0), // the latter where a device lacks wgmma
                         "8x16" => (8, 16, 0),
                         "4x32" => (4, 32, 0),
                         "4x16b4" => (4, 16, 4),
@@ -221,8 +233,9 @@ mod tests {
         );
         assert_eq!(Tuning::parse("").unwrap().xent_threads, 1024);
         let wgmma = Tuning::parse("attn_forward=wgmma2").unwrap();
-        assert_eq!((wgmma.attn_forward_wgmma, wgmma.attn_forward), (2, (4, 16, 0)));
-        assert_eq!(Tuning::parse("attn_forward=wgmma,attn_forward=8x16").unwrap().attn_forward_wgmma, 0);
+        assert_eq!((wgmma.attn_forward_wgmma, wgmma.attn_forward), (WgmmaForward::TwoGroups, (4, 16, 0)));
+        assert_eq!(Tuning::parse("attn_forward=wgmma_overlap").unwrap().attn_forward_wgmma, WgmmaForward::Overlap);
+        assert_eq!(Tuning::parse("attn_forward=wgmma,attn_forward=8x16").unwrap().attn_forward_wgmma, WgmmaForward::Off);
         assert_eq!(Tuning::parse("attn_backward=wgmma").unwrap().attn_backward, AttnBackward::Wgmma);
         for (spec, named) in [
             ("xent_threads=100", "xent_threads=100"),
