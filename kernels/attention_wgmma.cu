@@ -103,8 +103,9 @@ __device__ void attention_wgmma_forward_overlap_d64(bf16* out, float* lse, const
     const float scale_log2 = s.scale * LOG2E;
 
     // Tile t (keys f.begin + N·t …): K to buffer t % 2, V to buffer t % 3.
-    // Its copies overwrite K of tile t − 2, whose S was waited for in tile
-    // t − 1, and V of tile t − 3, whose P·V was waited for there too.
+    // Its copies, issued as tile t − 1 starts, overwrite K of tile t − 2 and
+    // V of tile t − 3, whose products (S, P·V) were waited for in tile
+    // t − 2 (a product is the warpgroup's: done for one warp, done for all).
     auto load_tile = [&](int j0) {
         const int t = (j0 - f.begin) / N;
         load_core_tile<N, D>(ks[t % 2], f.k_base, s.kv_stride, j0, f.end, d, f.vec);
