@@ -55,24 +55,21 @@ __device__ void attention_wgmma_forward_d64(bf16* out, float* lse, const bf16* q
         await_core_tile(j0, block_end, N, load_tile);
         const int buf = (j0 - block_begin) / N % 2;
 
-        // S = Q·Kᵀ over head dims 16kk … 16kk + 15 (two core matrices of each row).
+        // S = Q·Kᵀ (the warpgroup's Q rows and the K tile).
         float sc[N / 8][4];
         wgmma_fence();
-#pragma unroll
-        for (int kk = 0; kk < D / 16; kk++)
-            wgmma_m64n64k16_ss<0>(sc, smem_desc(q_tile + 128 * kk, 128, 16 * D), smem_desc(ks[buf] + 128 * kk, 128, 16 * D), kk > 0);
+        wgmma_rows_rows_t(sc, q_tile, ks[buf]);
         wgmma_commit();
         wgmma_wait<0>();
         // Every warp runs every tile (wgmma takes the whole warpgroup): a
         // warp's rows that see none of its keys get probabilities of zero.
         online_softmax_step<N, D>(sc, m, l, o, tile_kind(s, key_mask, bias, row0, j0, N), scale_log2, key_mask, bias, s, b, h, row0, j0);
 
-        // O += P·V over keys 16kk … 16kk + 15 (two 8-row groups of V's tile).
+        // O += P·V (P's fragments, the V tile read MN-major).
         uint32_t pa[N / 16][4];
         a_fragments(pa, sc);
         wgmma_fence();
-#pragma unroll
-        for (int kk = 0; kk < N / 16; kk++) wgmma_m64n64k16<1>(o, pa[kk], smem_desc(vs[buf] + 16 * D * kk, 16 * D, 128), 1);
+        wgmma_regs_rows(o, pa, vs[buf]);
         wgmma_commit();
         wgmma_wait<0>();
         __syncthreads();  // both tiles used up before the copies of tile j0 + 2N land in this buffer
@@ -124,14 +121,11 @@ __device__ void attention_wgmma_forward_overlap_d64(bf16* out, float* lse, const
         const bf16* v_prev = vs[(t + 2 * (t > 0)) % 3];  // tile t − 1's V (this one's in the first: no branch)
         float sc[N / 8][4];
         wgmma_fence();
-#pragma unroll
-        for (int kk = 0; kk < D / 16; kk++)
-            wgmma_m64n64k16_ss<0>(sc, smem_desc(qs + 128 * kk, 128, 16 * D), smem_desc(ks[t % 2] + 128 * kk, 128, 16 * D), kk > 0);
+        wgmma_rows_rows_t(sc, qs, ks[t % 2]);
         wgmma_commit();
         // The previous tile's P·V (in the first tile, zeros times this V: no
         // branch around a wgmma, which ptxas fences again and waits for S at).
-#pragma unroll
-        for (int kk = 0; kk < N / 16; kk++) wgmma_m64n64k16<1>(o, pa[kk], smem_desc(v_prev + 16 * D * kk, 16 * D, 128), 1);
+        wgmma_regs_rows(o, pa, v_prev);
         wgmma_commit();
         wgmma_wait<1>();  // S is done; the previous tile's P·V may still run
         float correction[2];
@@ -143,8 +137,7 @@ __device__ void attention_wgmma_forward_overlap_d64(bf16* out, float* lse, const
     if (f.begin < f.end) {  // the last tile's P·V
         const int t = (f.end - 1 - f.begin) / N;
         wgmma_fence();
-#pragma unroll
-        for (int kk = 0; kk < N / 16; kk++) wgmma_m64n64k16<1>(o, pa[kk], smem_desc(vs[t % 3] + 16 * D * kk, 16 * D, 128), 1);
+        wgmma_regs_rows(o, pa, vs[t % 3]);
         wgmma_commit();
         wgmma_wait<0>();
     }

@@ -23,29 +23,6 @@
 #include "attention_backward.cuh"
 #include "wgmma.cuh"
 
-// acc (64 × 64) = a (64 rows × 64, K-major tile) · bᵀ (b: 64 rows × 64,
-// K-major tile): 4 products over head dims 16kk … 16kk + 15 (two core
-// matrices of each row), issued, not waited for.
-__device__ __forceinline__ void wgmma_rows_rows_t(float (&acc)[8][4], const bf16* a, const bf16* b) {
-#ifdef HHI_HAS_WGMMA
-    constexpr int D = 64;
-#pragma unroll
-    for (int kk = 0; kk < D / 16; kk++) wgmma_m64n64k16_ss<0>(acc, smem_desc(a + 128 * kk, 128, 16 * D), smem_desc(b + 128 * kk, 128, 16 * D), kk > 0);
-#endif
-}
-
-// acc (64 × 64) += a (64 × 64, A fragments) · b (64 rows × 64 columns, read
-// MN-major): 4 products over b's rows 16kk … 16kk + 15, issued, not waited
-// for. The fragments are written before the wgmma_fence that precedes this
-// (else ptxas fences again between the products: C7519).
-__device__ __forceinline__ void wgmma_regs_rows(float (&acc)[8][4], const uint32_t (&a)[4][4], const bf16* b) {
-#ifdef HHI_HAS_WGMMA
-    constexpr int D = 64;
-#pragma unroll
-    for (int kk = 0; kk < 4; kk++) wgmma_m64n64k16<1>(acc, a[kk], smem_desc(b + 16 * D * kk, 16 * D, 128), 1);
-#endif
-}
-
 // ---- kernels ------------------------------------------------------------------
 
 // Pass 1: grid (ceil(q_len / 64), heads, batch), 128 threads, query tiles
