@@ -7,6 +7,25 @@
 #pragma once
 #include "attention_forward.cuh"
 
+// The fused backward's dQ sums (f32, added to by every key block that a
+// query sees): DQ_ACCUM_COLS a query row (head_dim <= 64), rows ordered as
+// the per-query scratch ([batch, heads, q_len]).
+#define DQ_ACCUM_COLS 64
+
+// p[0] += a and p[1] += b (p 8-byte aligned): one atomic on sm_90
+// (red.global.add.v2.f32), two before.
+__device__ __forceinline__ void atomic_add_pair(float* p, float a, float b) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("red.global.add.v2.f32 [%0], {%1, %2};\n" ::"l"(p), "f"(a), "f"(b) : "memory");
+#else
+#ifdef HHI_EMULATE
+    emu::check_aligned(p, 8, "atomic_add_pair at");
+#endif
+    atomicAdd(p, a);
+    atomicAdd(p + 1, b);
+#endif
+}
+
 // Scores of a 16-row × N tile (accumulators of dot products, rows `row0` …
 // of one side, columns `col0` … of the other) → probabilities exp2(score − lse),
 // in place; `lse_base` gives each element's exp_base of its query's lse in

@@ -211,8 +211,10 @@ __device__ void attention_mma_forward(bf16* out, float* lse, const bf16* q, cons
 }
 
 // Pass 0: one warp per query row of every (batch, head), rows ordered as lse
-// ([batch, heads, q_len]): di = Σ_c dO_ic·O_ic, lse_base = its lse's exp base in log2 units.
-__device__ void attention_mma_backward_rows(float* di, float* lse_base, const bf16* dout, const bf16* out, const float* lse, AttnShape s) {
+// ([batch, heads, q_len]): di = Σ_c dO_ic·O_ic, lse_base = its lse's exp
+// base in log2 units; and where the backward is fused (dq_accum not null),
+// the row's DQ_ACCUM_COLS f32 sums of dQ zeroed.
+__device__ void attention_mma_backward_rows(float* di, float* lse_base, float* dq_accum, const bf16* dout, const bf16* out, const float* lse, AttnShape s) {
     const int64_t row = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
     if (row >= (int64_t)s.batch * s.heads * s.q_len) return;
     const int i = (int)(row % s.q_len), h = (int)(row / s.q_len % s.heads), b = (int)(row / s.q_len / s.heads);
@@ -221,6 +223,17 @@ __device__ void attention_mma_backward_rows(float* di, float* lse_base, const bf
         di[row] = x;
         lse_base[row] = exp_base(LOG2E * lse[row]);
     }
+    if (dq_accum != nullptr)
+        for (int c = threadIdx.x % 32; c < DQ_ACCUM_COLS; c += 32) dq_accum[row * DQ_ACCUM_COLS + c] = 0.0f;
+}
+
+// After a fused backward: one warp per query row (ordered as pass 0's), dq = its dQ sums rounded to bf16.
+__device__ void attention_backward_store_dq(bf16* dq, const float* dq_accum, AttnShape s) {
+    const int64_t row = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    if (row >= (int64_t)s.batch * s.heads * s.q_len) return;
+    const int i = (int)(row % s.q_len), h = (int)(row / s.q_len % s.heads), b = (int)(row / s.q_len / s.heads);
+    bf16* dst = dq + ((int64_t)b * s.q_len + i) * s.q_stride + (int64_t)h * s.head_dim;
+    for (int c = threadIdx.x % 32; c < s.head_dim; c += 32) dst[c] = __float2bfloat16(dq_accum[row * DQ_ACCUM_COLS + c]);
 }
 
 // Pass 1: grid (ceil(q_len / ROWS), heads, batch). dq += scale·dS·K for the
@@ -350,9 +363,11 @@ FORWARD_FOR(128, 8, 1, 1, attention_mma_forward_8x16_d128_bf16)
 FORWARD_FOR(64, 4, 2, 1, attention_mma_forward_4x32_d64_bf16)
 FORWARD_FOR(64, 4, 1, 4, attention_mma_forward_4x16b4_d64_bf16)
 
-extern "C" __global__ void attention_mma_backward_rows_bf16(float* di, float* lse_base, const bf16* dout, const bf16* out, const float* lse, AttnShape s) {
-    attention_mma_backward_rows(di, lse_base, dout, out, lse, s);
+extern "C" __global__ void attention_mma_backward_rows_bf16(float* di, float* lse_base, float* dq_accum, const bf16* dout, const bf16* out, const float* lse,
+                                                             AttnShape s) {
+    attention_mma_backward_rows(di, lse_base, dq_accum, dout, out, lse, s);
 }
+extern "C" __global__ void attention_backward_store_dq_bf16(bf16* dq, const float* dq_accum, AttnShape s) { attention_backward_store_dq(dq, dq_accum, s); }
 
 // The backward passes with the registers ptxas picks (2 blocks an SM: `_d64_`,
 // `_d128_`), and capped at 168 for 3 blocks an SM with a few spills (`_b3_d64_`, `_b3_d128_`).

@@ -90,14 +90,23 @@ __device__ void attention_wgmma_backward_query_d64(bf16* dq, const bf16* dout, c
 // scale·dSᵀ·Q and dv = Pᵀ·dO for the block's keys, streaming the query
 // tiles that can see them (Q and dO by cp.async; each query's Di and lse
 // base read from global memory while the scores' products run); dbias gets dS.
-__device__ void attention_wgmma_backward_key_d64(bf16* dk, bf16* dv, float* dbias, const bf16* dout, const bf16* q, const bf16* k, const bf16* v,
-                                                 const float* row_di, const float* row_lse_base, const float* key_mask, const float* bias, AttnShape s) {
+// FUSED (FlashAttention-2's one pass, the query pass left out): also each
+// tile's dQ += scale·dS·K, with dSᵀ stored transposed to shared memory
+// (8 KB of dynamic shared memory past the static 48) as the A operand and
+// K read MN-major, added to the f32 sums dq_accum by atomics (their order
+// varies, so dQ's last bits can vary run to run).
+template <bool FUSED>
+__device__ void attention_wgmma_backward_key_d64(bf16* dk, bf16* dv, float* dbias, float* dq_accum, const bf16* dout, const bf16* q, const bf16* k,
+                                                 const bf16* v, const float* row_di, const float* row_lse_base, const float* key_mask, const float* bias,
+                                                 AttnShape s) {
 #ifdef HHI_HAS_WGMMA
     constexpr int D = 64, N = 64, ROWS = 64;  // head dims, queries a tile, keys a block
     alignas(128) __shared__ bf16 ks[ROWS * D];
     alignas(128) __shared__ bf16 vs[ROWS * D];
     alignas(128) __shared__ bf16 qs[2][N * D];
     alignas(128) __shared__ bf16 dos[2][N * D];
+    HHI_DYNAMIC_SHARED(dynamic);
+    bf16* const ds_tile = reinterpret_cast<bf16*>(dynamic);  // FUSED: this tile's dS (N queries × 64 keys)
     const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
     const KeyBlock kb = key_block<N>(q, dout, s, ROWS);
     const int b = kb.b, h = kb.h, d = s.head_dim, k0 = kb.k0, row0 = k0 + 16 * (threadIdx.x / 32), first_query = kb.first, last_query = kb.last;
@@ -153,11 +162,27 @@ __device__ void attention_wgmma_backward_key_d64(bf16* dk, bf16* dv, float* dbia
         uint32_t p_a[4][4], ds_a[4][4];
         a_fragments(p_a, sc);
         a_fragments(ds_a, dp);
+        if constexpr (FUSED) {
+            store_transposed_core_tile(ds_tile, dp);  // the last tile's dQ product was waited for (the barrier below)
+            fence_shared_to_async();
+            __syncthreads();  // every warp's dS rows, visible to wgmma
+        }
+        float dq_acc[D / 8][4];  // FUSED: the tile's dQ rows (its queries × head dims)
         wgmma_fence();
         wgmma_regs_rows(dv_acc, p_a, dos[buf]);
         wgmma_regs_rows(dk_acc, ds_a, qs[buf]);
+        if constexpr (FUSED) wgmma_rows_rows(dq_acc, ds_tile, ks);
         wgmma_commit();
         wgmma_wait<0>();
+        if constexpr (FUSED) {
+#pragma unroll
+            for (int dn = 0; dn < D / 8; dn++)
+#pragma unroll
+                for (int r = 0; r < 2; r++) {  // rows g and g + 8, columns c and c + 1 (past d: K's zero padding's 0)
+                    const int i = i0 + 16 * (threadIdx.x / 32) + g + 8 * r, c = 8 * dn + 2 * t;
+                    if (i < s.q_len && c < d) atomic_add_pair(&dq_accum[(kb.rows_at + i) * DQ_ACCUM_COLS + c], dq_acc[dn][2 * r], dq_acc[dn][2 * r + 1]);
+                }
+        }
         __syncthreads();  // this buffer is used up before the copies of tile i0 + 2N land in it
     }
     store_rows<D>(dk + kv_at, s.kv_stride, dk_acc, row0, s.kv_len, d);
@@ -177,5 +202,14 @@ extern "C" __global__ void __launch_bounds__(128)
 extern "C" __global__ void __launch_bounds__(128)
     attention_wgmma_backward_key_d64_bf16(bf16* dk, bf16* dv, float* dbias, const bf16* dout, const bf16* q, const bf16* k, const bf16* v,
                                           const float* row_di, const float* row_lse_base, const float* key_mask, const float* bias, AttnShape s) {
-    attention_wgmma_backward_key_d64(dk, dv, dbias, dout, q, k, v, row_di, row_lse_base, key_mask, bias, s);
+    attention_wgmma_backward_key_d64<false>(dk, dv, dbias, nullptr, dout, q, k, v, row_di, row_lse_base, key_mask, bias, s);
+}
+// The one-pass backward (`attn_backward=wgmma_fused`): dK and dV, and dQ's
+// sums in dq_accum (pass 0 zeroes them; attention_backward_store_dq rounds
+// them into dQ); 8 KB of dynamic shared memory.
+extern "C" __global__ void __launch_bounds__(128)
+    attention_wgmma_backward_fused_d64_bf16(bf16* dk, bf16* dv, float* dbias, float* dq_accum, const bf16* dout, const bf16* q, const bf16* k,
+                                            const bf16* v, const float* row_di, const float* row_lse_base, const float* key_mask, const float* bias,
+                                            AttnShape s) {
+    attention_wgmma_backward_key_d64<true>(dk, dv, dbias, dq_accum, dout, q, k, v, row_di, row_lse_base, key_mask, bias, s);
 }

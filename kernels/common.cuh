@@ -12,6 +12,16 @@
 typedef __nv_bfloat16 bf16;
 #endif
 
+// ---- dynamic shared memory ------------------------------------------------------
+// `name`: the block's dynamic shared memory, the launch's `shared` bytes
+// (Runtime::launch_shared; over 48 KB the GPU's driver opts the kernel in
+// first), 128-byte aligned. Static `__shared__` storage stops at 48 KB.
+#ifdef HHI_EMULATE
+#define HHI_DYNAMIC_SHARED(name) char* const name = emu::dynamic_shared()
+#else
+#define HHI_DYNAMIC_SHARED(name) extern __shared__ __align__(128) char name[]
+#endif
+
 // ---- dtype conversion ---------------------------------------------------------
 __device__ __forceinline__ float to_f32(float x) { return x; }
 __device__ __forceinline__ float to_f32(bf16 x) { return __bfloat162float(x); }

@@ -201,3 +201,32 @@ __device__ __forceinline__ void wgmma_regs_rows(float (&acc)[8][4], const uint32
     for (int kk = 0; kk < 4; kk++) wgmma_m64n64k16<1>(acc, a[kk], smem_desc(b + 16 * D * kk, 16 * D, 128), 1);
 #endif
 }
+
+// acc (64 × 64) = a · b, a 64 rows × 64 columns read K-major (its columns
+// as K) and b 64 rows × 64 columns read MN-major (its rows as K): 4
+// products over a's columns and b's rows 16kk … 16kk + 15, issued, not
+// waited for (dQ = dS·K in the fused backward).
+__device__ __forceinline__ void wgmma_rows_rows(float (&acc)[8][4], const bf16* a, const bf16* b) {
+#ifdef HHI_HAS_WGMMA
+    constexpr int D = 64;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++) wgmma_m64n64k16_ss<1>(acc, smem_desc(a + 128 * kk, 128, 16 * D), smem_desc(b + 16 * D * kk, 16 * D, 128), kk > 0);
+#endif
+}
+
+// The warpgroup's 64 × 64 accumulators x (thread's rows 16w + g + 8(e/2),
+// columns 8n + 2t + e%2), rounded to bf16 and transposed into a
+// load_core_tile tile: x's column c becomes the tile's row c. A warp's
+// store of one (n, e) covers 32 two-byte slots of one 128-byte core matrix
+// row group: no bank conflicts.
+__device__ __forceinline__ void store_transposed_core_tile(bf16* tile, const float (&x)[8][4]) {
+    constexpr int CHUNKS = 8;  // 16-byte chunks a tile row (64 columns)
+    const int w = threadIdx.x / 32 % 4, g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
+#pragma unroll
+    for (int n = 0; n < 8; n++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const int r = 8 * n + 2 * t + e % 2, c = 16 * w + g + 8 * (e / 2);
+            tile[((r / 8) * CHUNKS + c / 8) * 64 + (r % 8) * 8 + c % 8] = __float2bfloat16(x[n][e]);
+        }
+}

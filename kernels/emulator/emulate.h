@@ -8,7 +8,8 @@
 // `__syncthreads` waits for every live thread of the block, a warp shuffle
 // writes a per-warp slot array between two waits on the warp's live threads
 // (a lane that exited reads as NaN; mma and ldmatrix need all 32 lanes),
-// `__shared__` is static storage (one block at a time), filled with NaN
+// `__shared__` is static storage (one block at a time; dynamic shared
+// memory one buffer for the launch's bytes), filled with NaN
 // bytes at each block's start (build.rs moves every function-local static
 // of a kernel file into the section launch.cpp poisons: kernel files keep
 // no other function-local statics). Threads that return
@@ -56,6 +57,10 @@ extern uint3 threadIdx, blockIdx;
 extern dim3 blockDim, gridDim;
 
 namespace emu {
+
+// The launch's dynamic shared memory (HHI_DYNAMIC_SHARED in common.cuh):
+// 1 KB-aligned, NaN bytes at each block's start like the static storage.
+char* dynamic_shared();
 
 // Parks the running fiber at the block barrier or at its warp's barrier.
 void wait_block();
@@ -254,7 +259,9 @@ inline void cp_async_wait() {
 // the op's group. The wait is a barrier of the warpgroup's 128 threads
 // (every one must have issued the op), after which each thread computes its
 // own accumulators, reading shared-memory operands through their
-// descriptors (unswizzled layouts only). A wgmma issued while some thread of the block
+// descriptors (unswizzled layouts only) and faulting where they changed
+// since the first thread issued the op (a GPU reads them between the issue
+// and the wait: other threads' writes need a barrier before it). A wgmma issued while some thread of the block
 // has cp.async copies that landed after its last `fence_shared_to_async`
 // fails the launch: on a GPU, wgmma might not see them; so does one with
 // no `wgmma_fence` since the thread's start or its last wgmma wait (the

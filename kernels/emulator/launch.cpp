@@ -30,6 +30,12 @@ dim3 blockDim, gridDim;
 extern "C" char __start_hhi_emu_shared[] __attribute__((weak));
 extern "C" char __stop_hhi_emu_shared[] __attribute__((weak));
 
+// Dynamic shared memory (HHI_DYNAMIC_SHARED): the most a block may take on
+// sm_90 (227 KB), of which the running launch has `dynamic_bytes`.
+constexpr size_t DYNAMIC_SHARED_MAX = 227 * 1024;
+alignas(1024) static char dynamic_storage[DYNAMIC_SHARED_MAX];
+static size_t dynamic_bytes;
+
 namespace emu {
 int lane, warp;
 WarpExchange* warp_exchange;
@@ -79,6 +85,13 @@ struct WgmmaOp {
     // when it issued this one: its input is then that op's result.
     std::array<bool, 128> chained{};
     int issued = 0, done = 0;
+    // Its shared-memory operands' bits as the first thread to issue it found
+    // them (A's [k][m] where a_shared, B's [k][n]). A GPU reads them after
+    // the whole warpgroup issued it, before the wait: a thread computing at
+    // its wait that finds other bits there (a barrier missing before the
+    // issue, so other threads' writes came after it, or a write racing the
+    // read) faults.
+    std::vector<uint16_t> a_bits, b_bits;
 };
 // A CUDA thread: its own stack, entered once per launch through its ucontext
 // and afterwards switched with _setjmp/_longjmp (no system call per switch).
@@ -159,6 +172,7 @@ __attribute__((noinline)) void prepare(std::vector<Fiber>& fibers) {
 void poison_shared_memory() {
     const uintptr_t start = reinterpret_cast<uintptr_t>(__start_hhi_emu_shared), stop = reinterpret_cast<uintptr_t>(__stop_hhi_emu_shared);
     if (start != 0 && stop > start) std::memset(__start_hhi_emu_shared, 0xff, stop - start);
+    std::memset(dynamic_storage, 0xff, dynamic_bytes);
 }
 
 // Runs warp `w`'s runnable threads (lowest lane first, or highest when
@@ -299,12 +313,25 @@ void cp_async_complete_all_but(int newest) {
 }
 void fence_shared_to_async() { running->unfenced_copies = false; }
 void wgmma_fence() { running->wgmma_fenced = true; }
+char* dynamic_shared() { return dynamic_storage; }
+namespace {
+// The end of the shared memory `at` lies in (the static storage, or the
+// launch's dynamic bytes), or null where it lies in neither.
+const char* shared_end(const char* at) {
+    if (at >= __start_hhi_emu_shared && at < __stop_hhi_emu_shared) return __stop_hhi_emu_shared;
+    if (at >= dynamic_storage && at < dynamic_storage + dynamic_bytes) return dynamic_storage + dynamic_bytes;
+    return nullptr;
+}
+}  // namespace
+// Offsets into one shared window: the static storage, then the dynamic bytes
+// (from the next 1 KB boundary), as a GPU places them.
 uint32_t shared_address(const void* p) {
     const char* at = static_cast<const char*>(p);
-    if (at < __start_hhi_emu_shared || at >= __stop_hhi_emu_shared) {
+    if (shared_end(at) == nullptr) {
         fault("a wgmma descriptor for memory outside shared memory");
         return 0;
     }
+    if (at >= dynamic_storage) return uint32_t((__stop_hhi_emu_shared - __start_hhi_emu_shared + 1023) / 1024 * 1024 + (at - dynamic_storage));
     return uint32_t(at - __start_hhi_emu_shared);
 }
 namespace {
@@ -329,11 +356,30 @@ const bf16* descriptor_element(const WgmmaOperand& operand, bool mn_major, int k
     const size_t lbo = (bits >> 16 & 0x3fff) << 4, sbo = (bits >> 32 & 0x3fff) << 4;
     const size_t inner = mn_major ? (k % 8) * 16 + (n % 8) * 2 : (n % 8) * 16 + (k % 8) * 2;
     const char* at = static_cast<const char*>(operand.at) + (n / 8) * sbo + (k / 8) * lbo + inner;
-    if (at + 2 > __stop_hhi_emu_shared) {
+    const char* end = shared_end(static_cast<const char*>(operand.at));
+    if (at + 2 > end) {
         fault("a wgmma operand past the end of shared memory");
         return nullptr;
     }
     return reinterpret_cast<const bf16*>(at);
+}
+// Whether an operand element still holds the bits `issued` it had at the
+// op's first issue; a fault if not.
+bool unchanged(bf16 now, uint16_t issued) {
+    if (now.bits == issued) return true;
+    fault("a wgmma's shared-memory operand changed between its first issue and the wait (a barrier missing before the wgmma, or a write racing it)");
+    return false;
+}
+// An operand's bits at the op's first issue: [k][mn], mn < `extent`.
+std::vector<uint16_t> operand_bits(const WgmmaOperand& operand, bool mn_major, int extent) {
+    std::vector<uint16_t> bits(16 * size_t(extent));
+    for (int k = 0; k < 16; k++)
+        for (int mn = 0; mn < extent; mn++) {
+            const bf16* at = descriptor_element(operand, mn_major, k, mn);
+            if (at == nullptr) return bits;
+            bits[size_t(extent) * k + mn] = at->bits;
+        }
+    return bits;
 }
 // The running thread's accumulators of `op` (thread `slot` of the warpgroup).
 void wgmma_compute(const WgmmaOp& op, int slot, float* d) {
@@ -350,13 +396,13 @@ void wgmma_compute(const WgmmaOp& op, int slot, float* d) {
                 float a;
                 if (op.a_shared) {
                     const bf16* at = descriptor_element(op.a_smem, false, k, row);
-                    if (at == nullptr) return;
+                    if (at == nullptr || !unchanged(*at, op.a_bits[64 * k + row])) return;
                     a = __bfloat162float(*at);
                 } else {
                     a = half_of(op.a[32 * (row / 16) + 4 * (row % 8) + (k % 8) / 2][(row % 16) / 8 + 2 * (k / 8)], k);
                 }
                 const bf16* b = descriptor_element(op.b, op.trans_b, k, col);
-                if (b == nullptr) return;
+                if (b == nullptr || !unchanged(*b, op.b_bits[op.n * k + col])) return;
                 sum += a * __bfloat162float(*b);
             }
             const float c = !op.scale_d ? 0.0f : op.chained[slot] ? d[4 * i + e] : op.c[size_t(slot) * (op.n / 2) + 4 * i + e];
@@ -377,6 +423,8 @@ void wgmma_issue(int n, const uint32_t* a, WgmmaOperand a_smem, WgmmaOperand b, 
     if (fresh) {
         op.n = n, op.trans_b = trans_b, op.scale_d = scale_d, op.a_shared = a_shared, op.a_smem = a_smem, op.b = b;
         if (scale_d) op.c.assign(128 * size_t(n / 2), 0.0f);
+        if (a_shared) op.a_bits = operand_bits(a_smem, false, 64);
+        op.b_bits = operand_bits(b, trans_b, n);
     } else if (op.n != n || op.trans_b != trans_b || op.scale_d != scale_d || op.a_shared != a_shared || op.a_smem.desc != a_smem.desc ||
                op.a_smem.at != a_smem.at || op.b.desc != b.desc || op.b.at != b.at) {
         fault("wgmma ops whose shape, descriptors or flags differ across the warpgroup");
@@ -488,13 +536,14 @@ static void trace_launch(const char* name) {
 
 // Returns 0; 1 when no kernel has this name; 2 when the block's threads
 // deadlock at barriers (a barrier not reached by every live thread); 3 when a
-// GPU would refuse the launch's shape (limits, __launch_bounds__), its
+// GPU would refuse the launch's shape (limits, __launch_bounds__, over
+// 227 KB of dynamic shared memory), its
 // parameters differ from the kernel's in number or size, or a thread
 // faulted (a misaligned access, an mma or ldmatrix by a partial warp),
 // described in `fault` (NUL-terminated, written under the launch lock, so
 // concurrent launches cannot overwrite it).
-extern "C" int hhi_emu_launch(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, void** params,
-                              const size_t* param_sizes, size_t param_count, char* fault, size_t fault_len) {
+extern "C" int hhi_emu_launch(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, unsigned shared_bytes,
+                              void** params, const size_t* param_sizes, size_t param_count, char* fault, size_t fault_len) {
     static std::once_flag once;
     std::call_once(once, register_all);
     auto it = emu::registry().find(name);
@@ -511,10 +560,11 @@ extern "C" int hhi_emu_launch(const char* name, unsigned gx, unsigned gy, unsign
     else if (gy > 65535 || gz > 65535 || gx > 2147483647u) refused = "a grid beyond the device's limits (x < 2^31, y and z ≤ 65535)";
     else if (bz > 64 || threads_per_block > 1024) refused = "a block beyond the device's limits (≤ 1024 threads, z ≤ 64)";
     else if (threads_per_block > it->second.max_threads) refused = "more threads a block than the kernel's __launch_bounds__ or registers allow";
+    else if (shared_bytes > DYNAMIC_SHARED_MAX) refused = "more dynamic shared memory than a block may have (227 KB)";
     if (refused) {
         // What a GPU answers such a launch with (invalid configuration, or too many resources requested).
-        std::snprintf(fault, fault_len, "launch refused: %s (grid %u×%u×%u, block %u×%u×%u, bound %u threads)", refused, gx, gy, gz, bx, by, bz,
-                      it->second.max_threads);
+        std::snprintf(fault, fault_len, "launch refused: %s (grid %u×%u×%u, block %u×%u×%u, bound %u threads, %u bytes of dynamic shared memory)", refused, gx,
+                      gy, gz, bx, by, bz, it->second.max_threads, shared_bytes);
         return 3;
     }
     // What a GPU would read: cuLaunchKernel copies each parameter at the size
@@ -534,6 +584,7 @@ extern "C" int hhi_emu_launch(const char* name, unsigned gx, unsigned gy, unsign
     }
     gridDim = {gx, gy, gz};
     blockDim = {bx, by, bz};
+    dynamic_bytes = shared_bytes;
     emu::kernel_thunk = &it->second.thunk;
     emu::kernel_params = params;
     const int threads = int(bx * by * bz), nwarps = (threads + 31) / 32;

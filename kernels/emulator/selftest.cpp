@@ -75,9 +75,12 @@ void mma_by_the_block(float* out) {
 // (k + n) % 5 − 2), each thread's 32 accumulators to out[thread]. Mode 1
 // reads the accumulators before the wait; mode 2 lands a cp.async copy in
 // B's tile with no fence_shared_to_async before the product; mode 3 leaves
-// out the wgmma fence.
+// out the wgmma fence; mode 4 the barrier after B's stores; mode 5 keeps
+// B in dynamic shared memory (a launch of 2 KB).
 void wgmma_product(float* out, int mode) {
-    alignas(128) __shared__ bf16 b[16 * 64];
+    alignas(128) __shared__ bf16 static_b[16 * 64];
+    HHI_DYNAMIC_SHARED(dynamic);
+    bf16* const b = mode == 5 ? reinterpret_cast<bf16*>(dynamic) : static_b;
     const int t = threadIdx.x, w = t / 32, g = t % 32 / 4, q = t % 4;
     for (int e = t; e < 16 * 64; e += blockDim.x) {
         const int k = e / 64, n = e % 64;  // at (n/8)·SBO + (k/8)·LBO + (k%8)·16 + (n%8)·2 bytes, SBO 128, LBO 1024
@@ -90,7 +93,7 @@ void wgmma_product(float* out, int mode) {
     } else {
         fence_shared_to_async();
     }
-    __syncthreads();
+    if (mode != 4) __syncthreads();
     auto a_at = [](int m, int k) { return __float2bfloat16(float((3 * m + k) % 7 - 3)); };
     const int row = 16 * w + g;
     const uint32_t a[4] = {pack_bf16(a_at(row, 2 * q), a_at(row, 2 * q + 1)), pack_bf16(a_at(row + 8, 2 * q), a_at(row + 8, 2 * q + 1)),
@@ -106,9 +109,23 @@ void wgmma_product(float* out, int mode) {
         for (int j = 0; j < 32; j++) out[32 * t + j] = d[j / 4][j % 4];
 }
 
+// Each thread reads its slot of dynamic shared memory before writing it
+// (out[block][thread]: the poison), then its neighbour's after a barrier
+// (out[block][32 + thread]); launched with 128 bytes.
+void dynamic_shared(float* out) {
+    HHI_DYNAMIC_SHARED(dynamic);
+    float* slot = reinterpret_cast<float*>(dynamic);
+    const int t = threadIdx.x;
+    out[blockIdx.x * 64 + t] = slot[t];
+    slot[t] = float(t);
+    __syncthreads();
+    out[blockIdx.x * 64 + 32 + t] = slot[(t + 1) % 32];
+}
+
 }  // namespace
 
 void hhi_emu_register_selftests() {
+    emu::registry()["emu_selftest_dynamic_shared"] = emu::kernel(dynamic_shared, 1024);
     emu::registry()["emu_selftest_divergent_barrier"] = emu::kernel(divergent_barrier, 1024);
     emu::registry()["emu_selftest_early_exit"] = emu::kernel(early_exit, 1024);
     emu::registry()["emu_selftest_cp_async_visibility"] = emu::kernel(cp_async_visibility, 1024);

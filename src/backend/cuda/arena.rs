@@ -257,7 +257,7 @@ mod tests {
             assert!(inside, "zeroed [{ptr:#x}, +{bytes}) outside every allocation");
             Ok(())
         }
-        fn launch(&self, _: &str, _: (u32, u32, u32), _: (u32, u32, u32), _: &mut [*mut c_void], _: &[usize]) -> Result<()> {
+        fn launch(&self, _: &str, _: (u32, u32, u32), _: (u32, u32, u32), _: u32, _: &mut [*mut c_void], _: &[usize]) -> Result<()> {
             Err(Error::Device("ledger: the arena does not launch".into()))
         }
         fn gemm(&self, _: &GemmEx) -> Result<()> {

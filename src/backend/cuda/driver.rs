@@ -70,10 +70,11 @@ pub trait Driver: Send + Sync {
     /// Waits for queued work, then copies.
     fn download(&self, dst: &mut [u8], src: u64) -> Result<()>;
     fn zero(&self, ptr: u64, bytes: usize) -> Result<()>;
-    /// Queues kernel `name`; `params` point at its parameters, in order, and
-    /// `sizes` give their sizes in bytes (the emulator checks them against
-    /// the kernel's signature).
-    fn launch(&self, name: &str, grid: (u32, u32, u32), block: (u32, u32, u32), params: &mut [*mut c_void], sizes: &[usize]) -> Result<()>;
+    /// Queues kernel `name` with `shared` bytes of dynamic shared memory a
+    /// block; `params` point at its parameters, in order, and `sizes` give
+    /// their sizes in bytes (the emulator checks them against the kernel's
+    /// signature).
+    fn launch(&self, name: &str, grid: (u32, u32, u32), block: (u32, u32, u32), shared: u32, params: &mut [*mut c_void], sizes: &[usize]) -> Result<()>;
     fn gemm(&self, g: &GemmEx) -> Result<()>;
     fn synchronize(&self) -> Result<()>;
 }

@@ -21,6 +21,7 @@ extern "C" {
         bx: u32,
         by: u32,
         bz: u32,
+        shared_bytes: u32,
         params: *mut *mut c_void,
         param_sizes: *const usize,
         param_count: usize,
@@ -73,7 +74,7 @@ impl Driver for Emulator {
         unsafe { std::ptr::write_bytes(ptr as *mut u8, 0, bytes) };
         Ok(())
     }
-    fn launch(&self, name: &str, grid: (u32, u32, u32), block: (u32, u32, u32), params: &mut [*mut c_void], sizes: &[usize]) -> Result<()> {
+    fn launch(&self, name: &str, grid: (u32, u32, u32), block: (u32, u32, u32), shared: u32, params: &mut [*mut c_void], sizes: &[usize]) -> Result<()> {
         assert_eq!(params.len(), sizes.len(), "launch of `{name}`: a size for each parameter");
         let c_name = CString::new(name).expect("kernel names have no NUL");
         let mut fault = [0 as c_char; 256];
@@ -81,7 +82,7 @@ impl Driver for Emulator {
         // launcher checks them against the kernel's before reading any);
         // `fault` holds fault.len() bytes.
         let rc = unsafe {
-            hhi_emu_launch(c_name.as_ptr(), grid.0, grid.1, grid.2, block.0, block.1, block.2, params.as_mut_ptr(), sizes.as_ptr(), sizes.len(), fault.as_mut_ptr(), fault.len())
+            hhi_emu_launch(c_name.as_ptr(), grid.0, grid.1, grid.2, block.0, block.1, block.2, shared, params.as_mut_ptr(), sizes.as_ptr(), sizes.len(), fault.as_mut_ptr(), fault.len())
         };
         match rc {
             0 => Ok(()),
@@ -112,7 +113,7 @@ mod tests {
     fn run(name: &str, out: &mut [i32; 32]) -> Result<()> {
         let mut ptr = out.as_mut_ptr() as u64;
         let mut params = [&mut ptr as *mut u64 as *mut c_void];
-        Emulator::new(1).launch(name, (1, 1, 1), (32, 1, 1), &mut params, &[8])
+        Emulator::new(1).launch(name, (1, 1, 1), (32, 1, 1), 0, &mut params, &[8])
     }
 
     #[test]
@@ -141,7 +142,7 @@ mod tests {
             ((0, 1, 1), (64, 1, 1), "empty grid"),
             ((1, 1, 1), (8, 8, 65), "block beyond"),
         ] {
-            let err = emulator.launch("layernorm_backward_pipelined4_bf16", grid, block, &mut [], &[]).unwrap_err().to_string();
+            let err = emulator.launch("layernorm_backward_pipelined4_bf16", grid, block, 0, &mut [], &[]).unwrap_err().to_string();
             assert!(err.contains("launch refused") && err.contains(why), "{grid:?} {block:?}: {err}");
         }
         let err = run("emu_selftest_early_exit", &mut [0; 32]);
@@ -156,9 +157,9 @@ mod tests {
         let (mut ptr, mut narrow) = (out.as_mut_ptr() as u64, 0i32);
         let emulator = Emulator::new(1);
         let mut params = [&mut ptr as *mut u64 as *mut c_void, &mut narrow as *mut i32 as *mut c_void];
-        let err = emulator.launch("emu_selftest_early_exit", (1, 1, 1), (32, 1, 1), &mut params, &[8, 4]).unwrap_err().to_string();
+        let err = emulator.launch("emu_selftest_early_exit", (1, 1, 1), (32, 1, 1), 0, &mut params, &[8, 4]).unwrap_err().to_string();
         assert!(err.contains("the launch passes 2 parameters where the kernel takes 1"), "{err}");
-        let err = emulator.launch("emu_selftest_early_exit", (1, 1, 1), (32, 1, 1), &mut params[1..], &[4]).unwrap_err().to_string();
+        let err = emulator.launch("emu_selftest_early_exit", (1, 1, 1), (32, 1, 1), 0, &mut params[1..], &[4]).unwrap_err().to_string();
         assert!(err.contains("parameter 0 is 8 bytes in the kernel, 4 in the launch"), "{err}");
         assert_eq!(out, [0; 32], "no thread ran");
     }
@@ -171,7 +172,7 @@ mod tests {
             let mut out = vec![0i32; blocks as usize + 1];
             let mut ptr = out.as_mut_ptr() as u64;
             let mut params = [&mut ptr as *mut u64 as *mut c_void];
-            Emulator::new(1).launch("emu_selftest_block_order", (blocks, 1, 1), (32, 1, 1), &mut params, &[8]).unwrap();
+            Emulator::new(1).launch("emu_selftest_block_order", (blocks, 1, 1), (32, 1, 1), 0, &mut params, &[8]).unwrap();
             out.truncate(blocks as usize);
             out
         };
@@ -192,7 +193,7 @@ mod tests {
         let mut out = vec![0f32; 2 * 32];
         let mut ptr = out.as_mut_ptr() as u64;
         let mut params = [&mut ptr as *mut u64 as *mut c_void];
-        Emulator::new(1).launch("emu_selftest_unwritten_shared", (2, 1, 1), (32, 1, 1), &mut params, &[8]).unwrap();
+        Emulator::new(1).launch("emu_selftest_unwritten_shared", (2, 1, 1), (32, 1, 1), 0, &mut params, &[8]).unwrap();
         for (i, v) in out.iter().enumerate() {
             assert_eq!(v.to_bits(), u32::MAX, "block {} thread {}: {v}", i / 32, i % 32);
         }
@@ -217,7 +218,7 @@ mod tests {
             let mut out = vec![0f32; 64];
             let mut ptr = out.as_mut_ptr() as u64;
             let mut params = [&mut ptr as *mut u64 as *mut c_void];
-            Emulator::new(1).launch("emu_selftest_mma_by_the_block", (1, 1, 1), (threads, 1, 1), &mut params, &[8])
+            Emulator::new(1).launch("emu_selftest_mma_by_the_block", (1, 1, 1), (threads, 1, 1), 0, &mut params, &[8])
         };
         launch(64).unwrap();
         let err = launch(48).unwrap_err().to_string();
@@ -232,7 +233,7 @@ mod tests {
         let mut out = vec![0f32; 2 * 256];
         let (mut out_ptr, mut in_ptr) = (out.as_mut_ptr() as u64, input.as_ptr() as u64);
         let mut params = [&mut out_ptr as *mut u64 as *mut c_void, &mut in_ptr as *mut u64 as *mut c_void];
-        Emulator::new(1).launch("emu_selftest_cp_async_visibility", (2, 1, 1), (64, 1, 1), &mut params, &[8, 8]).unwrap();
+        Emulator::new(1).launch("emu_selftest_cp_async_visibility", (2, 1, 1), (64, 1, 1), 0, &mut params, &[8, 8]).unwrap();
         for (block, first_warp) in [(0, 0), (1, 1)] {
             let (o, own) = (&out[256 * block..256 * (block + 1)], &input[64 * block..64 * (block + 1)]);
             for t in 0..64 {
@@ -253,10 +254,29 @@ mod tests {
     /// threads in `mode` (see there); each thread's 32 accumulators.
     fn wgmma_product(mode: i32, threads: u32) -> Result<Vec<f32>> {
         let mut out = vec![0f32; 128 * 32];
-        let (mut ptr, mut mode) = (out.as_mut_ptr() as u64, mode);
+        let (mut ptr, shared, mut mode) = (out.as_mut_ptr() as u64, if mode == 5 { 2048 } else { 0 }, mode);
         let mut params = [&mut ptr as *mut u64 as *mut c_void, &mut mode as *mut i32 as *mut c_void];
-        Emulator::new(1).launch("emu_selftest_wgmma_product", (1, 1, 1), (threads, 1, 1), &mut params, &[8, 4])?;
+        Emulator::new(1).launch("emu_selftest_wgmma_product", (1, 1, 1), (threads, 1, 1), shared, &mut params, &[8, 4])?;
         Ok(out)
+    }
+
+    /// Dynamic shared memory: the launch's bytes, poisoned at each block's
+    /// start like the static storage, shared by the block's threads; more
+    /// than a block may have (227 KB) is refused.
+    #[test]
+    fn dynamic_shared_memory_is_the_blocks_and_poisoned() {
+        let mut out = vec![0f32; 2 * 64];
+        let mut ptr = out.as_mut_ptr() as u64;
+        let mut params = [&mut ptr as *mut u64 as *mut c_void];
+        Emulator::new(1).launch("emu_selftest_dynamic_shared", (2, 1, 1), (32, 1, 1), 128, &mut params, &[8]).unwrap();
+        for block in 0..2 {
+            for t in 0..32 {
+                assert_eq!(out[64 * block + t].to_bits(), u32::MAX, "block {block} thread {t} found no poison");
+                assert_eq!(out[64 * block + 32 + t], ((t + 1) % 32) as f32, "block {block} thread {t}: its neighbour's write");
+            }
+        }
+        let err = Emulator::new(1).launch("emu_selftest_dynamic_shared", (1, 1, 1), (32, 1, 1), 228 << 10, &mut params, &[8]).unwrap_err().to_string();
+        assert!(err.contains("launch refused: more dynamic shared memory"), "{err}");
     }
 
     /// The emulated wgmma computes A·B with kernels/wgmma.cuh's documented
@@ -268,6 +288,7 @@ mod tests {
     #[test]
     fn a_wgmma_product_follows_the_documented_fragments_and_descriptors() {
         let out = wgmma_product(0, 128).unwrap();
+        assert_eq!(wgmma_product(5, 128).unwrap(), out, "B in dynamic shared memory");
         for t in 0..128 {
             for j in 0..32 {
                 let (i, e) = (j / 4, j % 4);
@@ -279,9 +300,10 @@ mod tests {
     }
 
     /// wgmma is asynchronous: its accumulators hold NaN until the wait. It
-    /// takes a whole warpgroup, a wgmma fence before it, and shared memory
-    /// that `cp.async` wrote fenced for it (fence.proxy.async), or the
-    /// launch fails.
+    /// takes a whole warpgroup, a wgmma fence before it, shared memory
+    /// that `cp.async` wrote fenced for it (fence.proxy.async), and operands
+    /// every thread wrote before the first issue (a barrier), or the launch
+    /// fails.
     #[test]
     fn wgmma_accumulators_are_nan_until_the_wait_and_misuse_fails_the_launch() {
         assert!(wgmma_product(1, 128).unwrap().iter().all(|v| v.is_nan()));
@@ -291,5 +313,7 @@ mod tests {
         assert!(err.contains("whole warpgroups"), "{err}");
         let err = wgmma_product(3, 128).unwrap_err().to_string();
         assert!(err.contains("no wgmma.fence"), "{err}");
+        let err = wgmma_product(4, 128).unwrap_err().to_string();
+        assert!(err.contains("operand changed between its first issue and the wait"), "{err}");
     }
 }

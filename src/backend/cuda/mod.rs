@@ -264,6 +264,12 @@ impl Cuda {
         dtype == DType::F32 && s.head_dim <= FMA_ROWS as usize && !self.tuning.attn_f32_warp
     }
 
+    /// Whether the bf16 attention backward of shape `s` runs in one pass
+    /// (`attn_backward=wgmma_fused`: head_dim <= 64 on an sm_90 device).
+    fn fused_attention_backward(&self, s: &AttnShape, dtype: DType) -> bool {
+        dtype == DType::BF16 && s.head_dim <= 64 && self.tuning.attn_backward == AttnBackward::WgmmaFused && self.info().compute_capability.0 == 9
+    }
+
     /// Launches attention pass `pass` over `rows` (queries, or keys for
     /// `backward_key`): bf16 with at least [`MMA_MIN_QUERIES`] queries takes
     /// the tensor-core kernels (kernels/attention_mma.cu; the forward at
@@ -349,6 +355,11 @@ const MMA_WARPS: u32 = 4;
 const WGMMA_ROWS: u32 = 64;
 /// Threads a warpgroup.
 const WARPGROUP: u32 = 128;
+/// f32 dQ sums a query row of the one-pass attention backward
+/// (kernels/attention_backward.cuh's DQ_ACCUM_COLS).
+const DQ_ACCUM_COLS: usize = 64;
+/// Dynamic shared memory of that backward's blocks: dS's 64 × 64 bf16 tile.
+const FUSED_BACKWARD_SHARED: u32 = 64 * 64 * 2;
 /// Queries a block (and keys a tile, and the head_dim bound) of the f32
 /// register-blocked attention, and its threads (kernels/attention_fma.cu).
 const FMA_ROWS: u32 = 64;

@@ -14,7 +14,7 @@ use cudarc::cublas::sys::cublasOperation_t::{CUBLAS_OP_N, CUBLAS_OP_T};
 use cudarc::cublas::sys::{cublasComputeType_t, cublasGemmAlgo_t, cudaDataType};
 use cudarc::cublas::CudaBlas;
 use cudarc::driver::result as cu;
-use cudarc::driver::sys::{CUdevice_attribute as Attr, CUfunction, CUmodule, CUstream};
+use cudarc::driver::sys::{CUdevice_attribute as Attr, CUfunction, CUfunction_attribute, CUmodule, CUstream};
 use cudarc::driver::CudaContext;
 use std::collections::HashMap;
 use std::ffi::{c_void, CString};
@@ -47,7 +47,8 @@ pub struct Nvidia {
     ctx: Arc<CudaContext>,
     blas: CudaBlas,
     modules: Vec<CUmodule>,
-    functions: Mutex<HashMap<String, CUfunction>>,
+    /// Kernels looked up so far, with the dynamic shared memory each is opted in to.
+    functions: Mutex<HashMap<String, Function>>,
     /// cuBLASLt, made for the first product with an epilogue.
     lt: Mutex<Option<Lt>>,
 }
@@ -56,6 +57,17 @@ pub struct Nvidia {
 // the context current, which every call here does first.
 unsafe impl Send for Nvidia {}
 unsafe impl Sync for Nvidia {}
+
+/// A loaded kernel and the most dynamic shared memory it was opted in to
+/// (cuFuncSetAttribute; without it a launch may take 48 KB).
+#[derive(Clone, Copy)]
+struct Function {
+    handle: CUfunction,
+    shared_opt_in: u32,
+}
+
+/// Shared memory a block may take without opting in.
+const DEFAULT_SHARED_LIMIT: u32 = 48 << 10;
 
 /// The legacy default stream: orders every launch, copy and cuBLAS call.
 const STREAM: CUstream = std::ptr::null_mut();
@@ -87,18 +99,30 @@ impl Nvidia {
         self.ctx.bind_to_thread().map_err(|e| err("binding the CUDA context", e))
     }
 
-    /// The kernel `name`, looked up once in the loaded modules.
-    fn function(&self, name: &str) -> Result<CUfunction> {
+    /// The kernel `name`, looked up once in the loaded modules, opted in to
+    /// `shared` bytes of dynamic shared memory where that is over 48 KB.
+    fn function(&self, name: &str, shared: u32) -> Result<CUfunction> {
         let mut cache = self.functions.lock().unwrap();
-        if let Some(&f) = cache.get(name) {
-            return Ok(f);
-        }
-        let c_name = CString::new(name).expect("kernel names have no NUL");
-        // SAFETY: modules stay loaded for the life of `self`.
-        let found = self.modules.iter().find_map(|&m| unsafe { cu::module::get_function(m, c_name.clone()) }.ok());
-        let f = found.ok_or_else(|| Error::Device(format!("kernel `{name}` is not in the embedded kernel images (stale build?)")))?;
+        let f = match cache.get(name) {
+            Some(&f) => f,
+            None => {
+                let c_name = CString::new(name).expect("kernel names have no NUL");
+                // SAFETY: modules stay loaded for the life of `self`.
+                let found = self.modules.iter().find_map(|&m| unsafe { cu::module::get_function(m, c_name.clone()) }.ok());
+                let handle = found.ok_or_else(|| Error::Device(format!("kernel `{name}` is not in the embedded kernel images (stale build?)")))?;
+                Function { handle, shared_opt_in: DEFAULT_SHARED_LIMIT }
+            }
+        };
+        let f = if shared > f.shared_opt_in {
+            // SAFETY: a kernel of a loaded module; the context is current.
+            unsafe { cu::function::set_function_attribute(f.handle, CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, shared as i32) }
+                .map_err(|e| err(&format!("opting `{name}` in to {shared} bytes of dynamic shared memory on {}", self.info.name), e))?;
+            Function { shared_opt_in: shared, ..f }
+        } else {
+            f
+        };
         cache.insert(name.to_string(), f);
-        Ok(f)
+        Ok(f.handle)
     }
 
     /// `g` through cuBLASLt, for its epilogue (the handle and workspace made on first use).
@@ -180,13 +204,13 @@ impl Driver for Nvidia {
         // SAFETY: `ptr` addresses at least `bytes` bytes.
         unsafe { cu::memset_d8_async(ptr, 0, bytes, STREAM) }.map_err(|e| err("cuMemsetD8", e))
     }
-    fn launch(&self, name: &str, grid: (u32, u32, u32), block: (u32, u32, u32), params: &mut [*mut c_void], _sizes: &[usize]) -> Result<()> {
+    fn launch(&self, name: &str, grid: (u32, u32, u32), block: (u32, u32, u32), shared: u32, params: &mut [*mut c_void], _sizes: &[usize]) -> Result<()> {
         self.bind()?;
-        let f = self.function(name)?;
+        let f = self.function(name, shared)?;
         // SAFETY: the launchers in backend/cuda pass exactly the parameter list of
         // the kernel's `extern "C"` signature, with addresses of live buffers
         // sized by the same op arguments the CPU reference checks.
-        unsafe { cu::launch_kernel(f, grid, block, 0, STREAM, params) }.map_err(|e| err(&format!("launching `{name}`"), e))
+        unsafe { cu::launch_kernel(f, grid, block, shared, STREAM, params) }.map_err(|e| err(&format!("launching `{name}`"), e))
     }
     fn gemm(&self, g: &GemmEx) -> Result<()> {
         self.bind()?;

@@ -5,7 +5,7 @@
 use super::buffer::{CuView, CuViewMut, DeviceBuf};
 use super::runtime::KernelArg;
 use super::tuning::LnBackward;
-use super::{aligned16, alloc, gemm, kernel, packed_kernel, suffix, upload_raw, AdamStep, AttnShapeC, Cuda, MMA_MIN_QUERIES};
+use super::{aligned16, alloc, gemm, kernel, packed_kernel, suffix, upload_raw, AdamStep, AttnShapeC, Cuda, DQ_ACCUM_COLS, FUSED_BACKWARD_SHARED, MMA_MIN_QUERIES, WARPGROUP, WGMMA_ROWS};
 use crate::backend::{check_write_len, unfused, Act, AdamW, AttnGrads, AttnInputs, AttnShape, Backend, DecaySegment, Gemm, MemoryStats};
 use crate::generate::candidates::BeamPlan;
 use crate::generate::TokenPlan;
@@ -486,14 +486,23 @@ impl Backend for Cuda {
         let (mask, bias, shape) = (inp.key_mask.map_or(0u64, |m| m.ptr), inp.bias.map_or(0u64, |b| b.ptr), AttnShapeC::from(s));
         let (q, k, v) = (inp.q.ptr, inp.k.ptr, inp.v.ptr);
         // The tensor-core passes (bf16) read each query's Di = Σ dO·O and lse
-        // base from a scratch a first launch fills, the register-blocked f32
-        // ones Di; attention.cu's take O and lse themselves.
+        // base from a scratch a first launch fills (and, for the one-pass
+        // backward, zeroes dQ's f32 sums after them), the register-blocked
+        // f32 ones Di; attention.cu's take O and lse themselves.
         let rows = s.batch * s.heads * s.q_len;
+        let fused = self.fused_attention_backward(s, t);
         let (o_or_di, lse_or_base) = if t == DType::BF16 {
-            let Some(di) = self.grown(&self.attn_rows, 2 * rows, "attention_backward") else { return };
-            let lse_base = di + 4 * rows as u64;
-            let args: [&dyn KernelArg; 6] = [&di, &lse_base, &dout.ptr, &out.ptr, &lse.ptr, &shape];
+            let Some(di) = self.grown(&self.attn_rows, (2 + if fused { DQ_ACCUM_COLS } else { 0 }) * rows, "attention_backward") else { return };
+            let (lse_base, dq_accum) = (di + 4 * rows as u64, if fused { di + 8 * rows as u64 } else { 0 });
+            let args: [&dyn KernelArg; 7] = [&di, &lse_base, &dq_accum, &dout.ptr, &out.ptr, &lse.ptr, &shape];
             self.rt.launch("attention_mma_backward_rows_bf16", ((rows as u32).div_ceil(8), 1, 1), (256, 1, 1), &args);
+            if fused {
+                let args: [&dyn KernelArg; 13] = [&dk, &dv, &dbias, &dq_accum, &dout.ptr, &q, &k, &v, &di, &lse_base, &mask, &bias, &shape];
+                let grid = ((s.kv_len as u32).div_ceil(WGMMA_ROWS), s.heads as u32, s.batch as u32);
+                self.rt.launch_shared("attention_wgmma_backward_fused_d64_bf16", grid, (WARPGROUP, 1, 1), FUSED_BACKWARD_SHARED, &args);
+                let args: [&dyn KernelArg; 3] = [&dq, &dq_accum, &shape];
+                return self.rt.launch("attention_backward_store_dq_bf16", ((rows as u32).div_ceil(8), 1, 1), (256, 1, 1), &args);
+            }
             (di, lse_base)
         } else if self.register_blocked_attention(s, t) {
             let Some(di) = self.grown(&self.attn_rows, rows, "attention_backward") else { return };

@@ -62,6 +62,13 @@ impl Runtime {
     }
 
     pub fn launch(&self, name: &str, grid: (u32, u32, u32), block: (u32, u32, u32), args: &[&dyn KernelArg]) {
+        self.launch_shared(name, grid, block, 0, args)
+    }
+
+    /// A launch whose blocks each take `shared` bytes of dynamic shared
+    /// memory (the kernel's HHI_DYNAMIC_SHARED; the driver opts kernels in
+    /// to more than 48 KB).
+    pub fn launch_shared(&self, name: &str, grid: (u32, u32, u32), block: (u32, u32, u32), shared: u32, args: &[&dyn KernelArg]) {
         // On the stack: a launch is on every op's path.
         let (mut params, mut sizes) = ([std::ptr::null_mut::<c_void>(); MAX_KERNEL_ARGS], [0usize; MAX_KERNEL_ARGS]);
         assert!(args.len() <= MAX_KERNEL_ARGS, "kernel `{name}` takes more than {MAX_KERNEL_ARGS} parameters");
@@ -69,7 +76,7 @@ impl Runtime {
             *p = a.address();
             *size = std::mem::size_of_val(*a);
         }
-        if let Err(e) = self.driver.launch(name, grid, block, &mut params[..args.len()], &sizes[..args.len()]) {
+        if let Err(e) = self.driver.launch(name, grid, block, shared, &mut params[..args.len()], &sizes[..args.len()]) {
             self.record(e);
         }
     }
