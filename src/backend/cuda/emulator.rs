@@ -82,7 +82,21 @@ impl Driver for Emulator {
         // launcher checks them against the kernel's before reading any);
         // `fault` holds fault.len() bytes.
         let rc = unsafe {
-            hhi_emu_launch(c_name.as_ptr(), grid.0, grid.1, grid.2, block.0, block.1, block.2, shared, params.as_mut_ptr(), sizes.as_ptr(), sizes.len(), fault.as_mut_ptr(), fault.len())
+            hhi_emu_launch(
+                c_name.as_ptr(),
+                grid.0,
+                grid.1,
+                grid.2,
+                block.0,
+                block.1,
+                block.2,
+                shared,
+                params.as_mut_ptr(),
+                sizes.as_ptr(),
+                sizes.len(),
+                fault.as_mut_ptr(),
+                fault.len(),
+            )
         };
         match rc {
             0 => Ok(()),

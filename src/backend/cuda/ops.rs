@@ -5,7 +5,9 @@
 use super::buffer::{CuView, CuViewMut, DeviceBuf};
 use super::runtime::KernelArg;
 use super::tuning::LnBackward;
-use super::{aligned16, alloc, gemm, kernel, packed_kernel, suffix, upload_raw, AdamStep, AttnShapeC, Cuda, DQ_ACCUM_COLS, FUSED_BACKWARD_SHARED, MMA_MIN_QUERIES, WARPGROUP, WGMMA_ROWS};
+use super::{
+    aligned16, alloc, gemm, kernel, packed_kernel, suffix, upload_raw, AdamStep, AttnShapeC, Cuda, DQ_ACCUM_COLS, FUSED_BACKWARD_SHARED, MMA_MIN_QUERIES, WARPGROUP, WGMMA_ROWS,
+};
 use crate::backend::{check_write_len, unfused, Act, AdamW, AttnGrads, AttnInputs, AttnShape, Backend, DecaySegment, Gemm, MemoryStats};
 use crate::generate::candidates::BeamPlan;
 use crate::generate::TokenPlan;
