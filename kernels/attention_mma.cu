@@ -120,6 +120,27 @@ __device__ __forceinline__ void mma_cols(float (&out)[D / 8][4], const float (&p
     mma_cols_mt<N, D, 1>(reinterpret_cast<float(&)[1][D / 8][4]>(out), reinterpret_cast<const float(&)[1][N / 8][4]>(p), tile);
 }
 
+// out (16 × D) += A · tile: A = the first 16 rows × K columns of `a_tile`
+// (row-major, pitch K + 8, read by ldmatrix as A fragments), tile = K rows
+// × D (pitch D + 8, B fragments by transposing ldmatrix as in mma_cols).
+template <int K, int D>
+__device__ __forceinline__ void mma_tile_cols(float (&out)[D / 8][4], const bf16* a_tile, const bf16* tile) {
+    const int lane = threadIdx.x % 32, row = lane % 8 + 8 * (lane / 8 % 2), col = 8 * (lane / 16);  // lane's row of ldmatrix's matrix lane / 8
+    const bf16 *a_row = a_tile + row * (K + 8) + col, *b_row = tile + row * (D + 8) + col;
+#pragma unroll
+    for (int kk = 0; kk < K / 16; kk++) {
+        uint32_t a[4];
+        ldmatrix_x4(a, a_row + 16 * kk);
+#pragma unroll
+        for (int dn = 0; dn < D / 8; dn += 2) {
+            uint32_t b[4];
+            ldmatrix_x4_trans(b, b_row + 16 * kk * (D + 8) + 8 * dn);
+            mma_16816(out[dn], a, b);
+            mma_16816(out[dn + 1], a, b + 2);
+        }
+    }
+}
+
 // Σ_c dO_ic·O_ic of query i of (batch b, head h), summed across the warp (every lane gets it).
 __device__ __forceinline__ float row_dot(const bf16* dout, const bf16* out, const AttnShape& s, int b, int h, int i) {
     const int lane = threadIdx.x % 32;
@@ -283,16 +304,38 @@ __device__ void attention_mma_backward_query(bf16* dq, const bf16* dout, const b
     store_rows<D>(dq + (int64_t)b * s.q_len * s.q_stride + (int64_t)h * d, s.q_stride, acc, row0, s.q_len, d);
 }
 
+// The fused key pass's dS: warp w's accumulators (its 16 keys × N queries,
+// dSᵀ) as keys 16w … 16w + 15 of the row-major tile [query][key] (pitch
+// ROWS + 8). A warp's store of one (n, e) hits 16 distinct banks, two
+// lanes a 4-byte word: no conflicts.
+template <int N>
+__device__ __forceinline__ void store_ds_columns(bf16* ds_tile, const float (&ds)[N / 8][4], int warp) {
+    const int g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
+#pragma unroll
+    for (int n = 0; n < N / 8; n++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) ds_tile[(8 * n + 2 * t + e % 2) * (ROWS + 8) + 16 * warp + g + 8 * (e / 2)] = __float2bfloat16(ds[n][e]);
+}
+
 // Pass 2: grid (ceil(kv_len / ROWS), heads, batch). dk += scale·dSᵀ·Q, dv += Pᵀ·dO
 // for the block's keys, streaming the queries that can see them (Q, dO and
 // their Di and lse bases double-buffered); dbias gets dS.
-template <int D>
-__device__ void attention_mma_backward_key(bf16* dk, bf16* dv, float* dbias, const bf16* dout, const bf16* q, const bf16* k, const bf16* v,
-                                           const float* row_di, const float* row_lse_base, const float* key_mask, const float* bias, AttnShape s) {
+// FUSED (head_dim <= 64; FlashAttention-2's one pass, pass 1 left out):
+// also each tile's dQ += scale·dS·K, dS stored to shared memory by every
+// warp and each warp's 16 queries multiplied by the block's K rows (both in
+// 18 KB of dynamic shared memory), added to the f32 sums dq_accum by
+// atomics (their order varies, so dQ's last bits can vary run to run).
+template <int D, bool FUSED>
+__device__ void attention_mma_backward_key(bf16* dk, bf16* dv, float* dbias, float* dq_accum, const bf16* dout, const bf16* q, const bf16* k,
+                                           const bf16* v, const float* row_di, const float* row_lse_base, const float* key_mask, const float* bias,
+                                           AttnShape s) {
     constexpr int N = D == 128 ? 32 : 64;  // queries per tile
     alignas(16) __shared__ bf16 qs[2][N * (D + 8)];
     alignas(16) __shared__ bf16 dos[2][N * (D + 8)];
     __shared__ float tile_lse_base[2][N], tile_di[2][N];
+    HHI_DYNAMIC_SHARED(dynamic);
+    bf16* const k_rows = reinterpret_cast<bf16*>(dynamic);  // FUSED: the block's K rows (ROWS × (D + 8)), dQ's B operand
+    bf16* const ds_tile = k_rows + ROWS * (D + 8);           // FUSED: the tile's dS (N queries × (ROWS + 8) keys)
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
     const KeyBlock kb = key_block<N>(q, dout, s, ROWS);
     const int b = kb.b, h = kb.h, d = s.head_dim, row0 = kb.k0 + 16 * warp, first_query = kb.first, last_query = kb.last;
@@ -313,6 +356,10 @@ __device__ void attention_mma_backward_key(bf16* dk, bf16* dv, float* dbias, con
         }
         cp_async_commit();
     };
+    if constexpr (FUSED) {
+        if (first_query < last_query)  // lands with the first tile
+            load_rows<ROWS, D, true>(k_rows, k + kv_at, s.kv_stride, kb.k0, s.kv_len, d, aligned8(k + kv_at, s.kv_stride, d));
+    }
     if (first_query < last_query) load_tile(first_query);
 
     uint32_t ka[D / 16][4], va[D / 16][4];
@@ -339,6 +386,21 @@ __device__ void attention_mma_backward_key(bf16* dk, bf16* dv, float* dbias, con
                 }
             mma_cols<N, D>(dv_acc, sc, dos[buf]);
             mma_cols<N, D>(dk_acc, dp, qs[buf]);
+            if constexpr (FUSED) store_ds_columns<N>(ds_tile, dp, warp);
+        } else if constexpr (FUSED) {
+            store_ds_columns<N>(ds_tile, {}, warp);  // keys past kv_len: zeros (K's rows there are zeros, poison times zero is not)
+        }
+        if constexpr (FUSED) {
+            __syncthreads();  // every warp's dS columns
+            float dq_acc[D / 8][4] = {};  // the warp's 16 queries of the tile × head dims
+            mma_tile_cols<ROWS, D>(dq_acc, ds_tile + 16 * warp * (ROWS + 8), k_rows);
+#pragma unroll
+            for (int dn = 0; dn < D / 8; dn++)
+#pragma unroll
+                for (int r = 0; r < 2; r++) {  // rows g and g + 8, columns c and c + 1 (past d: K's zero padding's 0)
+                    const int i = i0 + 16 * warp + g + 8 * r, c = 8 * dn + 2 * t;
+                    if (i < s.q_len && c < d) atomic_add_pair(&dq_accum[(rows_at + i) * DQ_ACCUM_COLS + c], dq_acc[dn][2 * r], dq_acc[dn][2 * r + 1]);
+                }
         }
         __syncthreads();
     }
@@ -382,10 +444,20 @@ extern "C" __global__ void attention_backward_store_dq_bf16(bf16* dq, const floa
         attention_mma_backward_key##VARIANT##_d##DM##_bf16(bf16* dk, bf16* dv, float* dbias, const bf16* dout, const bf16* q,               \
                                                            const bf16* k, const bf16* v, const float* row_di, const float* row_lse_base,    \
                                                            const float* key_mask, const float* bias, AttnShape s) {                         \
-        attention_mma_backward_key<DM>(dk, dv, dbias, dout, q, k, v, row_di, row_lse_base, key_mask, bias, s);                              \
+        attention_mma_backward_key<DM, false>(dk, dv, dbias, nullptr, dout, q, k, v, row_di, row_lse_base, key_mask, bias, s);              \
     }
 
 BACKWARD_FOR(64, (MMA_WARPS * 32), )
 BACKWARD_FOR(128, (MMA_WARPS * 32), )
 BACKWARD_FOR(64, (MMA_WARPS * 32, 3), _b3)
 BACKWARD_FOR(128, (MMA_WARPS * 32, 3), _b3)
+
+// The one-pass backward (`attn_backward=fused`, head_dim <= 64): dK and dV,
+// and dQ's sums in dq_accum (pass 0 zeroes them; attention_backward_store_dq
+// rounds them into dQ); 18 KB of dynamic shared memory.
+extern "C" __global__ void __launch_bounds__(MMA_WARPS * 32)
+    attention_mma_backward_fused_d64_bf16(bf16* dk, bf16* dv, float* dbias, float* dq_accum, const bf16* dout, const bf16* q, const bf16* k,
+                                          const bf16* v, const float* row_di, const float* row_lse_base, const float* key_mask, const float* bias,
+                                          AttnShape s) {
+    attention_mma_backward_key<64, true>(dk, dv, dbias, dq_accum, dout, q, k, v, row_di, row_lse_base, key_mask, bias, s);
+}

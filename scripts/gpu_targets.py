@@ -15,7 +15,7 @@ screen rather than in the logs:
     cuBLAS on attention's own Q·Kᵀ product; the default kernel, and the
     wgmma ones (tuning alternatives attn_forward=wgmma|wgmma2|wgmma_overlap) where timed;
     and, with no target, the attention backward's TFLOP/s beside its wgmma
-    alternative (attn_backward=wgmma).
+    alternatives (attn_backward=wgmma|wgmma_fused).
 
     python3 scripts/gpu_targets.py OUT_DIR
 """
@@ -58,7 +58,12 @@ def verdict(ok):
 
 
 # The training logs of hhi: the defaults, then the alternatives gpu-check times.
-TRAINING_RUNS = [("train-hhi-bf16", ""), ("train-hhi-bf16-epilogues", " (gemm epilogues)"), ("train-hhi-bf16-wgmma", " (attention on wgmma)")]
+TRAINING_RUNS = [
+    ("train-hhi-bf16", ""),
+    ("train-hhi-bf16-epilogues", " (gemm epilogues)"),
+    ("train-hhi-bf16-wgmma", " (attention on wgmma)"),
+    ("train-hhi-bf16-wgmma-fused", " (attention on wgmma, one-pass backward)"),
+]
 
 
 def training(out):
@@ -110,9 +115,10 @@ def attention(found, label="", tuned=None):
 
 
 def attention_backward(found, tuned):
-    """The backward's TFLOP/s at T = 1024, head dim 64: the default kernels and attn_backward=wgmma."""
+    """The backward's TFLOP/s at T = 1024, head dim 64: the default kernels,
+    then each alternative in `tuned` ({tuning: its op log})."""
     lines = []
-    for label, log in (("", found), (" (attn_backward=wgmma)", tuned)):
+    for label, log in [("", found)] + [(f" ({tune})", log) for tune, log in tuned.items()]:
         hits = [(name, v[0]) for name, v in log.items() if re.match(r"attention B\d+ T1024 H\d+ d64 backward$", name)]
         lines += [f"{hits[0][0]}{label}: {hits[0][1]:.1f} TFLOP/s (no target)"] if hits else []
     return lines
@@ -128,7 +134,7 @@ def main():
     for tune in ("attn_forward=wgmma", "attn_forward=wgmma2", "attn_forward=wgmma_overlap"):
         tuned = ops(os.path.join(out, f"tune-{tune}.log"))
         alternative += attention(found, f" ({tune})", tuned) if tuned else []
-    backward = attention_backward(found, ops(os.path.join(out, "tune-attn_backward=wgmma.log")))
+    backward = attention_backward(found, {tune: ops(os.path.join(out, f"tune-{tune}.log")) for tune in ("attn_backward=wgmma", "attn_backward=wgmma_fused")})
     for line in training(out) + bandwidth(found) + attention(found) + alternative + backward:
         print(line)
 

@@ -737,7 +737,7 @@ fn cuda_matches_cpu_bf16() {
 
 /// The launch shapes a tuning run (HHI_CUDA_TUNE) may choose instead of the
 /// defaults: each must compute the same as the CPU, on the emulator and on a GPU.
-const TUNING_ALTERNATIVES: [&str; 12] = [
+const TUNING_ALTERNATIVES: [&str; 13] = [
     "xent_threads=512,xent_unroll=8,ln_backward=cached,attn_forward=8x16",
     "xent_threads=128,xent_unroll=2,ln_backward_blocks_per_sm=1,attn_forward=4x32,attn_backward=b3",
     "xent_unroll=4,ln_backward=pipelined3,ln_backward_blocks_per_sm=200,attn_forward=4x16b4",
@@ -750,6 +750,7 @@ const TUNING_ALTERNATIVES: [&str; 12] = [
     "attn_forward=wgmma_overlap",
     "attn_backward=wgmma",
     "attn_backward=wgmma_fused",
+    "attn_backward=fused",
 ];
 
 #[test]

@@ -264,10 +264,19 @@ impl Cuda {
         dtype == DType::F32 && s.head_dim <= FMA_ROWS as usize && !self.tuning.attn_f32_warp
     }
 
-    /// Whether the bf16 attention backward of shape `s` runs in one pass
-    /// (`attn_backward=wgmma_fused`: head_dim <= 64 on an sm_90 device).
-    fn fused_attention_backward(&self, s: &AttnShape, dtype: DType) -> bool {
-        dtype == DType::BF16 && s.head_dim <= 64 && self.tuning.attn_backward == AttnBackward::WgmmaFused && self.info().compute_capability.0 == 9
+    /// The kernel and dynamic shared memory of the one-pass bf16 attention
+    /// backward of shape `s`, where the tuning asks for one and the shape
+    /// and device allow it (head_dim <= 64): `attn_backward=fused`
+    /// (mma.sync) or `wgmma_fused` (sm_90 devices).
+    fn fused_attention_backward(&self, s: &AttnShape, dtype: DType) -> Option<(&'static str, u32)> {
+        if dtype != DType::BF16 || s.head_dim > 64 {
+            return None;
+        }
+        match self.tuning.attn_backward {
+            AttnBackward::Fused => Some(("attention_mma_backward_fused_d64_bf16", MMA_FUSED_BACKWARD_SHARED)),
+            AttnBackward::WgmmaFused if self.info().compute_capability.0 == 9 => Some(("attention_wgmma_backward_fused_d64_bf16", WGMMA_FUSED_BACKWARD_SHARED)),
+            _ => None,
+        }
     }
 
     /// Launches attention pass `pass` over `rows` (queries, or keys for
@@ -358,8 +367,13 @@ const WARPGROUP: u32 = 128;
 /// f32 dQ sums a query row of the one-pass attention backward
 /// (kernels/attention_backward.cuh's DQ_ACCUM_COLS).
 const DQ_ACCUM_COLS: usize = 64;
-/// Dynamic shared memory of that backward's blocks: dS's 64 × 64 bf16 tile.
-const FUSED_BACKWARD_SHARED: u32 = 64 * 64 * 2;
+/// Keys a block, and threads, of the one-pass backwards (both kernels).
+const FUSED_BACKWARD_KEYS: u32 = 64;
+const FUSED_BACKWARD_THREADS: u32 = 128;
+/// Their dynamic shared memory: dS's 64 × 64 bf16 tile (wgmma), and the
+/// block's K rows and dS's tile, rows padded by 8 (mma.sync).
+const WGMMA_FUSED_BACKWARD_SHARED: u32 = 64 * 64 * 2;
+const MMA_FUSED_BACKWARD_SHARED: u32 = 2 * 64 * (64 + 8) * 2;
 /// Queries a block (and keys a tile, and the head_dim bound) of the f32
 /// register-blocked attention, and its threads (kernels/attention_fma.cu).
 const FMA_ROWS: u32 = 64;

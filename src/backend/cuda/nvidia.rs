@@ -59,15 +59,13 @@ unsafe impl Send for Nvidia {}
 unsafe impl Sync for Nvidia {}
 
 /// A loaded kernel and the most dynamic shared memory it was opted in to
-/// (cuFuncSetAttribute; without it a launch may take 48 KB).
+/// (cuFuncSetAttribute's MAX_DYNAMIC_SHARED_SIZE_BYTES; without it a launch
+/// may take 48 KB less the kernel's static shared memory).
 #[derive(Clone, Copy)]
 struct Function {
     handle: CUfunction,
     shared_opt_in: u32,
 }
-
-/// Shared memory a block may take without opting in.
-const DEFAULT_SHARED_LIMIT: u32 = 48 << 10;
 
 /// The legacy default stream: orders every launch, copy and cuBLAS call.
 const STREAM: CUstream = std::ptr::null_mut();
@@ -100,7 +98,9 @@ impl Nvidia {
     }
 
     /// The kernel `name`, looked up once in the loaded modules, opted in to
-    /// `shared` bytes of dynamic shared memory where that is over 48 KB.
+    /// `shared` bytes of dynamic shared memory the first time it asks for
+    /// them (whatever its static shared memory leaves of 48 KB: the opt-in
+    /// costs one call a kernel, knowing that would cost one too).
     fn function(&self, name: &str, shared: u32) -> Result<CUfunction> {
         let mut cache = self.functions.lock().unwrap();
         let f = match cache.get(name) {
@@ -110,7 +110,7 @@ impl Nvidia {
                 // SAFETY: modules stay loaded for the life of `self`.
                 let found = self.modules.iter().find_map(|&m| unsafe { cu::module::get_function(m, c_name.clone()) }.ok());
                 let handle = found.ok_or_else(|| Error::Device(format!("kernel `{name}` is not in the embedded kernel images (stale build?)")))?;
-                Function { handle, shared_opt_in: DEFAULT_SHARED_LIMIT }
+                Function { handle, shared_opt_in: 0 }
             }
         };
         let f = if shared > f.shared_opt_in {

@@ -6,7 +6,7 @@ use super::buffer::{CuView, CuViewMut, DeviceBuf};
 use super::runtime::KernelArg;
 use super::tuning::LnBackward;
 use super::{
-    aligned16, alloc, gemm, kernel, packed_kernel, suffix, upload_raw, AdamStep, AttnShapeC, Cuda, DQ_ACCUM_COLS, FUSED_BACKWARD_SHARED, MMA_MIN_QUERIES, WARPGROUP, WGMMA_ROWS,
+    aligned16, alloc, gemm, kernel, packed_kernel, suffix, upload_raw, AdamStep, AttnShapeC, Cuda, DQ_ACCUM_COLS, FUSED_BACKWARD_KEYS, FUSED_BACKWARD_THREADS, MMA_MIN_QUERIES,
 };
 use crate::backend::{check_write_len, unfused, Act, AdamW, AttnGrads, AttnInputs, AttnShape, Backend, DecaySegment, Gemm, MemoryStats};
 use crate::generate::candidates::BeamPlan;
@@ -494,14 +494,14 @@ impl Backend for Cuda {
         let rows = s.batch * s.heads * s.q_len;
         let fused = self.fused_attention_backward(s, t);
         let (o_or_di, lse_or_base) = if t == DType::BF16 {
-            let Some(di) = self.grown(&self.attn_rows, (2 + if fused { DQ_ACCUM_COLS } else { 0 }) * rows, "attention_backward") else { return };
-            let (lse_base, dq_accum) = (di + 4 * rows as u64, if fused { di + 8 * rows as u64 } else { 0 });
+            let Some(di) = self.grown(&self.attn_rows, (2 + if fused.is_some() { DQ_ACCUM_COLS } else { 0 }) * rows, "attention_backward") else { return };
+            let (lse_base, dq_accum) = (di + 4 * rows as u64, if fused.is_some() { di + 8 * rows as u64 } else { 0 });
             let args: [&dyn KernelArg; 7] = [&di, &lse_base, &dq_accum, &dout.ptr, &out.ptr, &lse.ptr, &shape];
             self.rt.launch("attention_mma_backward_rows_bf16", ((rows as u32).div_ceil(8), 1, 1), (256, 1, 1), &args);
-            if fused {
+            if let Some((kernel, shared)) = fused {
                 let args: [&dyn KernelArg; 13] = [&dk, &dv, &dbias, &dq_accum, &dout.ptr, &q, &k, &v, &di, &lse_base, &mask, &bias, &shape];
-                let grid = ((s.kv_len as u32).div_ceil(WGMMA_ROWS), s.heads as u32, s.batch as u32);
-                self.rt.launch_shared("attention_wgmma_backward_fused_d64_bf16", grid, (WARPGROUP, 1, 1), FUSED_BACKWARD_SHARED, &args);
+                let grid = ((s.kv_len as u32).div_ceil(FUSED_BACKWARD_KEYS), s.heads as u32, s.batch as u32);
+                self.rt.launch_shared(kernel, grid, (FUSED_BACKWARD_THREADS, 1, 1), shared, &args);
                 let args: [&dyn KernelArg; 3] = [&dq, &dq_accum, &shape];
                 return self.rt.launch("attention_backward_store_dq_bf16", ((rows as u32).div_ceil(8), 1, 1), (256, 1, 1), &args);
             }

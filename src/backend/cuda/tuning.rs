@@ -55,6 +55,9 @@ pub enum AttnBackward {
     /// summed by f32 atomics: 5 products a tile pair where the two passes
     /// take 7; dQ's last bits can vary run to run.
     WgmmaFused,
+    /// attention_mma.cu's key pass in one pass the same way (head_dim <= 64,
+    /// any device; `B2` for wider heads).
+    Fused,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -123,7 +126,7 @@ impl Tuning {
         let mut t = Self::default();
         let bad = |what: &str| {
             Error::Invalid(format!(
-                "HHI_CUDA_TUNE: {what} (keys: xent_threads=32..1024 in 32s, xent_unroll=2|4|8, ln_backward=pipelined|pipelined3|pipelined4|pipelined_atomic|cached, ln_backward_blocks_per_sm=N, attn_forward=4x16|8x16|4x32|4x16b4|wgmma|wgmma2|wgmma_overlap, attn_backward=b2|b3|wgmma|wgmma_fused, gemm_bias=broadcast|epilogue, gemm_gelu=kernel|epilogue, attn_decode=split|tiled, attn_f32=fma|warp)"
+                "HHI_CUDA_TUNE: {what} (keys: xent_threads=32..1024 in 32s, xent_unroll=2|4|8, ln_backward=pipelined|pipelined3|pipelined4|pipelined_atomic|cached, ln_backward_blocks_per_sm=N, attn_forward=4x16|8x16|4x32|4x16b4|wgmma|wgmma2|wgmma_overlap, attn_backward=b2|b3|wgmma|wgmma_fused|fused, gemm_bias=broadcast|epilogue, gemm_gelu=kernel|epilogue, attn_decode=split|tiled, attn_f32=fma|warp)"
             ))
         };
         for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -174,6 +177,7 @@ impl Tuning {
                         "b3" => AttnBackward::B3,
                         "wgmma" => AttnBackward::Wgmma,
                         "wgmma_fused" => AttnBackward::WgmmaFused,
+                        "fused" => AttnBackward::Fused,
                         _ => return Err(bad(&format!("attn_backward={value}"))),
                     }
                 }
@@ -243,6 +247,7 @@ mod tests {
         assert_eq!(Tuning::parse("attn_forward=wgmma,attn_forward=8x16").unwrap().attn_forward_wgmma, WgmmaForward::Off);
         assert_eq!(Tuning::parse("attn_backward=wgmma").unwrap().attn_backward, AttnBackward::Wgmma);
         assert_eq!(Tuning::parse("attn_backward=wgmma_fused").unwrap().attn_backward, AttnBackward::WgmmaFused);
+        assert_eq!(Tuning::parse("attn_backward=fused").unwrap().attn_backward, AttnBackward::Fused);
         for (spec, named) in [
             ("xent_threads=100", "xent_threads=100"),
             ("ln_backward=fast", "ln_backward=fast"),
