@@ -23,7 +23,10 @@
 //   dS_ij = P_ij·(dO_i·V_j − Di),  d bias_ij = Σ_b dS_ij,
 //   dQ = scale·dS·K (pass 1, per query tile),  dK = scale·dSᵀ·Q, dV = Pᵀ·dO (pass 2, per key tile),
 // each stored once (zeros where nothing reaches), not added to the buffer.
-// S and dP are computed in both passes (no atomics on dQ, deterministic).
+// S and dP are computed in both passes (no atomics on dQ, deterministic);
+// `attn_backward=fused` (head_dim <= 64) runs pass 2 alone, which then also
+// adds each tile's dQ to f32 rows by atomics (FlashAttention-2's one pass:
+// 5 products a tile pair instead of 7; dQ's last bits vary run to run).
 // A first launch writes each query's Di and lse (as the exponent's base) to
 // a scratch the passes read (pass 2 would otherwise redo the dot products
 // of every query tile for every key block); both passes double-buffer the

@@ -20,6 +20,8 @@
 // from shared memory, not registers (wgmma.cuh: ptxas 13.0.88 takes a
 // loop-invariant register A for dead after its first wgmma). Each pass takes
 // its block's 48 KB of shared memory: the static limit.
+// `attn_backward=wgmma_fused` runs the key pass alone, each tile's dQ =
+// scale·dS·K added to f32 rows by atomics (8 KB more, dynamic, for dS).
 #include "attention_backward.cuh"
 #include "wgmma.cuh"
 

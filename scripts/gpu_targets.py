@@ -15,7 +15,8 @@ screen rather than in the logs:
     cuBLAS on attention's own Q·Kᵀ product; the default kernel, and the
     wgmma ones (tuning alternatives attn_forward=wgmma|wgmma2|wgmma_overlap) where timed;
     and, with no target, the attention backward's TFLOP/s beside its wgmma
-    alternatives (attn_backward=wgmma|wgmma_fused).
+    alternatives (attn_backward=wgmma|wgmma_fused) and its one-pass
+    mma.sync alternative (attn_backward=fused).
 
     python3 scripts/gpu_targets.py OUT_DIR
 """
@@ -63,6 +64,7 @@ TRAINING_RUNS = [
     ("train-hhi-bf16-epilogues", " (gemm epilogues)"),
     ("train-hhi-bf16-wgmma", " (attention on wgmma)"),
     ("train-hhi-bf16-wgmma-fused", " (attention on wgmma, one-pass backward)"),
+    ("train-hhi-bf16-fused", " (one-pass mma.sync attention backward)"),
 ]
 
 
@@ -134,7 +136,7 @@ def main():
     for tune in ("attn_forward=wgmma", "attn_forward=wgmma2", "attn_forward=wgmma_overlap"):
         tuned = ops(os.path.join(out, f"tune-{tune}.log"))
         alternative += attention(found, f" ({tune})", tuned) if tuned else []
-    backward = attention_backward(found, {tune: ops(os.path.join(out, f"tune-{tune}.log")) for tune in ("attn_backward=wgmma", "attn_backward=wgmma_fused")})
+    backward = attention_backward(found, {tune: ops(os.path.join(out, f"tune-{tune}.log")) for tune in ("attn_backward=wgmma", "attn_backward=wgmma_fused", "attn_backward=fused")})
     for line in training(out) + bandwidth(found) + attention(found) + alternative + backward:
         print(line)
 
