@@ -66,8 +66,8 @@ impl Runtime {
     }
 
     /// A launch whose blocks each take `shared` bytes of dynamic shared
-    /// memory (the kernel's HHI_DYNAMIC_SHARED; the driver opts kernels in
-    /// to more than 48 KB).
+    /// memory (the kernel's HHI_DYNAMIC_SHARED; the GPU's driver opts the
+    /// kernel in to them).
     pub fn launch_shared(&self, name: &str, grid: (u32, u32, u32), block: (u32, u32, u32), shared: u32, args: &[&dyn KernelArg]) {
         // On the stack: a launch is on every op's path.
         let (mut params, mut sizes) = ([std::ptr::null_mut::<c_void>(); MAX_KERNEL_ARGS], [0usize; MAX_KERNEL_ARGS]);
