@@ -94,12 +94,7 @@ __device__ __forceinline__ void mma_cols_mt(float (&out)[MT][D / 8][4], const fl
     for (int kk = 0; kk < N / 16; kk++) {
         uint32_t a[MT][4];
 #pragma unroll
-        for (int mt = 0; mt < MT; mt++) {
-            a[mt][0] = pack_f32(p[mt][2 * kk][0], p[mt][2 * kk][1]);
-            a[mt][1] = pack_f32(p[mt][2 * kk][2], p[mt][2 * kk][3]);
-            a[mt][2] = pack_f32(p[mt][2 * kk + 1][0], p[mt][2 * kk + 1][1]);
-            a[mt][3] = pack_f32(p[mt][2 * kk + 1][2], p[mt][2 * kk + 1][3]);
-        }
+        for (int mt = 0; mt < MT; mt++) a_fragment(a[mt], p[mt], kk);
 #pragma unroll
         for (int dn = 0; dn < D / 8; dn += 2) {
             uint32_t b[4];
@@ -163,20 +158,6 @@ __device__ __forceinline__ void load_kv_tile(bf16 (&ks)[2][N * (D + 8)], bf16 (&
     load_rows<N, D, true>(ks[buf], k_base, stride, j0, end, d, vec);
     load_rows<N, D, true>(vs[buf], v_base, stride, j0, end, d, vec);
     cp_async_commit();
-}
-
-// One step of a double-buffered tile stream over [.., end) by `step`: starts
-// the copies of the next tile (`load(at + step)`, into the other buffer),
-// then waits until this tile's copies have landed, in every thread's view.
-template <typename Load>
-__device__ __forceinline__ void await_tile(int at, int end, int step, Load&& load) {
-    if (at + step < end) {
-        load(at + step);
-        cp_async_wait<1>();  // this tile's copies are done, the next one's may run on
-    } else {
-        cp_async_wait<0>();
-    }
-    __syncthreads();  // every thread's copies of this tile are visible
 }
 
 // ---- kernels ------------------------------------------------------------------

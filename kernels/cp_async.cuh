@@ -22,3 +22,24 @@ __device__ __forceinline__ void cp_async_wait() {
     asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
 #endif
+
+// One step of a double-buffered tile stream over [.., end) by `step`: starts
+// the copies of the next tile (`load(at + step)`, into the other buffer),
+// waits until this tile's copies have landed, runs `publish` (what must
+// follow this thread's copies before the barrier: wgmma.cuh's proxy fence),
+// then syncs the block, so every thread's copies of this tile are visible.
+template <typename Load, typename Publish>
+__device__ __forceinline__ void await_tile(int at, int end, int step, Load&& load, Publish&& publish) {
+    if (at + step < end) {
+        load(at + step);
+        cp_async_wait<1>();  // this tile's copies are done, the next one's may run on
+    } else {
+        cp_async_wait<0>();
+    }
+    publish();
+    __syncthreads();
+}
+template <typename Load>
+__device__ __forceinline__ void await_tile(int at, int end, int step, Load&& load) {
+    await_tile(at, end, step, load, [] {});
+}

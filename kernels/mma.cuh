@@ -50,3 +50,12 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t r[4], const bf16* row
 // Two bf16 as one register: `lo` in the low half.
 __device__ __forceinline__ uint32_t pack_bf16(bf16 lo, bf16 hi) { return (uint32_t)bf16_bits(lo) | ((uint32_t)bf16_bits(hi) << 16); }
 __device__ __forceinline__ uint32_t pack_f32(float lo, float hi) { return pack_bf16(__float2bfloat16(lo), __float2bfloat16(hi)); }
+
+// The A fragment of columns 16kk … 16kk + 15 of a 16-row accumulator (its
+// tiles 2kk and 2kk + 1), rounded to bf16: S's tile as P·V's A operand.
+__device__ __forceinline__ void a_fragment(uint32_t (&a)[4], const float (*p)[4], int kk) {
+    a[0] = pack_f32(p[2 * kk][0], p[2 * kk][1]);
+    a[1] = pack_f32(p[2 * kk][2], p[2 * kk][3]);
+    a[2] = pack_f32(p[2 * kk + 1][0], p[2 * kk + 1][1]);
+    a[3] = pack_f32(p[2 * kk + 1][2], p[2 * kk + 1][3]);
+}

@@ -151,19 +151,11 @@ __device__ void load_core_tile(bf16* tile, const bf16* base, int64_t stride, int
     }
 }
 
-// Waits until the tile stream's current buffer has landed (starting the
-// next tile's copies first, when there is one: `load(at + step)`), makes
-// every thread's copies visible to wgmma's reads, and syncs the block.
+// await_tile (cp_async.cuh) for tiles wgmma reads: every thread's copies
+// and zeros made visible to wgmma's reads (the async proxy) before the barrier.
 template <typename Load>
 __device__ __forceinline__ void await_core_tile(int at, int end, int step, Load&& load) {
-    if (at + step < end) {
-        load(at + step);
-        cp_async_wait<1>();  // this tile's copies are done, the next one's may run on
-    } else {
-        cp_async_wait<0>();
-    }
-    fence_shared_to_async();  // this thread's copies and zeros, visible to wgmma's reads
-    __syncthreads();          // … and every thread's
+    await_tile(at, end, step, load, [] { fence_shared_to_async(); });
 }
 
 // A fragments (64 × 64, 4 chunks of 16 columns) of p's mma accumulator
@@ -171,12 +163,7 @@ __device__ __forceinline__ void await_core_tile(int at, int end, int step, Load&
 // wgmma_fence that precedes its products, else ptxas fences again: C7519).
 __device__ __forceinline__ void a_fragments(uint32_t (&a)[4][4], const float (&p)[8][4]) {
 #pragma unroll
-    for (int kk = 0; kk < 4; kk++) {
-        a[kk][0] = pack_f32(p[2 * kk][0], p[2 * kk][1]);
-        a[kk][1] = pack_f32(p[2 * kk][2], p[2 * kk][3]);
-        a[kk][2] = pack_f32(p[2 * kk + 1][0], p[2 * kk + 1][1]);
-        a[kk][3] = pack_f32(p[2 * kk + 1][2], p[2 * kk + 1][3]);
-    }
+    for (int kk = 0; kk < 4; kk++) a_fragment(a[kk], p, kk);
 }
 
 // acc (64 × 64) = a · bᵀ, a and b 64 rows × 64 columns (load_core_tile's
